@@ -1,0 +1,42 @@
+# Two commands matter on a fresh machine: `make demo` and `make test`. Both install what they need.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck unit bench package serve clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: start chalice local on SQLite, send a simulated bank's traffic, print the analytics
+demo: $(STAMP)
+	$(PY) -m scripts.demo
+
+## test: lint, type-check and every test
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+unit: $(STAMP)
+	$(PY) -m pytest
+
+## serve: the local API on SQLite without chalice local's keep-alive stall
+serve: $(STAMP)
+	$(PY) -m scripts.serve_local
+
+## bench: the project's benchmarks (figures quoted in the README come from here)
+bench: $(STAMP)
+	$(PY) -m bench.ingest_analytics
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis

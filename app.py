@@ -1,0 +1,117 @@
+"""The Chalice app: routes parse the request, call chalicelib, and errors are rendered here."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from chalice.app import Chalice, Request, Response
+
+from chalicelib import analytics, service
+from chalicelib.auth import KeyCache, authenticate
+from chalicelib.errors import AppError, ServiceUnavailableError
+from chalicelib.runtime import get_runtime
+from chalicelib.storage.port import StoreError
+from chalicelib.timeutil import now_utc
+
+app = Chalice(app_name="txn-stream")
+app.log.setLevel(logging.INFO)
+PUBLIC_PATHS = frozenset({"/health"})
+_key_cache = KeyCache()
+
+
+def error_response(exc: AppError) -> Response:
+    """The one error shape: Chalice's Code and Message, plus Details."""
+    return Response(body=exc.to_json(), status_code=exc.status, headers=dict(exc.headers))
+
+
+def _render_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except AppError as exc:
+            return error_response(exc)
+        except StoreError as exc:
+            app.log.warning("store unavailable: %s", exc)
+            return error_response(ServiceUnavailableError("the store is unavailable; retry"))
+    return wrapper
+
+
+def route(path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """`app.route` whose view's domain errors become responses in the one error shape."""
+    def register(view: Callable[..., Any]) -> Any:
+        return app.route(path, **options)(_render_errors(view))
+    return register
+
+
+@app.middleware("http")
+def require_api_key(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Map `x-api-key` to a bank for every route but /health (runs locally and on AWS)."""
+    if event.context.get("resourcePath") in PUBLIC_PATHS:
+        return get_response(event)
+    try:
+        rt = get_runtime()
+        bank = authenticate(rt.store, event.headers.get("x-api-key"),
+                            rt.settings.demo_api_key, _key_cache)
+    except AppError as exc:
+        return error_response(exc)
+    except StoreError as exc:
+        app.log.warning("store unavailable: %s", exc)
+        return error_response(ServiceUnavailableError("the store is unavailable; retry"))
+    event.context["authorizer"] = {"principalId": bank}
+    return get_response(event)
+
+
+def _bank() -> str:
+    request = app.current_request
+    assert request is not None
+    return str(request.context["authorizer"]["principalId"])
+
+
+def _request() -> Request:
+    request = app.current_request
+    assert request is not None
+    return request
+
+
+def _raw_body(request: Request) -> bytes:
+    raw = request.raw_body or b""
+    return raw.encode("utf-8") if isinstance(raw, str) else raw
+
+
+@route("/transactions", methods=["POST"], content_types=["*/*"])
+def post_transactions() -> Response:
+    request = _request()
+    status, body = service.post_transactions(get_runtime(), _bank(),
+                                             request.headers.get("content-type"),
+                                             _raw_body(request), now_utc())
+    return Response(body=body, status_code=status)
+
+
+@route("/analytics", methods=["GET"])
+def get_analytics() -> dict[str, Any]:
+    return service.get_analytics(get_runtime(), _bank(), _request().query_params, now_utc())
+
+
+@route("/transactions/{tx_id}", methods=["GET"])
+def get_transaction(tx_id: str) -> dict[str, Any]:
+    return analytics.get_transaction(get_runtime().store, _bank(), tx_id)
+
+
+@route("/accounts/{account}", methods=["GET"])
+def get_account(account: str) -> dict[str, Any]:
+    return analytics.account_summary(get_runtime().store, _bank(), account)
+
+
+@route("/accounts/{account}/transactions", methods=["GET"])
+def get_account_transactions(account: str) -> dict[str, Any]:
+    return analytics.account_history(get_runtime().store, _bank(), account,
+                                     _request().query_params)
+
+
+@route("/health", methods=["GET"])
+def health() -> dict[str, str]:
+    return service.health(get_runtime())

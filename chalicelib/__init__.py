@@ -1,0 +1,1 @@
+"""Everything the Lambda deploys besides app.py: domain, service layer and storage adapters."""

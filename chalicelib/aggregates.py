@@ -1,0 +1,173 @@
+"""Aggregate buckets and the deltas a batch of accepted transactions adds to them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from chalicelib.model import Transaction
+from chalicelib.money import ZERO, to_text
+from chalicelib.timeutil import hour_key, sort_key
+
+BANK = "bank"
+HOUR = "hour"
+ACCOUNT = "account"
+
+
+@dataclass(frozen=True, order=True)
+class AggKey:
+    """Which aggregate: the bank's totals (`bank`, ""), an hour, or an account."""
+
+    kind: str
+    name: str = ""
+
+
+BANK_KEY = AggKey(BANK)
+
+
+@dataclass(frozen=True)
+class MaxRef:
+    """The largest transaction of a bucket and currency."""
+
+    id: str
+    account: str
+    amount: Decimal
+    type: str
+    timestamp: str
+
+    def beats(self, other: MaxRef | None) -> bool:
+        """A total order, so the winner does not depend on arrival order: larger amount,
+        then earlier timestamp, then smaller id."""
+        if other is None:
+            return True
+        return ((self.amount, sort_key(other.timestamp), other.id)
+                > (other.amount, sort_key(self.timestamp), self.id))
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "account": self.account, "amount": to_text(self.amount),
+                "type": self.type, "timestamp": self.timestamp}
+
+    @classmethod
+    def from_json(cls, body: dict[str, str]) -> MaxRef:
+        return cls(body["id"], body["account"], Decimal(body["amount"]), body["type"],
+                   body["timestamp"])
+
+    @classmethod
+    def of(cls, tx: Transaction) -> MaxRef:
+        return cls(tx.id, tx.account, tx.amount, tx.type, tx.timestamp_text)
+
+
+@dataclass
+class CurrencyTotals:
+    """Credits and debits in one currency, and the largest transaction."""
+
+    credit_count: int = 0
+    credit_total: Decimal = ZERO
+    debit_count: int = 0
+    debit_total: Decimal = ZERO
+    max: MaxRef | None = None
+
+    def merge(self, other: CurrencyTotals) -> None:
+        self.credit_count += other.credit_count
+        self.credit_total += other.credit_total
+        self.debit_count += other.debit_count
+        self.debit_total += other.debit_total
+        if other.max is not None and other.max.beats(self.max):
+            self.max = other.max
+
+    def to_json(self) -> dict[str, object]:
+        return {"credit_count": self.credit_count, "credit_total": to_text(self.credit_total),
+                "debit_count": self.debit_count, "debit_total": to_text(self.debit_total),
+                "max": None if self.max is None else self.max.to_json()}
+
+    @classmethod
+    def from_json(cls, body: dict[str, object]) -> CurrencyTotals:
+        top = body.get("max")
+        return cls(int(str(body["credit_count"])), Decimal(str(body["credit_total"])),
+                   int(str(body["debit_count"])), Decimal(str(body["debit_total"])),
+                   MaxRef.from_json(top) if isinstance(top, dict) else None)
+
+
+@dataclass
+class Bucket:
+    """One aggregate: counts and totals by currency, flags by rule, accounts, last activity."""
+
+    count: int = 0
+    accounts: int = 0
+    flagged: int = 0
+    currencies: dict[str, CurrencyTotals] = field(default_factory=dict)
+    flags: dict[str, int] = field(default_factory=dict)
+    last_activity: str | None = None
+
+    def add(self, tx: Transaction) -> None:
+        """Count one accepted transaction (with its flags) into this bucket."""
+        self.count += 1
+        totals = self.currencies.setdefault(tx.currency, CurrencyTotals())
+        if tx.is_credit:
+            totals.credit_count += 1
+            totals.credit_total += tx.amount
+        else:
+            totals.debit_count += 1
+            totals.debit_total += tx.amount
+        ref = MaxRef.of(tx)
+        if ref.beats(totals.max):
+            totals.max = ref
+        self.flagged += 1 if tx.flags else 0
+        for rule in tx.flags:
+            self.flags[rule] = self.flags.get(rule, 0) + 1
+        self._touch(tx.timestamp_text)
+
+    def merge(self, other: Bucket) -> None:
+        """Add another bucket (a delta, a shard, an hour) into this one."""
+        self.count += other.count
+        self.accounts += other.accounts
+        self.flagged += other.flagged
+        for code, totals in other.currencies.items():
+            self.currencies.setdefault(code, CurrencyTotals()).merge(totals)
+        for rule, n in other.flags.items():
+            self.flags[rule] = self.flags.get(rule, 0) + n
+        if other.last_activity is not None:
+            self._touch(other.last_activity)
+
+    def _touch(self, moment: str) -> None:
+        if self.last_activity is None or sort_key(moment) > sort_key(self.last_activity):
+            self.last_activity = moment
+
+    def to_json(self) -> dict[str, object]:
+        return {"count": self.count, "accounts": self.accounts, "flagged": self.flagged,
+                "currencies": {c: t.to_json() for c, t in sorted(self.currencies.items())},
+                "flags": dict(sorted(self.flags.items())), "last_activity": self.last_activity}
+
+    @classmethod
+    def from_json(cls, body: dict[str, object]) -> Bucket:
+        currencies = body.get("currencies") or {}
+        flags = body.get("flags") or {}
+        last = body.get("last_activity")
+        assert isinstance(currencies, dict) and isinstance(flags, dict)
+        return cls(int(str(body.get("count", 0))), int(str(body.get("accounts", 0))),
+                   int(str(body.get("flagged", 0))),
+                   {str(c): CurrencyTotals.from_json(t) for c, t in currencies.items()},
+                   {str(r): int(n) for r, n in flags.items()},
+                   None if last is None else str(last))
+
+
+def merged(buckets: Iterable[Bucket]) -> Bucket:
+    """The sum of several buckets (shards of one key, or the hours of a window)."""
+    total = Bucket()
+    for bucket in buckets:
+        total.merge(bucket)
+    return total
+
+
+def deltas_for(accepted: Iterable[Transaction], new_accounts: Iterable[str] = ()
+               ) -> dict[AggKey, Bucket]:
+    """What a batch adds: one delta per key (bank, each hour, each account), not per transaction."""
+    deltas: dict[AggKey, Bucket] = {}
+    for tx in accepted:
+        for key in (BANK_KEY, AggKey(HOUR, hour_key(tx.timestamp)), AggKey(ACCOUNT, tx.account)):
+            deltas.setdefault(key, Bucket()).add(tx)
+    fresh = sum(1 for _ in new_accounts)
+    if fresh:
+        deltas.setdefault(BANK_KEY, Bucket()).accounts += fresh
+    return deltas

@@ -1,0 +1,80 @@
+"""API keys: random, shown once, stored only as SHA-256 hashes, each mapped to one bank."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+
+from chalicelib.errors import FieldError, ForbiddenError, UnauthorizedError, ValidationError
+from chalicelib.storage.port import ApiKeyRecord, Store
+from chalicelib.timeutil import format_timestamp, now_utc
+
+DEMO_BANK = "demo"
+KEY_PREFIX = "tsk_"
+BANK_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+CACHE_TTL_S = 30.0  # how long a warm Lambda trusts a looked-up key (revocation delay)
+
+
+def hash_key(key: str) -> str:
+    """The stored form of a key. Keys carry 256 random bits, so a plain SHA-256 suffices:
+    there is nothing to brute-force that a slow hash would protect."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def check_bank(bank: str) -> str:
+    """A bank id: lower-case letters, digits and dashes, 1-40 long."""
+    if not BANK_PATTERN.fullmatch(bank):
+        raise ValidationError("invalid bank id",
+                              [FieldError("bank", "must be 1-40 of a-z0-9- (not starting with -)")])
+    return bank
+
+
+def create_key(store: Store, bank: str) -> tuple[str, ApiKeyRecord]:
+    """A new key for `bank`: the key itself (shown once) and the record that is stored."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    record = ApiKeyRecord(hash_key(key), check_bank(bank), secrets.token_hex(4),
+                          format_timestamp(now_utc().replace(microsecond=0)))
+    store.put_api_key(record)
+    return key, record
+
+
+class KeyCache:
+    """Remembers recent lookups so a warm Lambda does not ask the store on every request."""
+
+    def __init__(self, ttl_s: float = CACHE_TTL_S) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[str, tuple[float, ApiKeyRecord | None]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, store: Store, key_hash: str) -> ApiKeyRecord | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(key_hash)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        record = store.find_api_key(key_hash)
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[key_hash] = (now, record)
+        return record
+
+
+def authenticate(store: Store, key: str | None, demo_key: str | None,
+                 cache: KeyCache | None = None) -> str:
+    """The bank a key belongs to; 401 without a key, 403 for an unknown or revoked one."""
+    if not key:
+        raise UnauthorizedError("send your API key in the x-api-key header")
+    if demo_key and hmac.compare_digest(key.encode(), demo_key.encode()):
+        return DEMO_BANK
+    if len(key) > 200:
+        raise ForbiddenError("the API key is not valid")
+    digest = hash_key(key)
+    record = cache.lookup(store, digest) if cache else store.find_api_key(digest)
+    if record is None or record.revoked:
+        raise ForbiddenError("the API key is not valid")
+    return record.bank

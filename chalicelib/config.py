@@ -1,0 +1,94 @@
+"""Settings read from the environment when asked for, never at import time."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from chalicelib.rules import RuleConfig
+
+DEFAULT_SQLITE_PATH = str(Path(__file__).resolve().parent.parent / "data" / "ledger.db")
+
+
+class ConfigError(ValueError):
+    """A setting in the environment is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the service, with the defaults DESIGN.md documents."""
+
+    store: str = "sqlite"
+    sqlite_path: str = DEFAULT_SQLITE_PATH
+    table_name: str | None = None
+    aggregate_shards: int = 8
+    archive_bucket: str | None = None
+    demo_api_key: str | None = None
+    max_batch: int = 500
+    max_body_bytes: int = 1024 * 1024
+    stage: str = "local"
+    rules: RuleConfig = field(default_factory=RuleConfig)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _decimal(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise ConfigError(f"{name} must be a decimal number, got {raw!r}") from exc
+    if not value.is_finite() or value <= 0:
+        raise ConfigError(f"{name} must be a positive number, got {raw!r}")
+    return value
+
+
+def _rules(env: Mapping[str, str]) -> RuleConfig:
+    base = RuleConfig()
+    return RuleConfig(
+        large_amount=_decimal(env, "FLAG_LARGE_AMOUNT", base.large_amount),
+        structuring_count=_int(env, "FLAG_STRUCTURING_COUNT", base.structuring_count, 2, 50),
+        velocity_count=_int(env, "FLAG_VELOCITY_COUNT", base.velocity_count, 2, 1000),
+        velocity_window_s=_int(env, "FLAG_VELOCITY_WINDOW_S", base.velocity_window_s, 1, 86400),
+        round_amount_min=_decimal(env, "FLAG_ROUND_AMOUNT_MIN", base.round_amount_min),
+        rapid_window_s=_int(env, "FLAG_RAPID_WINDOW_S", base.rapid_window_s, 1, 86400),
+    )
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from `env` (the process environment by default)."""
+    env = os.environ if env is None else env
+    store = env.get("STORE", "sqlite") or "sqlite"
+    if store not in ("sqlite", "dynamodb"):
+        raise ConfigError(f"STORE must be 'sqlite' or 'dynamodb', got {store!r}")
+    table = env.get("TABLE_NAME") or None
+    if store == "dynamodb" and not table:
+        raise ConfigError("TABLE_NAME is required when STORE=dynamodb")
+    return Settings(
+        store=store,
+        sqlite_path=env.get("SQLITE_PATH") or DEFAULT_SQLITE_PATH,
+        table_name=table,
+        aggregate_shards=_int(env, "AGGREGATE_SHARDS", 8, 1, 100),
+        archive_bucket=env.get("ARCHIVE_BUCKET") or None,
+        demo_api_key=env.get("DEMO_API_KEY") or None,
+        max_batch=_int(env, "MAX_BATCH", 500, 1, 10000),
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 6 * 1024 * 1024),
+        stage=env.get("STAGE", "local") or "local",
+        rules=_rules(env),
+    )

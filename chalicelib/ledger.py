@@ -1,0 +1,118 @@
+"""The ingest service: validate, classify against what is stored, flag, write exactly once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chalicelib.aggregates import deltas_for
+from chalicelib.errors import FieldError, ServiceUnavailableError, ValidationError
+from chalicelib.model import Transaction
+from chalicelib.rules import RuleConfig, evaluate, remember
+from chalicelib.storage.port import CommitConflict, Store, WritePlan
+from chalicelib.validation import validate_transaction
+
+CREATED, DUPLICATE, CONFLICT, REJECTED = "created", "duplicate", "conflict", "rejected"
+STATUSES = (CREATED, DUPLICATE, CONFLICT, REJECTED)
+MAX_ATTEMPTS = 8  # commit retries when a concurrent writer got there first
+
+
+@dataclass
+class ItemResult:
+    """The fate of one item of a request."""
+
+    index: int
+    id: str | None
+    status: str = REJECTED
+    transaction: Transaction | None = None
+    errors: list[FieldError] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        flags = list(self.transaction.flags) if self.transaction else []
+        return {"index": self.index, "id": self.id, "status": self.status, "flags": flags,
+                "errors": [e.to_json() for e in self.errors]}
+
+
+def summarise(results: list[ItemResult]) -> dict[str, int]:
+    """How many items ended in each status."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for result in results:
+        counts[result.status] += 1
+    return counts
+
+
+def _conflict(result: ItemResult, tx: Transaction) -> None:
+    result.status = CONFLICT
+    result.errors = [FieldError("id", f"transaction {tx.id} exists with other content")]
+
+
+def ingest(store: Store, bank: str, items: list[Any], now: datetime,
+           rules: RuleConfig) -> list[ItemResult]:
+    """Store each valid new item exactly once with its aggregates; report every item's fate."""
+    results = [ItemResult(i, item.get("id") if isinstance(item, dict)
+                          and isinstance(item.get("id"), str) else None)
+               for i, item in enumerate(items)]
+    first: dict[str, tuple[ItemResult, Transaction]] = {}
+    repeats: list[tuple[ItemResult, Transaction]] = []
+    for result, item in zip(results, items, strict=False):
+        try:
+            tx = validate_transaction(item, now)
+        except ValidationError as exc:
+            result.errors = exc.details
+            continue
+        if tx.id in first:
+            repeats.append((result, tx))  # settled against the first occurrence below
+        else:
+            first[tx.id] = (result, tx)
+    if first:
+        _write_once(store, bank, first, rules)
+    for result, tx in repeats:
+        leader, leader_tx = first[tx.id]
+        if leader.status != CONFLICT and leader_tx.same_content(tx):
+            result.status, result.transaction = DUPLICATE, leader.transaction
+        else:
+            _conflict(result, tx)
+    return results
+
+
+def _write_once(store: Store, bank: str, pending: dict[str, tuple[ItemResult, Transaction]],
+                rules: RuleConfig) -> None:
+    """Commit the new transactions; on a lost race read again and retry what is still new."""
+    todo = dict(pending)
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            accepted = _attempt(store, bank, todo, rules)
+        except CommitConflict:
+            continue  # the unit of work rolled back; what changed is read again
+        for (result, _), tx in zip(todo.values(), accepted, strict=False):
+            result.status, result.transaction = CREATED, tx
+        return
+    raise ServiceUnavailableError("too many concurrent writers; retry the request", 1)
+
+
+def _attempt(store: Store, bank: str, todo: dict[str, tuple[ItemResult, Transaction]],
+             rules: RuleConfig) -> list[Transaction]:
+    """One read-classify-flag-commit pass; settles stored ids in place, returns what it wrote."""
+    with store.unit_of_work(bank) as uow:
+        for tx_id, stored in uow.get_transactions(list(todo)).items():
+            result, tx = todo.pop(tx_id)
+            if stored.same_content(tx):
+                result.status, result.transaction = DUPLICATE, stored
+            else:
+                _conflict(result, tx)
+        if not todo:
+            return []
+        accounts = sorted({tx.account for _, tx in todo.values()})
+        states = uow.get_account_states(accounts)
+        accepted: list[Transaction] = []
+        for _, tx in todo.values():
+            state = states[tx.account]
+            flagged = tx.with_flags(evaluate(tx, state, rules))
+            states[tx.account] = remember(state, flagged)
+            accepted.append(flagged)
+        new_accounts = [a for a in accounts if states[a].version == 0]
+        uow.commit(WritePlan(accepted, deltas_for(accepted, new_accounts), states))
+        return accepted
+
+

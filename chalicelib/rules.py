@@ -1,0 +1,106 @@
+"""Suspicious-activity rules: pure functions of a transaction and its account's recent past."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from chalicelib.model import Transaction
+
+LARGE_AMOUNT = "large_amount"
+STRUCTURING = "structuring"
+VELOCITY = "velocity"
+ROUND_AMOUNT = "round_amount"
+RAPID_IN_OUT = "rapid_in_out"
+RULES = (LARGE_AMOUNT, STRUCTURING, VELOCITY, ROUND_AMOUNT, RAPID_IN_OUT)
+
+MEMORY_S = 24 * 3600  # the longest window any rule looks back over
+MEMORY_ITEMS = 100  # cap on remembered transactions per account (bounds the state item)
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """Thresholds of the rules; DESIGN.md's defaults, overridable through FLAG_* variables."""
+
+    large_amount: Decimal = Decimal(10000)
+    # structuring: amounts within this fraction below the large threshold ...
+    structuring_margin: Decimal = Decimal("0.10")
+    # ... at least this many of them in 24 hours, summing to at least the threshold
+    structuring_count: int = 3
+    velocity_count: int = 10  # more than this many transactions ...
+    velocity_window_s: int = 3600  # ... within this window
+    round_amount_min: Decimal = Decimal(5000)
+    round_amount_unit: Decimal = Decimal(1000)
+    rapid_window_s: int = 3600  # a debit within this time after a credit ...
+    rapid_tolerance: Decimal = Decimal("0.10")  # ... of a size within 10% of it
+    rapid_min_amount: Decimal = Decimal(1000)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the rules remember of one past transaction of the account."""
+
+    epoch: float
+    amount: Decimal
+    currency: str
+    credit: bool
+
+    def to_json(self) -> list[object]:
+        return [self.epoch, str(self.amount), self.currency, self.credit]
+
+    @classmethod
+    def from_json(cls, row: list[object]) -> Seen:
+        return cls(float(str(row[0])), Decimal(str(row[1])), str(row[2]), bool(row[3]))
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """An account's recent past, with the version its store holds (0: never seen)."""
+
+    seen: tuple[Seen, ...] = field(default=())
+    version: int = 0
+
+    def to_json(self) -> list[list[object]]:
+        return [s.to_json() for s in self.seen]
+
+    @classmethod
+    def from_json(cls, rows: list[list[object]], version: int) -> AccountState:
+        return cls(tuple(Seen.from_json(r) for r in rows), version)
+
+
+def _near_threshold(amount: Decimal, cfg: RuleConfig) -> bool:
+    return cfg.large_amount * (1 - cfg.structuring_margin) <= amount < cfg.large_amount
+
+
+def evaluate(tx: Transaction, state: AccountState, cfg: RuleConfig) -> tuple[str, ...]:
+    """The names of the rules `tx` trips, given what its account did before."""
+    now = tx.timestamp.timestamp()
+    flags: list[str] = []
+    if tx.amount >= cfg.large_amount:
+        flags.append(LARGE_AMOUNT)
+    if _near_threshold(tx.amount, cfg):
+        near = [s.amount for s in state.seen if s.currency == tx.currency
+                and abs(now - s.epoch) <= MEMORY_S and _near_threshold(s.amount, cfg)]
+        if len(near) + 1 >= cfg.structuring_count and sum(near) + tx.amount >= cfg.large_amount:
+            flags.append(STRUCTURING)
+    recent = sum(1 for s in state.seen if abs(now - s.epoch) <= cfg.velocity_window_s)
+    if recent + 1 > cfg.velocity_count:
+        flags.append(VELOCITY)
+    if tx.amount >= cfg.round_amount_min and tx.amount % cfg.round_amount_unit == 0:
+        flags.append(ROUND_AMOUNT)
+    if not tx.is_credit and tx.amount >= cfg.rapid_min_amount:
+        for s in state.seen:
+            if (s.credit and s.currency == tx.currency and 0 <= now - s.epoch <= cfg.rapid_window_s
+                    and abs(tx.amount - s.amount) <= s.amount * cfg.rapid_tolerance):
+                flags.append(RAPID_IN_OUT)
+                break
+    return tuple(flags)
+
+
+def remember(state: AccountState, tx: Transaction) -> AccountState:
+    """The state after `tx`: it is added, and anything a day older than the newest dropped."""
+    entry = Seen(tx.timestamp.timestamp(), tx.amount, tx.currency, tx.is_credit)
+    seen = sorted((*state.seen, entry), key=lambda s: s.epoch)
+    newest = seen[-1].epoch
+    kept = [s for s in seen if newest - s.epoch <= MEMORY_S][-MEMORY_ITEMS:]
+    return AccountState(tuple(kept), state.version)

@@ -1,0 +1,1 @@
+"""Storage adapters behind one port (`chalicelib.storage.port`)."""

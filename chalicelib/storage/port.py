@@ -1,0 +1,131 @@
+"""The storage port: what the service layer needs of a store, and nothing about how."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+
+from chalicelib.aggregates import AggKey, Bucket
+from chalicelib.model import Transaction
+from chalicelib.rules import AccountState
+
+
+class StoreError(Exception):
+    """The store failed in a way a retry later may mend (throttled, unreachable)."""
+
+
+class CommitConflict(Exception):
+    """The commit found the world changed since the unit of work read it (an id now taken,
+    an account state or a maximum moved); nothing of the plan was written. Read again, retry."""
+
+
+@dataclass
+class WritePlan:
+    """All a batch writes, atomically: new transactions, aggregate deltas and account states.
+
+    Each state carries the version that was read; the store writes version + 1 on the condition
+    that the stored version is still the one read.
+    """
+
+    transactions: list[Transaction] = field(default_factory=list)
+    deltas: dict[AggKey, Bucket] = field(default_factory=dict)
+    states: dict[str, AccountState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """A bank's API key as stored: only its hash, never the key."""
+
+    key_hash: str
+    bank: str
+    key_id: str
+    created_at: str
+    revoked: bool = False
+
+
+class UnitOfWork(ABC):
+    """Reads and one commit for one bank; a store may hold a lock for its lifetime."""
+
+    @abstractmethod
+    def get_transactions(self, ids: list[str]) -> dict[str, Transaction]:
+        """The stored transactions among `ids`."""
+
+    @abstractmethod
+    def get_account_states(self, accounts: list[str]) -> dict[str, AccountState]:
+        """The rules' state of each account (version 0 for one never seen)."""
+
+    @abstractmethod
+    def commit(self, plan: WritePlan) -> None:
+        """Write the plan all or nothing; raise CommitConflict when a condition fails."""
+
+
+class Store(ABC):
+    """A ledger store. Every method is scoped to one bank; none scans the transactions
+    except `iter_transactions`, which only `reconcile` calls."""
+
+    name: str
+
+    @abstractmethod
+    def unit_of_work(self, bank: str) -> AbstractContextManager[UnitOfWork]:
+        """Open a unit of work for an ingest."""
+
+    @abstractmethod
+    def get_transaction(self, bank: str, tx_id: str) -> Transaction | None:
+        """One stored transaction, or None."""
+
+    @abstractmethod
+    def get_buckets(self, bank: str, keys: list[AggKey]) -> dict[AggKey, Bucket]:
+        """The aggregates at `keys` (absent keys are left out)."""
+
+    @abstractmethod
+    def get_hour_buckets(self, bank: str, first_hour: str, last_hour: str) -> list[Bucket]:
+        """The hourly aggregates from `first_hour` to `last_hour` inclusive (`2026-01-10T14`)."""
+
+    @abstractmethod
+    def recent_flagged(self, bank: str, since: str | None, until: str | None,
+                       limit: int) -> list[Transaction]:
+        """Flagged transactions with since <= timestamp < until, newest first."""
+
+    @abstractmethod
+    def account_transactions(self, bank: str, account: str, limit: int,
+                             after: tuple[str, str] | None) -> list[Transaction]:
+        """An account's transactions newest first, strictly after the (timestamp, id) position."""
+
+    @abstractmethod
+    def iter_transactions(self, bank: str) -> Iterator[Transaction]:
+        """Every transaction of the bank (reconcile only: this is a scan)."""
+
+    @abstractmethod
+    def iter_buckets(self, bank: str) -> Iterator[tuple[AggKey, Bucket]]:
+        """Every aggregate of the bank, shards summed (reconcile only)."""
+
+    @abstractmethod
+    def replace_buckets(self, bank: str, buckets: dict[AggKey, Bucket],
+                        remove: list[AggKey]) -> None:
+        """Overwrite aggregates with recomputed values and drop stray ones (reconcile --repair)."""
+
+    @abstractmethod
+    def banks(self) -> list[str]:
+        """Every bank that has stored anything."""
+
+    @abstractmethod
+    def put_api_key(self, record: ApiKeyRecord) -> None:
+        """Store a new key record."""
+
+    @abstractmethod
+    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        """The record of a key hash, or None."""
+
+    @abstractmethod
+    def list_api_keys(self, bank: str) -> list[ApiKeyRecord]:
+        """Every key record of a bank."""
+
+    @abstractmethod
+    def revoke_api_key(self, bank: str, key_id: str) -> bool:
+        """Mark a bank's key revoked; False if the bank has no such key."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise StoreError unless the store answers."""

@@ -1,0 +1,248 @@
+"""The embedded store: one SQLite file on disk (WAL), safe under chalice local's threads."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from chalicelib.aggregates import HOUR, AggKey, Bucket
+from chalicelib.model import Transaction
+from chalicelib.rules import AccountState
+from chalicelib.storage.port import (
+    ApiKeyRecord,
+    CommitConflict,
+    Store,
+    StoreError,
+    UnitOfWork,
+    WritePlan,
+)
+from chalicelib.timeutil import sort_key
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS transactions (
+    bank TEXT NOT NULL, id TEXT NOT NULL, account TEXT NOT NULL,
+    ts TEXT NOT NULL,            -- timeutil.sort_key of the timestamp: orders by time
+    flagged INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (bank, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tx_by_account ON transactions (bank, account, ts DESC, id DESC);
+CREATE INDEX IF NOT EXISTS tx_flagged ON transactions (bank, ts DESC, id DESC) WHERE flagged = 1;
+CREATE TABLE IF NOT EXISTS buckets (
+    bank TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (bank, kind, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS account_states (
+    bank TEXT NOT NULL, account TEXT NOT NULL, version INTEGER NOT NULL, seen TEXT NOT NULL,
+    PRIMARY KEY (bank, account)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_hash TEXT PRIMARY KEY, bank TEXT NOT NULL, key_id TEXT NOT NULL,
+    created_at TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+CREATE UNIQUE INDEX IF NOT EXISTS api_keys_by_bank ON api_keys (bank, key_id);
+"""
+
+
+def _bucket(text: str) -> Bucket:
+    return Bucket.from_json(json.loads(text))
+
+
+def _dump(body: object) -> str:
+    return json.dumps(body, separators=(",", ":"))
+
+
+class _SqliteUnitOfWork(UnitOfWork):
+    """Runs inside BEGIN IMMEDIATE: reads and the commit see one serialised view."""
+
+    def __init__(self, conn: sqlite3.Connection, bank: str) -> None:
+        self.conn = conn
+        self.bank = bank
+
+    def get_transactions(self, ids: list[str]) -> dict[str, Transaction]:
+        found: dict[str, Transaction] = {}
+        for tx_id in ids:
+            row = self.conn.execute("SELECT body FROM transactions WHERE bank=? AND id=?",
+                                    (self.bank, tx_id)).fetchone()
+            if row:
+                found[tx_id] = Transaction.from_json(json.loads(row[0]))
+        return found
+
+    def get_account_states(self, accounts: list[str]) -> dict[str, AccountState]:
+        states: dict[str, AccountState] = {}
+        for account in accounts:
+            row = self.conn.execute(
+                "SELECT version, seen FROM account_states WHERE bank=? AND account=?",
+                (self.bank, account)).fetchone()
+            states[account] = (AccountState.from_json(json.loads(row[1]), row[0]) if row
+                               else AccountState())
+        return states
+
+    def commit(self, plan: WritePlan) -> None:
+        conn, bank = self.conn, self.bank
+        for account, state in plan.states.items():
+            row = conn.execute("SELECT version FROM account_states WHERE bank=? AND account=?",
+                               (bank, account)).fetchone()
+            if (row[0] if row else 0) != state.version:
+                raise CommitConflict(f"account {account} changed since it was read")
+        conn.executemany(
+            "INSERT OR REPLACE INTO account_states (bank, account, version, seen)"
+            " VALUES (?, ?, ?, ?)",
+            [(bank, a, s.version + 1, _dump(s.to_json())) for a, s in plan.states.items()])
+        try:
+            conn.executemany(
+                "INSERT INTO transactions (bank, id, account, ts, flagged, body)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(bank, t.id, t.account, sort_key(t.timestamp_text), 1 if t.flags else 0,
+                  _dump(t.to_json())) for t in plan.transactions])
+        except sqlite3.IntegrityError as exc:
+            raise CommitConflict(str(exc)) from exc
+        for key, delta in plan.deltas.items():
+            row = conn.execute("SELECT body FROM buckets WHERE bank=? AND kind=? AND name=?",
+                               (bank, key.kind, key.name)).fetchone()
+            bucket = _bucket(row[0]) if row else Bucket()
+            bucket.merge(delta)
+            conn.execute("INSERT OR REPLACE INTO buckets (bank, kind, name, body)"
+                         " VALUES (?, ?, ?, ?)", (bank, key.kind, key.name,
+                                                  _dump(bucket.to_json())))
+
+
+class SqliteStore(Store):
+    """A SQLite file; one connection per thread, writers serialised by BEGIN IMMEDIATE."""
+
+    name = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._schema_lock = threading.Lock()
+        self._schema_ready = False
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                if self.path != ":memory:":
+                    Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                with self._schema_lock:
+                    if not self._schema_ready:
+                        conn.executescript(SCHEMA)
+                        self._schema_ready = True
+            except (sqlite3.Error, OSError) as exc:
+                raise StoreError(f"cannot open SQLite store at {self.path}: {exc}") from exc
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"the SQLite store is busy: {exc}") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def unit_of_work(self, bank: str) -> Iterator[UnitOfWork]:
+        with self._write() as conn:
+            yield _SqliteUnitOfWork(conn, bank)
+
+    def _query(self, sql: str, args: tuple[object, ...]) -> list[tuple[object, ...]]:
+        try:
+            return self._conn().execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"SQLite query failed: {exc}") from exc
+
+    def get_transaction(self, bank: str, tx_id: str) -> Transaction | None:
+        rows = self._query("SELECT body FROM transactions WHERE bank=? AND id=?", (bank, tx_id))
+        return Transaction.from_json(json.loads(str(rows[0][0]))) if rows else None
+
+    def get_buckets(self, bank: str, keys: list[AggKey]) -> dict[AggKey, Bucket]:
+        found: dict[AggKey, Bucket] = {}
+        for key in keys:
+            rows = self._query("SELECT body FROM buckets WHERE bank=? AND kind=? AND name=?",
+                               (bank, key.kind, key.name))
+            if rows:
+                found[key] = _bucket(str(rows[0][0]))
+        return found
+
+    def get_hour_buckets(self, bank: str, first_hour: str, last_hour: str) -> list[Bucket]:
+        rows = self._query("SELECT body FROM buckets WHERE bank=? AND kind=?"
+                           " AND name BETWEEN ? AND ?", (bank, HOUR, first_hour, last_hour))
+        return [_bucket(str(r[0])) for r in rows]
+
+    def recent_flagged(self, bank: str, since: str | None, until: str | None,
+                       limit: int) -> list[Transaction]:
+        rows = self._query(
+            "SELECT body FROM transactions WHERE bank=? AND flagged=1 AND ts>=? AND ts<?"
+            " ORDER BY ts DESC, id DESC LIMIT ?", (bank, since or "", until or "~", limit))
+        return [Transaction.from_json(json.loads(str(r[0]))) for r in rows]
+
+    def account_transactions(self, bank: str, account: str, limit: int,
+                             after: tuple[str, str] | None) -> list[Transaction]:
+        ts, tx_id = after or ("~", "~")
+        rows = self._query(
+            "SELECT body FROM transactions WHERE bank=? AND account=? AND (ts, id) < (?, ?)"
+            " ORDER BY ts DESC, id DESC LIMIT ?", (bank, account, ts, tx_id, limit))
+        return [Transaction.from_json(json.loads(str(r[0]))) for r in rows]
+
+    def iter_transactions(self, bank: str) -> Iterator[Transaction]:
+        cursor = self._conn().execute("SELECT body FROM transactions WHERE bank=?", (bank,))
+        for (body,) in cursor:
+            yield Transaction.from_json(json.loads(body))
+
+    def iter_buckets(self, bank: str) -> Iterator[tuple[AggKey, Bucket]]:
+        for kind, name, body in self._query(
+                "SELECT kind, name, body FROM buckets WHERE bank=?", (bank,)):
+            yield AggKey(str(kind), str(name)), _bucket(str(body))
+
+    def replace_buckets(self, bank: str, buckets: dict[AggKey, Bucket],
+                        remove: list[AggKey]) -> None:
+        with self._write() as conn:
+            for key in remove:
+                conn.execute("DELETE FROM buckets WHERE bank=? AND kind=? AND name=?",
+                             (bank, key.kind, key.name))
+            conn.executemany(
+                "INSERT OR REPLACE INTO buckets (bank, kind, name, body) VALUES (?, ?, ?, ?)",
+                [(bank, k.kind, k.name, _dump(b.to_json())) for k, b in buckets.items()])
+
+    def banks(self) -> list[str]:
+        rows = self._query("SELECT DISTINCT bank FROM buckets UNION"
+                           " SELECT DISTINCT bank FROM transactions", ())
+        return sorted(str(r[0]) for r in rows)
+
+    def put_api_key(self, record: ApiKeyRecord) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT INTO api_keys (key_hash, bank, key_id, created_at, revoked)"
+                         " VALUES (?, ?, ?, ?, ?)", (record.key_hash, record.bank, record.key_id,
+                                                     record.created_at, int(record.revoked)))
+
+    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        rows = self._query("SELECT key_hash, bank, key_id, created_at, revoked FROM api_keys"
+                           " WHERE key_hash=?", (key_hash,))
+        return _key_record(rows[0]) if rows else None
+
+    def list_api_keys(self, bank: str) -> list[ApiKeyRecord]:
+        rows = self._query("SELECT key_hash, bank, key_id, created_at, revoked FROM api_keys"
+                           " WHERE bank=? ORDER BY created_at, key_id", (bank,))
+        return [_key_record(r) for r in rows]
+
+    def revoke_api_key(self, bank: str, key_id: str) -> bool:
+        with self._write() as conn:
+            changed = conn.execute("UPDATE api_keys SET revoked=1 WHERE bank=? AND key_id=?",
+                                   (bank, key_id)).rowcount
+        return changed > 0
+
+    def ping(self) -> None:
+        self._query("SELECT 1", ())
+
+
+def _key_record(row: tuple[object, ...]) -> ApiKeyRecord:
+    return ApiKeyRecord(str(row[0]), str(row[1]), str(row[2]), str(row[3]), bool(row[4]))

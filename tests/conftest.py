@@ -1,0 +1,62 @@
+"""Shared fixtures: a store per contract run, a runtime and the Chalice test client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from app import app
+from chalicelib.config import Settings
+from chalicelib.runtime import Runtime, set_runtime
+from chalicelib.storage.port import Store
+from chalicelib.storage.sqlite import SqliteStore
+from tests.stores import STORES
+
+TEST_KEY = "test-demo-key"
+NOW = datetime(2026, 1, 10, 18, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=sorted(STORES))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each store in turn: the contract suite runs once per adapter."""
+    with STORES[request.param](tmp_path) as made:
+        yield made
+
+
+@pytest.fixture
+def sqlite(tmp_path: Path) -> SqliteStore:
+    return SqliteStore(str(tmp_path / "ledger.db"))
+
+
+@pytest.fixture
+def runtime(sqlite: SqliteStore) -> Iterator[Runtime]:
+    rt = Runtime(Settings(sqlite_path=sqlite.path, demo_api_key=TEST_KEY), sqlite)
+    set_runtime(rt)
+    yield rt
+    set_runtime(None)
+
+
+class Api:
+    """The Chalice test client with the demo key and JSON headers filled in."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.headers = {"x-api-key": TEST_KEY, "content-type": "application/json"}
+
+    def post(self, body: str | bytes, **headers: str) -> Any:
+        return self.client.http.post("/transactions", body=body,
+                                     headers={**self.headers, **headers})
+
+    def get(self, path: str, **headers: str) -> Any:
+        return self.client.http.get(path, headers={**self.headers, **headers})
+
+
+@pytest.fixture
+def api(runtime: Runtime) -> Iterator[Api]:
+    with Client(app) as client:
+        yield Api(client)

@@ -1,0 +1,21 @@
+"""Every store the contract suite runs against. A new adapter is one more entry here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+from chalicelib.storage.port import Store
+from chalicelib.storage.sqlite import SqliteStore
+
+
+@contextmanager
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """The real SQLite store on a file in the test's own directory."""
+    yield SqliteStore(str(tmp_path / "ledger.db"))
+
+
+STORES: dict[str, Callable[[Path], AbstractContextManager[Store]]] = {
+    "sqlite": sqlite_store,
+}
