@@ -83,8 +83,11 @@ def _write_once(store: Store, bank: str, pending: dict[str, tuple[ItemResult, Tr
     for _ in range(MAX_ATTEMPTS):
         try:
             accepted = _attempt(store, bank, todo, rules)
-        except CommitConflict:
-            continue  # the unit of work rolled back; what changed is read again
+        except CommitConflict as conflict:
+            for tx in conflict.committed:  # written by an earlier chunk: created, not duplicate
+                result, _ = todo.pop(tx.id)
+                result.status, result.transaction = CREATED, tx
+            continue  # what was not written is read again and retried
         for (result, _), tx in zip(todo.values(), accepted, strict=False):
             result.status, result.transaction = CREATED, tx
         return

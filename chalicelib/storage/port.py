@@ -18,7 +18,16 @@ class StoreError(Exception):
 
 class CommitConflict(Exception):
     """The commit found the world changed since the unit of work read it (an id now taken,
-    an account state or a maximum moved); nothing of the plan was written. Read again, retry."""
+    an account state or a maximum moved). Read again and retry what is not yet written.
+
+    A store that commits a plan in several atomic chunks (DynamoDB: 100 actions a call) lists in
+    `committed` the transactions its earlier chunks did write, each with its aggregates; a
+    single-transaction store leaves it empty because nothing of the plan was written.
+    """
+
+    def __init__(self, message: str, committed: list[Transaction] | None = None) -> None:
+        super().__init__(message)
+        self.committed = committed or []
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Benchmarks: figures quoted in the README come from these scripts."""
