@@ -55,7 +55,7 @@ def require_api_key(event: Request, get_response: Callable[[Request], Response])
     try:
         rt = get_runtime()
         bank = authenticate(rt.store, event.headers.get("x-api-key"),
-                            rt.settings.demo_api_key, _key_cache)
+                            rt.settings.demo_api_key, _key_cache, rt.settings.key_cache_ttl_s)
     except AppError as exc:
         return error_response(exc)
     except StoreError as exc:

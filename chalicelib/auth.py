@@ -16,7 +16,7 @@ from chalicelib.timeutil import format_timestamp, now_utc
 DEMO_BANK = "demo"
 KEY_PREFIX = "tsk_"
 BANK_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
-CACHE_TTL_S = 30.0  # how long a warm Lambda trusts a looked-up key (revocation delay)
+CACHE_TTL_S = 30.0  # default revocation delay; Settings.key_cache_ttl_s (KEY_CACHE_TTL_S) wins
 
 
 def hash_key(key: str) -> str:
@@ -42,6 +42,16 @@ def create_key(store: Store, bank: str) -> tuple[str, ApiKeyRecord]:
     return key, record
 
 
+def list_keys(store: Store, bank: str) -> list[ApiKeyRecord]:
+    """Every key record of `bank` (hashes only; a key is never stored)."""
+    return store.list_api_keys(check_bank(bank))
+
+
+def revoke_key(store: Store, bank: str, key_id: str) -> bool:
+    """Revoke one of `bank`'s keys; False when the bank has no key with that id."""
+    return store.revoke_api_key(check_bank(bank), key_id)
+
+
 class KeyCache:
     """Remembers recent lookups so a warm Lambda does not ask the store on every request."""
 
@@ -50,11 +60,14 @@ class KeyCache:
         self._entries: dict[str, tuple[float, ApiKeyRecord | None]] = {}
         self._lock = threading.Lock()
 
-    def lookup(self, store: Store, key_hash: str) -> ApiKeyRecord | None:
+    def lookup(self, store: Store, key_hash: str,
+               ttl_s: float | None = None) -> ApiKeyRecord | None:
+        """The record of `key_hash`, from memory when looked up less than `ttl_s` ago."""
+        ttl = self.ttl_s if ttl_s is None else ttl_s
         now = time.monotonic()
         with self._lock:
             hit = self._entries.get(key_hash)
-        if hit is not None and now - hit[0] < self.ttl_s:
+        if hit is not None and now - hit[0] < ttl:
             return hit[1]
         record = store.find_api_key(key_hash)
         with self._lock:
@@ -65,7 +78,7 @@ class KeyCache:
 
 
 def authenticate(store: Store, key: str | None, demo_key: str | None,
-                 cache: KeyCache | None = None) -> str:
+                 cache: KeyCache | None = None, ttl_s: float | None = None) -> str:
     """The bank a key belongs to; 401 without a key, 403 for an unknown or revoked one."""
     if not key:
         raise UnauthorizedError("send your API key in the x-api-key header")
@@ -74,7 +87,7 @@ def authenticate(store: Store, key: str | None, demo_key: str | None,
     if len(key) > 200:
         raise ForbiddenError("the API key is not valid")
     digest = hash_key(key)
-    record = cache.lookup(store, digest) if cache else store.find_api_key(digest)
+    record = cache.lookup(store, digest, ttl_s) if cache else store.find_api_key(digest)
     if record is None or record.revoked:
         raise ForbiddenError("the API key is not valid")
     return record.bank

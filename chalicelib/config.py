@@ -30,6 +30,7 @@ class Settings:
     max_batch: int = 500
     max_body_bytes: int = 1024 * 1024
     stage: str = "local"
+    key_cache_ttl_s: int = 30  # how long a warm process trusts a looked-up key (revocation delay)
     rules: RuleConfig = field(default_factory=RuleConfig)
 
 
@@ -90,5 +91,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_batch=_int(env, "MAX_BATCH", 500, 1, 10000),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 6 * 1024 * 1024),
         stage=env.get("STAGE", "local") or "local",
+        key_cache_ttl_s=_int(env, "KEY_CACHE_TTL_S", 30, 0, 3600),
         rules=_rules(env),
     )

@@ -1,0 +1,79 @@
+"""`python -m scripts.keys`: create, list and revoke a bank's API keys on the configured store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from typing import TextIO
+
+from chalicelib.auth import create_key, list_keys, revoke_key
+from chalicelib.config import ConfigError, load_settings
+from chalicelib.errors import ValidationError
+from chalicelib.storage.factory import open_store
+from chalicelib.storage.port import StoreError
+
+EPILOG = """\
+examples:
+  python -m scripts.keys create --bank acme          # prints the new key once: keep it
+  python -m scripts.keys list --bank acme            # key ids, creation times, status
+  python -m scripts.keys revoke --bank acme --key-id 1a2b3c4d
+
+The store is the one the app uses, named by the same environment: STORE (sqlite|dynamodb),
+SQLITE_PATH, TABLE_NAME. Rotating a key: create a new one, move the bank to it, revoke the
+old one. A revoked key is refused (403) within KEY_CACHE_TTL_S seconds (default 30) on every
+warm process. Only SHA-256 hashes of keys are stored, so a lost key cannot be shown again.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.keys",
+        description="Manage the API keys that map a caller (x-api-key header) to a bank.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    create = commands.add_parser("create", help="create a key for a bank and print it once")
+    listing = commands.add_parser("list", help="list a bank's keys (ids and status, no keys)")
+    revoke = commands.add_parser("revoke", help="revoke one of a bank's keys")
+    for sub in (create, listing, revoke):
+        sub.add_argument("--bank", required=True,
+                         help="the bank id: 1-40 of a-z0-9- (a new id creates the bank)")
+    revoke.add_argument("--key-id", required=True, help="the key's id, as `list` shows it")
+    return parser
+
+
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None,
+         out: TextIO | None = None) -> int:
+    """Exit 0 on success, 1 when there is no such key to revoke, 2 on a usage or store error."""
+    args = _parser().parse_args(argv)
+    out = out or sys.stdout
+    try:
+        store = open_store(load_settings(env))
+        if args.command == "create":
+            key, record = create_key(store, args.bank)
+            out.write(f"bank:   {record.bank}\nkey id: {record.key_id}\nkey:    {key}\n"
+                      "This key is shown only once; only its hash is stored.\n")
+        elif args.command == "list":
+            records = list_keys(store, args.bank)
+            for record in records:
+                status = "revoked" if record.revoked else "active"
+                out.write(f"{record.key_id}\t{record.created_at}\t{status}\n")
+            if not records:
+                out.write(f"bank {args.bank} has no keys\n")
+        elif not revoke_key(store, args.bank, args.key_id):
+            sys.stderr.write(f"error: bank {args.bank} has no key {args.key_id}\n")
+            return 1
+        else:
+            out.write(f"revoked key {args.key_id} of bank {args.bank}\n")
+    except ValidationError as exc:
+        details = "; ".join(f"{d.field} {d.message}" for d in exc.details)
+        sys.stderr.write(f"error: {exc.message}: {details}\n")
+        return 2
+    except (ConfigError, StoreError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
