@@ -27,6 +27,7 @@ class ItemResult:
     status: str = REJECTED
     transaction: Transaction | None = None
     errors: list[FieldError] = field(default_factory=list)
+    stored: Transaction | None = None  # what the id holds, once known (for in-batch repeats)
 
     def to_json(self) -> dict[str, Any]:
         flags = list(self.transaction.flags) if self.transaction else []
@@ -42,8 +43,8 @@ def summarise(results: list[ItemResult]) -> dict[str, int]:
     return counts
 
 
-def _conflict(result: ItemResult, tx: Transaction) -> None:
-    result.status = CONFLICT
+def _conflict(result: ItemResult, tx: Transaction, stored: Transaction | None) -> None:
+    result.status, result.stored = CONFLICT, stored
     result.errors = [FieldError("id", f"transaction {tx.id} exists with other content")]
 
 
@@ -55,7 +56,7 @@ def ingest(store: Store, bank: str, items: list[Any], now: datetime,
                for i, item in enumerate(items)]
     first: dict[str, tuple[ItemResult, Transaction]] = {}
     repeats: list[tuple[ItemResult, Transaction]] = []
-    for result, item in zip(results, items, strict=False):
+    for result, item in zip(results, items, strict=True):
         try:
             tx = validate_transaction(item, now)
         except ValidationError as exc:
@@ -68,11 +69,12 @@ def ingest(store: Store, bank: str, items: list[Any], now: datetime,
     if first:
         _write_once(store, bank, first, rules)
     for result, tx in repeats:
-        leader, leader_tx = first[tx.id]
-        if leader.status != CONFLICT and leader_tx.same_content(tx):
-            result.status, result.transaction = DUPLICATE, leader.transaction
+        # compare with what the id holds now: the leader's transaction or the one it clashed with
+        holder = first[tx.id][0].stored
+        if holder is not None and holder.same_content(tx):
+            result.status, result.transaction, result.stored = DUPLICATE, holder, holder
         else:
-            _conflict(result, tx)
+            _conflict(result, tx, holder)
     return results
 
 
@@ -86,10 +88,10 @@ def _write_once(store: Store, bank: str, pending: dict[str, tuple[ItemResult, Tr
         except CommitConflict as conflict:
             for tx in conflict.committed:  # written by an earlier chunk: created, not duplicate
                 result, _ = todo.pop(tx.id)
-                result.status, result.transaction = CREATED, tx
+                result.status, result.transaction, result.stored = CREATED, tx, tx
             continue  # what was not written is read again and retried
-        for (result, _), tx in zip(todo.values(), accepted, strict=False):
-            result.status, result.transaction = CREATED, tx
+        for (result, _), tx in zip(todo.values(), accepted, strict=True):
+            result.status, result.transaction, result.stored = CREATED, tx, tx
         return
     raise ServiceUnavailableError("too many concurrent writers; retry the request", 1)
 
@@ -101,9 +103,9 @@ def _attempt(store: Store, bank: str, todo: dict[str, tuple[ItemResult, Transact
         for tx_id, stored in uow.get_transactions(list(todo)).items():
             result, tx = todo.pop(tx_id)
             if stored.same_content(tx):
-                result.status, result.transaction = DUPLICATE, stored
+                result.status, result.transaction, result.stored = DUPLICATE, stored, stored
             else:
-                _conflict(result, tx)
+                _conflict(result, tx, stored)
         if not todo:
             return []
         accounts = sorted({tx.account for _, tx in todo.values()})
