@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from chalice.app import Chalice, Request, Response
 from chalicelib import analytics, service
 from chalicelib.auth import KeyCache, authenticate
 from chalicelib.errors import AppError, ServiceUnavailableError
+from chalicelib.observability import RequestObserver, log
 from chalicelib.runtime import get_runtime
 from chalicelib.storage.port import StoreError
 from chalicelib.timeutil import now_utc
@@ -35,7 +37,7 @@ def _render_errors(view: Callable[..., Any]) -> Callable[..., Any]:
         except AppError as exc:
             return error_response(exc)
         except StoreError as exc:
-            app.log.warning("store unavailable: %s", exc)
+            log("ERROR", "store_unavailable", error=str(exc))
             return error_response(ServiceUnavailableError("the store is unavailable; retry"))
     return wrapper
 
@@ -45,6 +47,32 @@ def route(path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
     def register(view: Callable[..., Any]) -> Any:
         return app.route(path, **options)(_render_errors(view))
     return register
+
+
+def _request_id(event: Request) -> str:
+    """API Gateway's request id, else Lambda's (chalice local and the test client make one)."""
+    return str(event.context.get("requestId")
+               or getattr(event.lambda_context, "aws_request_id", None) or uuid.uuid4())
+
+
+def _stage() -> str:
+    try:
+        return get_runtime().settings.stage
+    except Exception:  # a broken config is reported by the request itself; the log goes on
+        return "unknown"
+
+
+@app.middleware("http")
+def observe_request(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Log and measure every request (registered first, so it wraps the key check too)."""
+    observer = RequestObserver(_request_id(event), event.method,
+                               str(event.context.get("resourcePath", "")), _stage())
+    if event.uri_params and "account" in event.uri_params:
+        observer.fields["account"] = event.uri_params["account"]  # masked by the logger
+    response = get_response(event)
+    bank = (event.context.get("authorizer") or {}).get("principalId")
+    observer.finish(response.status_code, response.body, bank)
+    return response
 
 
 @app.middleware("http")
@@ -59,7 +87,7 @@ def require_api_key(event: Request, get_response: Callable[[Request], Response])
     except AppError as exc:
         return error_response(exc)
     except StoreError as exc:
-        app.log.warning("store unavailable: %s", exc)
+        log("ERROR", "store_unavailable", error=str(exc))
         return error_response(ServiceUnavailableError("the store is unavailable; retry"))
     event.context["authorizer"] = {"principalId": bank}
     return get_response(event)
