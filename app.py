@@ -16,6 +16,7 @@ from chalicelib.errors import AppError, ServiceUnavailableError
 from chalicelib.observability import RequestObserver, log
 from chalicelib.runtime import get_runtime
 from chalicelib.storage.port import StoreError
+from chalicelib.storage.s3_archive import ArchiveError, archive_for
 from chalicelib.timeutil import now_utc
 
 app = Chalice(app_name="txn-stream")
@@ -71,8 +72,25 @@ def observe_request(event: Request, get_response: Callable[[Request], Response])
         observer.fields["account"] = event.uri_params["account"]  # masked by the logger
     response = get_response(event)
     bank = (event.context.get("authorizer") or {}).get("principalId")
+    if observer.is_ingest and bank and 200 <= response.status_code < 300:
+        _archive(event, bank, observer)
     observer.finish(response.status_code, response.body, bank)
     return response
+
+
+def _archive(event: Request, bank: str, observer: RequestObserver) -> None:
+    """Write an accepted body to the raw archive, when one is configured. The transactions are
+    already committed, so a failed write does not fail the request: it is logged at error
+    level and counted (ArchiveFailures) for an alarm; the ledger has lost nothing."""
+    bucket = get_runtime().settings.archive_bucket
+    if not bucket:
+        return
+    try:
+        archive_for(bucket).put(bank, observer.request_id, _raw_body(event), now_utc())
+        observer.count("ArchiveFailures", 0)
+    except ArchiveError as exc:
+        log("ERROR", "archive_failed", request_id=observer.request_id, bank=bank, error=str(exc))
+        observer.count("ArchiveFailures", 1)
 
 
 @app.middleware("http")

@@ -1,0 +1,77 @@
+"""The raw archive: each accepted request body, byte for byte, as one encrypted S3 object."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+PREFIX = "raw"
+ENCRYPTION = "AES256"  # SSE-S3: encrypted at rest with no key to manage; a bucket default may
+# still be SSE-KMS, which S3 applies when the bucket policy asks for it.
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class ArchiveError(Exception):
+    """The body could not be written to S3 (bucket missing, access denied, S3 unreachable)."""
+
+
+def object_key(bank: str, request_id: str, received: datetime) -> str:
+    """`raw/bank=<bank>/date=<YYYY-MM-DD>/<request-id>.json`: Hive-style partitions, so Athena
+    or Glue can query by bank and day without listing everything."""
+    day = received.astimezone(UTC).strftime("%Y-%m-%d")
+    safe_id = _UNSAFE.sub("_", request_id)[:128] or "unknown"
+    return f"{PREFIX}/bank={bank}/date={day}/{safe_id}.json"
+
+
+class S3Archive:
+    """One bucket; the boto3 client is created on the first write and reused by later ones."""
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import boto3  # imported here: a cold start without an archive never pays
+                    from botocore.config import Config
+
+                    # Short timeouts and few retries: the archive sits on the request path after
+                    # the commit, and a slow S3 must not hold the bank's answer for long.
+                    # No endpoint_url: AWS_ENDPOINT_URL_S3 keeps working.
+                    self._client = boto3.client("s3", config=Config(
+                        connect_timeout=2, read_timeout=5,
+                        retries={"max_attempts": 2, "mode": "standard"}))
+        return self._client
+
+    def put(self, bank: str, request_id: str, body: bytes, received: datetime) -> str:
+        """Write the body as received; return its key or raise ArchiveError."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = object_key(bank, request_id, received)
+        safe_id = key.rsplit("/", 1)[-1].removesuffix(".json")
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body,
+                                   ContentType="application/json",
+                                   ServerSideEncryption=ENCRYPTION,
+                                   Metadata={"bank": bank, "request-id": safe_id})
+        except (BotoCoreError, ClientError) as exc:
+            raise ArchiveError(f"cannot archive to s3://{self.bucket}/{key}: {exc}") from exc
+        return key
+
+
+_archives: dict[str, S3Archive] = {}
+_archives_lock = threading.Lock()
+
+
+def archive_for(bucket: str) -> S3Archive:
+    """The process's archive of `bucket` (one client per warm Lambda, not one per request)."""
+    with _archives_lock:
+        if bucket not in _archives:
+            _archives[bucket] = S3Archive(bucket)
+        return _archives[bucket]
