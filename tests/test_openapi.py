@@ -1,0 +1,166 @@
+"""openapi.yaml against the app: the same routes, and real answers validate for each status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import pytest
+import yaml
+from chalice.test import Client
+
+from app import app
+from chalicelib.config import Settings
+from chalicelib.runtime import Runtime, set_runtime
+from chalicelib.storage.sqlite import SqliteStore
+from tests.factories import SEED_SAMPLE, raw_tx
+
+DOC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+KEY = "openapi-test-key"
+METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+
+
+@cache
+def document() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(DOC_PATH.read_text())
+    return loaded
+
+
+def response_schema(path: str, method: str, status: int) -> dict[str, Any]:
+    """The documented JSON schema of an answer, with `$ref`s resolvable; fails if undocumented."""
+    doc = document()
+    responses = doc["paths"][path][method.lower()]["responses"]
+    assert str(status) in responses, f"{method} {path} answers {status}, undocumented"
+    answer = responses[str(status)]
+    if "$ref" in answer:
+        answer = doc["components"]["responses"][answer["$ref"].rsplit("/", 1)[-1]]
+    schema = answer["content"]["application/json"]["schema"]
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            **schema, "components": doc["components"]}
+
+
+class Recorder:
+    """The test client; every answer is checked against the document as it comes back."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.seen: set[tuple[str, str, int]] = set()
+
+    def call(self, method: str, route: str, path: str, body: str | None = None,
+             key: str | None = KEY, **headers: str) -> Any:
+        if key is not None:
+            headers["x-api-key"] = key
+        headers.setdefault("content-type", "application/json")
+        response = self.client.http.request(method, path, body=(body or "").encode(),
+                                            headers=headers)
+        payload = json.loads(response.body)
+        validator = jsonschema_rs.validator_for(response_schema(route, method,
+                                                                response.status_code))
+        errors = [str(e) for e in validator.iter_errors(payload)]
+        assert not errors, (method, path, response.status_code, payload, errors)
+        self.seen.add((method, route, response.status_code))
+        return payload
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Recorder]:
+    store = SqliteStore(str(tmp_path / "ledger.db"))
+    set_runtime(Runtime(Settings(sqlite_path=store.path, demo_api_key=KEY, max_batch=3,
+                                 max_body_bytes=2048), store))
+    with Client(app) as client:
+        yield Recorder(client)
+    set_runtime(None)
+
+
+def test_every_app_route_is_documented_and_every_documented_route_exists() -> None:
+    in_app = {(path, method.lower()) for path, methods in app.routes.items()
+              for method in methods if method != "OPTIONS"}
+    in_doc = {(path, method) for path, item in document()["paths"].items()
+              for method in item if method in METHODS}
+    assert in_app == in_doc
+
+
+def test_every_route_but_health_requires_the_api_key() -> None:
+    doc = document()
+    assert doc["security"] == [{"apiKey": []}]
+    assert doc["components"]["securitySchemes"]["apiKey"] == {
+        "type": "apiKey", "in": "header", "name": "x-api-key"}
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            expected = [] if path == "/health" else None
+            assert operation.get("security") == expected, (method, path)
+            if path != "/health":
+                assert {"401", "403"} <= set(operation["responses"]), (method, path)
+
+
+def test_ingest_answers_match_the_document(api: Recorder) -> None:
+    post = "/transactions"
+    assert api.call("POST", post, post, SEED_SAMPLE)["status"] == "created"
+    assert api.call("POST", post, post, SEED_SAMPLE)["status"] == "duplicate"
+    api.call("POST", post, post, json.dumps(raw_tx("1", amount="9.99")))            # 409
+    api.call("POST", post, post, json.dumps(raw_tx("2", amount="15000.00", description="x")))
+    batch = {"transactions": [raw_tx("3"), raw_tx("1", amount="1.00"), {"id": 5}]}
+    assert api.call("POST", post, post, json.dumps(batch))["summary"]["rejected"] == 1
+    api.call("POST", post, post, json.dumps(raw_tx("4", amount="-1")))              # 400
+    api.call("POST", post, post, "[1, 2")                                            # 400
+    api.call("POST", post, post, json.dumps({"transactions": [raw_tx()] * 4}))       # 413
+    api.call("POST", post, post, SEED_SAMPLE, **{"content-type": "text/plain"})      # 415
+    api.call("POST", post, post, SEED_SAMPLE, key=None)                              # 401
+    api.call("POST", post, post, SEED_SAMPLE, key="tsk_nobody")                      # 403
+    statuses = {s for m, r, s in api.seen if r == post}
+    assert statuses == {200, 201, 400, 401, 403, 409, 413, 415}
+
+
+def test_read_answers_match_the_document(api: Recorder) -> None:
+    api.call("POST", "/transactions", "/transactions", json.dumps({"transactions": [
+        raw_tx("a", amount="20000.00"), raw_tx("b", currency="EUR"), raw_tx("c", kind="x")]}))
+    api.call("GET", "/analytics", "/analytics")
+    api.call("GET", "/analytics", "/analytics?since=2026-01-10T13:30:00Z&until=2026-01-11T00:00Z")
+    api.call("GET", "/analytics", "/analytics?since=yesterday")
+    api.call("GET", "/analytics", "/analytics", key=None)
+    tx = "/transactions/{tx_id}"
+    api.call("GET", tx, "/transactions/a")
+    api.call("GET", tx, "/transactions/zzz")
+    api.call("GET", tx, "/transactions/a", key="wrong")
+    account = "/accounts/{account}"
+    api.call("GET", account, "/accounts/A123")
+    api.call("GET", account, "/accounts/NOPE")
+    history = "/accounts/{account}/transactions"
+    page = api.call("GET", history, "/accounts/A123/transactions?limit=1")
+    api.call("GET", history, f"/accounts/A123/transactions?limit=1&cursor={page['next_cursor']}")
+    api.call("GET", history, "/accounts/A123/transactions?limit=0")
+    api.call("GET", history, "/accounts/A123/transactions?cursor=bogus")
+    api.call("GET", "/health", "/health", key=None)
+    assert {(r, s) for _, r, s in api.seen} >= {
+        ("/analytics", 200), ("/analytics", 400), ("/analytics", 401), (tx, 200), (tx, 404),
+        (tx, 403), (account, 200), (account, 404), (history, 200), (history, 400),
+        ("/health", 200)}
+
+
+def test_unavailable_store_answer_matches_the_document(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    store = SqliteStore(str(blocker / "ledger.db"))
+    set_runtime(Runtime(Settings(sqlite_path=store.path, demo_api_key=KEY), store))
+    try:
+        with Client(app) as client:
+            recorder = Recorder(client)
+            recorder.call("GET", "/health", "/health", key=None)
+            recorder.call("GET", "/analytics", "/analytics")
+        assert {s for _, _, s in recorder.seen} == {503}
+    finally:
+        set_runtime(None)
+
+
+def test_documented_examples_of_schemas_reject_what_the_app_never_sends() -> None:
+    created = jsonschema_rs.validator_for(response_schema("/transactions", "POST", 201))
+    good = {"status": "created", "transaction": {
+        "id": "1", "account": "A123", "amount": "250.50", "currency": "USD", "type": "credit",
+        "timestamp": "2026-01-10T14:00:00Z", "flags": []}}
+    assert created.is_valid(good)
+    assert not created.is_valid({**good, "transaction": {**good["transaction"], "amount": 250.5}})
+    assert not created.is_valid({**good, "status": "duplicate"})
