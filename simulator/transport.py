@@ -1,0 +1,152 @@
+"""HTTP to the API over keep-alive connections, retrying 429, 5xx and connection errors."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import socket
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+BACKOFF_BASE_S = 0.05
+BACKOFF_CAP_S = 2.0
+RETRY_AFTER_CAP_S = 10.0
+
+
+class FatalError(Exception):
+    """Nothing sensible can be sent (bad URL, nothing listening, key refused): one line."""
+
+
+class GaveUp(Exception):
+    """A request still failed after every retry."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the API lives: scheme, host, port and the base path (API Gateway's stage)."""
+
+    scheme: str
+    host: str
+    port: int
+    base: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}{self.base}"
+
+
+def parse_url(url: str) -> Endpoint:
+    """Check the URL up front so a typo is one clear line, not a traceback."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise FatalError(f"--url {url!r} is not a valid URL: {exc}") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FatalError(f"--url {url!r} is not an http(s) URL such as http://127.0.0.1:8000")
+    default = 443 if parts.scheme == "https" else 80
+    return Endpoint(parts.scheme, parts.hostname, port or default, parts.path.rstrip("/"))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer: status, parsed JSON (None if not JSON), attempts used, and whether an
+    earlier attempt may have reached the server (so `duplicate` can mean "ours")."""
+
+    status: int
+    body: Any
+    attempts: int
+    maybe_delivered: bool
+
+
+def describe(exc: BaseException) -> str:
+    """A short human reason for a transport failure."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "unknown host"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
+class Client:
+    """One keep-alive connection (use one per thread) with retries and backoff."""
+
+    def __init__(self, endpoint: Endpoint, api_key: str, timeout: float = 30.0,
+                 retries: int = 6, stop: threading.Event | None = None,
+                 seed: int | None = None) -> None:
+        self.endpoint = endpoint
+        self.headers = {"x-api-key": api_key, "content-type": "application/json",
+                        "accept": "application/json"}
+        self.timeout = timeout
+        self.retries = retries
+        self.stop = stop or threading.Event()
+        self.rng = random.Random(seed)  # jitter only; need not be reproducible
+        self.conn: http.client.HTTPConnection | None = None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self.conn is None:
+            cls = (http.client.HTTPSConnection if self.endpoint.scheme == "https"
+                   else http.client.HTTPConnection)
+            self.conn = cls(self.endpoint.host, self.endpoint.port, timeout=self.timeout)
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def backoff(self, attempt: int, retry_after: str | None) -> float:
+        """Full jitter (random in [0, base * 2^attempt], capped), or the server's Retry-After."""
+        delay = self.rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt))
+        if retry_after and retry_after.strip().isdigit():
+            delay = max(delay, min(float(retry_after), RETRY_AFTER_CAP_S))
+        return delay
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> Reply:
+        """Send, retrying what is safe to retry (a transaction id makes a POST idempotent)."""
+        delivered = False
+        reason = "not sent"
+        for attempt in range(self.retries + 1):
+            retry_after = None
+            try:
+                conn = self._connection()
+                conn.request(method, self.endpoint.base + path, body=body, headers=self.headers)
+                response = conn.getresponse()
+                data = response.read()
+            except ConnectionRefusedError as exc:  # never reached the server
+                self.close()
+                reason = describe(exc)
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                reason, delivered = describe(exc), True
+            else:
+                if response.will_close:
+                    self.close()
+                if response.status != 429 and response.status < 500:
+                    return Reply(response.status, _json(data), attempt + 1, delivered)
+                reason = f"HTTP {response.status} {_message(data)}".strip()
+                delivered = delivered or response.status != 429
+                retry_after = response.getheader("retry-after")
+            if attempt == self.retries or self.stop.wait(self.backoff(attempt, retry_after)):
+                break
+        raise GaveUp(f"{method} {path}: {reason} (after {attempt + 1} attempts)")
+
+
+def _json(data: bytes) -> Any:
+    try:
+        return json.loads(data, parse_float=Decimal) if data else None
+    except ValueError:
+        return None
+
+
+def _message(data: bytes) -> str:
+    body = _json(data)
+    if isinstance(body, dict) and "Message" in body:
+        return str(body["Message"])[:200]
+    return ""
