@@ -91,7 +91,7 @@ def test_every_route_but_health_requires_the_api_key() -> None:
         "type": "apiKey", "in": "header", "name": "x-api-key"}
     for path, item in doc["paths"].items():
         for method, operation in item.items():
-            expected = [] if path == "/health" else None
+            expected: list[Any] | None = [] if path == "/health" else None
             assert operation.get("security") == expected, (method, path)
             if path != "/health":
                 assert {"401", "403"} <= set(operation["responses"]), (method, path)
@@ -158,7 +158,7 @@ def test_unavailable_store_answer_matches_the_document(tmp_path: Path) -> None:
 
 def test_documented_examples_of_schemas_reject_what_the_app_never_sends() -> None:
     created = jsonschema_rs.validator_for(response_schema("/transactions", "POST", 201))
-    good = {"status": "created", "transaction": {
+    good: dict[str, Any] = {"status": "created", "transaction": {
         "id": "1", "account": "A123", "amount": "250.50", "currency": "USD", "type": "credit",
         "timestamp": "2026-01-10T14:00:00Z", "flags": []}}
     assert created.is_valid(good)
