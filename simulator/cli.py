@@ -10,8 +10,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from rich.console import Console
-
 from simulator import console, options, preflight, runner, verify
 from simulator.bank import build_cast
 from simulator.generator import Generator, Mix, take
@@ -54,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     start = opts.start or datetime.now(UTC)
     if opts.dry_run:
         return dry_run(opts, start)
-    out, err = Console(), Console(stderr=True)
+    out, err = console.make_console(), console.make_console(stderr=True)
     try:
         endpoint = parse_url(opts.url)
         before = preflight.check(endpoint, opts.api_key, opts.timeout)

@@ -21,6 +21,12 @@ from simulator.runner import Run
 from simulator.tally import Tally
 
 
+def make_console(stderr: bool = False) -> Console:
+    """A console; when not a terminal (CI, pipes) wide enough for the tables, not 80 columns."""
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=120)
+
+
 def outcomes(tally: Tally) -> str:
     c = tally.counts
     return (f"[green]{c['created']} created[/] {c['duplicate']} dup "
