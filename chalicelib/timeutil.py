@@ -28,14 +28,16 @@ def parse_timestamp(text: str) -> datetime:
 def format_timestamp(moment: datetime) -> str:
     """UTC with a `Z`; microseconds only when there are any."""
     moment = moment.astimezone(UTC)
+    year = f"{moment.year:04d}"  # glibc's %Y does not pad years below 1000 ("845-07-19")
     if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return year + moment.strftime("-%m-%dT%H:%M:%S.%fZ")
+    return year + moment.strftime("-%m-%dT%H:%M:%SZ")
 
 
 def hour_key(moment: datetime) -> str:
     """The hourly bucket a moment falls in, e.g. `2026-01-10T14`."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
+    moment = moment.astimezone(UTC)
+    return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H")
 
 
 def floor_hour(moment: datetime) -> datetime:

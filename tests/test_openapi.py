@@ -121,6 +121,8 @@ def test_read_answers_match_the_document(api: Recorder) -> None:
     api.call("GET", "/analytics", "/analytics")
     api.call("GET", "/analytics", "/analytics?since=2026-01-10T13:30:00Z&until=2026-01-11T00:00Z")
     api.call("GET", "/analytics", "/analytics?since=yesterday")
+    early = api.call("GET", "/analytics", "/analytics?since=0845-07-20T03:51:08%2B10:28")
+    assert early["window"]["since"] == "0845-07-19T17:00:00Z"  # a 4-digit year, always
     api.call("GET", "/analytics", "/analytics", key=None)
     tx = "/transactions/{tx_id}"
     api.call("GET", tx, "/transactions/a")
