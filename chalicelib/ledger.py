@@ -109,6 +109,7 @@ def _attempt(store: Store, bank: str, todo: dict[str, tuple[ItemResult, Transact
         if not todo:
             return []
         accounts = sorted({tx.account for _, tx in todo.values()})
+        uow.expect([tx for _, tx in todo.values()])  # lets a store fetch more in one read
         states = uow.get_account_states(accounts)
         accepted: list[Transaction] = []
         for _, tx in todo.values():

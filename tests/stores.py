@@ -8,6 +8,7 @@ from pathlib import Path
 
 from chalicelib.storage.port import Store
 from chalicelib.storage.sqlite import SqliteStore
+from tests.aws_calls import moto_dynamo_store
 
 
 @contextmanager
@@ -18,4 +19,5 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 
 STORES: dict[str, Callable[[Path], AbstractContextManager[Store]]] = {
     "sqlite": sqlite_store,
+    "dynamodb": moto_dynamo_store,  # DynamoStore on a small moto table
 }

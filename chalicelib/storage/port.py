@@ -61,6 +61,10 @@ class UnitOfWork(ABC):
     def get_transactions(self, ids: list[str]) -> dict[str, Transaction]:
         """The stored transactions among `ids`."""
 
+    def expect(self, transactions: list[Transaction]) -> None:  # noqa: B027 (optional hook)
+        """A hint, before `get_account_states`: the transactions the commit will write, so a
+        store can read what their aggregates need in the same round trip. Optional."""
+
     @abstractmethod
     def get_account_states(self, accounts: list[str]) -> dict[str, AccountState]:
         """The rules' state of each account (version 0 for one never seen)."""
