@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,31 +29,73 @@ START_TIMEOUT_S = 30.0
 SIMULATOR_TIMEOUT_S = 90.0
 
 
-def start_server(sqlite_path: str) -> tuple[subprocess.Popen[str], str]:
-    """scripts.serve_local on a free port (it prints the port it got); returns it and its URL."""
-    env = {**os.environ, "SQLITE_PATH": sqlite_path, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.serve_local", "--port", "0",
-                             "--quiet"], cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    found: list[str] = []
+def free_port() -> int:
+    """A port nothing listens on right now (for chalice local, which cannot take port 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
-    def read() -> None:  # a thread, so a silent server cannot block us past the deadline
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("Serving on ") and not found:
-                found.append(line.split()[-1])
-            elif not found:
-                sys.stderr.write(line)
-        # keep draining so the server never blocks on a full pipe
 
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not found and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not found:
-        stop_server(proc)
-        raise RuntimeError("the local server did not start")
-    return proc, found[0]
+class LocalServer:
+    """The local API in a child process on a fresh SQLite file: `serve_local` (Nagle off, any
+    free port) or real `chalice local`. A context manager: it is always stopped."""
+
+    def __init__(self, sqlite_path: str, kind: str = "serve_local",
+                 env: dict[str, str] | None = None) -> None:
+        self.env = {**os.environ, **(env or {}), "SQLITE_PATH": sqlite_path,
+                    "PYTHONUNBUFFERED": "1"}  # so the "Serving on" line arrives at once
+        if kind == "serve_local":
+            self.command = [sys.executable, "-m", "scripts.serve_local", "--port", "0", "--quiet"]
+        else:
+            chalice = str(Path(sys.executable).parent / "chalice")
+            self.command = [chalice, "local", "--port", str(free_port()), "--no-autoreload"]
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.output: list[str] = []
+
+    def __enter__(self) -> LocalServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Start it, learn its URL from its "Serving on" line, wait for GET /health."""
+        proc = subprocess.Popen(self.command, cwd=PROJECT_DIR, env=self.env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        self.proc = proc
+        atexit.register(self.stop)  # even if the caller forgets, or dies of an exception
+        found = threading.Event()
+
+        def read() -> None:  # drains the pipe for the server's whole life: it never blocks
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith("Serving on ") and not found.is_set():
+                    self.url = line.split()[-1].rstrip("/")
+                    found.set()
+                elif len(self.output) < 200:
+                    self.output.append(line)
+
+        threading.Thread(target=read, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not found.wait(0.05):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the local server did not start:\n" + "".join(self.output))
+        wait_for_health(self.url, max(1.0, deadline - time.monotonic()))
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it lingers."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
 
 
 def wait_for_health(url: str, timeout: float = START_TIMEOUT_S) -> None:
@@ -66,17 +110,6 @@ def wait_for_health(url: str, timeout: float = START_TIMEOUT_S) -> None:
             if time.monotonic() > deadline:
                 raise
         time.sleep(0.1)
-
-
-def stop_server(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM, then SIGKILL if it lingers."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def get_json(url: str, path: str) -> Any:
@@ -101,10 +134,10 @@ def main() -> int:
     began = time.monotonic()
     console = make_console()
     workdir = tempfile.mkdtemp(prefix="txn-demo-")
-    proc: subprocess.Popen[str] | None = None
+    server = LocalServer(str(Path(workdir) / "ledger.db"))
     try:
-        proc, url = start_server(str(Path(workdir) / "ledger.db"))
-        wait_for_health(url)
+        server.start()
+        url = server.url
         console.print(f"[bold]local API[/] {url} (SQLite in {workdir}); demo key {DEV_KEY}")
         command = [sys.executable, "-m", "simulator", "--url", url, "--api-key", DEV_KEY,
                    "--count", str(COUNT), "--batch-size", "100", "--concurrency", "4",
@@ -121,8 +154,7 @@ def main() -> int:
                       f"status {status}")
         return status
     finally:
-        if proc is not None:
-            stop_server(proc)
+        server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

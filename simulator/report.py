@@ -26,7 +26,8 @@ def build(opts: Options, tally: Tally, drift: list[str] | None, status: int) -> 
         "latency_ms": {f"p{int(q * 100)}": round(tally.latency_ms(q), 2)
                        for q in (0.5, 0.95, 0.99)},
         "flags": dict(sorted(tally.flagged.items())),
-        "fraud_patterns": {"sent": tally.patterns["sent"], "flagged": tally.patterns["flagged"]},
+        "fraud_patterns": {"sent": tally.patterns["sent"], "flagged": tally.patterns["flagged"],
+                           "missed": tally.missed},
         "unexpected": tally.unexpected, "unexpected_samples": tally.samples,
         "verify": None if drift is None else {"ok": not drift, "drift": drift},
         "exit_status": status,

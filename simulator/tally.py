@@ -37,6 +37,7 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     unexpected: int = 0
     samples: list[str] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)  # fraud items that came back unflagged
     requests: int = 0
     started: float = field(default_factory=time.perf_counter)
     finished: float | None = None
@@ -78,6 +79,8 @@ class Tally:
         if item.rule:
             self.patterns["sent"] += 1
             self.patterns["flagged"] += item.rule in flags
+            if item.rule not in flags and len(self.missed) < MAX_SAMPLES:
+                self.missed.append(f"{item.id} ({item.rule}): {status} {flags}")
         if status in ("created", "duplicate"):
             if not item.should_be_accepted:
                 self._surprise(f"invalid transaction accepted ({item.fault}): {item.id}")
