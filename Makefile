@@ -37,6 +37,7 @@ serve: $(STAMP)
 ## bench: the project's benchmarks (figures quoted in the README come from here)
 bench: $(STAMP)
 	$(PY) -m bench.ingest_analytics
+	$(PY) -m bench.e2e_http
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis
