@@ -137,11 +137,12 @@ class Ledger:
         self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
 
     def aggregates(self) -> tuple[Any, ...]:
-        return self.conn.execute(
+        row: tuple[Any, ...] = self.conn.execute(
             "SELECT (SELECT group_concat(kind || name || body, '|') FROM"
             " (SELECT * FROM buckets ORDER BY bank, kind, name)),"
             " (SELECT group_concat(account || version, '|') FROM"
             " (SELECT * FROM account_states ORDER BY bank, account))").fetchone()
+        return row
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM transactions").fetchone()[0])
