@@ -21,6 +21,7 @@ from chalicelib.config import Settings
 from chalicelib.runtime import Runtime, set_runtime
 from chalicelib.storage.s3_archive import S3Archive, archive_for, object_key
 from chalicelib.storage.sqlite import SqliteStore
+from tests.aws_calls import record_aws_calls
 from tests.factories import raw_tx
 
 KEY = "archive-test-key"
@@ -74,6 +75,7 @@ def test_each_accepted_body_is_one_encrypted_object_as_received(
     single = b'{ "id":"t1","account":"A123","amount":250.50,  "type":"credit",' \
              b'"timestamp":"2026-01-10T14:00:00Z"}'
     batch = json.dumps({"transactions": [raw_tx("t2"), raw_tx("t3", amount="x")]}).encode()
+    calls = record_aws_calls(archive_for(bucket).client)  # for the call budget and the policy
     capsys.readouterr()
     with make_client(tmp_path, bucket) as client:
         assert client.http.post("/transactions", body=single, headers=HEADERS).status_code == 201
@@ -89,10 +91,13 @@ def test_each_accepted_body_is_one_encrypted_object_as_received(
         assert stored["Body"].read() == sent
         assert stored["ServerSideEncryption"] == "AES256"
     assert archive_failures(records) == [0, 0, 0]
+    assert [c.permissions for c in calls] == [
+        (("s3:PutObject", f"arn:aws:s3:::{bucket}/{key}"),) for key in keys]  # one call each
 
 
 def test_refused_requests_and_reads_are_not_archived(
         tmp_path: Path, aws: Any, bucket: str) -> None:
+    calls = record_aws_calls(archive_for(bucket).client)
     with make_client(tmp_path, bucket) as client:
         client.http.post("/transactions", body=json.dumps(raw_tx(amount="0")), headers=HEADERS)
         client.http.post("/transactions", body="{bad", headers=HEADERS)
@@ -100,7 +105,7 @@ def test_refused_requests_and_reads_are_not_archived(
                          headers={"content-type": "application/json"})  # no key: 401
         client.http.get("/analytics", headers=HEADERS)
     set_runtime(None)
-    assert objects(aws, bucket) == []
+    assert objects(aws, bucket) == [] and calls == []
 
 
 def test_without_a_bucket_nothing_is_written(tmp_path: Path, aws: Any, bucket: str) -> None:

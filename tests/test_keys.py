@@ -148,3 +148,27 @@ def test_command_runs_as_a_module_with_help_and_creates_a_key(env: dict[str, str
                           env={**os.environ, **env})
     assert "tsk_" in done.stdout
     assert SqliteStore(env["SQLITE_PATH"]).list_api_keys("acme")
+
+
+def test_command_manages_keys_on_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib.storage.dynamo import DynamoStore
+    from scripts.provision import create_table_request
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+    env = {"STORE": "dynamodb", "TABLE_NAME": "txn-keys"}
+    with mock_aws():
+        boto3.client("dynamodb").create_table(**create_table_request("txn-keys"))
+        key, key_id = cli_create(env, "acme")
+        store = DynamoStore("txn-keys")
+        assert authenticate(store, key, None) == "acme"
+        assert f"{key_id}\t" in cli(env, "list", "--bank", "acme")[1]
+        assert cli(env, "revoke", "--bank", "acme", "--key-id", key_id)[0] == 0
+        with pytest.raises(ForbiddenError):
+            authenticate(store, key, None)
+        assert "revoked" in cli(env, "list", "--bank", "acme")[1]
