@@ -110,9 +110,11 @@ class Bucket:
         else:
             totals.debit_count += 1
             totals.debit_total += tx.amount
-        ref = MaxRef.of(tx)
-        if ref.beats(totals.max):
-            totals.max = ref
+        top = totals.max
+        if top is None or tx.amount >= top.amount:  # only then can it win (ties: beats decides)
+            ref = MaxRef.of(tx)
+            if ref.beats(top):
+                totals.max = ref
         self.flagged += 1 if tx.flags else 0
         for rule in tx.flags:
             self.flags[rule] = self.flags.get(rule, 0) + 1

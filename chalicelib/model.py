@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 
 from chalicelib.money import to_text
 from chalicelib.timeutil import format_timestamp, parse_timestamp
@@ -32,8 +33,9 @@ class Transaction:
     def is_credit(self) -> bool:
         return self.type == "credit"
 
-    @property
+    @cached_property
     def timestamp_text(self) -> str:
+        """The UTC text form, formatted once per object (aggregates ask for it often)."""
         return format_timestamp(self.timestamp)
 
     def content(self) -> dict[str, str]:

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from chalicelib.aggregates import HOUR, AggKey, Bucket
 from chalicelib.model import Transaction
@@ -51,38 +52,49 @@ def _dump(body: object) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
+def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
+    """Slices small enough for SQLite's bound-parameter limit."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _marks(items: list[str]) -> str:
+    return ",".join("?" * len(items))
+
+
 class _SqliteUnitOfWork(UnitOfWork):
-    """Runs inside BEGIN IMMEDIATE: reads and the commit see one serialised view."""
+    """Runs inside BEGIN IMMEDIATE: reads and the commit see one serialised view.
+
+    Each read is one `IN (...)` statement per 500 keys, not one statement per key: a batch of
+    100 transactions costs a handful of statements.
+    """
 
     def __init__(self, conn: sqlite3.Connection, bank: str) -> None:
         self.conn = conn
         self.bank = bank
 
+    def _rows(self, sql: str, keys: list[str], *lead: str) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        for part in _chunks(keys):
+            rows += self.conn.execute(sql.format(_marks(part)), (self.bank, *lead, *part))
+        return rows
+
     def get_transactions(self, ids: list[str]) -> dict[str, Transaction]:
-        found: dict[str, Transaction] = {}
-        for tx_id in ids:
-            row = self.conn.execute("SELECT body FROM transactions WHERE bank=? AND id=?",
-                                    (self.bank, tx_id)).fetchone()
-            if row:
-                found[tx_id] = Transaction.from_json(json.loads(row[0]))
-        return found
+        rows = self._rows("SELECT id, body FROM transactions WHERE bank=? AND id IN ({})", ids)
+        return {tx_id: Transaction.from_json(json.loads(body)) for tx_id, body in rows}
 
     def get_account_states(self, accounts: list[str]) -> dict[str, AccountState]:
-        states: dict[str, AccountState] = {}
-        for account in accounts:
-            row = self.conn.execute(
-                "SELECT version, seen FROM account_states WHERE bank=? AND account=?",
-                (self.bank, account)).fetchone()
-            states[account] = (AccountState.from_json(json.loads(row[1]), row[0]) if row
-                               else AccountState())
-        return states
+        rows = self._rows("SELECT account, version, seen FROM account_states"
+                          " WHERE bank=? AND account IN ({})", accounts)
+        found = {a: AccountState.from_json(json.loads(seen), v) for a, v, seen in rows}
+        return {a: found.get(a, AccountState()) for a in accounts}
 
     def commit(self, plan: WritePlan) -> None:
         conn, bank = self.conn, self.bank
+        versions = dict(self._rows("SELECT account, version FROM account_states"
+                                   " WHERE bank=? AND account IN ({})", list(plan.states)))
         for account, state in plan.states.items():
-            row = conn.execute("SELECT version FROM account_states WHERE bank=? AND account=?",
-                               (bank, account)).fetchone()
-            if (row[0] if row else 0) != state.version:
+            if versions.get(account, 0) != state.version:
                 raise CommitConflict(f"account {account} changed since it was read")
         conn.executemany(
             "INSERT OR REPLACE INTO account_states (bank, account, version, seen)"
@@ -96,14 +108,21 @@ class _SqliteUnitOfWork(UnitOfWork):
                   _dump(t.to_json())) for t in plan.transactions])
         except sqlite3.IntegrityError as exc:
             raise CommitConflict(str(exc)) from exc
+        by_kind: dict[str, list[str]] = {}
+        for key in plan.deltas:
+            by_kind.setdefault(key.kind, []).append(key.name)
+        stored: dict[AggKey, Bucket] = {}
+        for kind, names in by_kind.items():
+            for name, body in self._rows("SELECT name, body FROM buckets"
+                                         " WHERE bank=? AND kind=? AND name IN ({})", names, kind):
+                stored[AggKey(kind, name)] = _bucket(body)
+        rows = []
         for key, delta in plan.deltas.items():
-            row = conn.execute("SELECT body FROM buckets WHERE bank=? AND kind=? AND name=?",
-                               (bank, key.kind, key.name)).fetchone()
-            bucket = _bucket(row[0]) if row else Bucket()
+            bucket = stored.get(key) or Bucket()
             bucket.merge(delta)
-            conn.execute("INSERT OR REPLACE INTO buckets (bank, kind, name, body)"
-                         " VALUES (?, ?, ?, ?)", (bank, key.kind, key.name,
-                                                  _dump(bucket.to_json())))
+            rows.append((bank, key.kind, key.name, _dump(bucket.to_json())))
+        conn.executemany("INSERT OR REPLACE INTO buckets (bank, kind, name, body)"
+                         " VALUES (?, ?, ?, ?)", rows)
 
 
 class SqliteStore(Store):
@@ -115,6 +134,9 @@ class SqliteStore(Store):
         self.path = path
         self._local = threading.local()
         self._schema_lock = threading.Lock()
+        # Writers of this process queue on a lock instead of in SQLite's busy handler, which
+        # sleeps in growing steps; other processes still meet BEGIN IMMEDIATE + busy timeout.
+        self._writer = threading.Lock()
         self._schema_ready = False
 
     def _conn(self) -> sqlite3.Connection:
@@ -138,16 +160,17 @@ class SqliteStore(Store):
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"the SQLite store is busy: {exc}") from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._writer:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"the SQLite store is busy: {exc}") from exc
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     @contextmanager
     def unit_of_work(self, bank: str) -> Iterator[UnitOfWork]:
