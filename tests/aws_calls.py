@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from moto import mock_aws
 
-from chalicelib.storage.dynamo import DynamoStore
+from chalicelib.storage.dynamo import RETRY_CONFIG, DynamoStore
 from scripts.provision import create_table_request
 
 REGION = "us-east-1"
@@ -96,12 +97,14 @@ def operations(calls: list[AwsCall]) -> list[str]:
 
 
 @contextmanager
-def moto_dynamo_store(_: Path | None = None, shards: int = 2) -> Iterator[DynamoStore]:
-    """A DynamoStore on a fresh, small moto table made from infra/resources.json."""
+def moto_dynamo_store(_: Path | None = None, shards: int = 2,
+                      config: Config = RETRY_CONFIG) -> Iterator[DynamoStore]:
+    """A DynamoStore on a fresh, small moto table made from infra/resources.json, its client
+    configured as in production (retries) unless `config` says otherwise."""
     with mock_aws():
         client = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing",
-            region_name=REGION).client("dynamodb")
+            region_name=REGION).client("dynamodb", config=config)
         client.create_table(**create_table_request(TEST_TABLE))
         record_aws_calls(client)
         yield DynamoStore(TEST_TABLE, shards=shards, client=client)

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 BATCH_GET = 100  # BatchGetItem's limit per call
 BATCH_WRITE = 25  # BatchWriteItem's limit per call
 CHUNK_RETRIES = 3  # rebuilds of a chunk whose only failed conditions were maxima raised meanwhile
-RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4},
+RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2},  # 2 retries, 3 tries
                       connect_timeout=2, read_timeout=5)
 _CONFLICTS = {"ConditionalCheckFailed", "TransactionConflict", "None"}
 

@@ -164,12 +164,12 @@ def flat_from(item: Item) -> Bucket:
             totals = bucket.currencies.setdefault(rest, CurrencyTotals())
             if prefix == "cc":
                 totals.credit_count = int(value)
-            elif prefix == "ct":
-                totals.credit_total = Decimal(value)
+            elif prefix == "ct":  # DynamoDB drops trailing zeros: give the currency's digits
+                totals.credit_total = quantize(Decimal(value), rest)
             elif prefix == "dc":
                 totals.debit_count = int(value)
             elif prefix == "dt":
-                totals.debit_total = Decimal(value)
+                totals.debit_total = quantize(Decimal(value), rest)
             else:
                 totals.max = maxref_from(value, rest)
     last = item.get("last")
