@@ -14,6 +14,13 @@ ROUND_AMOUNT = "round_amount"
 RAPID_IN_OUT = "rapid_in_out"
 RULES = (LARGE_AMOUNT, STRUCTURING, VELOCITY, ROUND_AMOUNT, RAPID_IN_OUT)
 
+# Amount thresholds are set in units of a major currency (USD, EUR, GBP, CHF...). For a currency
+# whose unit is worth far less they are multiplied by this power of ten, so that ¥10,000 (about
+# $65) is not "large". An order of magnitude, deliberately not an exchange rate.
+UNIT_SCALE: dict[str, int] = {
+    "CNY": 10, "CZK": 10, "DKK": 10, "HKD": 10, "MXN": 10, "NOK": 10, "SEK": 10, "THB": 10,
+    "TRY": 10, "ZAR": 10, "HUF": 100, "INR": 100, "JPY": 100, "KRW": 1000, "IDR": 10000,
+}
 MEMORY_S = 24 * 3600  # the longest window any rule looks back over
 MEMORY_ITEMS = 100  # cap on remembered transactions per account (bounds the state item)
 
@@ -68,27 +75,35 @@ class AccountState:
         return cls(tuple(Seen.from_json(r) for r in rows), version)
 
 
-def _near_threshold(amount: Decimal, cfg: RuleConfig) -> bool:
-    return cfg.large_amount * (1 - cfg.structuring_margin) <= amount < cfg.large_amount
+def unit_scale(currency: str) -> int:
+    """The factor the amount thresholds are multiplied by for `currency` (1 for most)."""
+    return UNIT_SCALE.get(currency, 1)
+
+
+def _near_threshold(amount: Decimal, large: Decimal, cfg: RuleConfig) -> bool:
+    return large * (1 - cfg.structuring_margin) <= amount < large
 
 
 def evaluate(tx: Transaction, state: AccountState, cfg: RuleConfig) -> tuple[str, ...]:
     """The names of the rules `tx` trips, given what its account did before."""
     now = tx.timestamp.timestamp()
+    scale = unit_scale(tx.currency)
+    large = cfg.large_amount * scale
     flags: list[str] = []
-    if tx.amount >= cfg.large_amount:
+    if tx.amount >= large:
         flags.append(LARGE_AMOUNT)
-    if _near_threshold(tx.amount, cfg):
+    if _near_threshold(tx.amount, large, cfg):
         near = [s.amount for s in state.seen if s.currency == tx.currency
-                and abs(now - s.epoch) <= MEMORY_S and _near_threshold(s.amount, cfg)]
-        if len(near) + 1 >= cfg.structuring_count and sum(near) + tx.amount >= cfg.large_amount:
+                and abs(now - s.epoch) <= MEMORY_S and _near_threshold(s.amount, large, cfg)]
+        if len(near) + 1 >= cfg.structuring_count and sum(near) + tx.amount >= large:
             flags.append(STRUCTURING)
     recent = sum(1 for s in state.seen if abs(now - s.epoch) <= cfg.velocity_window_s)
     if recent + 1 > cfg.velocity_count:
         flags.append(VELOCITY)
-    if tx.amount >= cfg.round_amount_min and tx.amount % cfg.round_amount_unit == 0:
+    if (tx.amount >= cfg.round_amount_min * scale
+            and tx.amount % (cfg.round_amount_unit * scale) == 0):
         flags.append(ROUND_AMOUNT)
-    if not tx.is_credit and tx.amount >= cfg.rapid_min_amount:
+    if not tx.is_credit and tx.amount >= cfg.rapid_min_amount * scale:
         for s in state.seen:
             if (s.credit and s.currency == tx.currency and 0 <= now - s.epoch <= cfg.rapid_window_s
                     and abs(tx.amount - s.amount) <= s.amount * cfg.rapid_tolerance):

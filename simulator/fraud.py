@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
+from chalicelib.rules import unit_scale
 from simulator.money import MINOR_DIGITS, from_minor
 
 # RuleConfig's defaults (DESIGN.md, README "Flags"); the patterns are sized against them and
@@ -29,9 +30,11 @@ class Move:
 
 
 def _odd(rng: random.Random, low: int, high: int, currency: str) -> Decimal:
-    """A whole amount in [low, high) that is not a multiple of 1,000, plus cents if any."""
-    whole = rng.randrange(low, high)
-    if whole % 1000 == 0:
+    """A whole amount in [low, high) x the currency's threshold scale that is not a round
+    multiple (1,000 x scale), plus cents if any."""
+    scale = unit_scale(currency)
+    whole = rng.randrange(low * scale, high * scale)
+    if whole % (1000 * scale) == 0:
         whole += 7
     cents = rng.randrange(1, 100) if MINOR_DIGITS[currency] else 0
     return from_minor(whole * 10 ** MINOR_DIGITS[currency] + cents, currency)
@@ -50,6 +53,7 @@ def pattern(rule: str, rng: random.Random, currency: str) -> list[Move]:
                 for _ in range(VELOCITY_COUNT + 2)]
     if rule == "round_amount":
         whole = rng.choice((5_000, 6_000, 7_000, 8_000))  # below the large and near bands
+        whole *= unit_scale(currency)
         return [Move(from_minor(whole * 10 ** MINOR_DIGITS[currency], currency), False,
                      "Transfer to new payee", "transfer")]
     if rule == "rapid_in_out":

@@ -92,3 +92,9 @@ def test_account_memory_is_bounded() -> None:
     for i in range(500):
         state = remember(state, tx(f"m{i}", at=T0 + timedelta(seconds=i)))
     assert len(state.seen) == 100
+
+
+def test_thresholds_scale_for_currencies_with_small_units() -> None:
+    yen = [tx("y1", amount="10000", currency="JPY"), tx("y2", amount="1000001", currency="JPY")]
+    assert run(*yen) == [(), (LARGE_AMOUNT,)]
+    assert run(tx("w", amount="5000000", currency="KRW")) == [(ROUND_AMOUNT,)]
