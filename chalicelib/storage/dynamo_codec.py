@@ -29,7 +29,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from chalicelib.aggregates import ACCOUNT, BANK, HOUR, AggKey, Bucket, CurrencyTotals, MaxRef
 from chalicelib.model import Transaction
-from chalicelib.money import quantize, to_text
+from chalicelib.money import ZERO, quantize, to_text
 from chalicelib.rules import AccountState
 from chalicelib.storage.port import ApiKeyRecord
 from chalicelib.timeutil import sort_key
@@ -164,17 +164,23 @@ def flat_from(item: Item) -> Bucket:
             totals = bucket.currencies.setdefault(rest, CurrencyTotals())
             if prefix == "cc":
                 totals.credit_count = int(value)
-            elif prefix == "ct":  # DynamoDB drops trailing zeros: give the currency's digits
-                totals.credit_total = quantize(Decimal(value), rest)
+            elif prefix == "ct":
+                totals.credit_total = _money(value, rest)
             elif prefix == "dc":
                 totals.debit_count = int(value)
             elif prefix == "dt":
-                totals.debit_total = quantize(Decimal(value), rest)
+                totals.debit_total = _money(value, rest)
             else:
                 totals.max = maxref_from(value, rest)
     last = item.get("last")
     bucket.last_activity = None if last is None else str(last)
     return bucket
+
+
+def _money(value: Decimal, currency: str) -> Decimal:
+    """DynamoDB drops trailing zeros (250.50 -> 250.5): give back the currency's digits, as the
+    domain computes them (a total never added to stays a bare 0)."""
+    return quantize(Decimal(value), currency) if value else ZERO
 
 
 def maxref_item(ref: MaxRef) -> Item:
@@ -193,8 +199,9 @@ def flat_item(pk: str, sk: str, bucket: Bucket) -> Item:
     item: Item = {PK: pk, SK: sk, "n": bucket.count, "na": bucket.accounts,
                   "nf": bucket.flagged}
     for code, totals in bucket.currencies.items():
-        item.update({f"cc_{code}": totals.credit_count, f"ct_{code}": totals.credit_total,
-                     f"dc_{code}": totals.debit_count, f"dt_{code}": totals.debit_total})
+        item.update({f"cc_{code}": totals.credit_count, f"dc_{code}": totals.debit_count})
+        item.update({name: total for name, total in ((f"ct_{code}", totals.credit_total),
+                                                     (f"dt_{code}", totals.debit_total)) if total})
         if totals.max is not None:
             item.update(max_attributes(code, totals.max))
     for rule, count in bucket.flags.items():
