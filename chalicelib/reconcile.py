@@ -58,7 +58,7 @@ def find_drift(store: Store, bank: str,
     drift = []
     for key in sorted(set(expected) | set(stored)):
         want, have = expected.get(key), stored.get(key)
-        if want is None or have is None or want.to_json() != have.to_json():
+        if want != have:  # dataclass equality: amounts compare by value ("0" == "0.00")
             drift.append(Drift(key, have, want))
     return drift
 

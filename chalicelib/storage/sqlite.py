@@ -13,6 +13,7 @@ from typing import Any
 from chalicelib.aggregates import HOUR, AggKey, Bucket
 from chalicelib.model import Transaction
 from chalicelib.rules import AccountState
+from chalicelib.storage import sqlite_buckets as buckets
 from chalicelib.storage.port import (
     ApiKeyRecord,
     CommitConflict,
@@ -31,9 +32,6 @@ CREATE TABLE IF NOT EXISTS transactions (
     PRIMARY KEY (bank, id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tx_by_account ON transactions (bank, account, ts DESC, id DESC);
 CREATE INDEX IF NOT EXISTS tx_flagged ON transactions (bank, ts DESC, id DESC) WHERE flagged = 1;
-CREATE TABLE IF NOT EXISTS buckets (
-    bank TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
-    PRIMARY KEY (bank, kind, name)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS account_states (
     bank TEXT NOT NULL, account TEXT NOT NULL, version INTEGER NOT NULL, seen TEXT NOT NULL,
     PRIMARY KEY (bank, account)) WITHOUT ROWID;
@@ -42,10 +40,6 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
 CREATE UNIQUE INDEX IF NOT EXISTS api_keys_by_bank ON api_keys (bank, key_id);
 """
-
-
-def _bucket(text: str) -> Bucket:
-    return Bucket.from_json(json.loads(text))
 
 
 def _dump(body: object) -> str:
@@ -108,21 +102,7 @@ class _SqliteUnitOfWork(UnitOfWork):
                   _dump(t.to_json())) for t in plan.transactions])
         except sqlite3.IntegrityError as exc:
             raise CommitConflict(str(exc)) from exc
-        by_kind: dict[str, list[str]] = {}
-        for key in plan.deltas:
-            by_kind.setdefault(key.kind, []).append(key.name)
-        stored: dict[AggKey, Bucket] = {}
-        for kind, names in by_kind.items():
-            for name, body in self._rows("SELECT name, body FROM buckets"
-                                         " WHERE bank=? AND kind=? AND name IN ({})", names, kind):
-                stored[AggKey(kind, name)] = _bucket(body)
-        rows = []
-        for key, delta in plan.deltas.items():
-            bucket = stored.get(key) or Bucket()
-            bucket.merge(delta)
-            rows.append((bank, key.kind, key.name, _dump(bucket.to_json())))
-        conn.executemany("INSERT OR REPLACE INTO buckets (bank, kind, name, body)"
-                         " VALUES (?, ?, ?, ?)", rows)
+        buckets.apply_deltas(conn, bank, plan.deltas)
 
 
 class SqliteStore(Store):
@@ -150,7 +130,7 @@ class SqliteStore(Store):
                 conn.execute("PRAGMA synchronous=NORMAL")
                 with self._schema_lock:
                     if not self._schema_ready:
-                        conn.executescript(SCHEMA)
+                        conn.executescript(SCHEMA + buckets.SCHEMA)
                         self._schema_ready = True
             except (sqlite3.Error, OSError) as exc:
                 raise StoreError(f"cannot open SQLite store at {self.path}: {exc}") from exc
@@ -187,19 +167,22 @@ class SqliteStore(Store):
         rows = self._query("SELECT body FROM transactions WHERE bank=? AND id=?", (bank, tx_id))
         return Transaction.from_json(json.loads(str(rows[0][0]))) if rows else None
 
+    def _buckets(self, where: str, args: tuple[Any, ...]) -> dict[AggKey, Bucket]:
+        try:
+            return buckets.read_buckets(self._conn(), where, args)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"SQLite query failed: {exc}") from exc
+
     def get_buckets(self, bank: str, keys: list[AggKey]) -> dict[AggKey, Bucket]:
         found: dict[AggKey, Bucket] = {}
         for key in keys:
-            rows = self._query("SELECT body FROM buckets WHERE bank=? AND kind=? AND name=?",
-                               (bank, key.kind, key.name))
-            if rows:
-                found[key] = _bucket(str(rows[0][0]))
+            found.update(self._buckets("bank=? AND kind=? AND name=?",
+                                       (bank, key.kind, key.name)))
         return found
 
     def get_hour_buckets(self, bank: str, first_hour: str, last_hour: str) -> list[Bucket]:
-        rows = self._query("SELECT body FROM buckets WHERE bank=? AND kind=?"
-                           " AND name BETWEEN ? AND ?", (bank, HOUR, first_hour, last_hour))
-        return [_bucket(str(r[0])) for r in rows]
+        return list(self._buckets("bank=? AND kind=? AND name BETWEEN ? AND ?",
+                                  (bank, HOUR, first_hour, last_hour)).values())
 
     def recent_flagged(self, bank: str, since: str | None, until: str | None,
                        limit: int) -> list[Transaction]:
@@ -222,22 +205,15 @@ class SqliteStore(Store):
             yield Transaction.from_json(json.loads(body))
 
     def iter_buckets(self, bank: str) -> Iterator[tuple[AggKey, Bucket]]:
-        for kind, name, body in self._query(
-                "SELECT kind, name, body FROM buckets WHERE bank=?", (bank,)):
-            yield AggKey(str(kind), str(name)), _bucket(str(body))
+        yield from self._buckets("bank=?", (bank,)).items()
 
-    def replace_buckets(self, bank: str, buckets: dict[AggKey, Bucket],
+    def replace_buckets(self, bank: str, replacements: dict[AggKey, Bucket],
                         remove: list[AggKey]) -> None:
         with self._write() as conn:
-            for key in remove:
-                conn.execute("DELETE FROM buckets WHERE bank=? AND kind=? AND name=?",
-                             (bank, key.kind, key.name))
-            conn.executemany(
-                "INSERT OR REPLACE INTO buckets (bank, kind, name, body) VALUES (?, ?, ?, ?)",
-                [(bank, k.kind, k.name, _dump(b.to_json())) for k, b in buckets.items()])
+            buckets.replace_buckets(conn, bank, replacements, remove)
 
     def banks(self) -> list[str]:
-        rows = self._query("SELECT DISTINCT bank FROM buckets UNION"
+        rows = self._query("SELECT DISTINCT bank FROM agg UNION"
                            " SELECT DISTINCT bank FROM transactions", ())
         return sorted(str(r[0]) for r in rows)
 
