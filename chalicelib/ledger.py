@@ -115,7 +115,7 @@ def _attempt(store: Store, bank: str, todo: dict[str, tuple[ItemResult, Transact
         for _, tx in todo.values():
             state = states[tx.account]
             flagged = tx.with_flags(evaluate(tx, state, rules))
-            states[tx.account] = remember(state, flagged)
+            states[tx.account] = remember(state, flagged, rules)
             accepted.append(flagged)
         new_accounts = [a for a in accounts if states[a].version == 0]
         uow.commit(WritePlan(accepted, deltas_for(accepted, new_accounts), states))

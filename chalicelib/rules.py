@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from chalicelib.model import Transaction
 
@@ -56,8 +57,9 @@ class Seen:
         return [self.epoch, str(self.amount), self.currency, self.credit]
 
     @classmethod
-    def from_json(cls, row: list[object]) -> Seen:
-        return cls(float(str(row[0])), Decimal(str(row[1])), str(row[2]), bool(row[3]))
+    def from_json(cls, row: list[Any]) -> Seen:
+        # hot path (every account of every batch): the stored types are already right
+        return cls(row[0], Decimal(row[1]), row[2], row[3])
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class AccountState:
         return [s.to_json() for s in self.seen]
 
     @classmethod
-    def from_json(cls, rows: list[list[object]], version: int) -> AccountState:
+    def from_json(cls, rows: list[list[Any]], version: int) -> AccountState:
         return cls(tuple(Seen.from_json(r) for r in rows), version)
 
 
@@ -112,10 +114,23 @@ def evaluate(tx: Transaction, state: AccountState, cfg: RuleConfig) -> tuple[str
     return tuple(flags)
 
 
-def remember(state: AccountState, tx: Transaction) -> AccountState:
-    """The state after `tx`: it is added, and anything a day older than the newest dropped."""
+def _worth_keeping(seen: Seen, cfg: RuleConfig) -> bool:
+    """Amounts that a later transaction's structuring or rapid_in_out test may look back at."""
+    scale = unit_scale(seen.currency)
+    return (_near_threshold(seen.amount, cfg.large_amount * scale, cfg)
+            or (seen.credit and seen.amount >= cfg.rapid_min_amount * scale))
+
+
+def remember(state: AccountState, tx: Transaction, cfg: RuleConfig | None = None
+             ) -> AccountState:
+    """The state after `tx`, holding only what a rule can still use: the newest
+    `velocity_count` transactions of the velocity window, and the amounts structuring and
+    rapid_in_out look back at within a day. Small states keep every batch cheap."""
+    cfg = cfg or RuleConfig()
     entry = Seen(tx.timestamp.timestamp(), tx.amount, tx.currency, tx.is_credit)
     seen = sorted((*state.seen, entry), key=lambda s: s.epoch)
     newest = seen[-1].epoch
-    kept = [s for s in seen if newest - s.epoch <= MEMORY_S][-MEMORY_ITEMS:]
-    return AccountState(tuple(kept), state.version)
+    recent = [s for s in seen if newest - s.epoch <= cfg.velocity_window_s][-cfg.velocity_count:]
+    kept = {id(s) for s in recent}
+    kept |= {id(s) for s in seen if newest - s.epoch <= MEMORY_S and _worth_keeping(s, cfg)}
+    return AccountState(tuple(s for s in seen if id(s) in kept)[-MEMORY_ITEMS:], state.version)

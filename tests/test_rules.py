@@ -87,11 +87,13 @@ def test_thresholds_come_from_the_environment() -> None:
     assert flags[0] == (LARGE_AMOUNT,) and VELOCITY in flags[2]
 
 
-def test_account_memory_is_bounded() -> None:
-    state = AccountState()
+def test_account_memory_keeps_only_what_rules_can_use() -> None:
+    plain, near = AccountState(), AccountState()
     for i in range(500):
-        state = remember(state, tx(f"m{i}", at=T0 + timedelta(seconds=i)))
-    assert len(state.seen) == 100
+        plain = remember(plain, tx(f"m{i}", at=T0 + timedelta(seconds=i)))
+        near = remember(near, tx(f"n{i}", amount="9500.00", at=T0 + timedelta(seconds=i)))
+    assert len(plain.seen) == CFG.velocity_count  # enough to tell a burst
+    assert len(near.seen) == 100  # near-threshold amounts are kept for a day, up to the cap
 
 
 def test_thresholds_scale_for_currencies_with_small_units() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,6 +106,40 @@ class _SqliteUnitOfWork(UnitOfWork):
         buckets.apply_deltas(conn, bank, plan.deltas)
 
 
+class _Checkpointer:
+    """Copies the WAL back into the database on a thread of its own, so that no request waits
+    for a checkpoint's writes and fsync (SQLite would otherwise run one inside some COMMIT).
+    The thread starts with the first write and ends after a few idle seconds."""
+
+    IDLE_S = 5.0
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def nudge(self) -> None:
+        self._wake.set()
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint",
+                                                daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        try:
+            while self._wake.wait(self.IDLE_S):
+                self._wake.clear()
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                time.sleep(0.05)  # let a few commits gather between checkpoints
+        except sqlite3.Error:
+            pass  # the next write starts a new thread; SQLite recovers the WAL on open
+        finally:
+            conn.close()
+
+
 class SqliteStore(Store):
     """A SQLite file; one connection per thread, writers serialised by BEGIN IMMEDIATE."""
 
@@ -118,6 +153,7 @@ class SqliteStore(Store):
         # sleeps in growing steps; other processes still meet BEGIN IMMEDIATE + busy timeout.
         self._writer = threading.Lock()
         self._schema_ready = False
+        self._checkpointer = _Checkpointer(path)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -128,6 +164,7 @@ class SqliteStore(Store):
                 conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA wal_autocheckpoint=0")  # _Checkpointer does it
                 with self._schema_lock:
                     if not self._schema_ready:
                         conn.executescript(SCHEMA + buckets.SCHEMA)
@@ -151,6 +188,7 @@ class SqliteStore(Store):
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        self._checkpointer.nudge()
 
     @contextmanager
     def unit_of_work(self, bank: str) -> Iterator[UnitOfWork]:
