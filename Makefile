@@ -38,6 +38,13 @@ serve: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.ingest_analytics
 	$(PY) -m bench.e2e_http
+	$(PY) -m bench.dynamo_calls
+
+## package: the prod stage for CloudFormation: build/package/sam.json (infra/resources.json merged) + deployment.zip
+package: $(STAMP)
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-$${AWS_REGION:-us-east-1}} $(VENV)/bin/chalice package \
+		--stage prod --merge-template infra/resources.json build/package
+	$(VENV)/bin/cfn-lint build/package/sam.json
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,163 @@
+"""DynamoDB call budget, measured on moto by counting boto3 calls: `python -m bench.dynamo_calls`.
+
+moto is far slower than DynamoDB (it deep-copies the table on each TransactWriteItems), so
+this bench counts calls and item sizes, never seconds. It prints the calls of a 100-transaction
+batch over 50 accounts, of GET /analytics at 10 and at 1,000 stored transactions, the write and
+read units those imply, and the on-demand cost of 1M transactions and 10k analytics requests.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from chalice.test import Client
+from moto import mock_aws
+
+from app import app
+from chalicelib.auth import create_key
+from chalicelib.config import Settings
+from chalicelib.ledger import ingest
+from chalicelib.reconcile import find_drift, repair
+from chalicelib.rules import RuleConfig
+from chalicelib.runtime import Runtime, set_runtime
+from chalicelib.storage import dynamo_codec as codec
+from chalicelib.storage.dynamo import DynamoStore
+from chalicelib.validation import validate_transaction
+from scripts.provision import create_table_request
+
+TABLE = "bench"
+BANK = "demo"
+NOW = datetime(2026, 1, 10, 18, tzinfo=UTC)
+WRITE_PER_M, READ_PER_M = Decimal("0.625"), Decimal("0.125")  # on-demand, per million units
+APIGW_PER_M, LAMBDA_PER_M, GB_S = Decimal("3.50"), Decimal("0.20"), Decimal("0.0000166667")
+
+
+def raw_batch(prefix: str, n: int, accounts: int, hours: int) -> list[dict[str, Any]]:
+    out = []
+    for i in range(n):
+        at = NOW - timedelta(hours=1 + i % hours, minutes=i % 60)
+        out.append({"id": f"{prefix}{i}", "account": f"AC{i % accounts:04d}",
+                    "amount": f"{10000 + i}.25" if i % 50 == 0 else f"{i % 900 + 1}.10",
+                    "type": "credit" if i % 3 else "debit", "merchant": "Corner Shop Ltd",
+                    "timestamp": at.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    return out
+
+
+def item_kb(item: dict[str, Any]) -> int:
+    """An item's size in (rounded up) KB, by DynamoDB's rule: names + values, numbers ~21 B."""
+    size = sum(len(k) + (21 if isinstance(v, Decimal) else len(json.dumps(v, default=str)))
+               for k, v in item.items())
+    return max(1, math.ceil(size / 1024))
+
+
+@contextmanager
+def counted_api() -> Iterator[tuple[DynamoStore, Client, dict[str, str], list[str]]]:
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        client = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x",
+                                       region_name="us-east-1").client("dynamodb")
+        client.create_table(**create_table_request(TABLE))
+        store = DynamoStore(TABLE, shards=8, client=client)
+        calls: list[str] = []
+        client.meta.events.register("before-parameter-build.dynamodb",
+                                    lambda model, **_: calls.append(model.name))
+        set_runtime(Runtime(Settings(store="dynamodb", table_name=TABLE), store))
+        key, _ = create_key(store, BANK)
+        with Client(app) as http:
+            yield store, http, {"x-api-key": key, "content-type": "application/json"}, calls
+        set_runtime(None)
+
+
+def measure(calls: list[str], action: Any) -> list[str]:
+    start = len(calls)
+    response = action()
+    assert response.status_code == 200, response.body
+    return calls[start:]
+
+
+def seed(store: DynamoStore, n: int) -> None:
+    """n stored transactions written as items, then aggregates repaired (moto is slow)."""
+    txs = [validate_transaction(r, NOW) for r in raw_batch("seed", n, 50, 24)]
+    requests: list[Any] = [{"PutRequest": {"Item": codec.to_wire(codec.tx_item(BANK, t))}}
+                           for t in txs]
+    for start in range(0, len(requests), 25):
+        store.client.batch_write_item(RequestItems={TABLE: requests[start:start + 25]})
+    repair(store, BANK, find_drift(store, BANK))
+
+
+def main() -> None:
+    rows: list[tuple[str, str]] = []
+    with counted_api() as (store, http, headers, calls):
+        analytics = lambda: http.http.get("/analytics", headers=headers)  # noqa: E731
+        ingest(store, BANK, raw_batch("s", 10, 5, 1), NOW, RuleConfig())
+        cold_10 = measure(calls, analytics)
+        warm_10 = measure(calls, analytics)
+        batches = {}
+        for hours in (1, 48):
+            body = json.dumps({"transactions": raw_batch(f"h{hours}-", 100, 50, hours)})
+            batches[hours] = measure(calls, lambda b=body: http.http.post(  # type: ignore[misc]
+                "/transactions", headers=headers, body=b))
+        window = measure(calls, lambda: http.http.get(
+            "/analytics?since=2026-01-10T00:00:00Z", headers=headers))
+        seed(store, 1000 - 210)
+        warm_1000 = measure(calls, analytics)
+        scan = store.client.scan(TableName=TABLE)["Items"]
+        items = [codec.from_wire(i) for i in scan]
+    tx_kb = max(item_kb(i) for i in items if str(i["pk"]).startswith("TX#"))
+    acct_kb = max(item_kb(i) for i in items if str(i["pk"]).startswith("AC#"))
+    agg_kb = max(item_kb(i) for i in items if str(i["pk"]).startswith(("BS#", "HR#")))
+    for hours, ops in batches.items():
+        rows.append((f"POST 100 tx / 50 accounts / {hours} h", f"{len(ops)} calls: {ops}"))
+    rows += [("GET /analytics, 10 tx, key looked up", f"{len(cold_10)} calls: {cold_10}"),
+             ("GET /analytics, 10 tx, key cached", f"{len(warm_10)} calls: {warm_10}"),
+             ("GET /analytics, 1,000 tx, key cached", f"{len(warm_1000)} calls: {warm_1000}"),
+             ("GET /analytics?since= (window)", f"{len(window)} calls (1 + one Query per shard"
+                                                " + 1)"),
+             ("largest items (KB): tx / account / aggregate", f"{tx_kb} / {acct_kb} / {agg_kb}")]
+    width = max(len(r[0]) for r in rows)
+    print("DynamoDB calls, counted with a before-parameter-build hook on moto (8 shards)")
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+    print_cost(tx_kb, acct_kb, agg_kb)
+
+
+def print_cost(tx_kb: int, acct_kb: int, agg_kb: int) -> None:
+    """On-demand cost of 1M transactions (batches of 100 over 50 accounts) and of 10k analytics
+    requests over 10M stored rows, beside a design that scans for analytics."""
+    # per batch: transactional writes cost 2 units per KB; the account index 1 per KB per tx
+    wru_batch = 100 * 2 * tx_kb + 100 * tx_kb + 50 * 2 * acct_kb + 2 * 2 * agg_kb
+    rru_batch = 100 * 1 + 50 * math.ceil(acct_kb / 4) + 2  # consistent reads, 4 KB a unit
+    batches = 10_000
+    write_cost = wru_batch * batches * WRITE_PER_M / 1_000_000
+    read_cost = rru_batch * batches * READ_PER_M / 1_000_000
+    api = batches * APIGW_PER_M / 1_000_000
+    lam = batches * LAMBDA_PER_M / 1_000_000 + batches * Decimal("0.3") * Decimal("0.5") * GB_S
+    ingest_total = write_cost + read_cost + api + lam
+    # analytics: 8 shard items (consistent) + 20 flagged from the index (eventual) + key
+    rru_analytics = 8 * math.ceil(agg_kb / 4) + Decimal("0.5") * math.ceil(20 * tx_kb / 4) + 1
+    a_read = 10_000 * rru_analytics * READ_PER_M / 1_000_000
+    a_api = 10_000 * APIGW_PER_M / 1_000_000
+    a_lam = 10_000 * LAMBDA_PER_M / 1_000_000 + 10_000 * Decimal("0.05") * Decimal("0.5") * GB_S
+    scan_rru = Decimal(10_000_000 * 400) / 4096 / 2  # 10M items of ~400 B, eventually consistent
+    s_read = 10_000 * scan_rru * READ_PER_M / 1_000_000
+    s_lam = 10_000 * Decimal(80) * 1 * GB_S  # ~4,000 sequential 1 MB pages: ~80 s at 1 GB
+    print("\nOn-demand cost (us-east-1 list prices)")
+    print(f"  1M transactions in 10k batches: {wru_batch} write units + {rru_batch} read units"
+          f" a batch -> DynamoDB ${write_cost + read_cost:.2f}, API Gateway ${api:.3f},"
+          f" Lambda ${lam:.3f}: ${ingest_total:.2f}")
+    print(f"  10k GET /analytics over 10M rows, precomputed: {rru_analytics} read units each ->"
+          f" ${a_read + a_api + a_lam:.3f}")
+    print(f"  10k GET /analytics over 10M rows, scanning: {scan_rru:,.0f} read units each ->"
+          f" ${s_read + a_api + s_lam:,.2f} (and ~80 s a request: past API Gateway's 29 s)")
+
+
+if __name__ == "__main__":
+    main()

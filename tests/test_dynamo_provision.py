@@ -1,0 +1,66 @@
+"""scripts/provision.py creates the table of infra/resources.json, idempotently, on moto."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chalicelib.storage.dynamo import DynamoStore
+from chalicelib.storage.port import ApiKeyRecord
+from scripts.provision import main, provision, table_properties
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield
+
+
+def test_provision_creates_the_templates_table_and_prints_the_stage_config(
+        aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--table", "ledger-x", "--region", "eu-west-1"]) == 0
+    out = capsys.readouterr().out
+    assert "created" in out and "arn:aws:dynamodb:eu-west-1:" in out
+    config = json.loads(out[out.index("{"):])
+    assert config["environment_variables"]["TABLE_NAME"] == "ledger-x"
+    assert config["environment_variables"]["STORE"] == "dynamodb"
+    client = boto3.client("dynamodb", region_name="eu-west-1")
+    table = client.describe_table(TableName="ledger-x")["Table"]
+    props = table_properties()
+    assert table["TableStatus"] == "ACTIVE"
+    assert table["KeySchema"] == props["KeySchema"]
+    assert sorted(map(str, table["AttributeDefinitions"])) == sorted(
+        map(str, props["AttributeDefinitions"]))
+    assert {i["IndexName"]: i["KeySchema"] for i in table["GlobalSecondaryIndexes"]} == {
+        i["IndexName"]: i["KeySchema"] for i in props["GlobalSecondaryIndexes"]}
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["SSEDescription"]["Status"] in ("ENABLED", "ENABLING")
+    backups = client.describe_continuous_backups(TableName="ledger-x")
+    pitr = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert pitr["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def test_running_it_twice_is_safe_and_keeps_the_data(
+        aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["--table", "ledger-y"])
+    store = DynamoStore("ledger-y", shards=2)
+    store.put_api_key(ApiKeyRecord("h1", "b1", "k1", "2026-01-01T00:00:00Z"))
+    assert main(["--table", "ledger-y"]) == 0
+    assert "already there" in capsys.readouterr().out
+    assert store.find_api_key("h1") is not None
+
+
+def test_a_table_of_another_shape_is_refused(aws: None) -> None:
+    client = boto3.client("dynamodb")
+    client.create_table(TableName="other", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    with pytest.raises(SystemExit, match="another shape"):
+        provision(client, "other")

@@ -1,0 +1,108 @@
+"""The prod stage's IAM policy allows every AWS call the code makes, and nothing on "*".
+
+The calls are collected by running the storage contract suite (and the other tests that drive
+AWS through moto: keys, the Lambda event, the S3 archive) in a child pytest with AWS_CALLS_LOG
+set, so every client hooked by tests.aws_calls.record_aws_calls reports the IAM permissions it
+used. Test resources are renamed to the prod stage's before matching: the test table becomes
+TABLE_NAME of the prod stage, any test bucket the archive bucket the policy names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.aws_calls import LOG_ENV
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY = ROOT / ".chalice" / "policy-prod.json"
+AWS_TESTS = ["tests/test_store_contract.py", "tests/test_keys.py", "tests/test_lambda_event.py",
+             "tests/test_archive.py"]
+RUNTIME_ONLY = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+OPTIONAL = {"s3:PutObject"}  # the archive is off unless ARCHIVE_BUCKET is set
+
+
+def statements() -> list[dict[str, Any]]:
+    body: dict[str, Any] = json.loads(POLICY.read_text())
+    return list(body["Statement"])
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def prod_table() -> str:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return str(config["stages"]["prod"]["environment_variables"]["TABLE_NAME"])
+
+
+def archive_bucket() -> str:
+    for statement in statements():
+        for resource in as_list(statement["Resource"]):
+            found = re.fullmatch(r"arn:aws:s3:::([^/*]+)/\*", resource)
+            if found:
+                return found.group(1)
+    raise AssertionError("the policy names no archive bucket")
+
+
+def allowed(action: str, resource: str) -> bool:
+    return any(s["Effect"] == "Allow" and action in as_list(s["Action"])
+               and any(fnmatchcase(resource, r) for r in as_list(s["Resource"]))
+               for s in statements())
+
+
+def to_prod(resource: str) -> str:
+    resource = re.sub(r"(:table/)[^/]+", rf"\g<1>{prod_table()}", resource)
+    return re.sub(r"^arn:aws:s3:::[^/]+", f"arn:aws:s3:::{archive_bucket()}", resource)
+
+
+@pytest.fixture(scope="module")
+def used(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
+    """(action, resource) pairs the code needed while the AWS-backed tests ran."""
+    log = tmp_path_factory.mktemp("calls") / "calls.jsonl"
+    files = [f for f in AWS_TESTS if (ROOT / f).exists()]
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+         "-k", "dynamodb or lambda_event or archive", *files],
+        cwd=ROOT, env={**os.environ, LOG_ENV: str(log)}, capture_output=True, text=True,
+        timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:]
+    pairs = {(r["action"], to_prod(r["resource"])) for r in map(json.loads,
+                                                                log.read_text().splitlines())}
+    assert any(a.startswith("dynamodb:") for a, _ in pairs)
+    return pairs
+
+
+def test_policy_grants_nothing_on_star_and_no_wildcard_action() -> None:
+    for statement in statements():
+        assert statement["Effect"] == "Allow"
+        assert "*" not in as_list(statement["Resource"]), statement
+        assert all("*" not in action for action in as_list(statement["Action"])), statement
+        assert "NotAction" not in statement and "NotResource" not in statement
+
+
+def test_policy_names_the_table_and_its_indexes_and_the_archive_bucket() -> None:
+    resources = {r for s in statements() for r in as_list(s["Resource"])}
+    table = f"arn:aws:dynamodb:*:*:table/{prod_table()}"
+    assert table in resources
+    assert {f"{table}/index/by_account", f"{table}/index/flagged"} <= resources
+    assert f"arn:aws:s3:::{archive_bucket()}/*" in resources
+
+
+def test_policy_allows_every_call_the_code_made(used: set[tuple[str, str]]) -> None:
+    denied = sorted(pair for pair in used if not allowed(*pair))
+    assert denied == []
+
+
+def test_policy_allows_nothing_the_code_does_not_use(used: set[tuple[str, str]]) -> None:
+    granted = {a for s in statements() for a in as_list(s["Action"])}
+    unused = granted - {a for a, _ in used} - RUNTIME_ONLY - OPTIONAL
+    assert unused == set()
