@@ -137,12 +137,9 @@ class Ledger:
         self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
 
     def aggregates(self) -> tuple[Any, ...]:
-        row: tuple[Any, ...] = self.conn.execute(
-            "SELECT (SELECT group_concat(kind || name || body, '|') FROM"
-            " (SELECT * FROM buckets ORDER BY bank, kind, name)),"
-            " (SELECT group_concat(account || version, '|') FROM"
-            " (SELECT * FROM account_states ORDER BY bank, account))").fetchone()
-        return row
+        # every aggregate row of every table (see chalicelib/storage/sqlite_buckets.py)
+        return tuple(tuple(self.conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4"))
+                     for table in ("agg", "agg_currency", "agg_flags", "account_states"))
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM transactions").fetchone()[0])
