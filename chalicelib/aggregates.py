@@ -165,11 +165,13 @@ def merged(buckets: Iterable[Bucket]) -> Bucket:
 def deltas_for(accepted: Iterable[Transaction], new_accounts: Iterable[str] = ()
                ) -> dict[AggKey, Bucket]:
     """What a batch adds: one delta per key (bank, each hour, each account), not per transaction."""
-    deltas: dict[AggKey, Bucket] = {}
+    hours: dict[AggKey, Bucket] = {}
+    accounts: dict[AggKey, Bucket] = {}
     for tx in accepted:
-        for key in (BANK_KEY, AggKey(HOUR, hour_key(tx.timestamp)), AggKey(ACCOUNT, tx.account)):
-            deltas.setdefault(key, Bucket()).add(tx)
-    fresh = sum(1 for _ in new_accounts)
-    if fresh:
-        deltas.setdefault(BANK_KEY, Bucket()).accounts += fresh
-    return deltas
+        hours.setdefault(AggKey(HOUR, hour_key(tx.timestamp)), Bucket()).add(tx)
+        accounts.setdefault(AggKey(ACCOUNT, tx.account), Bucket()).add(tx)
+    if not hours:
+        return {}
+    bank = merged(hours.values())  # the hours of a batch are few: cheaper than a third add
+    bank.accounts = sum(1 for _ in new_accounts)
+    return {BANK_KEY: bank, **hours, **accounts}

@@ -58,7 +58,8 @@ class Transaction:
         return self.content() == other.content()
 
     def with_flags(self, flags: tuple[str, ...]) -> Transaction:
-        return replace(self, flags=flags)
+        """This transaction with `flags` (itself when they are the same: most have none)."""
+        return self if flags == self.flags else replace(self, flags=flags)
 
     def to_json(self) -> dict[str, object]:
         """The API (and storage) form: content plus flags, money as a decimal string."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -128,9 +129,14 @@ def remember(state: AccountState, tx: Transaction, cfg: RuleConfig | None = None
     rapid_in_out look back at within a day. Small states keep every batch cheap."""
     cfg = cfg or RuleConfig()
     entry = Seen(tx.timestamp.timestamp(), tx.amount, tx.currency, tx.is_credit)
-    seen = sorted((*state.seen, entry), key=lambda s: s.epoch)
+    seen = list(state.seen)  # kept sorted by time
+    bisect.insort(seen, entry, key=lambda s: s.epoch)
     newest = seen[-1].epoch
-    recent = [s for s in seen if newest - s.epoch <= cfg.velocity_window_s][-cfg.velocity_count:]
-    kept = {id(s) for s in recent}
-    kept |= {id(s) for s in seen if newest - s.epoch <= MEMORY_S and _worth_keeping(s, cfg)}
-    return AccountState(tuple(s for s in seen if id(s) in kept)[-MEMORY_ITEMS:], state.version)
+    epochs = [s.epoch for s in seen]
+    # the velocity window's newest `velocity_count` entries are a suffix of the sorted list
+    recent_from = max(len(seen) - cfg.velocity_count,
+                      bisect.bisect_left(epochs, newest - cfg.velocity_window_s))
+    day_from = bisect.bisect_left(epochs, newest - MEMORY_S)
+    kept = [s for i, s in enumerate(seen[day_from:], day_from)
+            if i >= recent_from or _worth_keeping(s, cfg)]
+    return AccountState(tuple(kept[-MEMORY_ITEMS:]), state.version)

@@ -19,6 +19,7 @@ REQUIRED = ("id", "account", "amount", "type", "timestamp")
 KNOWN = frozenset((*REQUIRED, "currency", *OPTIONAL_TEXT_FIELDS))
 TEXT_LIMITS = {"description": 256, "merchant": 128, "counterparty": 128, "channel": 32}
 MAX_FUTURE = timedelta(minutes=5)
+CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\ud800-\udfff]")
 MAX_DEPTH_MESSAGE = "the body is nested too deeply"
 
 
@@ -100,7 +101,7 @@ def _optional_text(raw: dict[str, Any], name: str, errors: list[FieldError]) -> 
         errors.append(FieldError(name, "must be a string"))
     elif len(value) > limit:
         errors.append(FieldError(name, f"must be at most {limit} characters"))
-    elif any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    elif CONTROL_OR_SURROGATE.search(value):
         errors.append(FieldError(name, "must not hold control characters"))
     else:
         return value

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS api_keys_by_bank ON api_keys (bank, key_id);
 """
 
 
+STATE_CACHE_SIZE = 100_000  # accounts whose decoded rule state a process keeps
+
+
 def _dump(body: object) -> str:
     return json.dumps(body, separators=(",", ":"))
 
@@ -64,9 +68,12 @@ class _SqliteUnitOfWork(UnitOfWork):
     100 transactions costs a handful of statements.
     """
 
-    def __init__(self, conn: sqlite3.Connection, bank: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, bank: str,
+                 states: dict[tuple[str, str], AccountState]) -> None:
         self.conn = conn
         self.bank = bank
+        self.states = states  # the store's decoded states, trusted only at the stored version
+        self.versions: dict[str, int] = {}  # read under this unit's lock, so still current
 
     def _rows(self, sql: str, keys: list[str], *lead: str) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = []
@@ -79,15 +86,28 @@ class _SqliteUnitOfWork(UnitOfWork):
         return {tx_id: Transaction.from_json(json.loads(body)) for tx_id, body in rows}
 
     def get_account_states(self, accounts: list[str]) -> dict[str, AccountState]:
-        rows = self._rows("SELECT account, version, seen FROM account_states"
-                          " WHERE bank=? AND account IN ({})", accounts)
-        found = {a: AccountState.from_json(json.loads(seen), v) for a, v, seen in rows}
+        versions = dict(self._rows("SELECT account, version FROM account_states"
+                                   " WHERE bank=? AND account IN ({})", accounts))
+        self.versions.update(dict.fromkeys(accounts, 0) | versions)
+        found: dict[str, AccountState] = {}
+        stale: list[str] = []
+        for account, version in versions.items():
+            cached = self.states.get((self.bank, account))
+            if cached is not None and cached.version == version:
+                found[account] = cached
+            else:
+                stale.append(account)
+        for account, version, seen in self._rows("SELECT account, version, seen FROM"
+                                                 " account_states WHERE bank=? AND account"
+                                                 " IN ({})", stale):
+            found[account] = AccountState.from_json(json.loads(seen), version)
         return {a: found.get(a, AccountState()) for a in accounts}
 
     def commit(self, plan: WritePlan) -> None:
         conn, bank = self.conn, self.bank
-        versions = dict(self._rows("SELECT account, version FROM account_states"
-                                   " WHERE bank=? AND account IN ({})", list(plan.states)))
+        unread = [a for a in plan.states if a not in self.versions]
+        versions = self.versions | dict(self._rows("SELECT account, version FROM account_states"
+                                                   " WHERE bank=? AND account IN ({})", unread))
         for account, state in plan.states.items():
             if versions.get(account, 0) != state.version:
                 raise CommitConflict(f"account {account} changed since it was read")
@@ -104,6 +124,11 @@ class _SqliteUnitOfWork(UnitOfWork):
         except sqlite3.IntegrityError as exc:
             raise CommitConflict(str(exc)) from exc
         buckets.apply_deltas(conn, bank, plan.deltas)
+        if len(self.states) > STATE_CACHE_SIZE:
+            self.states.clear()
+        for account, state in plan.states.items():
+            # should the COMMIT fail, the stored version stays behind and this entry is ignored
+            self.states[(bank, account)] = replace(state, version=state.version + 1)
 
 
 class _Checkpointer:
@@ -133,7 +158,7 @@ class _Checkpointer:
             while self._wake.wait(self.IDLE_S):
                 self._wake.clear()
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                time.sleep(0.05)  # let a few commits gather between checkpoints
+                time.sleep(1.0)  # one checkpoint (one fsync) a second at most
         except sqlite3.Error:
             pass  # the next write starts a new thread; SQLite recovers the WAL on open
         finally:
@@ -154,6 +179,9 @@ class SqliteStore(Store):
         self._writer = threading.Lock()
         self._schema_ready = False
         self._checkpointer = _Checkpointer(path)
+        # Decoding every account's rule state for every batch costs more than the SQL; states
+        # are immutable and versioned, so the last one written is reused while it is current.
+        self._states: dict[tuple[str, str], AccountState] = {}
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -193,7 +221,7 @@ class SqliteStore(Store):
     @contextmanager
     def unit_of_work(self, bank: str) -> Iterator[UnitOfWork]:
         with self._write() as conn:
-            yield _SqliteUnitOfWork(conn, bank)
+            yield _SqliteUnitOfWork(conn, bank, self._states)
 
     def _query(self, sql: str, args: tuple[object, ...]) -> list[tuple[object, ...]]:
         try:
