@@ -227,3 +227,25 @@ def test_numbers_dynamodb_normalised_come_back_with_the_currency_digits() -> Non
     stored = codec.tx_item(BANK, validate_transaction(raw_tx("n1", amount="250.50"), NOW))
     stored["amount"] = Decimal("250.5")
     assert codec.tx_from(stored).to_json()["amount"] == "250.50"
+
+
+def test_no_request_path_uses_an_operator_only_operation(counting: CountingApi) -> None:
+    """Scan and BatchWriteItem belong to reconcile (infra/operator-policy.json), so the Lambda's
+    policy can leave them out: every route, driven here, proves it never needs them."""
+    seen: list[str] = []
+    for method, path, body in [
+        ("POST", "/transactions", json.dumps({"transactions": batch("r", 30, 7, 3)})),
+        ("POST", "/transactions", json.dumps(batch("one", 1, 1)[0])),
+        ("GET", "/analytics", ""),
+        ("GET", "/analytics?since=2026-01-09T00:00:00Z&until=2026-01-11T00:00:00Z", ""),
+        ("GET", "/accounts/AC1", ""),
+        ("GET", "/accounts/AC1/transactions?limit=2", ""),
+        ("GET", "/transactions/r3", ""),
+        ("GET", "/transactions/missing", ""),
+        ("GET", "/health", ""),
+    ]:
+        status, ops = counting.measure(method, path, body)
+        assert status < 500, (path, status)
+        seen += ops
+    assert {"GetItem", "BatchGetItem", "Query", "TransactWriteItems"} <= set(seen)
+    assert not {"Scan", "BatchWriteItem"} & set(seen)

@@ -24,14 +24,19 @@ from tests.aws_calls import LOG_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / ".chalice" / "policy-prod.json"
+# What only the operator's commands do (reconcile scans and repairs; the Lambda never does:
+# tests/test_dynamo_store.py drives every route and checks). They are granted to the operator
+# by infra/operator-policy.json, not to the Lambda.
+OPERATOR_POLICY = ROOT / "infra" / "operator-policy.json"
+OPERATOR_ONLY = {"dynamodb:Scan", "dynamodb:BatchWriteItem"}
 AWS_TESTS = ["tests/test_store_contract.py", "tests/test_keys.py", "tests/test_lambda_event.py",
              "tests/test_archive.py"]
 RUNTIME_ONLY = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
 OPTIONAL = {"s3:PutObject"}  # the archive is off unless ARCHIVE_BUCKET is set
 
 
-def statements() -> list[dict[str, Any]]:
-    body: dict[str, Any] = json.loads(POLICY.read_text())
+def statements(policy: Path = POLICY) -> list[dict[str, Any]]:
+    body: dict[str, Any] = json.loads(policy.read_text())
     return list(body["Statement"])
 
 
@@ -53,10 +58,10 @@ def archive_bucket() -> str:
     raise AssertionError("the policy names no archive bucket")
 
 
-def allowed(action: str, resource: str) -> bool:
+def allowed(action: str, resource: str, policy: Path = POLICY) -> bool:
     return any(s["Effect"] == "Allow" and action in as_list(s["Action"])
                and any(fnmatchcase(resource, r) for r in as_list(s["Resource"]))
-               for s in statements())
+               for s in statements(policy))
 
 
 def to_prod(resource: str) -> str:
@@ -81,8 +86,9 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
     return pairs
 
 
-def test_policy_grants_nothing_on_star_and_no_wildcard_action() -> None:
-    for statement in statements():
+@pytest.mark.parametrize("policy", [POLICY, OPERATOR_POLICY], ids=["lambda", "operator"])
+def test_policy_grants_nothing_on_star_and_no_wildcard_action(policy: Path) -> None:
+    for statement in statements(policy):
         assert statement["Effect"] == "Allow"
         assert "*" not in as_list(statement["Resource"]), statement
         assert all("*" not in action for action in as_list(statement["Action"])), statement
@@ -98,7 +104,8 @@ def test_policy_names_the_table_and_its_indexes_and_the_archive_bucket() -> None
 
 
 def test_policy_allows_every_call_the_code_made(used: set[tuple[str, str]]) -> None:
-    denied = sorted(pair for pair in used if not allowed(*pair))
+    denied = sorted(pair for pair in used
+                    if not allowed(*pair, OPERATOR_POLICY if pair[0] in OPERATOR_ONLY else POLICY))
     assert denied == []
 
 
@@ -106,3 +113,9 @@ def test_policy_allows_nothing_the_code_does_not_use(used: set[tuple[str, str]])
     granted = {a for s in statements() for a in as_list(s["Action"])}
     unused = granted - {a for a, _ in used} - RUNTIME_ONLY - OPTIONAL
     assert unused == set()
+    assert not granted & OPERATOR_ONLY  # the Lambda never scans nor bulk-writes
+
+
+def test_operator_policy_covers_what_reconcile_and_keys_use(used: set[tuple[str, str]]) -> None:
+    operator = {a for s in statements(OPERATOR_POLICY) for a in as_list(s["Action"])}
+    assert OPERATOR_ONLY <= {a for a, _ in used} <= operator | RUNTIME_ONLY | OPTIONAL
