@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from chalicelib.model import Transaction
 from chalicelib.money import ZERO, to_text
-from chalicelib.timeutil import hour_key, sort_key
+from chalicelib.timeutil import sort_key
 
 BANK = "bank"
 HOUR = "hour"
@@ -133,7 +133,10 @@ class Bucket:
             self._touch(other.last_activity)
 
     def _touch(self, moment: str) -> None:
-        if self.last_activity is None or sort_key(moment) > sort_key(self.last_activity):
+        last = self.last_activity
+        # equal-length texts (no fraction, or both with one) order as plain strings
+        if last is None or (moment > last if len(moment) == len(last)
+                            else sort_key(moment) > sort_key(last)):
             self.last_activity = moment
 
     def to_json(self) -> dict[str, object]:
@@ -168,7 +171,7 @@ def deltas_for(accepted: Iterable[Transaction], new_accounts: Iterable[str] = ()
     hours: dict[AggKey, Bucket] = {}
     accounts: dict[AggKey, Bucket] = {}
     for tx in accepted:
-        hours.setdefault(AggKey(HOUR, hour_key(tx.timestamp)), Bucket()).add(tx)
+        hours.setdefault(AggKey(HOUR, tx.hour), Bucket()).add(tx)
         accounts.setdefault(AggKey(ACCOUNT, tx.account), Bucket()).add(tx)
     if not hours:
         return {}

@@ -38,6 +38,11 @@ class Transaction:
         """The UTC text form, formatted once per object (aggregates ask for it often)."""
         return format_timestamp(self.timestamp)
 
+    @property
+    def hour(self) -> str:
+        """The hourly bucket, `2026-01-10T14`: the cached UTC text's first 13 characters."""
+        return self.timestamp_text[:13]
+
     def content(self) -> dict[str, str]:
         """The normalised content a replay is compared on (flags are derived, not content)."""
         body = {
