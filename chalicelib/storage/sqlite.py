@@ -9,11 +9,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from chalicelib.aggregates import HOUR, AggKey, Bucket
 from chalicelib.model import Transaction
+from chalicelib.money import to_text
 from chalicelib.rules import AccountState
 from chalicelib.storage import sqlite_buckets as buckets
 from chalicelib.storage.port import (
@@ -26,11 +29,15 @@ from chalicelib.storage.port import (
 )
 from chalicelib.timeutil import sort_key
 
+SCHEMA_VERSION = 1  # PRAGMA user_version of a file this code wrote; bump on any table change
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS transactions (
     bank TEXT NOT NULL, id TEXT NOT NULL, account TEXT NOT NULL,
     ts TEXT NOT NULL,            -- timeutil.sort_key of the timestamp: orders by time
-    flagged INTEGER NOT NULL, body TEXT NOT NULL,
+    flagged INTEGER NOT NULL,
+    -- the transaction as columns (no JSON to encode on the hot path); flags comma-separated
+    amount TEXT NOT NULL, currency TEXT NOT NULL, type TEXT NOT NULL, timestamp TEXT NOT NULL,
+    description TEXT, merchant TEXT, counterparty TEXT, channel TEXT, flags TEXT NOT NULL,
     PRIMARY KEY (bank, id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tx_by_account ON transactions (bank, account, ts DESC, id DESC);
 CREATE INDEX IF NOT EXISTS tx_flagged ON transactions (bank, ts DESC, id DESC) WHERE flagged = 1;
@@ -45,6 +52,25 @@ CREATE UNIQUE INDEX IF NOT EXISTS api_keys_by_bank ON api_keys (bank, key_id);
 
 
 STATE_CACHE_SIZE = 100_000  # accounts whose decoded rule state a process keeps
+
+
+TX_COLUMNS = ("id, account, amount, currency, type, timestamp, description, merchant,"
+              " counterparty, channel, flags")
+
+
+def _tx(row: tuple[Any, ...]) -> Transaction:
+    """A stored row back into a transaction (it was validated on the way in)."""
+    tx_id, account, amount, currency, kind, stamp, description, merchant, counterparty, \
+        channel, flags = row
+    return Transaction(tx_id, account, Decimal(amount), currency, kind,
+                       datetime.fromisoformat(stamp), description, merchant, counterparty,
+                       channel, tuple(flags.split(",")) if flags else ())
+
+
+def _tx_row(bank: str, t: Transaction) -> tuple[Any, ...]:
+    return (bank, sort_key(t.timestamp_text), 1 if t.flags else 0, t.id, t.account,
+            to_text(t.amount), t.currency, t.type, t.timestamp_text, t.description, t.merchant,
+            t.counterparty, t.channel, ",".join(t.flags))
 
 
 def _dump(body: object) -> str:
@@ -82,8 +108,9 @@ class _SqliteUnitOfWork(UnitOfWork):
         return rows
 
     def get_transactions(self, ids: list[str]) -> dict[str, Transaction]:
-        rows = self._rows("SELECT id, body FROM transactions WHERE bank=? AND id IN ({})", ids)
-        return {tx_id: Transaction.from_json(json.loads(body)) for tx_id, body in rows}
+        rows = self._rows(f"SELECT {TX_COLUMNS} FROM transactions WHERE bank=? AND id IN ({{}})",
+                          ids)
+        return {row[0]: _tx(row) for row in rows}
 
     def get_account_states(self, accounts: list[str]) -> dict[str, AccountState]:
         versions = dict(self._rows("SELECT account, version FROM account_states"
@@ -117,11 +144,12 @@ class _SqliteUnitOfWork(UnitOfWork):
             [(bank, a, s.version + 1, _dump(s.to_json())) for a, s in plan.states.items()])
         try:
             conn.executemany(
-                "INSERT INTO transactions (bank, id, account, ts, flagged, body)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(bank, t.id, t.account, sort_key(t.timestamp_text), 1 if t.flags else 0,
-                  _dump(t.to_json())) for t in plan.transactions])
+                f"INSERT INTO transactions (bank, ts, flagged, {TX_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_tx_row(bank, t) for t in plan.transactions])
         except sqlite3.IntegrityError as exc:
+            if exc.sqlite_errorname != "SQLITE_CONSTRAINT_PRIMARYKEY":
+                raise  # a bug, not a race: never retried as if it were one
             raise CommitConflict(str(exc)) from exc
         buckets.apply_deltas(conn, bank, plan.deltas)
         if len(self.states) > STATE_CACHE_SIZE:
@@ -129,6 +157,17 @@ class _SqliteUnitOfWork(UnitOfWork):
         for account, state in plan.states.items():
             # should the COMMIT fail, the stored version stays behind and this entry is ignored
             self.states[(bank, account)] = replace(state, version=state.version + 1)
+
+
+def _create_schema(conn: sqlite3.Connection, path: str) -> None:
+    """Create the tables in a new file; refuse a file another schema version wrote, rather
+    than answer from half-matching tables."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+    if version != SCHEMA_VERSION and (version or tables):
+        raise StoreError(f"{path} holds schema version {version}, this code needs "
+                         f"{SCHEMA_VERSION}: move the file away (or point SQLITE_PATH elsewhere)")
+    conn.executescript(SCHEMA + buckets.SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
 
 
 class _Checkpointer:
@@ -195,7 +234,7 @@ class SqliteStore(Store):
                 conn.execute("PRAGMA wal_autocheckpoint=0")  # _Checkpointer does it
                 with self._schema_lock:
                     if not self._schema_ready:
-                        conn.executescript(SCHEMA + buckets.SCHEMA)
+                        _create_schema(conn, self.path)
                         self._schema_ready = True
             except (sqlite3.Error, OSError) as exc:
                 raise StoreError(f"cannot open SQLite store at {self.path}: {exc}") from exc
@@ -230,8 +269,9 @@ class SqliteStore(Store):
             raise StoreError(f"SQLite query failed: {exc}") from exc
 
     def get_transaction(self, bank: str, tx_id: str) -> Transaction | None:
-        rows = self._query("SELECT body FROM transactions WHERE bank=? AND id=?", (bank, tx_id))
-        return Transaction.from_json(json.loads(str(rows[0][0]))) if rows else None
+        rows = self._query(f"SELECT {TX_COLUMNS} FROM transactions WHERE bank=? AND id=?",
+                           (bank, tx_id))
+        return _tx(rows[0]) if rows else None
 
     def _buckets(self, where: str, args: tuple[Any, ...]) -> dict[AggKey, Bucket]:
         try:
@@ -253,22 +293,24 @@ class SqliteStore(Store):
     def recent_flagged(self, bank: str, since: str | None, until: str | None,
                        limit: int) -> list[Transaction]:
         rows = self._query(
-            "SELECT body FROM transactions WHERE bank=? AND flagged=1 AND ts>=? AND ts<?"
+            f"SELECT {TX_COLUMNS} FROM transactions WHERE bank=? AND flagged=1 AND ts>=? AND ts<?"
             " ORDER BY ts DESC, id DESC LIMIT ?", (bank, since or "", until or "~", limit))
-        return [Transaction.from_json(json.loads(str(r[0]))) for r in rows]
+        return [_tx(r) for r in rows]
 
     def account_transactions(self, bank: str, account: str, limit: int,
                              after: tuple[str, str] | None) -> list[Transaction]:
         ts, tx_id = after or ("~", "~")
         rows = self._query(
-            "SELECT body FROM transactions WHERE bank=? AND account=? AND (ts, id) < (?, ?)"
-            " ORDER BY ts DESC, id DESC LIMIT ?", (bank, account, ts, tx_id, limit))
-        return [Transaction.from_json(json.loads(str(r[0]))) for r in rows]
+            f"SELECT {TX_COLUMNS} FROM transactions"
+            " WHERE bank=? AND account=? AND (ts, id) < (?, ?) ORDER BY ts DESC, id DESC LIMIT ?",
+            (bank, account, ts, tx_id, limit))
+        return [_tx(r) for r in rows]
 
     def iter_transactions(self, bank: str) -> Iterator[Transaction]:
-        cursor = self._conn().execute("SELECT body FROM transactions WHERE bank=?", (bank,))
-        for (body,) in cursor:
-            yield Transaction.from_json(json.loads(body))
+        cursor = self._conn().execute(f"SELECT {TX_COLUMNS} FROM transactions WHERE bank=?",
+                                      (bank,))
+        for row in cursor:
+            yield _tx(row)
 
     def iter_buckets(self, bank: str) -> Iterator[tuple[AggKey, Bucket]]:
         yield from self._buckets("bank=?", (bank,)).items()
