@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,6 @@ from chalicelib.storage.s3_archive import ArchiveError, archive_for
 from chalicelib.timeutil import now_utc
 
 app = Chalice(app_name="txn-stream")
-app.log.setLevel(logging.INFO)
 PUBLIC_PATHS = frozenset({"/health"})
 _key_cache = KeyCache()
 

@@ -8,11 +8,12 @@ read units those imply, and the on-demand cost of 1M transactions and 10k analyt
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -78,7 +79,8 @@ def counted_api() -> Iterator[tuple[DynamoStore, Client, dict[str, str], list[st
 
 def measure(calls: list[str], action: Any) -> list[str]:
     start = len(calls)
-    response = action()
+    with redirect_stdout(io.StringIO()):  # the app's request logs and EMF lines: not figures
+        response = action()
     assert response.status_code == 200, response.body
     return calls[start:]
 
