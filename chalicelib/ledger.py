@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -82,13 +84,16 @@ def _write_once(store: Store, bank: str, pending: dict[str, tuple[ItemResult, Tr
                 rules: RuleConfig) -> None:
     """Commit the new transactions; on a lost race read again and retry what is still new."""
     todo = dict(pending)
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
         try:
             accepted = _attempt(store, bank, todo, rules)
         except CommitConflict as conflict:
             for tx in conflict.committed:  # written by an earlier chunk: created, not duplicate
                 result, _ = todo.pop(tx.id)
                 result.status, result.transaction, result.stored = CREATED, tx, tx
+            # Full jitter, so writers that collided (on DynamoDB: the same shard or account)
+            # do not collide again in lockstep; 5 ms doubling, 0.64 s at most.
+            time.sleep(random.uniform(0, 0.005 * 2 ** attempt))
             continue  # what was not written is read again and retried
         for (result, _), tx in zip(todo.values(), accepted, strict=True):
             result.status, result.transaction, result.stored = CREATED, tx, tx
