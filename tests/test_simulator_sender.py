@@ -191,7 +191,9 @@ def test_wrong_url_is_one_clear_line(url: str, capsys: pytest.CaptureFixture[str
 def test_rate_is_steady(flaky: FlakyApi, tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     assert simulate(flaky.url, "--count", "60", "--rate", "120", "--output", str(out)) == 0
-    assert 0.4 <= report(out)["seconds"] <= 1.5  # 60 at 120/s: half a second, no burst
+    # 60 at 120/s take about half a second: a burst would be far quicker; the upper bound only
+    # catches a limiter that stalls (loose, as a busy CI machine may be slow)
+    assert 0.4 <= report(out)["seconds"] <= 5.0
 
 
 def test_ctrl_c_stops_cleanly_and_prints_the_summary_so_far(flaky: FlakyApi) -> None:
