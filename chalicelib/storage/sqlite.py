@@ -5,18 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from chalicelib.aggregates import HOUR, AggKey, Bucket
 from chalicelib.model import Transaction
-from chalicelib.money import to_text
 from chalicelib.rules import AccountState
 from chalicelib.storage import sqlite_buckets as buckets
 from chalicelib.storage.port import (
@@ -27,50 +23,10 @@ from chalicelib.storage.port import (
     UnitOfWork,
     WritePlan,
 )
-from chalicelib.timeutil import sort_key
-
-SCHEMA_VERSION = 1  # PRAGMA user_version of a file this code wrote; bump on any table change
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS transactions (
-    bank TEXT NOT NULL, id TEXT NOT NULL, account TEXT NOT NULL,
-    ts TEXT NOT NULL,            -- timeutil.sort_key of the timestamp: orders by time
-    flagged INTEGER NOT NULL,
-    -- the transaction as columns (no JSON to encode on the hot path); flags comma-separated
-    amount TEXT NOT NULL, currency TEXT NOT NULL, type TEXT NOT NULL, timestamp TEXT NOT NULL,
-    description TEXT, merchant TEXT, counterparty TEXT, channel TEXT, flags TEXT NOT NULL,
-    PRIMARY KEY (bank, id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tx_by_account ON transactions (bank, account, ts DESC, id DESC);
-CREATE INDEX IF NOT EXISTS tx_flagged ON transactions (bank, ts DESC, id DESC) WHERE flagged = 1;
-CREATE TABLE IF NOT EXISTS account_states (
-    bank TEXT NOT NULL, account TEXT NOT NULL, version INTEGER NOT NULL, seen TEXT NOT NULL,
-    PRIMARY KEY (bank, account)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_hash TEXT PRIMARY KEY, bank TEXT NOT NULL, key_id TEXT NOT NULL,
-    created_at TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
-CREATE UNIQUE INDEX IF NOT EXISTS api_keys_by_bank ON api_keys (bank, key_id);
-"""
-
+from chalicelib.storage.sqlite_checkpoint import Checkpointer
+from chalicelib.storage.sqlite_schema import TX_COLUMNS, create_schema, tx_from_row, tx_row
 
 STATE_CACHE_SIZE = 100_000  # accounts whose decoded rule state a process keeps
-
-
-TX_COLUMNS = ("id, account, amount, currency, type, timestamp, description, merchant,"
-              " counterparty, channel, flags")
-
-
-def _tx(row: tuple[Any, ...]) -> Transaction:
-    """A stored row back into a transaction (it was validated on the way in)."""
-    tx_id, account, amount, currency, kind, stamp, description, merchant, counterparty, \
-        channel, flags = row
-    return Transaction(tx_id, account, Decimal(amount), currency, kind,
-                       datetime.fromisoformat(stamp), description, merchant, counterparty,
-                       channel, tuple(flags.split(",")) if flags else ())
-
-
-def _tx_row(bank: str, t: Transaction) -> tuple[Any, ...]:
-    return (bank, sort_key(t.timestamp_text), 1 if t.flags else 0, t.id, t.account,
-            to_text(t.amount), t.currency, t.type, t.timestamp_text, t.description, t.merchant,
-            t.counterparty, t.channel, ",".join(t.flags))
 
 
 def _dump(body: object) -> str:
@@ -110,7 +66,7 @@ class _SqliteUnitOfWork(UnitOfWork):
     def get_transactions(self, ids: list[str]) -> dict[str, Transaction]:
         rows = self._rows(f"SELECT {TX_COLUMNS} FROM transactions WHERE bank=? AND id IN ({{}})",
                           ids)
-        return {row[0]: _tx(row) for row in rows}
+        return {row[0]: tx_from_row(row) for row in rows}
 
     def get_account_states(self, accounts: list[str]) -> dict[str, AccountState]:
         versions = dict(self._rows("SELECT account, version FROM account_states"
@@ -146,7 +102,7 @@ class _SqliteUnitOfWork(UnitOfWork):
             conn.executemany(
                 f"INSERT INTO transactions (bank, ts, flagged, {TX_COLUMNS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_tx_row(bank, t) for t in plan.transactions])
+                [tx_row(bank, t) for t in plan.transactions])
         except sqlite3.IntegrityError as exc:
             if exc.sqlite_errorname != "SQLITE_CONSTRAINT_PRIMARYKEY":
                 raise  # a bug, not a race: never retried as if it were one
@@ -157,51 +113,6 @@ class _SqliteUnitOfWork(UnitOfWork):
         for account, state in plan.states.items():
             # should the COMMIT fail, the stored version stays behind and this entry is ignored
             self.states[(bank, account)] = replace(state, version=state.version + 1)
-
-
-def _create_schema(conn: sqlite3.Connection, path: str) -> None:
-    """Create the tables in a new file; refuse a file another schema version wrote, rather
-    than answer from half-matching tables."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
-    if version != SCHEMA_VERSION and (version or tables):
-        raise StoreError(f"{path} holds schema version {version}, this code needs "
-                         f"{SCHEMA_VERSION}: move the file away (or point SQLITE_PATH elsewhere)")
-    conn.executescript(SCHEMA + buckets.SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
-
-
-class _Checkpointer:
-    """Copies the WAL back into the database on a thread of its own, so that no request waits
-    for a checkpoint's writes and fsync (SQLite would otherwise run one inside some COMMIT).
-    The thread starts with the first write and ends after a few idle seconds."""
-
-    IDLE_S = 5.0
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._wake = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def nudge(self) -> None:
-        self._wake.set()
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint",
-                                                daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        try:
-            while self._wake.wait(self.IDLE_S):
-                self._wake.clear()
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                time.sleep(1.0)  # one checkpoint (one fsync) a second at most
-        except sqlite3.Error:
-            pass  # the next write starts a new thread; SQLite recovers the WAL on open
-        finally:
-            conn.close()
 
 
 class SqliteStore(Store):
@@ -217,7 +128,7 @@ class SqliteStore(Store):
         # sleeps in growing steps; other processes still meet BEGIN IMMEDIATE + busy timeout.
         self._writer = threading.Lock()
         self._schema_ready = False
-        self._checkpointer = _Checkpointer(path)
+        self._checkpointer = Checkpointer(path)
         # Decoding every account's rule state for every batch costs more than the SQL; states
         # are immutable and versioned, so the last one written is reused while it is current.
         self._states: dict[tuple[str, str], AccountState] = {}
@@ -234,7 +145,7 @@ class SqliteStore(Store):
                 conn.execute("PRAGMA wal_autocheckpoint=0")  # _Checkpointer does it
                 with self._schema_lock:
                     if not self._schema_ready:
-                        _create_schema(conn, self.path)
+                        create_schema(conn, self.path)
                         self._schema_ready = True
             except (sqlite3.Error, OSError) as exc:
                 raise StoreError(f"cannot open SQLite store at {self.path}: {exc}") from exc
@@ -271,7 +182,7 @@ class SqliteStore(Store):
     def get_transaction(self, bank: str, tx_id: str) -> Transaction | None:
         rows = self._query(f"SELECT {TX_COLUMNS} FROM transactions WHERE bank=? AND id=?",
                            (bank, tx_id))
-        return _tx(rows[0]) if rows else None
+        return tx_from_row(rows[0]) if rows else None
 
     def _buckets(self, where: str, args: tuple[Any, ...]) -> dict[AggKey, Bucket]:
         try:
@@ -295,7 +206,7 @@ class SqliteStore(Store):
         rows = self._query(
             f"SELECT {TX_COLUMNS} FROM transactions WHERE bank=? AND flagged=1 AND ts>=? AND ts<?"
             " ORDER BY ts DESC, id DESC LIMIT ?", (bank, since or "", until or "~", limit))
-        return [_tx(r) for r in rows]
+        return [tx_from_row(r) for r in rows]
 
     def account_transactions(self, bank: str, account: str, limit: int,
                              after: tuple[str, str] | None) -> list[Transaction]:
@@ -304,13 +215,13 @@ class SqliteStore(Store):
             f"SELECT {TX_COLUMNS} FROM transactions"
             " WHERE bank=? AND account=? AND (ts, id) < (?, ?) ORDER BY ts DESC, id DESC LIMIT ?",
             (bank, account, ts, tx_id, limit))
-        return [_tx(r) for r in rows]
+        return [tx_from_row(r) for r in rows]
 
     def iter_transactions(self, bank: str) -> Iterator[Transaction]:
         cursor = self._conn().execute(f"SELECT {TX_COLUMNS} FROM transactions WHERE bank=?",
                                       (bank,))
         for row in cursor:
-            yield _tx(row)
+            yield tx_from_row(row)
 
     def iter_buckets(self, bank: str) -> Iterator[tuple[AggKey, Bucket]]:
         yield from self._buckets("bank=?", (bank,)).items()
