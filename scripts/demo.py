@@ -41,14 +41,16 @@ class LocalServer:
     free port) or real `chalice local`. A context manager: it is always stopped."""
 
     def __init__(self, sqlite_path: str, kind: str = "serve_local",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, stage: str = "dev") -> None:
         self.env = {**os.environ, **(env or {}), "SQLITE_PATH": sqlite_path,
                     "PYTHONUNBUFFERED": "1"}  # so the "Serving on" line arrives at once
         if kind == "serve_local":
-            self.command = [sys.executable, "-m", "scripts.serve_local", "--port", "0", "--quiet"]
+            self.command = [sys.executable, "-m", "scripts.serve_local", "--port", "0", "--quiet",
+                            "--stage", stage]
         else:
             chalice = str(Path(sys.executable).parent / "chalice")
-            self.command = [chalice, "local", "--port", str(free_port()), "--no-autoreload"]
+            self.command = [chalice, "local", "--port", str(free_port()), "--no-autoreload",
+                            "--stage", stage]
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.output: list[str] = []
