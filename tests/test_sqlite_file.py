@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,24 @@ def test_an_unwritable_location_is_a_store_error_not_a_crash(tmp_path: Path) -> 
     blocker.write_text("not a folder")
     with pytest.raises(StoreError, match="cannot open SQLite store"):
         SqliteStore(str(blocker / "ledger.db")).ping()
+
+
+def test_stores_opening_a_new_file_at_once_all_see_the_whole_schema(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.db")
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        barrier.wait()
+        try:
+            SqliteStore(path).ping()  # each its own store, as separate processes would be
+        except BaseException as exc:  # collected, so the assertion shows what went wrong
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -26,6 +27,7 @@ from chalicelib.storage.port import (
 from chalicelib.storage.sqlite_checkpoint import Checkpointer
 from chalicelib.storage.sqlite_schema import TX_COLUMNS, create_schema, tx_from_row, tx_row
 
+OPEN_RETRIES = 50  # about 12 s of brief waits for a file another process is opening
 STATE_CACHE_SIZE = 100_000  # accounts whose decoded rule state a process keeps
 
 
@@ -140,17 +142,29 @@ class SqliteStore(Store):
                 if self.path != ":memory:":
                     Path(self.path).parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA wal_autocheckpoint=0")  # _Checkpointer does it
-                with self._schema_lock:
-                    if not self._schema_ready:
-                        create_schema(conn, self.path)
-                        self._schema_ready = True
+                self._prepare(conn)
             except (sqlite3.Error, OSError) as exc:
                 raise StoreError(f"cannot open SQLite store at {self.path}: {exc}") from exc
             self._local.conn = conn
         return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """WAL and the schema. Switching a new file to WAL answers "database is locked" at once,
+        without waiting, while another connection is opening it: retry that briefly."""
+        for attempt in range(OPEN_RETRIES):
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == OPEN_RETRIES - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer does it
+        with self._schema_lock:
+            if not self._schema_ready:
+                create_schema(conn, self.path)
+                self._schema_ready = True
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -55,12 +56,35 @@ def tx_row(bank: str, t: Transaction) -> tuple[Any, ...]:
             t.counterparty, t.channel, ",".join(t.flags))
 
 
+def _statements(script: str) -> Iterator[str]:
+    """The script's statements one by one (a `;` inside a comment does not end one)."""
+    buffer = ""
+    for part in script.split(";"):
+        buffer += part + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \n;"):
+                yield buffer
+            buffer = ""
+
+
 def create_schema(conn: sqlite3.Connection, path: str) -> None:
     """Create the tables in a new file; refuse a file another schema version wrote, rather
-    than answer from half-matching tables."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
-    if version != SCHEMA_VERSION and (version or tables):
-        raise StoreError(f"{path} holds schema version {version}, this code needs "
-                         f"{SCHEMA_VERSION}: move the file away (or point SQLITE_PATH elsewhere)")
-    conn.executescript(SCHEMA + buckets.SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+    than answer from half-matching tables. One write transaction, so that processes opening
+    a new file at the same moment never see it half made."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'"
+                              ).fetchone()[0]
+        if version != SCHEMA_VERSION:
+            if version or tables:
+                raise StoreError(f"{path} holds schema version {version}, this code needs "
+                                 f"{SCHEMA_VERSION}: move the file away (or point SQLITE_PATH"
+                                 " elsewhere)")
+            for statement in _statements(SCHEMA + buckets.SCHEMA):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
