@@ -6,17 +6,17 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
-from chalicelib.rules import unit_scale
+from chalicelib.rules import RULES, RuleConfig, unit_scale
 from simulator.money import MINOR_DIGITS, from_minor
 
-# RuleConfig's defaults (DESIGN.md, README "Flags"); the patterns are sized against them and
-# tests/test_simulator_generator.py replays them through chalicelib.rules to prove they trip.
-LARGE = 10_000
-NEAR = 9_000  # structuring: amounts in [9,000, 10,000)
-VELOCITY_COUNT = 10
-ROUND_MIN = 5_000
-RAPID_MIN = 1_000
-PATTERNS = ("large_amount", "structuring", "velocity", "round_amount", "rapid_in_out")
+# Sized against the rules' defaults (read from chalicelib.rules, not copied);
+# tests/test_simulator_generator.py replays the patterns through the rules to prove they trip.
+_DEFAULTS = RuleConfig()
+LARGE = int(_DEFAULTS.large_amount)
+NEAR = int(_DEFAULTS.large_amount * (1 - _DEFAULTS.structuring_margin))  # structuring's band
+VELOCITY_COUNT = _DEFAULTS.velocity_count
+RAPID_MIN = int(_DEFAULTS.rapid_min_amount)
+PATTERNS = RULES
 
 
 @dataclass(frozen=True)
