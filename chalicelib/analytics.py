@@ -14,7 +14,7 @@ from typing import Any
 from chalicelib.aggregates import ACCOUNT, BANK_KEY, AggKey, Bucket, CurrencyTotals, merged
 from chalicelib.errors import FieldError, NotFoundError, ValidationError
 from chalicelib.model import Transaction
-from chalicelib.money import quantize, to_text
+from chalicelib.money import quantize, subtract, to_text
 from chalicelib.storage.port import Store
 from chalicelib.timeutil import (
     TimestampError,
@@ -85,7 +85,7 @@ def _totals_json(currency: str, totals: CurrencyTotals) -> dict[str, Any]:
 
     return {"credits": {"count": totals.credit_count, "total": text(totals.credit_total)},
             "debits": {"count": totals.debit_count, "total": text(totals.debit_total)},
-            "net": text(totals.credit_total - totals.debit_total),
+            "net": text(subtract(totals.credit_total, totals.debit_total)),
             "max_transaction": totals.max and totals.max.to_json()}
 
 
