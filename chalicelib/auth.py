@@ -53,11 +53,13 @@ def revoke_key(store: Store, bank: str, key_id: str) -> bool:
 
 
 class KeyCache:
-    """Remembers recent lookups so a warm Lambda does not ask the store on every request."""
+    """Remembers recent successful lookups so a warm Lambda does not ask the store on every
+    request. A miss is never remembered: a key created right after a failed try works at once
+    (an unknown key costs one store read per request, as it would without a cache)."""
 
     def __init__(self, ttl_s: float = CACHE_TTL_S) -> None:
         self.ttl_s = ttl_s
-        self._entries: dict[str, tuple[float, ApiKeyRecord | None]] = {}
+        self._entries: dict[str, tuple[float, ApiKeyRecord]] = {}
         self._lock = threading.Lock()
 
     def lookup(self, store: Store, key_hash: str,
@@ -70,6 +72,8 @@ class KeyCache:
         if hit is not None and now - hit[0] < ttl:
             return hit[1]
         record = store.find_api_key(key_hash)
+        if record is None:
+            return None
         with self._lock:
             if len(self._entries) > 10_000:
                 self._entries.clear()

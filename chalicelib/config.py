@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -10,6 +11,9 @@ from pathlib import Path
 
 from chalicelib.rules import RuleConfig
 
+DEMO_STAGE = "dev"  # the only stage on which DEMO_API_KEY is honoured
+LOCAL_STAGES = frozenset({"dev", "local"})  # may run with a per-process cursor secret
+MIN_SECRET_CHARS = 32
 DEFAULT_SQLITE_PATH = str(Path(__file__).resolve().parent.parent / "data" / "ledger.db")
 
 
@@ -32,6 +36,8 @@ class Settings:
     stage: str = "local"
     key_cache_ttl_s: int = 30  # how long a warm process trusts a looked-up key (revocation delay)
     rules: RuleConfig = field(default_factory=RuleConfig)
+    # signs history cursors (HMAC-SHA256); random per process unless CURSOR_SECRET is set
+    cursor_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -81,16 +87,37 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     table = env.get("TABLE_NAME") or None
     if store == "dynamodb" and not table:
         raise ConfigError("TABLE_NAME is required when STORE=dynamodb")
+    stage = env.get("STAGE", "local") or "local"
+    demo_key = env.get("DEMO_API_KEY") or None
+    if demo_key and stage != DEMO_STAGE:
+        # the value is never quoted: it is a key
+        raise ConfigError(f"DEMO_API_KEY is set on stage {stage!r}: the demo key is for the "
+                          f"{DEMO_STAGE!r} stage only; unset it")
     return Settings(
         store=store,
         sqlite_path=env.get("SQLITE_PATH") or DEFAULT_SQLITE_PATH,
         table_name=table,
         aggregate_shards=_int(env, "AGGREGATE_SHARDS", 8, 1, 100),
         archive_bucket=env.get("ARCHIVE_BUCKET") or None,
-        demo_api_key=env.get("DEMO_API_KEY") or None,
+        demo_api_key=demo_key,
         max_batch=_int(env, "MAX_BATCH", 500, 1, 10000),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 6 * 1024 * 1024),
-        stage=env.get("STAGE", "local") or "local",
+        stage=stage,
         key_cache_ttl_s=_int(env, "KEY_CACHE_TTL_S", 30, 0, 3600),
         rules=_rules(env),
+        cursor_secret=_cursor_secret(env, stage),
     )
+
+
+def _cursor_secret(env: Mapping[str, str], stage: str) -> str:
+    """CURSOR_SECRET, required (32+ characters) on every stage but dev and local, where a
+    random per-process secret is enough: cursors then last as long as the process."""
+    secret = env.get("CURSOR_SECRET") or ""
+    if secret:
+        if len(secret) < MIN_SECRET_CHARS:
+            raise ConfigError(f"CURSOR_SECRET must be at least {MIN_SECRET_CHARS} characters")
+        return secret
+    if stage in LOCAL_STAGES:
+        return secrets.token_urlsafe(32)
+    raise ConfigError(f"CURSOR_SECRET is required on stage {stage!r} (at least "
+                      f"{MIN_SECRET_CHARS} characters; see README, 'Cursors')")
