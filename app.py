@@ -199,8 +199,9 @@ def get_account(account: str) -> dict[str, Any]:
 
 @route("/accounts/{account}/transactions", methods=["GET"])
 def get_account_transactions(account: str) -> dict[str, Any]:
-    return analytics.account_history(get_runtime().store, _bank(), account,
-                                     _request().query_params)
+    rt = get_runtime()
+    return analytics.account_history(rt.store, _bank(), account, _request().query_params,
+                                     rt.settings.cursor_secret)
 
 
 @route("/health", methods=["GET"])

@@ -19,6 +19,7 @@ OUTCOME_METRICS = {"created": "TransactionsCreated", "duplicate": "Duplicates",
                    "conflict": "Conflicts", "rejected": "Rejected"}
 # Field names whose values never reach a log, whatever the caller passes.
 SECRET_FIELDS = frozenset({"api_key", "x-api-key", "key", "authorization", "x_api_key"})
+MAX_LOGGED_CHARS = 256  # a logged value longer than this is cut (a 60,000-character path)
 _write_lock = threading.Lock()
 
 
@@ -38,8 +39,17 @@ def mask_account(account: str) -> str:
     return "*" * (len(account) - 4) + account[-4:]
 
 
+def _cap(value: Any) -> Any:
+    """Strings cut to MAX_LOGGED_CHARS (saying by how much), in lists too."""
+    if isinstance(value, str) and len(value) > MAX_LOGGED_CHARS:
+        return value[:MAX_LOGGED_CHARS] + f"...(+{len(value) - MAX_LOGGED_CHARS} chars)"
+    if isinstance(value, (list, tuple)):
+        return [_cap(item) for item in value]
+    return value
+
+
 def _clean(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop secrets and mask account numbers, at any depth."""
+    """Drop secrets, mask account numbers and cap long values, at any depth."""
     clean: dict[str, Any] = {}
     for name, value in fields.items():
         lowered = name.lower()
@@ -49,7 +59,7 @@ def _clean(fields: Mapping[str, Any]) -> dict[str, Any]:
             value = _clean(value)
         elif "account" in lowered and isinstance(value, str):
             value = mask_account(value)
-        clean[name] = value
+        clean[name] = _cap(value)
     return clean
 
 

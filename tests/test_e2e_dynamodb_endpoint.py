@@ -47,7 +47,8 @@ def endpoint_env() -> Iterator[dict[str, str]]:
     try:
         yield {"AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{port}",
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+               "CURSOR_SECRET": "e2e-cursor-secret-" + "x" * 32}  # required off dev
     finally:
         server.stop()
 
