@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench package serve clean
+.PHONY: install demo test fast lint typecheck unit bench package serve clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
+# every test, the slow fuzz included, spread over the cores (pytest-xdist)
 unit: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
+
+## fast: the quick loop while working: every test but those marked slow (the bulk of the fuzz)
+fast: $(STAMP)
+	$(PY) -m pytest -n auto -m "not slow"
 
 ## serve: the local API on SQLite without chalice local's keep-alive stall
 serve: $(STAMP)

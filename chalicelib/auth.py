@@ -86,10 +86,10 @@ def authenticate(store: Store, key: str | None, demo_key: str | None,
     """The bank a key belongs to; 401 without a key, 403 for an unknown or revoked one."""
     if not key:
         raise UnauthorizedError("send your API key in the x-api-key header")
+    if len(key) > 200 or not (key.isascii() and key.isprintable()):
+        raise ForbiddenError("the API key is not valid")  # (a lone surrogate cannot be hashed)
     if demo_key and hmac.compare_digest(key.encode(), demo_key.encode()):
         return DEMO_BANK
-    if len(key) > 200:
-        raise ForbiddenError("the API key is not valid")
     digest = hash_key(key)
     record = cache.lookup(store, digest, ttl_s) if cache else store.find_api_key(digest)
     if record is None or record.revoked:

@@ -31,7 +31,8 @@ class AccessLoggedServer(LocalServer):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AccessLoggedServer]:
-    with AccessLoggedServer(str(tmp_path_factory.mktemp("serve") / "ledger.db")) as running:
+    running = AccessLoggedServer(str(tmp_path_factory.mktemp("serve") / "ledger.db"))
+    with running:
         yield running
 
 
