@@ -120,4 +120,4 @@ def _cursor_secret(env: Mapping[str, str], stage: str) -> str:
     if stage in LOCAL_STAGES:
         return secrets.token_urlsafe(32)
     raise ConfigError(f"CURSOR_SECRET is required on stage {stage!r} (at least "
-                      f"{MIN_SECRET_CHARS} characters; see README, 'Cursors')")
+                      f"{MIN_SECRET_CHARS} characters; see README, 'Edge inputs')")
