@@ -16,7 +16,7 @@ from chalicelib.config import Settings
 from chalicelib.reconcile import recompute
 from chalicelib.runtime import Runtime
 from chalicelib.service import post_transactions
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.storage.sqlite.store import SqliteStore
 
 BANK = "bench"
 START = datetime(2025, 1, 1, tzinfo=UTC)

@@ -19,7 +19,7 @@ from chalicelib.config import Settings
 from chalicelib.ledger import CREATED, DUPLICATE
 from chalicelib.reconcile import find_drift
 from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.dynamo import DynamoStore
+from chalicelib.storage.dynamo.store import DynamoStore
 from tests.aws_calls import TEST_TABLE, moto_dynamo_store, operations, record_aws_calls
 from tests.test_dynamo_store import BANK, batch
 

@@ -19,8 +19,8 @@ from chalicelib.ledger import CONFLICT, CREATED, DUPLICATE, ingest
 from chalicelib.reconcile import find_drift, repair
 from chalicelib.rules import RuleConfig
 from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage import dynamo_codec as codec
-from chalicelib.storage.dynamo import DynamoStore
+from chalicelib.storage.dynamo import codec
+from chalicelib.storage.dynamo.store import DynamoStore
 from chalicelib.storage.factory import open_store
 from chalicelib.storage.port import WritePlan
 from chalicelib.validation import validate_transaction

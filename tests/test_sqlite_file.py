@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib.storage.port import StoreError
-from chalicelib.storage.sqlite import SqliteStore
-from chalicelib.storage.sqlite_schema import SCHEMA_VERSION
+from chalicelib.storage.sqlite.schema import SCHEMA_VERSION
+from chalicelib.storage.sqlite.store import SqliteStore
 
 
 def test_file_and_folders_appear_on_first_use_with_wal_and_the_schema_version(

@@ -12,13 +12,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.aggregates import ACCOUNT, HOUR, Bucket
 from chalicelib.model import Transaction
 from chalicelib.rules import AccountState
-from chalicelib.storage import dynamo_codec as codec
-from chalicelib.storage import dynamo_writes as writes
+from chalicelib.storage.dynamo import codec, writes
 from chalicelib.storage.port import CommitConflict, StoreError, UnitOfWork, WritePlan
 from chalicelib.timeutil import hour_key
 
 if TYPE_CHECKING:
-    from chalicelib.storage.dynamo import DynamoStore
+    from chalicelib.storage.dynamo.store import DynamoStore
 
 CHUNK_RETRIES = 3  # rebuilds of a chunk whose only failed conditions were maxima raised meanwhile
 _CONFLICTS = {"ConditionalCheckFailed", "TransactionConflict", "None"}

@@ -15,7 +15,6 @@ from typing import Any
 from chalicelib.aggregates import HOUR, AggKey, Bucket
 from chalicelib.model import Transaction
 from chalicelib.rules import AccountState
-from chalicelib.storage import sqlite_buckets as buckets
 from chalicelib.storage.port import (
     ApiKeyRecord,
     CommitConflict,
@@ -24,8 +23,9 @@ from chalicelib.storage.port import (
     UnitOfWork,
     WritePlan,
 )
-from chalicelib.storage.sqlite_checkpoint import Checkpointer
-from chalicelib.storage.sqlite_schema import TX_COLUMNS, create_schema, tx_from_row, tx_row
+from chalicelib.storage.sqlite import buckets
+from chalicelib.storage.sqlite.checkpoint import Checkpointer
+from chalicelib.storage.sqlite.schema import TX_COLUMNS, create_schema, tx_from_row, tx_row
 
 OPEN_RETRIES = 50  # about 12 s of brief waits for a file another process is opening
 STATE_CACHE_SIZE = 100_000  # accounts whose decoded rule state a process keeps

@@ -23,7 +23,7 @@ from typing import Any
 from chalicelib.aggregates import ACCOUNT, BANK, BANK_KEY, HOUR, AggKey, Bucket, deltas_for
 from chalicelib.model import Transaction
 from chalicelib.rules import AccountState, remember
-from chalicelib.storage import dynamo_codec as codec
+from chalicelib.storage.dynamo import codec
 from chalicelib.storage.port import WritePlan
 from chalicelib.timeutil import hour_key, sort_key
 

@@ -1,6 +1,6 @@
 """The DynamoDB store (boto3): one table, conditional transactional writes, no scan on a request.
 
-The table layout is in `dynamo_codec`, the commit's chunks and conditions in `dynamo_writes`.
+The table layout is in `codec`, the commit's chunks and conditions in `writes`.
 Throttling and transient errors are retried by botocore's standard retry mode; when retries are
 spent the store raises StoreError (the API answers 503 with Retry-After). The client is created
 on first use and reused; its endpoint and region come from the environment
@@ -23,9 +23,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.aggregates import ACCOUNT, BANK, HOUR, AggKey, Bucket, merged
 from chalicelib.config import Settings
 from chalicelib.model import Transaction
-from chalicelib.storage import dynamo_codec as codec
-from chalicelib.storage import dynamo_writes as writes
-from chalicelib.storage.dynamo_unit import DynamoUnitOfWork, error_code
+from chalicelib.storage.dynamo import codec, writes
+from chalicelib.storage.dynamo.unit import DynamoUnitOfWork, error_code
 from chalicelib.storage.port import (
     ApiKeyRecord,
     Store,
