@@ -12,7 +12,7 @@ from chalicelib.aggregates import deltas_for
 from chalicelib.errors import FieldError, ServiceUnavailableError, ValidationError
 from chalicelib.model import Transaction
 from chalicelib.rules import RuleConfig, evaluate, remember
-from chalicelib.storage.port import CommitConflict, Store, WritePlan
+from chalicelib.storage.port import CommitConflict, LedgerStore, WritePlan
 from chalicelib.validation import validate_transaction
 
 CREATED, DUPLICATE, CONFLICT, REJECTED = "created", "duplicate", "conflict", "rejected"
@@ -50,7 +50,7 @@ def _conflict(result: ItemResult, tx: Transaction, stored: Transaction | None) -
     result.errors = [FieldError("id", f"transaction {tx.id} exists with other content")]
 
 
-def ingest(store: Store, bank: str, items: list[Any], now: datetime,
+def ingest(store: LedgerStore, bank: str, items: list[Any], now: datetime,
            rules: RuleConfig) -> list[ItemResult]:
     """Store each valid new item exactly once with its aggregates; report every item's fate."""
     results = [ItemResult(i, item.get("id") if isinstance(item, dict)
@@ -80,7 +80,8 @@ def ingest(store: Store, bank: str, items: list[Any], now: datetime,
     return results
 
 
-def _write_once(store: Store, bank: str, pending: dict[str, tuple[ItemResult, Transaction]],
+def _write_once(store: LedgerStore, bank: str,
+                pending: dict[str, tuple[ItemResult, Transaction]],
                 rules: RuleConfig) -> None:
     """Commit the new transactions; on a lost race read again and retry what is still new."""
     todo = dict(pending)
@@ -101,7 +102,7 @@ def _write_once(store: Store, bank: str, pending: dict[str, tuple[ItemResult, Tr
     raise ServiceUnavailableError("too many concurrent writers; retry the request", 1)
 
 
-def _attempt(store: Store, bank: str, todo: dict[str, tuple[ItemResult, Transaction]],
+def _attempt(store: LedgerStore, bank: str, todo: dict[str, tuple[ItemResult, Transaction]],
              rules: RuleConfig) -> list[Transaction]:
     """One read-classify-flag-commit pass; settles stored ids in place, returns what it wrote."""
     with store.unit_of_work(bank) as uow:
