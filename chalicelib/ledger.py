@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from chalicelib.aggregates import deltas_for
+from chalicelib.backoff import Backoff
 from chalicelib.errors import FieldError, ServiceUnavailableError, ValidationError
 from chalicelib.model import Transaction
 from chalicelib.rules import RuleConfig, evaluate, remember
@@ -18,6 +17,9 @@ from chalicelib.validation import validate_transaction
 CREATED, DUPLICATE, CONFLICT, REJECTED = "created", "duplicate", "conflict", "rejected"
 STATUSES = (CREATED, DUPLICATE, CONFLICT, REJECTED)
 MAX_ATTEMPTS = 8  # commit retries when a concurrent writer got there first
+# Full jitter, so writers that collided (on DynamoDB: the same shard or account) do not collide
+# again in lockstep; 5 ms doubling, 0.64 s at most.
+LOST_RACE_BACKOFF = Backoff(0.005, 0.64)
 
 
 @dataclass
@@ -51,7 +53,7 @@ def _conflict(result: ItemResult, tx: Transaction, stored: Transaction | None) -
 
 
 def ingest(store: LedgerStore, bank: str, items: list[Any], now: datetime,
-           rules: RuleConfig) -> list[ItemResult]:
+           rules: RuleConfig, backoff: Backoff = LOST_RACE_BACKOFF) -> list[ItemResult]:
     """Store each valid new item exactly once with its aggregates; report every item's fate."""
     results = [ItemResult(i, item.get("id") if isinstance(item, dict)
                           and isinstance(item.get("id"), str) else None)
@@ -69,7 +71,7 @@ def ingest(store: LedgerStore, bank: str, items: list[Any], now: datetime,
         else:
             first[tx.id] = (result, tx)
     if first:
-        _write_once(store, bank, first, rules)
+        _write_once(store, bank, first, rules, backoff)
     for result, tx in repeats:
         # compare with what the id holds now: the leader's transaction or the one it clashed with
         holder = first[tx.id][0].stored
@@ -82,7 +84,7 @@ def ingest(store: LedgerStore, bank: str, items: list[Any], now: datetime,
 
 def _write_once(store: LedgerStore, bank: str,
                 pending: dict[str, tuple[ItemResult, Transaction]],
-                rules: RuleConfig) -> None:
+                rules: RuleConfig, backoff: Backoff) -> None:
     """Commit the new transactions; on a lost race read again and retry what is still new."""
     todo = dict(pending)
     for attempt in range(MAX_ATTEMPTS):
@@ -92,9 +94,7 @@ def _write_once(store: LedgerStore, bank: str,
             for tx in conflict.committed:  # written by an earlier chunk: created, not duplicate
                 result, _ = todo.pop(tx.id)
                 result.status, result.transaction, result.stored = CREATED, tx, tx
-            # Full jitter, so writers that collided (on DynamoDB: the same shard or account)
-            # do not collide again in lockstep; 5 ms doubling, 0.64 s at most.
-            time.sleep(random.uniform(0, 0.005 * 2 ** attempt))
+            backoff.pause(attempt)
             continue  # what was not written is read again and retried
         for (result, _), tx in zip(todo.values(), accepted, strict=True):
             result.status, result.transaction, result.stored = CREATED, tx, tx

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.aggregates import HOUR, AggKey, Bucket
+from chalicelib.backoff import Backoff
 from chalicelib.model import Transaction
 from chalicelib.rules import AccountState
 from chalicelib.storage.port import (
@@ -27,7 +27,8 @@ from chalicelib.storage.sqlite import buckets
 from chalicelib.storage.sqlite.checkpoint import Checkpointer
 from chalicelib.storage.sqlite.schema import TX_COLUMNS, create_schema, tx_from_row, tx_row
 
-OPEN_RETRIES = 50  # about 12 s of brief waits for a file another process is opening
+OPEN_RETRIES = 50  # brief waits for a file another process is opening (about 12 s at most)
+OPEN_BACKOFF = Backoff(0.01, 0.5)
 STATE_CACHE_SIZE = 100_000  # accounts whose decoded rule state a process keeps
 
 
@@ -158,7 +159,7 @@ class SqliteStore(Store):
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or attempt == OPEN_RETRIES - 1:
                     raise
-                time.sleep(0.01 * (attempt + 1))
+                OPEN_BACKOFF.pause(attempt)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer does it
         with self._schema_lock:
