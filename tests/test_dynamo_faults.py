@@ -11,15 +11,17 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from chalice.test import Client
 
 from app import app
-from chalicelib.aggregates import BANK_KEY
+from chalicelib.aggregates import ACCOUNT, BANK_KEY, AggKey, Bucket
 from chalicelib.config import Settings
 from chalicelib.ledger import CREATED, DUPLICATE
 from chalicelib.reconcile import find_drift
 from chalicelib.runtime import Runtime, set_runtime
 from chalicelib.storage.dynamo.store import DynamoStore
+from chalicelib.storage.port import StoreError
 from tests.aws_calls import TEST_TABLE, moto_dynamo_store, operations, record_aws_calls
 from tests.test_dynamo_store import BANK, batch
 
@@ -164,3 +166,18 @@ def test_a_throttled_cancellation_is_a_store_error_not_a_conflict(
     response = post(client, batch("t", 1, 1))
     assert response.status_code == 503
     assert list(store.iter_transactions(BANK)) == []
+
+
+@pytest.mark.parametrize("kind", ["boto", "client"])
+def test_a_failed_call_in_the_bucket_repair_is_a_store_error(kind: str) -> None:
+    with moto_dynamo_store(config=FAST_RETRIES) as store:
+        def fail(request: Any, **_: Any) -> AWSResponse | None:
+            if not request.headers.get("X-Amz-Target", b"").endswith(b"UpdateItem"):
+                return None
+            if kind == "boto":  # endpoint unreachable: botocore raises, no answer at all
+                raise EndpointConnectionError(endpoint_url="https://dynamodb.invalid")
+            return error_response("ValidationException")
+        on_send(store, fail)
+        with pytest.raises(StoreError) as raised:
+            store.replace_buckets(BANK, {AggKey(ACCOUNT, "AC0"): Bucket()}, [])
+        assert isinstance(raised.value.__cause__, BotoCoreError | ClientError)
