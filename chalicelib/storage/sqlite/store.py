@@ -177,10 +177,13 @@ class SqliteStore(Store):
                 raise StoreError(f"the SQLite store is busy: {exc}") from exc
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:  # SQLite rolls back by itself after some I/O errors
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):  # locked, I/O error, disk full
+                    raise StoreError(f"the SQLite write failed: {exc}") from exc
+                raise  # a CommitConflict, or a bug (an IntegrityError other than a taken id)
         self._checkpointer.nudge()
 
     @contextmanager
@@ -233,10 +236,13 @@ class SqliteStore(Store):
         return [tx_from_row(r) for r in rows]
 
     def iter_transactions(self, bank: str) -> Iterator[Transaction]:
-        cursor = self._conn().execute(f"SELECT {TX_COLUMNS} FROM transactions WHERE bank=?",
-                                      (bank,))
-        for row in cursor:
-            yield tx_from_row(row)
+        try:
+            cursor = self._conn().execute(
+                f"SELECT {TX_COLUMNS} FROM transactions WHERE bank=?", (bank,))
+            for row in cursor:
+                yield tx_from_row(row)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"SQLite query failed: {exc}") from exc
 
     def iter_buckets(self, bank: str) -> Iterator[tuple[AggKey, Bucket]]:
         yield from self._buckets("bank=?", (bank,)).items()
