@@ -124,7 +124,7 @@ def _attempt(store: LedgerStore, bank: str, todo: dict[str, tuple[ItemResult, Tr
             states[tx.account] = remember(state, flagged, rules)
             accepted.append(flagged)
         new_accounts = [a for a in accounts if states[a].version == 0]
-        uow.commit(WritePlan(accepted, deltas_for(accepted, new_accounts), states))
+        uow.commit(WritePlan(accepted, deltas_for(accepted, new_accounts), states, rules=rules))
         return accepted
 
 

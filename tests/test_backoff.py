@@ -46,7 +46,7 @@ def test_ingest_pauses_with_the_injected_backoff_after_each_lost_race(tmp_path: 
                     real = uow.commit
 
                     def lose(plan: WritePlan) -> None:
-                        real(WritePlan())  # reads done, nothing written
+                        real(WritePlan(rules=RuleConfig()))  # reads done, nothing written
                         raise CommitConflict("a concurrent writer got there first")
                     uow.commit = lose  # type: ignore[method-assign]
                 yield uow

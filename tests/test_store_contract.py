@@ -25,7 +25,7 @@ def commit(store: Store, bank: str, *txs: Transaction) -> None:
     accepted = list(txs)
     with store.unit_of_work(bank) as uow:
         states = uow.get_account_states(sorted({t.account for t in accepted}))
-        uow.commit(WritePlan(accepted, deltas_for(accepted), states))
+        uow.commit(WritePlan(accepted, deltas_for(accepted), states, rules=RuleConfig()))
 
 
 def test_unknown_transaction_is_none(store: Store) -> None:
@@ -66,7 +66,7 @@ def test_stale_account_state_is_a_commit_conflict(store: Store) -> None:
     commit(store, "b1", tx("t1"))
     stale = {"A123": AccountState((), version=0)}
     with pytest.raises(CommitConflict), store.unit_of_work("b1") as uow:
-        uow.commit(WritePlan([tx("t2")], deltas_for([tx("t2")]), stale))
+        uow.commit(WritePlan([tx("t2")], deltas_for([tx("t2")]), stale, rules=RuleConfig()))
     assert store.get_transaction("b1", "t2") is None
     assert store.get_buckets("b1", [BANK_KEY])[BANK_KEY].count == 1
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.aggregates import AggKey, Bucket
 from chalicelib.model import Transaction
-from chalicelib.rules import AccountState
+from chalicelib.rules import AccountState, RuleConfig
 
 
 class StoreError(Exception):
@@ -35,12 +35,15 @@ class WritePlan:
     """All a batch writes, atomically: new transactions, aggregate deltas and account states.
 
     Each state carries the version that was read; the store writes version + 1 on the condition
-    that the stored version is still the one read.
+    that the stored version is still the one read. `rules` are the thresholds the states were
+    pruned with (required, no default): a store that commits the plan in several chunks derives
+    each chunk's intermediate account state with them, never with other thresholds.
     """
 
     transactions: list[Transaction] = field(default_factory=list)
     deltas: dict[AggKey, Bucket] = field(default_factory=dict)
     states: dict[str, AccountState] = field(default_factory=dict)
+    rules: RuleConfig = field(kw_only=True)
 
 
 @dataclass(frozen=True)

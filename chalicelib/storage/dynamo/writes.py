@@ -95,7 +95,7 @@ def _chunks(plan: WritePlan, read_states: dict[str, AccountState], versions: dic
             else:
                 state = state_now[account]
                 for tx in txs:
-                    state = remember(state, tx)
+                    state = remember(state, tx, plan.rules)
             state_now[account] = state
             chunk.states[account] = state
             versions[account] += 1
