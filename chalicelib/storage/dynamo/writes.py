@@ -20,7 +20,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.aggregates import ACCOUNT, BANK, BANK_KEY, HOUR, AggKey, Bucket, deltas_for
+from chalicelib.aggregates import (
+    ACCOUNT,
+    BANK,
+    BANK_KEY,
+    HOUR,
+    AggKey,
+    Bucket,
+    beats_expression,
+    deltas_for,
+    largest_rank,
+)
 from chalicelib.model import Transaction
 from chalicelib.rules import AccountState, remember
 from chalicelib.storage.dynamo import codec
@@ -160,10 +170,9 @@ def flat_update(table: str, wire_key: t.Wire, delta: Bucket,
             for attr, value in codec.max_attributes(code, ref).items():
                 sets.append(f"{e.name(attr)} = {e.value(value)}")
             a, k, i = e.name(f"mxa_{code}"), e.name(f"mxk_{code}"), e.name(f"mxi_{code}")
-            va, vk, vi = (e.value(ref.amount), e.value(sort_key(ref.timestamp)),
-                          e.value(ref.id))
-            conds.append(f"(attribute_not_exists({a}) OR {a} < {va} OR ({a} = {va} AND"
-                         f" ({k} > {vk} OR ({k} = {vk} AND {i} > {vi}))))")
+            ours = {name: e.value(value) for name, value in ref.rank().items()}
+            conds.append(f"(attribute_not_exists({a}) OR"
+                         f" {beats_expression(ours, largest_rank(a, k, i))})")
     for rule, count in sorted(delta.flags.items()):
         add(f"f_{rule}", count)
     last = delta.last_activity
