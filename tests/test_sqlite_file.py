@@ -13,10 +13,11 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib.config import Settings
+from chalicelib.config import ConfigError, Settings, load_settings
 from chalicelib.ledger import ingest
 from chalicelib.rules import RuleConfig
 from chalicelib.runtime import Runtime, set_runtime
+from chalicelib.storage.factory import open_store
 from chalicelib.storage.port import StoreError, UnitOfWork
 from chalicelib.storage.sqlite.schema import SCHEMA_VERSION
 from chalicelib.storage.sqlite.store import SqliteStore
@@ -109,3 +110,22 @@ def test_an_sqlite_error_after_begin_answers_503_not_500(tmp_path: Path) -> None
         set_runtime(None)
     assert response.status_code == 503
     assert json.loads(response.body)["Code"] == "ServiceUnavailableError"
+
+
+@pytest.mark.parametrize(("env", "mode", "pragma"), [
+    ({}, "FULL", 2), ({"SQLITE_SYNCHRONOUS": "normal"}, "NORMAL", 1),
+    ({"SQLITE_SYNCHRONOUS": "FULL"}, "FULL", 2)])
+def test_commits_are_fsynced_by_default_and_the_setting_relaxes_it(
+        tmp_path: Path, env: dict[str, str], mode: str, pragma: int) -> None:
+    settings = load_settings({"SQLITE_PATH": str(tmp_path / "ledger.db"), **env})
+    assert settings.sqlite_synchronous == mode
+    store = open_store(settings)
+    assert isinstance(store, SqliteStore)
+    store.ping()
+    assert store._conn().execute("PRAGMA synchronous").fetchone()[0] == pragma
+
+
+@pytest.mark.parametrize("raw", ["OFF", "EXTRA", "full; DROP TABLE agg", "1"])
+def test_an_unknown_synchronous_mode_is_refused_at_startup(raw: str) -> None:
+    with pytest.raises(ConfigError, match="SQLITE_SYNCHRONOUS"):
+        load_settings({"SQLITE_SYNCHRONOUS": raw})

@@ -15,4 +15,4 @@ def open_store(settings: Settings) -> Store:
         return store
     from chalicelib.storage.sqlite.store import SqliteStore
 
-    return SqliteStore(settings.sqlite_path)
+    return SqliteStore(settings.sqlite_path, settings.sqlite_synchronous)

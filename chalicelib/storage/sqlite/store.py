@@ -123,8 +123,11 @@ class SqliteStore(Store):
 
     name = "sqlite"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, synchronous: str = "FULL") -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         self.path = path
+        self.synchronous = synchronous  # FULL: acknowledged commits survive a power loss
         self._local = threading.local()
         self._schema_lock = threading.Lock()
         # Writers of this process queue on a lock instead of in SQLite's busy handler, which
@@ -160,7 +163,7 @@ class SqliteStore(Store):
                 if "locked" not in str(exc) or attempt == OPEN_RETRIES - 1:
                     raise
                 OPEN_BACKOFF.pause(attempt)
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer does it
         with self._schema_lock:
             if not self._schema_ready:
