@@ -111,7 +111,7 @@ class DynamoStore(Store):
         elif until is not None:
             condition += " AND g2sk < :b"
         items = self._query(limit, IndexName=codec.FLAGGED, KeyConditionExpression=condition,
-                           ExpressionAttributeValues=values, ScanIndexForward=False)
+                            ExpressionAttributeValues=values, ScanIndexForward=False)
         return [codec.tx_from(i) for i in items]
 
     def account_transactions(self, bank: str, account: str, limit: int,
@@ -122,7 +122,7 @@ class DynamoStore(Store):
             values[":c"] = {"S": t.position(*after)}
             condition += " AND g1sk < :c"
         items = self._query(limit, IndexName=codec.BY_ACCOUNT, KeyConditionExpression=condition,
-                           ExpressionAttributeValues=values, ScanIndexForward=False)
+                            ExpressionAttributeValues=values, ScanIndexForward=False)
         return [codec.tx_from(i) for i in items]
 
     def iter_transactions(self, bank: str) -> Iterator[Transaction]:
