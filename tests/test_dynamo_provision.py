@@ -101,6 +101,6 @@ def test_another_refusal_of_pitr_is_not_swallowed(aws: None) -> None:
         raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}},
                           "UpdateContinuousBackups")
 
-    client.update_continuous_backups = refuse  # type: ignore[method-assign]
+    client.meta.events.register("before-call.dynamodb.UpdateContinuousBackups", refuse)
     with pytest.raises(ClientError, match="AccessDenied"):
         provision(client, "ledger-z")
