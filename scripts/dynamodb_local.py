@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import ctypes
 import shutil
 import signal
 import subprocess
@@ -28,6 +29,12 @@ REGION = "us-east-1"
 # DynamoDB Local checks that a request is signed, not by whom; -sharedDb makes every key and
 # region see the same tables, so a stray AWS_REGION cannot hide the table from the server.
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: a JVM whose test process was killed -9 goes too (Linux)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class EmulatorUnavailable(RuntimeError):
@@ -85,7 +92,8 @@ class DynamoDBLocal:
                    "-inMemory", "-sharedDb", "-port", str(self.port)]
         began = time.monotonic()
         proc = subprocess.Popen(command, cwd=home, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=_die_with_parent)
         self.proc = proc
         atexit.register(self.stop)
 
