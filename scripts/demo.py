@@ -96,14 +96,18 @@ class LocalServer:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it lingers."""
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_process(self.proc)
+
+
+def stop_process(proc: subprocess.Popen[str] | None, grace: float = 5.0) -> None:
+    """SIGTERM a child still running, then SIGKILL if it lingers past `grace` seconds."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=grace)
 
 
 def wait_for_health(url: str, timeout: float = START_TIMEOUT_S) -> None:

