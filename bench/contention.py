@@ -27,7 +27,7 @@ from typing import Any
 from rich.table import Table
 
 from chalicelib.auth import create_key
-from chalicelib.storage.dynamo import DynamoStore
+from chalicelib.storage.dynamo.store import DynamoStore
 from scripts.demo import PROJECT_DIR, LocalServer
 from scripts.dynamodb_local import DynamoDBLocal, install_dir
 from scripts.provision import provision

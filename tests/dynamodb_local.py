@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from chalicelib.storage.dynamo import RETRY_CONFIG, DynamoStore
+from chalicelib.storage.dynamo.store import RETRY_CONFIG, DynamoStore
 from scripts.dynamodb_local import CREDENTIALS, REGION, DynamoDBLocal, NoJava
 from scripts.provision import create_table_request
 from tests.aws_calls import record_aws_calls

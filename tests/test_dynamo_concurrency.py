@@ -13,7 +13,7 @@ from chalicelib.errors import ServiceUnavailableError
 from chalicelib.ledger import CREATED, DUPLICATE, ingest
 from chalicelib.reconcile import find_drift
 from chalicelib.rules import RuleConfig
-from chalicelib.storage.dynamo import DynamoStore
+from chalicelib.storage.dynamo.store import DynamoStore
 from scripts.dynamodb_local import DynamoDBLocal
 from tests import dynamodb_local as ddb_local
 from tests.conftest import NOW

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from chalicelib.storage.dynamo import DynamoStore
+from chalicelib.storage.dynamo.store import DynamoStore
 from chalicelib.storage.port import ApiKeyRecord
 from scripts.dynamodb_local import DynamoDBLocal
 from scripts.provision import main, provision, table_properties

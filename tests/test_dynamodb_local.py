@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.storage.dynamo import DynamoStore
+from chalicelib.storage.dynamo.store import DynamoStore
 from chalicelib.storage.port import ApiKeyRecord
 from scripts import dynamodb_local
 from scripts.dynamodb_local import DynamoDBLocal, EmulatorUnavailable, NoJava
