@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench package serve clean
+.PHONY: install demo dashboard test lint typecheck unit bench package serve clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(STAMP)
 ## demo: start chalice local on SQLite, send a simulated bank's traffic, print the analytics
 demo: $(STAMP)
 	$(PY) -m scripts.demo
+
+## dashboard: the demo, then the server stays up with live traffic for the browser until Ctrl-C
+dashboard: $(STAMP)
+	$(PY) -m scripts.demo --serve
 
 ## test: lint, type-check and every test
 test: lint typecheck unit

@@ -167,7 +167,7 @@ def health() -> dict[str, str]:
 
 
 def _page(answer: dashboard.Answer) -> Response:
-    return Response(body=answer.body, status_code=answer.status, headers=answer.headers)
+    return Response(body=answer.body, status_code=answer.status, headers=dict(answer.headers))
 
 
 @route("/", methods=["GET"])

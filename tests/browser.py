@@ -1,4 +1,4 @@
-"""Headless Chromium for the dashboard tests: Debian's chromium + chromium-driver through Selenium."""
+"""Headless Chromium for the dashboard tests: Debian's chromium + chromium-driver, via Selenium."""
 
 from __future__ import annotations
 

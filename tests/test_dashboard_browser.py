@@ -1,4 +1,4 @@
-"""The dashboard as a person uses it: the local server, the simulator's traffic, headless Chromium."""
+"""The dashboard as a person uses it: local server, simulator traffic, headless Chromium."""
 
 from __future__ import annotations
 
@@ -241,11 +241,13 @@ def test_account_drill_down_pages_with_the_cursor(browser: Browser, served: Serv
         return [r.get_attribute("data-id") or "" for r in
                 browser.driver.find_elements(By.CSS_SELECTOR, "#history tbody tr")]
 
-    wait_for(browser, lambda: text(browser, "#history-caption").startswith("Page 1 "), "page 1")
+    def wait_page(number: int) -> None:
+        wait_for(browser, lambda: text(browser, "#history-caption").startswith(
+            f"Page {number} "), f"page {number}")
+
     assert f"{PAGED_COUNT}" in text(browser, "#account-summary")
     for page, size in ((1, 10), (2, 10), (3, 5)):
-        wait_for(browser, lambda p=page: text(browser, "#history-caption").startswith(
-            f"Page {p} "), f"page {page}")
+        wait_page(page)
         ids = page_ids()
         assert len(ids) == size
         seen += ids
@@ -254,7 +256,7 @@ def test_account_drill_down_pages_with_the_cursor(browser: Browser, served: Serv
     assert seen == [f"paged-{i:02d}" for i in reversed(range(PAGED_COUNT))]  # newest first
     assert not browser.driver.find_element(By.ID, "history-older").is_enabled()
     browser.driver.find_element(By.ID, "history-newer").click()
-    wait_for(browser, lambda: text(browser, "#history-caption").startswith("Page 2 "), "back")
+    wait_page(2)
     assert page_ids() == seen[10:20]
     assert browser.errors() == []
 

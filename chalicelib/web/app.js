@@ -15,7 +15,7 @@
   };
 
   // ---- auth: the one place that decides what a data call sends ----
-  // A bearer token (Cognito) can be added here later; every call goes through authHeaders().
+  // A bearer token (Cognito) can be added here later: every data call takes its headers from here.
   function authHeaders() {
     const key = sessionStorage.getItem(KEY_ITEM);
     return key ? { "x-api-key": key } : {};
