@@ -197,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.serve:
             serve_until_interrupted(url, console)
         else:
-            console.print(dashboard_line(url) + " - this server stops now; `make dashboard` "
-                          "keeps one up")
+            console.print(dashboard_line(url))
+            console.print("(this server stops now; `make dashboard` keeps one up)")
         return status
     finally:
         server.stop()
