@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -183,6 +184,34 @@ def test_a_new_batch_appears_after_the_automatic_refresh(browser: Browser,
              "the new batch is counted without a reload")
     assert tiles_match(browser, served)
     assert text(browser, "#updated") != first_update
+    assert browser.errors() == []
+
+
+def analytics_calls(browser: Browser) -> int:
+    """How many times the page has fetched GET /analytics (Resource Timing, nothing patched)."""
+    return int(browser.driver.execute_script(
+        "return performance.getEntriesByType('resource')"
+        ".filter(e => new URL(e.name).pathname === '/analytics').length"))
+
+
+def test_refresh_pauses_while_the_tab_is_hidden_and_resumes_when_shown(
+        browser: Browser, served: Served) -> None:
+    sign_in(browser, served)
+    browser.driver.execute_script("performance.setResourceTimingBufferSize(10000)")
+    wait_for(browser, lambda: analytics_calls(browser) >= 2, "two refreshes")
+    browser.driver.execute_script("""
+        Object.defineProperty(document, 'hidden', {value: true, configurable: true});
+        document.dispatchEvent(new Event('visibilitychange'));""")
+    wait_for(browser, lambda: text(browser, "#updated").endswith("(paused)"), "paused")
+    time.sleep(3)  # a refresh already in flight when the tab hid may still land
+    hidden_at = analytics_calls(browser)
+    time.sleep(12)  # more than two refresh periods of 5 s: a loop that ignored it would fetch
+    assert analytics_calls(browser) == hidden_at
+    browser.driver.execute_script("""
+        Object.defineProperty(document, 'hidden', {value: false, configurable: true});
+        document.dispatchEvent(new Event('visibilitychange'));""")
+    wait_for(browser, lambda: analytics_calls(browser) > hidden_at, "refreshes again")
+    wait_for(browser, lambda: not text(browser, "#updated").endswith("(paused)"), "resumed")
     assert browser.errors() == []
 
 
