@@ -21,7 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from chalicelib.auth import create_key, revoke_key
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.storage.sqlite.store import SqliteStore
 from scripts.demo import PROJECT_DIR, LocalServer
 from simulator.options import DEV_KEY
 from tests.browser import Browser, chromium_paths

@@ -14,7 +14,7 @@ from chalicelib.config import Settings
 from chalicelib.ledger import ingest
 from chalicelib.rules import RuleConfig
 from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.storage.sqlite.store import SqliteStore
 from tests.aws_calls import moto_dynamo_store, operations, record_aws_calls
 from tests.conftest import NOW, TEST_KEY, Api
 from tests.factories import raw_tx
