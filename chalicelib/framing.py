@@ -46,4 +46,4 @@ def log_path(target: str) -> str:
     path = path.encode("ascii", "backslashreplace").decode("ascii")
     if len(path) > MAX_LOGGED_PATH:
         path = path[:MAX_LOGGED_PATH] + f"...(+{len(path) - MAX_LOGGED_PATH} chars)"
-    return path + ("?<query dropped>" if query else "")
+    return path + ("?<query-dropped>" if query else "")

@@ -67,7 +67,9 @@ class FrontDoorHandler(ChaliceRequestHandler):
         """The access line without the query string, with account numbers masked, capped."""
         method = getattr(self, "command", None) or "-"
         target = log_path(getattr(self, "path", "") or "")
-        self.log_message('"%s %s" %s', method, target, str(getattr(code, "value", code)))
+        version = getattr(self, "request_version", None) or "HTTP/1.1"
+        self.log_message('"%s %s %s" %s', method, target, version,
+                         str(getattr(code, "value", code)))
 
     def log_error(self, format: str, *args: Any) -> None:
         """http.server's error lines quote the raw request line: keep only the status."""
