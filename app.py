@@ -10,7 +10,7 @@ from typing import Any
 from chalice.app import Chalice, Request, Response
 
 from chalicelib import analytics, service
-from chalicelib.auth import KeyCache, authenticate
+from chalicelib.caller import identify
 from chalicelib.errors import AppError, ServiceUnavailableError
 from chalicelib.observability import RequestObserver, log
 from chalicelib.runtime import get_runtime
@@ -20,7 +20,6 @@ from chalicelib.timeutil import now_utc
 
 app = Chalice(app_name="txn-stream")
 PUBLIC_PATHS = frozenset({"/health"})
-_key_cache = KeyCache()
 
 
 def error_response(exc: AppError) -> Response:
@@ -69,7 +68,9 @@ def observe_request(event: Request, get_response: Callable[[Request], Response])
     if event.uri_params and "account" in event.uri_params:
         observer.fields["account"] = event.uri_params["account"]  # masked by the logger
     response = get_response(event)
-    bank = (event.context.get("authorizer") or {}).get("principalId")
+    authorizer = event.context.get("authorizer") or {}
+    bank = authorizer.get("principalId")
+    observer.identify(authorizer)
     if observer.is_ingest and bank and 200 <= response.status_code < 300:
         _archive(event, bank, observer)
     observer.finish(response.status_code, response.body, bank)
@@ -92,20 +93,20 @@ def _archive(event: Request, bank: str, observer: RequestObserver) -> None:
 
 
 @app.middleware("http")
-def require_api_key(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Map `x-api-key` to a bank for every route but /health (runs locally and on AWS)."""
+def require_caller(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Map `x-api-key` or a bearer token to a bank for every route but /health, and check the
+    token's scope against the method (runs the same locally and on AWS)."""
     if event.context.get("resourcePath") in PUBLIC_PATHS:
         return get_response(event)
     try:
-        rt = get_runtime()
-        bank = authenticate(rt.store, event.headers.get("x-api-key"),
-                            rt.settings.demo_api_key, _key_cache, rt.settings.key_cache_ttl_s)
+        caller = identify(get_runtime(), event.headers, event.method)
     except AppError as exc:
+        event.context["authorizer"] = {"refused": getattr(exc, "reason", None)}
         return error_response(exc)
     except StoreError as exc:
         log("ERROR", "store_unavailable", error=str(exc))
         return error_response(ServiceUnavailableError("the store is unavailable; retry"))
-    event.context["authorizer"] = {"principalId": bank}
+    event.context["authorizer"] = caller.context()
     return get_response(event)
 
 

@@ -18,6 +18,16 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class CognitoConfig:
+    """Where bearer tokens come from: the issuer they must name, the JWKS that signs them, and
+    the app clients they may be issued to."""
+
+    issuer: str
+    jwks_url: str
+    client_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every knob of the service, with the defaults DESIGN.md documents."""
 
@@ -31,6 +41,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     stage: str = "local"
     key_cache_ttl_s: int = 30  # how long a warm process trusts a looked-up key (revocation delay)
+    cognito: CognitoConfig | None = None  # None: bearer tokens are refused (401)
     rules: RuleConfig = field(default_factory=RuleConfig)
 
 
@@ -72,6 +83,32 @@ def _rules(env: Mapping[str, str]) -> RuleConfig:
     )
 
 
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    url = env.get(name) or default
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError(f"{name} must be an http(s) URL, got {url!r}")
+    return url.rstrip("/") if name == "COGNITO_ISSUER" else url
+
+
+def _cognito(env: Mapping[str, str]) -> CognitoConfig | None:
+    """The bearer-token settings, or None when the stage names no user pool and no issuer.
+    The issuer is derived from the pool id (whose prefix is its region); COGNITO_ISSUER and
+    COGNITO_JWKS_URL override it so a local identity provider can stand in."""
+    pool = (env.get("COGNITO_USER_POOL_ID") or "").strip()
+    if not pool and not env.get("COGNITO_ISSUER"):
+        return None
+    region = env.get("COGNITO_REGION") or pool.partition("_")[0]
+    issuer = _url(env, "COGNITO_ISSUER",
+                  f"https://cognito-idp.{region}.amazonaws.com/{pool}" if pool and region else "")
+    clients = frozenset(c.strip() for c in (env.get("COGNITO_CLIENT_IDS") or "").split(",")
+                        if c.strip())
+    if not clients:
+        raise ConfigError("COGNITO_CLIENT_IDS (comma-separated app client ids) is required "
+                          "when COGNITO_USER_POOL_ID or COGNITO_ISSUER is set")
+    return CognitoConfig(issuer, _url(env, "COGNITO_JWKS_URL", f"{issuer}/.well-known/jwks.json"),
+                         clients)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from `env` (the process environment by default)."""
     env = os.environ if env is None else env
@@ -92,5 +129,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 6 * 1024 * 1024),
         stage=env.get("STAGE", "local") or "local",
         key_cache_ttl_s=_int(env, "KEY_CACHE_TTL_S", 30, 0, 3600),
+        cognito=_cognito(env),
         rules=_rules(env),
     )
