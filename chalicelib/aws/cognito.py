@@ -77,8 +77,8 @@ def signing_keys(document: dict[str, Any]) -> dict[str, Any]:
             continue
         try:
             keys[kid] = jwt.PyJWK(entry, algorithm="RS256").key
-        except jwt.PyJWKError:
-            continue
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
+            continue  # a malformed entry is skipped; its kid then signs nothing
     return keys
 
 
