@@ -111,7 +111,7 @@ def required_scope(http_method: str) -> str:
 def identify(rt: Runtime, headers: Mapping[str, str], http_method: str) -> Caller:
     """The caller of a request, allowed to use `http_method`; raises Refused (400/401/403) or
     ServiceUnavailableError (503: the store or the identity provider is down)."""
-    key = (headers.get("x-api-key") or "").strip()
+    key = headers.get("x-api-key") or ""  # as sent: a key is compared byte for byte
     authorization = (headers.get("authorization") or "").strip()
     if key and authorization:
         # Two credentials could name two banks; guessing which one the client meant could act
