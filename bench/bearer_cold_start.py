@@ -1,4 +1,4 @@
-"""`python -m bench.cold_start`: what bearer auth costs a cold process, against an API key.
+"""`python -m bench.bearer_cold_start`: what bearer auth costs a cold process, against an API key.
 
 Each run is a fresh interpreter (a Lambda cold start): import the app, then the first and a
 second `GET /analytics` through Chalice's test client, with the dev stage's demo key or with a
