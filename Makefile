@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) -m bench.ingest_analytics
 	$(PY) -m bench.e2e_http
 	$(PY) -m bench.dynamo_calls
+	$(PY) -m bench.bearer_cold_start
 
 ## package: the prod stage for CloudFormation: build/package/sam.json (infra/resources.json merged) + deployment.zip
 ## (chalice downloads PyJWT's and cryptography's Lambda wheels the first time; check_package fails if it could not)
