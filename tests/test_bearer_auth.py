@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from chalice.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app import app
 from chalicelib.config import load_settings
@@ -20,6 +22,7 @@ from tests.factories import raw_tx
 from tests.idp import (
     ISSUER,
     LocalIdp,
+    b64,
     hs256_with_public_key,
     new_key,
     unsigned,
@@ -246,3 +249,29 @@ def test_refusals_are_counted_by_reason_with_a_low_cardinality_dimension(
         assert directive["Dimensions"] == [["stage", "Reason"]]
         assert directive["Metrics"] == [{"Name": "AuthRefused", "Unit": "Count"}]
         assert record["AuthRefused"] == 1
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4), max_leaves=8)
+segments = st.one_of(
+    st.text(max_size=40),
+    json_values.map(lambda v: b64(json.dumps(v).encode())),
+    st.dictionaries(st.sampled_from(["alg", "kid", "typ", "exp", "iss", "token_use",
+                                     "client_id", "cognito:groups", "username", "scope"]),
+                    json_values, max_size=6).map(lambda v: b64(json.dumps(v).encode())))
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(segments, min_size=1, max_size=4),
+       scheme=st.sampled_from(["Bearer ", "bearer ", "Bearer  ", "Basic ", ""]))
+def test_hostile_tokens_get_a_4xx_never_a_5xx(client: Client, parts: list[str],
+                                              scheme: str) -> None:
+    header = (scheme + ".".join(parts)).strip()
+    if not header or any(c in header for c in "\r\n\x00"):
+        return  # not sendable as one header value
+    response = client.http.get("/analytics", headers={"authorization": header})
+    status, code, _ = refusal(response)
+    assert status in (401, 403), (status, code, header)
