@@ -1,6 +1,7 @@
 """End to end through real `chalice local`: people signed in to moto's Cognito (server mode,
 real RS256 tokens, JWKS served at /<pool>/.well-known/jwks.json) read and write their own bank
-only; the simulator sends with a bearer token."""
+only; a bank's system, mapped with `scripts.keys map-client`, sends with a client-credentials
+token; the simulator sends with a bearer token."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ from moto.server import ThreadedMotoServer
 
 from scripts.demo import PROJECT_DIR, LocalServer, free_port
 from tests.factories import raw_tx
-from tests.idp import unsigned, with_edited_claims
+from tests.idp import LocalIdp, unsigned, with_edited_claims
 
 PASSWORD = "Correct-horse-1!"
 DEMO_KEY = "demo-key-change-me"  # the dev stage's
@@ -169,3 +171,34 @@ def test_forged_and_misused_tokens_are_401(pool: Pool, api: str) -> None:
 def test_both_credentials_are_400_and_the_demo_key_still_works(pool: Pool, api: str) -> None:
     assert call(api, "/analytics", access(pool, "alice"), key=DEMO_KEY)[0] == 400
     assert call(api, "/analytics", key=DEMO_KEY)[0] == 200
+
+
+def test_a_bank_system_sends_with_a_client_credentials_token(tmp_path: Path) -> None:
+    # moto has no client-credentials endpoint: the token is minted with a test key whose
+    # JWKS is served on a free port, and the stage trusts that issuer (COGNITO_ISSUER).
+    db = str(tmp_path / "ledger.db")
+    with LocalIdp() as idp:
+        env = {**idp.env("bank-system"), "SQLITE_PATH": db}
+        mapped = subprocess.run(
+            [sys.executable, "-m", "scripts.keys", "map-client", "--bank", "acme",
+             "--client-id", "bank-system"], cwd=PROJECT_DIR, capture_output=True, text=True,
+            env={**os.environ, **env, "STORE": "sqlite"}, timeout=60, check=False)
+        assert mapped.returncode == 0, mapped.stderr
+        with LocalServer(db, kind="chalice", env=env) as server:
+            token_file = tmp_path / "token"
+            token_file.write_text(idp.system_token("bank-system"))
+            sent = subprocess.run(
+                [sys.executable, "-m", "simulator", "--url", server.url, "--bearer-token-file",
+                 str(token_file), "--count", "100", "--batch-size", "25", "--seed", "4",
+                 "--verify", "--no-progress"], cwd=PROJECT_DIR, capture_output=True,
+                text=True, stdin=subprocess.DEVNULL, timeout=120, check=False)
+            assert sent.returncode == 0, sent.stdout + sent.stderr
+            reader = idp.system_token("bank-system", "txn-stream/read")
+            assert call(server.url, "/analytics", reader)[0] == 200
+            assert call(server.url, "/transactions", reader, raw_tx(id="r"))[0] == 403
+            expired = idp.system_token("bank-system", exp=int(time.time()) - 60,
+                                       iat=int(time.time()) - 3660)
+            assert call(server.url, "/analytics", expired)[0] == 401
+            stranger = idp.system_token("not-accepted")
+            assert call(server.url, "/analytics", stranger)[0] == 401
+        assert idp.hits == 1  # one JWKS fetch for the whole run of the server
