@@ -25,8 +25,9 @@ def map_client(store: KeyStore, bank: str, client_id: str) -> tuple[AppClientRec
     client already mapped keeps its bank (unmap it first): a token must never change banks."""
     record = AppClientRecord(check_client_id(client_id), check_bank(bank),
                              format_timestamp(now_utc().replace(microsecond=0)))
-    stored = store.map_app_client(record)
-    return stored, stored == record
+    if store.map_app_client(record):
+        return record, True
+    return store.find_app_client(client_id) or record, False
 
 
 def unmap_client(store: KeyStore, bank: str, client_id: str) -> bool:

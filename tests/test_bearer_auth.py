@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import app
+from chalicelib.app_clients import map_client, unmap_client
 from chalicelib.config import load_settings
 from chalicelib.runtime import Runtime, set_runtime
 from chalicelib.storage.sqlite import SqliteStore
@@ -30,7 +31,8 @@ from tests.idp import (
 )
 
 PEOPLE = "people-client"
-SYSTEM = "system-client"
+SYSTEM = "systemclient1"
+OTHER_SYSTEM = "systemclient2"
 DEMO_KEY = "demo-key-for-bearer-tests"
 
 
@@ -53,7 +55,7 @@ def install(store: SqliteStore, env: dict[str, str]) -> None:
 
 @pytest.fixture
 def client(idp: LocalIdp, store: SqliteStore) -> Iterator[Client]:
-    install(store, idp.env(PEOPLE, SYSTEM))
+    install(store, idp.env(PEOPLE, SYSTEM, OTHER_SYSTEM))
     with Client(app) as test_client:
         yield test_client
     set_runtime(None)
@@ -249,6 +251,65 @@ def test_refusals_are_counted_by_reason_with_a_low_cardinality_dimension(
         assert directive["Dimensions"] == [["stage", "Reason"]]
         assert directive["Metrics"] == [{"Name": "AuthRefused", "Unit": "Count"}]
         assert record["AuthRefused"] == 1
+
+
+def test_a_bank_system_reads_and_writes_with_its_client_credentials_token(
+        client: Client, idp: LocalIdp, store: SqliteStore) -> None:
+    map_client(store, "acme", SYSTEM)
+    token = idp.system_token(SYSTEM)
+    assert post(client, token).status_code == 201
+    assert json.loads(get(client, token).body)["count"] == 1
+    person = idp.person_token(PEOPLE, ["bank-acme"])
+    assert json.loads(get(client, person).body)["count"] == 1  # the same bank
+
+
+def test_a_systems_token_may_do_only_what_its_scopes_say(
+        client: Client, idp: LocalIdp, store: SqliteStore) -> None:
+    map_client(store, "acme", SYSTEM)
+    reader = idp.system_token(SYSTEM, "txn-stream/read")
+    writer = idp.system_token(SYSTEM, "txn-stream/write")
+    neither = idp.system_token(SYSTEM, "openid other-api/write txn-stream/admin")
+    assert get(client, reader).status_code == 200
+    assert refusal(post(client, reader))[:2] == (403, "ForbiddenError")
+    assert post(client, writer).status_code == 201
+    assert refusal(get(client, writer))[:2] == (403, "ForbiddenError")
+    assert refusal(get(client, neither))[:2] == (403, "ForbiddenError")
+
+
+def test_an_unmapped_system_is_403_until_mapped_and_again_once_unmapped(
+        client: Client, idp: LocalIdp, store: SqliteStore) -> None:
+    token = idp.system_token(SYSTEM)
+    status, code, message = refusal(get(client, token))
+    assert (status, code) == (403, "ForbiddenError") and "mapped to no bank" in message
+    map_client(store, "acme", SYSTEM)
+    assert get(client, token).status_code == 200  # KEY_CACHE_TTL_S=0 here
+    unmap_client(store, "acme", SYSTEM)
+    assert refusal(get(client, token))[0] == 403
+
+
+def test_two_systems_of_two_banks_see_only_their_own(
+        client: Client, idp: LocalIdp, store: SqliteStore) -> None:
+    map_client(store, "acme", SYSTEM)
+    map_client(store, "globex", OTHER_SYSTEM)
+    acme, globex = idp.system_token(SYSTEM), idp.system_token(OTHER_SYSTEM)
+    assert post(client, acme, raw_tx("same-id")).status_code == 201
+    assert get(client, globex, "/transactions/same-id").status_code == 404
+    assert post(client, globex, raw_tx("same-id", amount="99.00")).status_code == 201
+    assert json.loads(get(client, acme, "/transactions/same-id").body)["amount"] == "10.00"
+
+
+def test_a_system_client_not_accepted_by_the_stage_is_401_even_if_mapped(
+        client: Client, idp: LocalIdp, store: SqliteStore) -> None:
+    map_client(store, "acme", "stranger")
+    status, code, message = refusal(get(client, idp.system_token("stranger")))
+    assert (status, code) == (401, "UnauthorizedError") and "app client" in message
+
+
+def test_an_expired_system_token_is_401(client: Client, idp: LocalIdp,
+                                        store: SqliteStore) -> None:
+    map_client(store, "acme", SYSTEM)
+    token = idp.system_token(SYSTEM, exp=int(time.time()) - 60, iat=int(time.time()) - 3660)
+    assert refusal(get(client, token))[:2] == (401, "UnauthorizedError")
 
 
 json_values = st.recursive(

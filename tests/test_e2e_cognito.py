@@ -178,27 +178,27 @@ def test_a_bank_system_sends_with_a_client_credentials_token(tmp_path: Path) -> 
     # JWKS is served on a free port, and the stage trusts that issuer (COGNITO_ISSUER).
     db = str(tmp_path / "ledger.db")
     with LocalIdp() as idp:
-        env = {**idp.env("bank-system"), "SQLITE_PATH": db}
+        env = {**idp.env("banksystem1"), "SQLITE_PATH": db}
         mapped = subprocess.run(
             [sys.executable, "-m", "scripts.keys", "map-client", "--bank", "acme",
-             "--client-id", "bank-system"], cwd=PROJECT_DIR, capture_output=True, text=True,
+             "--client-id", "banksystem1"], cwd=PROJECT_DIR, capture_output=True, text=True,
             env={**os.environ, **env, "STORE": "sqlite"}, timeout=60, check=False)
         assert mapped.returncode == 0, mapped.stderr
         with LocalServer(db, kind="chalice", env=env) as server:
             token_file = tmp_path / "token"
-            token_file.write_text(idp.system_token("bank-system"))
+            token_file.write_text(idp.system_token("banksystem1"))
             sent = subprocess.run(
                 [sys.executable, "-m", "simulator", "--url", server.url, "--bearer-token-file",
                  str(token_file), "--count", "100", "--batch-size", "25", "--seed", "4",
                  "--verify", "--no-progress"], cwd=PROJECT_DIR, capture_output=True,
                 text=True, stdin=subprocess.DEVNULL, timeout=120, check=False)
             assert sent.returncode == 0, sent.stdout + sent.stderr
-            reader = idp.system_token("bank-system", "txn-stream/read")
+            reader = idp.system_token("banksystem1", "txn-stream/read")
             assert call(server.url, "/analytics", reader)[0] == 200
             assert call(server.url, "/transactions", reader, raw_tx(id="r"))[0] == 403
-            expired = idp.system_token("bank-system", exp=int(time.time()) - 60,
+            expired = idp.system_token("banksystem1", exp=int(time.time()) - 60,
                                        iat=int(time.time()) - 3660)
             assert call(server.url, "/analytics", expired)[0] == 401
-            stranger = idp.system_token("not-accepted")
+            stranger = idp.system_token("notaccepted1")
             assert call(server.url, "/analytics", stranger)[0] == 401
         assert idp.hits == 1  # one JWKS fetch for the whole run of the server
