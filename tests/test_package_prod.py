@@ -141,3 +141,12 @@ def test_template_holds_the_user_pool_the_code_expects(packaged: Path) -> None:
     assert {"Ref": "PeopleClient"} in clients and {"Ref": "SystemClient"} in clients
     assert {"UserPoolId", "PeopleClientId", "SystemClientId", "TokenEndpoint",
             "TokenIssuer"} <= set(body["Outputs"])
+
+
+def test_deployment_zip_carries_the_dashboard_files(packaged: Path) -> None:
+    """chalice package copies chalicelib/ whole: the page, its scripts and uPlot's licence."""
+    with zipfile.ZipFile(packaged / "deployment.zip") as zf:
+        names = set(zf.namelist())
+    web = "chalicelib/web/"
+    assert {web + "index.html", web + "app.js", web + "app.css", web + "vendor/uplot.min.js",
+            web + "vendor/uplot.min.css", web + "vendor/uplot.LICENSE"} <= names
