@@ -52,13 +52,16 @@ bench: $(STAMP)
 	$(PY) -m bench.ingest_analytics
 	$(PY) -m bench.e2e_http
 	$(PY) -m bench.dynamo_calls
+	$(PY) -m bench.bearer_cold_start
 	$(PY) -m bench.contention
 
 ## package: the prod stage for CloudFormation: build/package/sam.json (infra/resources.json merged) + deployment.zip
+## (chalice downloads PyJWT's and cryptography's Lambda wheels the first time; check_package fails if it could not)
 package: $(STAMP)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-$${AWS_REGION:-us-east-1}} $(VENV)/bin/chalice package \
 		--stage prod --merge-template infra/resources.json build/package
 	$(VENV)/bin/cfn-lint build/package/sam.json
+	$(PY) -m scripts.check_package build/package/deployment.zip
 
 clean:
 	rm -rf $(VENV) $(DDB_LOCAL)/node_modules data .pytest_cache .mypy_cache .ruff_cache .hypothesis

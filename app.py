@@ -11,7 +11,7 @@ from typing import Any
 from chalice.app import Chalice, Request, Response
 
 from chalicelib import analytics, dashboard, service
-from chalicelib.auth import KeyCache, authenticate
+from chalicelib.caller import identify
 from chalicelib.config import ConfigError
 from chalicelib.errors import (
     AppError,
@@ -27,7 +27,6 @@ from chalicelib.timeutil import now_utc
 
 app = Chalice(app_name="txn-stream")
 PUBLIC_PATHS = frozenset({"/health", "/", "/dashboard", "/dashboard/static/{name}"})
-_key_cache = KeyCache()
 
 
 def error_response(exc: AppError) -> Response:
@@ -116,7 +115,9 @@ def observe_request(event: Request, get_response: Callable[[Request], Response])
         observer.fields["account"] = event.uri_params["account"]  # masked by the logger
     try:
         response = _in_error_shape(get_response(event))
-        bank = (event.context.get("authorizer") or {}).get("principalId")
+        authorizer = event.context.get("authorizer") or {}
+        bank = authorizer.get("principalId")
+        observer.identify(authorizer)
         if observer.is_ingest and bank and 200 <= response.status_code < 300:
             _archive(event, bank, observer)
     except Exception as exc:  # whatever escaped: answered, logged and counted like the rest
@@ -142,17 +143,17 @@ def _archive(event: Request, bank: str, observer: RequestObserver) -> None:
 
 
 @app.middleware("http")
-def require_api_key(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Map `x-api-key` to a bank for every route but /health (runs locally and on AWS)."""
+def require_caller(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Map `x-api-key` or a bearer token to a bank for every route but /health, and check the
+    token's scope against the method (runs the same locally and on AWS)."""
     if event.context.get("resourcePath") in PUBLIC_PATHS:
         return get_response(event)
     try:
-        rt = get_runtime()
-        bank = authenticate(rt.store, event.headers.get("x-api-key"),
-                            rt.settings.demo_api_key, _key_cache, rt.settings.key_cache_ttl_s)
+        caller = identify(get_runtime(), event.headers, event.method)
     except Exception as exc:  # a misconfigured store is answered and seen like a route's error
+        event.context["authorizer"] = {"refused": getattr(exc, "reason", None)}
         return render_exception(exc)
-    event.context["authorizer"] = {"principalId": bank}
+    event.context["authorizer"] = caller.context()
     return get_response(event)
 
 

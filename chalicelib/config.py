@@ -22,6 +22,16 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class CognitoConfig:
+    """Where bearer tokens come from: the issuer they must name, the JWKS that signs them, and
+    the app clients they may be issued to."""
+
+    issuer: str
+    jwks_url: str
+    client_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every knob of the service, with the defaults DESIGN.md documents."""
 
@@ -38,6 +48,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     stage: str = "local"
     key_cache_ttl_s: int = 30  # how long a warm process trusts a looked-up key (revocation delay)
+    cognito: CognitoConfig | None = None  # None: bearer tokens are refused (401)
     rules: RuleConfig = field(default_factory=RuleConfig)
     # signs history cursors (HMAC-SHA256); random per process unless CURSOR_SECRET is set
     cursor_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
@@ -91,6 +102,32 @@ def _synchronous(env: Mapping[str, str]) -> str:
     return raw.upper()
 
 
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    url = env.get(name) or default
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError(f"{name} must be an http(s) URL, got {url!r}")
+    return url.rstrip("/") if name == "COGNITO_ISSUER" else url
+
+
+def _cognito(env: Mapping[str, str]) -> CognitoConfig | None:
+    """The bearer-token settings, or None when the stage names no user pool and no issuer.
+    The issuer is derived from the pool id (whose prefix is its region); COGNITO_ISSUER and
+    COGNITO_JWKS_URL override it so a local identity provider can stand in."""
+    pool = (env.get("COGNITO_USER_POOL_ID") or "").strip()
+    if not pool and not env.get("COGNITO_ISSUER"):
+        return None
+    region = env.get("COGNITO_REGION") or pool.partition("_")[0]
+    issuer = _url(env, "COGNITO_ISSUER",
+                  f"https://cognito-idp.{region}.amazonaws.com/{pool}" if pool and region else "")
+    clients = frozenset(c.strip() for c in (env.get("COGNITO_CLIENT_IDS") or "").split(",")
+                        if c.strip())
+    if not clients:
+        raise ConfigError("COGNITO_CLIENT_IDS (comma-separated app client ids) is required "
+                          "when COGNITO_USER_POOL_ID or COGNITO_ISSUER is set")
+    return CognitoConfig(issuer, _url(env, "COGNITO_JWKS_URL", f"{issuer}/.well-known/jwks.json"),
+                         clients)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from `env` (the process environment by default)."""
     env = os.environ if env is None else env
@@ -118,6 +155,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 6 * 1024 * 1024),
         stage=stage,
         key_cache_ttl_s=_int(env, "KEY_CACHE_TTL_S", 30, 0, 3600),
+        cognito=_cognito(env),
         rules=_rules(env),
         cursor_secret=_cursor_secret(env, stage),
     )
