@@ -31,6 +31,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     stage: str = "local"
     key_cache_ttl_s: int = 30  # how long a warm process trusts a looked-up key (revocation delay)
+    tracing: bool = False  # TRACING=on: X-Ray subsegments for AWS calls (chalicelib/tracing.py)
     rules: RuleConfig = field(default_factory=RuleConfig)
 
 
@@ -45,6 +46,13 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "off").strip().lower()
+    if raw not in ("on", "off"):
+        raise ConfigError(f"{name} must be 'on' or 'off', got {raw!r}")
+    return raw == "on"
 
 
 def _decimal(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
@@ -92,5 +100,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 6 * 1024 * 1024),
         stage=env.get("STAGE", "local") or "local",
         key_cache_ttl_s=_int(env, "KEY_CACHE_TTL_S", 30, 0, 3600),
+        tracing=_switch(env, "TRACING"),
         rules=_rules(env),
     )
