@@ -62,7 +62,7 @@ def run_child(tracing: str, daemon: socket.socket) -> dict[str, Any]:
 
 def received(daemon: socket.socket) -> list[dict[str, Any]]:
     """Every segment document the 'daemon' got: a JSON header line, then the document."""
-    documents = []
+    documents: list[dict[str, Any]] = []
     daemon.settimeout(0.5)
     while True:
         try:
