@@ -153,7 +153,9 @@ def test_api_stage_logs_access_as_json_traces_and_throttles(packaged: Path) -> N
     assert function["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
     params = template(packaged)["Parameters"]
     assert 0 < params["ApiThrottleRate"]["Default"] <= params["ApiThrottleBurst"]["Default"]
-    assert params["ReservedConcurrency"]["Default"] > 0
+    # a burst the function cannot serve would reach clients as Lambda throttles (API Gateway
+    # turns those into 500s); within the reserved concurrency they are API Gateway's 429s
+    assert params["ApiThrottleBurst"]["Default"] <= params["ReservedConcurrency"]["Default"]
 
 
 def test_every_log_group_the_stack_creates_has_a_retention(packaged: Path) -> None:
@@ -207,3 +209,13 @@ def test_scan_passes_and_fails_again_when_the_access_log_goes(
     report = checkov(tmp_path / "sam.json")
     assert report["returncode"] != 0
     assert [c["check_id"] for c in report["results"]["failed_checks"]] == ["CKV_AWS_76"]
+
+
+def test_the_stage_throttles_429_in_the_one_error_shape_with_retry_after(packaged: Path) -> None:
+    swagger = resources(packaged)["RestAPI"]["Properties"]["DefinitionBody"]
+    assert "/transactions" in swagger["paths"]  # merged into chalice's body, not replacing it
+    throttled = swagger["x-amazon-apigateway-gateway-responses"]["THROTTLED"]
+    assert throttled["statusCode"] == 429
+    assert throttled["responseParameters"] == {"gatewayresponse.header.Retry-After": "'1'"}
+    body = json.loads(throttled["responseTemplates"]["application/json"])
+    assert set(body) == {"Code", "Message", "Details"} and body["Code"] == "TooManyRequestsError"
