@@ -42,7 +42,7 @@ with mock_aws():
 """
 
 
-def run_child(tracing: str, daemon: socket.socket) -> dict[str, Any]:
+def run_child(tracing: str, daemon: socket.socket, lambda_env: bool = True) -> dict[str, Any]:
     port = daemon.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "_X_AMZN"))}
     env.update({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
@@ -53,6 +53,8 @@ def run_child(tracing: str, daemon: socket.socket) -> dict[str, Any]:
                 "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{port}",
                 "_X_AMZN_TRACE_ID": f"Root={TRACE_ROOT};Parent={PARENT};Sampled=1"})
     env.pop("DEMO_API_KEY", None)
+    if not lambda_env:
+        env.pop("LAMBDA_TASK_ROOT")
     done = subprocess.run([sys.executable, "-c", CHILD], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -106,6 +108,14 @@ def test_tracing_on_sends_a_dynamodb_subsegment_per_call_in_the_invocations_trac
 
 def test_tracing_off_never_loads_the_sdk_nor_sends_anything(daemon: socket.socket) -> None:
     result = run_child("off", daemon)
+    assert result == {"post": 201, "read": 200, "sdk": False}
+    assert received(daemon) == []
+
+
+def test_tracing_on_outside_lambda_loads_nothing_there_is_no_daemon_to_send_to(
+        daemon: socket.socket) -> None:
+    # chalice local --stage prod: the stage says TRACING=on, but no trace and no daemon exist
+    result = run_child("on", daemon, lambda_env=False)
     assert result == {"post": 201, "read": 200, "sdk": False}
     assert received(daemon) == []
 
