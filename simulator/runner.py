@@ -71,7 +71,7 @@ def start(work: Iterable[Unit], make_client: Callable[[threading.Event], Client]
                     try:
                         reply = client.request("POST", "/transactions", request.body)
                     except GaveUp as exc:
-                        run.tally.failed(request, str(exc))
+                        run.tally.failed(request, str(exc), exc.maybe_delivered)
                         continue
                     if reply.status in AUTH_FAILED:
                         run.fatal = f"the API refused the key (HTTP {reply.status})"
