@@ -7,9 +7,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Chalice, Request, Response
+from chalice.app import Chalice, Request, Response, SQSEvent
 
-from chalicelib import analytics, service
+from chalicelib import analytics, service, service_async
 from chalicelib.auth import KeyCache, authenticate
 from chalicelib.errors import AppError, ServiceUnavailableError
 from chalicelib.observability import RequestObserver, log
@@ -19,6 +19,7 @@ from chalicelib.storage.s3_archive import ArchiveError, archive_for
 from chalicelib.timeutil import now_utc
 
 app = Chalice(app_name="txn-stream")
+INGEST_QUEUE = "txn-stream-prod-ingest.fifo"  # infra/resources.json's IngestQueue
 PUBLIC_PATHS = frozenset({"/health"})
 _key_cache = KeyCache()
 
@@ -126,9 +127,23 @@ def _raw_body(request: Request) -> bytes:
     return raw.encode("utf-8") if isinstance(raw, str) else raw
 
 
+def _base_path(request: Request) -> str:
+    """The API's base path as the caller sees it (API Gateway's stage, e.g. `/api`)."""
+    path, resource = str(request.context.get("path") or ""), str(request.context.get(
+        "resourcePath") or "")
+    return path[:-len(resource)] if resource and path.endswith(resource) else ""
+
+
 @route("/transactions", methods=["POST"], content_types=["*/*"])
 def post_transactions() -> Response:
     request = _request()
+    if service_async.wants_async(request.headers.get("prefer")):
+        request_id, body = service_async.post(get_runtime(), _bank(),
+                                              request.headers.get("content-type"),
+                                              _raw_body(request), now_utc())
+        return Response(body=body, status_code=202, headers={
+            "Location": f"{_base_path(request)}/ingest/{request_id}",
+            "Preference-Applied": "respond-async"})
     status, body = service.post_transactions(get_runtime(), _bank(),
                                              request.headers.get("content-type"),
                                              _raw_body(request), now_utc())
@@ -154,6 +169,17 @@ def get_account(account: str) -> dict[str, Any]:
 def get_account_transactions(account: str) -> dict[str, Any]:
     return analytics.account_history(get_runtime().store, _bank(), account,
                                      _request().query_params)
+
+
+@route("/ingest/{request_id}", methods=["GET"])
+def get_ingest(request_id: str) -> dict[str, Any]:
+    return service_async.status(get_runtime(), _bank(), request_id)
+
+
+@app.on_sqs_message(queue=INGEST_QUEUE, batch_size=10)
+def consume_ingest(event: SQSEvent) -> dict[str, Any]:
+    """The asynchronous path's consumer on AWS (partial batch failures, FIFO rule)."""
+    return service_async.on_sqs_records(get_runtime(), [r.to_dict() for r in event])
 
 
 @route("/health", methods=["GET"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from chalicelib.validation import validate_transaction
 CREATED, DUPLICATE, CONFLICT, REJECTED = "created", "duplicate", "conflict", "rejected"
 STATUSES = (CREATED, DUPLICATE, CONFLICT, REJECTED)
 MAX_ATTEMPTS = 8  # commit retries when a concurrent writer got there first
+BeforeCommit = Callable[[list[Transaction]], None]  # told what a commit is about to write
 
 
 @dataclass
@@ -51,8 +53,9 @@ def _conflict(result: ItemResult, tx: Transaction, stored: Transaction | None) -
 
 
 def ingest(store: Store, bank: str, items: list[Any], now: datetime,
-           rules: RuleConfig) -> list[ItemResult]:
-    """Store each valid new item exactly once with its aggregates; report every item's fate."""
+           rules: RuleConfig, before_commit: BeforeCommit | None = None) -> list[ItemResult]:
+    """Store each valid new item exactly once with its aggregates; report every item's fate.
+    `before_commit` hears, before each commit attempt, which transactions it will write."""
     results = [ItemResult(i, item.get("id") if isinstance(item, dict)
                           and isinstance(item.get("id"), str) else None)
                for i, item in enumerate(items)]
@@ -69,7 +72,7 @@ def ingest(store: Store, bank: str, items: list[Any], now: datetime,
         else:
             first[tx.id] = (result, tx)
     if first:
-        _write_once(store, bank, first, rules)
+        _write_once(store, bank, first, rules, before_commit)
     for result, tx in repeats:
         # compare with what the id holds now: the leader's transaction or the one it clashed with
         holder = first[tx.id][0].stored
@@ -81,12 +84,12 @@ def ingest(store: Store, bank: str, items: list[Any], now: datetime,
 
 
 def _write_once(store: Store, bank: str, pending: dict[str, tuple[ItemResult, Transaction]],
-                rules: RuleConfig) -> None:
+                rules: RuleConfig, before_commit: BeforeCommit | None = None) -> None:
     """Commit the new transactions; on a lost race read again and retry what is still new."""
     todo = dict(pending)
     for attempt in range(MAX_ATTEMPTS):
         try:
-            accepted = _attempt(store, bank, todo, rules)
+            accepted = _attempt(store, bank, todo, rules, before_commit)
         except CommitConflict as conflict:
             for tx in conflict.committed:  # written by an earlier chunk: created, not duplicate
                 result, _ = todo.pop(tx.id)
@@ -102,7 +105,7 @@ def _write_once(store: Store, bank: str, pending: dict[str, tuple[ItemResult, Tr
 
 
 def _attempt(store: Store, bank: str, todo: dict[str, tuple[ItemResult, Transaction]],
-             rules: RuleConfig) -> list[Transaction]:
+             rules: RuleConfig, before_commit: BeforeCommit | None = None) -> list[Transaction]:
     """One read-classify-flag-commit pass; settles stored ids in place, returns what it wrote."""
     with store.unit_of_work(bank) as uow:
         for tx_id, stored in uow.get_transactions(list(todo)).items():
@@ -123,6 +126,8 @@ def _attempt(store: Store, bank: str, todo: dict[str, tuple[ItemResult, Transact
             states[tx.account] = remember(state, flagged, rules)
             accepted.append(flagged)
         new_accounts = [a for a in accounts if states[a].version == 0]
+        if before_commit is not None:
+            before_commit(accepted)
         uow.commit(WritePlan(accepted, deltas_for(accepted, new_accounts), states))
         return accepted
 

@@ -1,0 +1,141 @@
+"""Asynchronous ingest: validate at once, queue the valid items, consume them, keep receipts.
+
+`submit` answers a `Prefer: respond-async` POST; `consume` applies one message with the same
+ledger ingest as the synchronous path (so the same decisions and flags); `status` answers
+GET /ingest/{request_id}. The ledger's conditional writes keep exactly-once across redeliveries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from chalicelib.errors import NotFoundError, ServiceUnavailableError, ValidationError
+from chalicelib.ledger import CREATED, DUPLICATE, ingest
+from chalicelib.model import Transaction
+from chalicelib.queue import messages
+from chalicelib.queue.port import Queue, QueueError, ReceivedMessage
+from chalicelib.receipts import (
+    FAILED,
+    QUEUED,
+    REJECTED,
+    REJECTED_PART,
+    ItemFate,
+    ReceiptStore,
+)
+from chalicelib.runtime import Runtime
+from chalicelib.timeutil import format_timestamp
+from chalicelib.validation import parse_json, split_batch, validate_transaction
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+PREFER_ASYNC = re.compile(r"(^|[,;\s])respond-async\s*($|[,;])", re.IGNORECASE)
+
+
+def wants_async(prefer: str | None) -> bool:
+    """RFC 7240: the `respond-async` preference among any others in `Prefer`."""
+    return bool(prefer and PREFER_ASYNC.search(prefer))
+
+
+def submit(rt: Runtime, queue: Queue, receipts: ReceiptStore, bank: str, raw: bytes,
+           now: datetime, request_id: str) -> dict[str, Any]:
+    """Validate every item, store the receipt, queue the valid items: the 202 body."""
+    body = parse_json(raw, rt.settings.max_body_bytes)
+    items, is_batch = split_batch(body, rt.settings.max_batch)
+    fates: list[ItemFate] = []
+    valid: list[tuple[int, Transaction]] = []
+    for index, item in enumerate(items):
+        tx_id = item.get("id") if isinstance(item, dict) else None
+        try:
+            valid.append((index, validate_transaction(item, now)))
+            fates.append(ItemFate(index, tx_id, QUEUED))
+        except ValidationError as exc:
+            if not is_batch:
+                raise  # one invalid transaction: 400, as the synchronous path answers
+            fates.append(ItemFate(index, tx_id if isinstance(tx_id, str) else None, REJECTED,
+                                  errors=tuple(e.to_json() for e in exc.details)))
+    parts = messages.plan(bank, request_id, valid)
+    by_part: dict[int, list[ItemFate]] = {REJECTED_PART: [f for f in fates
+                                                          if f.status == REJECTED]}
+    for part in parts:
+        by_part[part.number] = [fates[i] for i, _ in part.items]
+    receipts.create(bank, request_id, format_timestamp(now), by_part)
+    try:
+        queue.send([p.message() for p in parts])
+    except QueueError as exc:
+        # Which messages went is unknown: every queued item says so; those that did go will
+        # still be applied and settled. The client retries (replays come back `duplicate`).
+        for part in parts:
+            receipts.settle(bank, request_id, part.number,
+                            [_failed(f, "not queued; send again") for f in by_part[part.number]])
+        raise ServiceUnavailableError(f"the ingest queue is unavailable; retry ({exc})") from exc
+    summary = Counter(f.status for f in fates)
+    return {"request_id": request_id,
+            "results": [{"index": f.index, "id": f.id, "status": f.status,
+                         "errors": list(f.errors)} for f in fates],
+            "summary": {QUEUED: summary[QUEUED], REJECTED: summary[REJECTED]}}
+
+
+def _failed(fate: ItemFate, why: str) -> ItemFate:
+    return ItemFate(fate.index, fate.id, FAILED, errors=({"field": "id", "message": why},))
+
+
+def status(receipts: ReceiptStore, bank: str, request_id: str) -> dict[str, Any]:
+    """The receipt of one of the bank's requests: `done` once every item is final."""
+    receipt = (receipts.get(bank, request_id) if REQUEST_ID.fullmatch(request_id) else None)
+    if receipt is None:
+        raise NotFoundError(f"no ingest request {request_id!r} for this bank")
+    items = receipt.items()
+    return {"request_id": request_id, "status": "done" if receipt.done else "pending",
+            "submitted_at": receipt.created_at,
+            "results": [i.to_json() for i in items],
+            "summary": dict(sorted(Counter(i.status for i in items).items()))}
+
+
+def consume(rt: Runtime, receipts: ReceiptStore, message: ReceivedMessage,
+            now: datetime) -> None:
+    """Apply one message exactly once and record its items' fates in the receipt. Raises
+    (MessageError, StoreError, ...) to leave the message for another delivery."""
+    part = messages.parse(message.body)
+    stored = receipts.get_part(part.bank, part.request_id, part.number)
+    if stored is None or all(f.status != QUEUED for f in stored.items):
+        return  # settled by an earlier delivery (or the receipt is gone): nothing to do
+
+    def mark(txs: list[Transaction]) -> None:
+        receipts.mark_writing(part.bank, part.request_id, part.number, [t.id for t in txs])
+
+    results = ingest(rt.store, part.bank, [content for _, content in part.items], now,
+                     rt.settings.rules, before_commit=mark)
+    fates = []
+    for (index, _), result in zip(part.items, results, strict=True):
+        state = result.status
+        if state == DUPLICATE and result.id in stored.writing:
+            state = CREATED  # an earlier delivery of this message committed it, then died
+        flags = tuple(result.transaction.flags) if result.transaction else ()
+        fates.append(ItemFate(index, result.id, state, flags,
+                              tuple(e.to_json() for e in result.errors)))
+    receipts.settle(part.bank, part.request_id, part.number, fates)
+
+
+def give_up(receipts: ReceiptStore, message: ReceivedMessage, why: str) -> None:
+    """The message's last allowed delivery failed: it goes to the dead letters, so its items
+    still queued become `failed` (a redrive puts them back to `queued`)."""
+    try:
+        part = messages.parse(message.body)
+    except messages.MessageError:
+        return  # not ours: no receipt to tell
+    stored = receipts.get_part(part.bank, part.request_id, part.number)
+    if stored is not None:
+        receipts.settle(part.bank, part.request_id, part.number,
+                        [_failed(f, why) if f.status == QUEUED else f for f in stored.items])
+
+
+def requeue(receipts: ReceiptStore, message: ReceivedMessage) -> None:
+    """A dead letter is redriven: its failed items are `queued` again."""
+    part = messages.parse(message.body)
+    stored = receipts.get_part(part.bank, part.request_id, part.number)
+    if stored is not None:
+        receipts.settle(part.bank, part.request_id, part.number,
+                        [ItemFate(f.index, f.id, QUEUED) if f.status == FAILED else f
+                         for f in stored.items])
