@@ -15,8 +15,9 @@ from chalicelib.queue.port import Queue
 from tests.aws_calls import REGION, record_aws_calls
 
 MAX_RECEIVES = 3
-TEST_QUEUE = "txn-test-ingest.fifo"
-TEST_DLQ = "txn-test-ingest-dlq.fifo"
+# the prod stage's names, so the policy test matches the calls without renaming
+TEST_QUEUE = "txn-stream-prod-ingest.fifo"
+TEST_DLQ = "txn-stream-prod-ingest-dlq.fifo"
 
 
 @contextmanager
@@ -45,8 +46,8 @@ def moto_sqs_queue(tmp_path: Path) -> Iterator[Queue]:
     """SqsQueue on moto's FIFO queue and dead-letter queue, its calls recorded."""
     with mock_aws():
         client = boto3.client("sqs", region_name=REGION)
-        record_aws_calls(client)
         url, dlq = create_fifo_queues(client)
+        record_aws_calls(client)  # what the adapter asks, not the test's set-up
         yield SqsQueue(url, dlq, max_receives=MAX_RECEIVES, client=client)
 
 

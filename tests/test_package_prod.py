@@ -75,3 +75,32 @@ def test_deployment_zip_holds_only_the_app_without_boto3_or_dev_tools(packaged: 
     size = archive.stat().st_size
     print(f"deployment.zip: {size} bytes")
     assert size < 1_000_000
+
+
+def test_template_holds_the_fifo_queue_its_dead_letters_and_the_consumer_mapping(
+        packaged: Path) -> None:
+    resources = template(packaged)["Resources"]
+    queue = resources["IngestQueue"]["Properties"]
+    dead = resources["IngestDeadLetterQueue"]["Properties"]
+    assert queue["FifoQueue"] is True and dead["FifoQueue"] is True
+    policy = queue["RedrivePolicy"]
+    assert policy["deadLetterTargetArn"] == {"Fn::GetAtt": ["IngestDeadLetterQueue", "Arn"]}
+    consumer = resources["ConsumeIngest"]["Properties"]
+    event = consumer["Events"]["ConsumeIngestSqsEventSource"]
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::Sub": "${IngestQueue.Arn}"}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 1 <= event["Properties"]["BatchSize"] <= 10  # FIFO's limit
+    # AWS: a visibility timeout of at least six times the consumer's timeout
+    assert queue["VisibilityTimeout"] >= 6 * consumer["Timeout"]
+    for function in ("APIHandler", "ConsumeIngest"):
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        assert variables["QUEUE"] == "sqs"
+        assert variables["QUEUE_URL"] == {"Ref": "IngestQueue"}
+        assert variables["DEAD_LETTER_QUEUE_URL"] == {"Ref": "IngestDeadLetterQueue"}
+        # the consumer settles items `failed` on the delivery the queue dead-letters after
+        assert int(variables["QUEUE_MAX_RECEIVES"]) == policy["maxReceiveCount"]
+        assert int(variables["QUEUE_VISIBILITY_S"]) == queue["VisibilityTimeout"]
+    role = resources["ConsumeIngestRole"]["Properties"]
+    policy_file = json.loads((ROOT / ".chalice" / "policy-prod.json").read_text())
+    assert [p["PolicyDocument"] for p in role["Policies"]] == [policy_file]
