@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from chalicelib import ingest_async
+from chalicelib import ingest_async, ledger
 from chalicelib.aggregates import BANK_KEY
 from chalicelib.config import Settings
 from chalicelib.ledger import ingest
@@ -137,7 +137,7 @@ def test_a_poison_message_ends_failed_and_a_redrive_applies_it(
         env: tuple[Runtime, AsyncRuntime], monkeypatch: pytest.MonkeyPatch) -> None:
     rt, parts = env
     request = submit(parts, rt, raw_tx("p1", amount="7.00"), raw_tx("p2", account="B2"))
-    real = ingest_async.ingest
+    real = ledger.ingest
     broken = {"A123"}
 
     def flaky(store: Store, bank: str, items: list[Any], *args: Any, **kw: Any) -> Any:
