@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench package serve clean
+.PHONY: install demo test lint typecheck unit bench package serve worker redrive clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ unit: $(STAMP)
 ## serve: the local API on SQLite without chalice local's keep-alive stall
 serve: $(STAMP)
 	$(PY) -m scripts.serve_local
+
+## worker: consume the embedded ingest queue in its own process (the local server already runs
+## consumer threads; this drains a queue a stopped server left: make worker ARGS=--once)
+worker: $(STAMP)
+	$(PY) -m scripts.worker $(ARGS)
+
+## redrive: move the ingest queue's dead letters back (receipts' `failed` items become `queued`)
+redrive: $(STAMP)
+	$(PY) -m scripts.redrive $(ARGS)
 
 ## bench: the project's benchmarks (figures quoted in the README come from here)
 bench: $(STAMP)

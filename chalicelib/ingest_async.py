@@ -15,6 +15,7 @@ from typing import Any
 from chalicelib.errors import NotFoundError, ServiceUnavailableError, ValidationError
 from chalicelib.ledger import CREATED, DUPLICATE, ingest
 from chalicelib.model import Transaction
+from chalicelib.observability import OUTCOME_METRICS, emit_metrics
 from chalicelib.queue import messages
 from chalicelib.queue.port import Queue, QueueError, ReceivedMessage
 from chalicelib.receipts import (
@@ -116,6 +117,17 @@ def consume(rt: Runtime, receipts: ReceiptStore, message: ReceivedMessage,
         fates.append(ItemFate(index, result.id, state, flags,
                               tuple(e.to_json() for e in result.errors)))
     receipts.settle(part.bank, part.request_id, part.number, fates)
+    _emit_outcomes(rt, fates)
+
+
+def _emit_outcomes(rt: Runtime, fates: list[ItemFate]) -> None:
+    """The same outcome metrics a synchronous request emits, for what this message applied."""
+    counts = Counter(f.status for f in fates)
+    metrics = {metric: (float(counts[name]), "Count")
+               for name, metric in OUTCOME_METRICS.items()}
+    metrics["Flagged"] = (float(sum(1 for f in fates if f.status == CREATED and f.flags)),
+                          "Count")
+    emit_metrics(rt.settings.stage, metrics, {"source": "ingest_queue"})
 
 
 def give_up(receipts: ReceiptStore, message: ReceivedMessage, why: str) -> None:
