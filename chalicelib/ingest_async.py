@@ -40,8 +40,9 @@ def wants_async(prefer: str | None) -> bool:
 
 
 def submit(rt: Runtime, queue: Queue, receipts: ReceiptStore, bank: str, raw: bytes,
-           now: datetime, request_id: str) -> dict[str, Any]:
-    """Validate every item, store the receipt, queue the valid items: the 202 body."""
+           now: datetime, request_id: str, groups: int = 0) -> dict[str, Any]:
+    """Validate every item, store the receipt, queue the valid items: the 202 body.
+    `groups`: QUEUE_GROUPS (0: a message group per account)."""
     body = parse_json(raw, rt.settings.max_body_bytes)
     items, is_batch = split_batch(body, rt.settings.max_batch)
     fates: list[ItemFate] = []
@@ -56,7 +57,7 @@ def submit(rt: Runtime, queue: Queue, receipts: ReceiptStore, bank: str, raw: by
                 raise  # one invalid transaction: 400, as the synchronous path answers
             fates.append(ItemFate(index, tx_id if isinstance(tx_id, str) else None, REJECTED,
                                   errors=tuple(e.to_json() for e in exc.details)))
-    parts = messages.plan(bank, request_id, valid)
+    parts = messages.plan(bank, request_id, valid, groups)
     by_part: dict[int, list[ItemFate]] = {REJECTED_PART: [f for f in fates
                                                           if f.status == REJECTED]}
     for part in parts:

@@ -25,7 +25,7 @@ def post(rt: Runtime, bank: str, content_type: str | None, raw: bytes,
     parts = get_async(rt)
     request_id = uuid.uuid4().hex
     return request_id, ingest_async.submit(rt, parts.queue, parts.receipts, bank, raw, now,
-                                           request_id)
+                                           request_id, parts.settings.groups)
 
 
 def status(rt: Runtime, bank: str, request_id: str) -> dict[str, Any]:

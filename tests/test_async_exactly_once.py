@@ -5,6 +5,7 @@ letters and redriven. The aggregates are checked to the cent every time."""
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -51,12 +52,11 @@ def env(store: Store, tmp_path: Path) -> Iterator[tuple[Runtime, AsyncRuntime]]:
     set_async(None, None)
 
 
-def submit(parts: AsyncRuntime, rt: Runtime, *items: dict[str, Any]) -> str:
+def submit(parts: AsyncRuntime, rt: Runtime, *items: dict[str, Any], groups: int = 0) -> str:
     request_id = f"r{next(RUNS)}"
-    import json
-
     ingest_async.submit(rt, parts.queue, parts.receipts, BANK,
-                        json.dumps({"transactions": list(items)}).encode(), NOW, request_id)
+                        json.dumps({"transactions": list(items)}).encode(), NOW, request_id,
+                        groups)
     return request_id
 
 
@@ -177,10 +177,11 @@ def ingest_async_batch(rt: Runtime, parts: AsyncRuntime, batch: list[ReceivedMes
     return bool(consume_batch(rt, parts, batch).failed)
 
 
-@settings(max_examples=25, deadline=None,
+@pytest.mark.parametrize("groups", [0, 2])  # a group per account; accounts hashed into 2
+@settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=streams)
-def test_async_decisions_and_flags_equal_the_sync_paths(tmp_path: Path,
+def test_async_decisions_and_flags_equal_the_sync_paths(tmp_path: Path, groups: int,
                                                         batches: list[list[dict[str, Any]]]
                                                         ) -> None:
     run = tmp_path / f"eq{next(RUNS)}"
@@ -189,7 +190,7 @@ def test_async_decisions_and_flags_equal_the_sync_paths(tmp_path: Path,
     rules = RuleConfig()
     want = [[(r.id, r.status, r.transaction.flags if r.transaction else ())
              for r in ingest(sync_store, BANK, items, NOW, rules)] for items in batches]
-    requests = [submit(parts, rt, *items) for items in batches]
+    requests = [submit(parts, rt, *items, groups=groups) for items in batches]
     drain(rt, parts)
     got = []
     for request in requests:

@@ -22,6 +22,7 @@ class QueueSettings:
     max_receives: int = 5  # QUEUE_MAX_RECEIVES: the redrive policy's maxReceiveCount
     visibility_s: int = 60  # QUEUE_VISIBILITY_S: the queue's visibility timeout
     local_workers: int = 2  # QUEUE_LOCAL_WORKERS: consumer threads beside the local server
+    groups: int = 0  # QUEUE_GROUPS: 0 = a message group per account, N = N groups per bank
 
 
 def _beside(sqlite_path: str, suffix: str) -> str:
@@ -48,4 +49,5 @@ def load_queue_settings(sqlite_path: str, env: Mapping[str, str] | None = None) 
         max_receives=_int(env, "QUEUE_MAX_RECEIVES", 5, 1, 1000),
         visibility_s=_int(env, "QUEUE_VISIBILITY_S", 60, 1, 43200),
         local_workers=_int(env, "QUEUE_LOCAL_WORKERS", 2, 0, 64),
+        groups=_int(env, "QUEUE_GROUPS", 0, 0, 10_000),
     )
