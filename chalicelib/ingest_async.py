@@ -24,6 +24,7 @@ from chalicelib.receipts import (
     REJECTED,
     REJECTED_PART,
     ItemFate,
+    ReceiptPart,
     ReceiptStore,
 )
 from chalicelib.runtime import Runtime
@@ -99,25 +100,57 @@ def consume(rt: Runtime, receipts: ReceiptStore, message: ReceivedMessage,
             now: datetime) -> None:
     """Apply one message exactly once and record its items' fates in the receipt. Raises
     (MessageError, StoreError, ...) to leave the message for another delivery."""
-    part = messages.parse(message.body)
-    stored = receipts.get_part(part.bank, part.request_id, part.number)
-    if stored is None or all(f.status != QUEUED for f in stored.items):
-        return  # settled by an earlier delivery (or the receipt is gone): nothing to do
+    consume_many(rt, receipts, [message], now)
+
+
+def consume_many(rt: Runtime, receipts: ReceiptStore, batch: list[ReceivedMessage],
+                 now: datetime) -> None:
+    """Apply delivered messages, one ledger ingest (one commit) per bank for all of them.
+
+    The items are concatenated in delivery order, so each group's (account's) items keep their
+    order, and the ledger decides exactly as it would have message by message: a later message's
+    repeat of an id is settled against the earlier one. Raises on any failure; the caller then
+    handles the messages one by one (what was committed reads back as already written)."""
+    by_bank: dict[str, list[tuple[messages.Part, ReceiptPart]]] = {}
+    for message in batch:
+        part = messages.parse(message.body)
+        stored = receipts.get_part(part.bank, part.request_id, part.number)
+        if stored is None or all(f.status != QUEUED for f in stored.items):
+            continue  # settled by an earlier delivery (or the receipt is gone): nothing to do
+        by_bank.setdefault(part.bank, []).append((part, stored))
+    for bank, todo in by_bank.items():
+        _apply(rt, receipts, bank, todo, now)
+
+
+def _apply(rt: Runtime, receipts: ReceiptStore, bank: str,
+           todo: list[tuple[messages.Part, ReceiptPart]], now: datetime) -> None:
+    owner: dict[str, messages.Part] = {}  # the part whose item the ledger writes for an id
+    for part, _ in todo:
+        for _, content in part.items:
+            owner.setdefault(str(content["id"]), part)
 
     def mark(txs: list[Transaction]) -> None:
-        receipts.mark_writing(part.bank, part.request_id, part.number, [t.id for t in txs])
+        written: dict[int, tuple[messages.Part, list[str]]] = {}
+        for t in txs:
+            part = owner[t.id]
+            written.setdefault(id(part), (part, []))[1].append(t.id)
+        for part, ids in written.values():
+            receipts.mark_writing(bank, part.request_id, part.number, ids)
 
-    results = ingest(rt.store, part.bank, [content for _, content in part.items], now,
-                     rt.settings.rules, before_commit=mark)
-    fates = []
-    for (index, _), result in zip(part.items, results, strict=True):
-        state = result.status
-        if state == DUPLICATE and result.id in stored.writing:
-            state = CREATED  # an earlier delivery of this message committed it, then died
-        flags = tuple(result.transaction.flags) if result.transaction else ()
-        fates.append(ItemFate(index, result.id, state, flags,
-                              tuple(e.to_json() for e in result.errors)))
-    receipts.settle(part.bank, part.request_id, part.number, fates)
+    items = [content for part, _ in todo for _, content in part.items]
+    results = iter(ingest(rt.store, bank, items, now, rt.settings.rules, before_commit=mark))
+    fates: list[ItemFate] = []
+    for part, stored in todo:
+        mine = []
+        for (index, _), result in zip(part.items, results, strict=False):
+            state = result.status
+            if state == DUPLICATE and result.id in stored.writing:
+                state = CREATED  # an earlier delivery of this message committed it, then died
+            flags = tuple(result.transaction.flags) if result.transaction else ()
+            mine.append(ItemFate(index, result.id, state, flags,
+                                 tuple(e.to_json() for e in result.errors)))
+        receipts.settle(bank, part.request_id, part.number, mine)
+        fates += mine
     _emit_outcomes(rt, fates)
 
 

@@ -90,7 +90,14 @@ def set_async(rt: Runtime | None, parts: AsyncRuntime | None) -> None:
 
 def consume_batch(rt: Runtime, parts: AsyncRuntime,
                   batch: list[ReceivedMessage]) -> BatchOutcome:
-    """Handle delivered messages (FIFO rule), settle last failures in the receipts."""
+    """Handle delivered messages: all together in one ledger commit per bank when that works,
+    else one by one under the FIFO rule, settling last failures in the receipts."""
+    if len(batch) > 1:
+        try:
+            ingest_async.consume_many(rt, parts.receipts, batch, now_utc())
+            return BatchOutcome(done=list(batch))
+        except Exception as exc:  # isolate the failing message: one by one below
+            log("WARNING", "ingest_batch_split", messages=len(batch), error=str(exc)[:300])
     return handle_batch(batch, lambda m: ingest_async.consume(rt, parts.receipts, m, now_utc()),
                         parts.queue.max_receives,
                         lambda m, why: ingest_async.give_up(parts.receipts, m, why))
