@@ -134,12 +134,13 @@ def _apply(rt: Runtime, receipts: ReceiptStore, bank: str,
         for t in txs:
             part = owner[t.id]
             written.setdefault(id(part), (part, []))[1].append(t.id)
-        for part, ids in written.values():
-            receipts.mark_writing(bank, part.request_id, part.number, ids)
+        receipts.mark_writing_many(bank, [(part.request_id, part.number, ids)
+                                          for part, ids in written.values()])
 
     items = [content for part, _ in todo for _, content in part.items]
     results = iter(ingest(rt.store, bank, items, now, rt.settings.rules, before_commit=mark))
     fates: list[ItemFate] = []
+    settles: list[tuple[str, int, list[ItemFate]]] = []
     for part, stored in todo:
         mine = []
         for (index, _), result in zip(part.items, results, strict=False):
@@ -149,8 +150,9 @@ def _apply(rt: Runtime, receipts: ReceiptStore, bank: str,
             flags = tuple(result.transaction.flags) if result.transaction else ()
             mine.append(ItemFate(index, result.id, state, flags,
                                  tuple(e.to_json() for e in result.errors)))
-        receipts.settle(bank, part.request_id, part.number, mine)
+        settles.append((part.request_id, part.number, mine))
         fates += mine
+    receipts.settle_many(bank, settles)
     _emit_outcomes(rt, fates)
 
 

@@ -86,3 +86,13 @@ class ReceiptStore(ABC):
     @abstractmethod
     def settle(self, bank: str, request_id: str, part: int, items: list[ItemFate]) -> None:
         """Replace the part's items with their new fates."""
+
+    def mark_writing_many(self, bank: str, marks: list[tuple[str, int, list[str]]]) -> None:
+        """`mark_writing` for several (request id, part, ids); a store may do it in one write."""
+        for request_id, part, ids in marks:
+            self.mark_writing(bank, request_id, part, ids)
+
+    def settle_many(self, bank: str, settles: list[tuple[str, int, list[ItemFate]]]) -> None:
+        """`settle` for several (request id, part, items); a store may do it in one write."""
+        for request_id, part, items in settles:
+            self.settle(bank, request_id, part, items)

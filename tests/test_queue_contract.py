@@ -55,6 +55,15 @@ def test_a_message_back_from_flight_is_delivered_again_before_later_ones(queue: 
     assert [(m.body, m.receive_count) for m in again] == [("1", 2), ("2", 1)]
 
 
+def test_delete_many_removes_each_delivered_message(queue: Queue) -> None:
+    queue.send([msg(f"g{i}", str(i)) for i in range(12)])
+    got = queue.receive(10, 30)
+    got += queue.receive(10, 30)
+    assert len(got) == 12
+    queue.delete_many([m.handle for m in got])
+    assert queue.depth() == (0, 0)
+
+
 def test_visibility_timeout_expires_and_the_message_comes_back(queue: Queue) -> None:
     queue.send([msg("g", "1")])
     assert bodies(queue, vt=1) == ["1"]

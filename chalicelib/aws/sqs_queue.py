@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3},
                       connect_timeout=2, read_timeout=25)  # long polls wait up to 20 s
-SEND_BATCH = 10  # SendMessageBatch's limit of entries
+SEND_BATCH = 10  # SendMessageBatch's (and DeleteMessageBatch's) limit of entries
 ATTRIBUTES = ["ApproximateReceiveCount", "MessageGroupId"]
 
 
@@ -111,6 +111,15 @@ class SqsQueue(Queue):
 
     def delete(self, handle: str) -> None:
         self.call("delete_message", QueueUrl=self.url, ReceiptHandle=handle)
+
+    def delete_many(self, handles: list[str]) -> None:
+        for start in range(0, len(handles), SEND_BATCH):
+            chunk = handles[start:start + SEND_BATCH]
+            out = self.call("delete_message_batch", QueueUrl=self.url, Entries=[
+                {"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)])
+            if out.get("Failed"):
+                codes = sorted({str(f.get("Code")) for f in out["Failed"]})
+                raise QueueError(f"SQS kept {len(out['Failed'])} message(s): {', '.join(codes)}")
 
     def change_visibility(self, handle: str, timeout_s: int) -> None:
         self.call("change_message_visibility", QueueUrl=self.url, ReceiptHandle=handle,

@@ -63,6 +63,11 @@ class Queue(ABC):
     def delete(self, handle: str) -> None:
         """Remove a delivered message for good (it was handled)."""
 
+    def delete_many(self, handles: list[str]) -> None:
+        """`delete` for several delivered messages (one call or transaction where it can)."""
+        for handle in handles:
+            self.delete(handle)
+
     @abstractmethod
     def change_visibility(self, handle: str, timeout_s: int) -> None:
         """Deliver a received message again after `timeout_s` (0: as soon as possible)."""

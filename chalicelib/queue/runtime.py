@@ -108,8 +108,8 @@ def poll_once(rt: Runtime, parts: AsyncRuntime, wait_s: float = 0) -> int:
     messages come back after a backoff; how many messages were received."""
     batch = parts.queue.receive(MAX_RECEIVE_BATCH, parts.settings.visibility_s, wait_s)
     outcome = consume_batch(rt, parts, batch)
-    for m in outcome.done:
-        parts.queue.delete(m.handle)
+    if outcome.done:
+        parts.queue.delete_many([m.handle for m in outcome.done])
     for m in outcome.failed:
         parts.queue.change_visibility(m.handle, backoff_s(m.receive_count))
     for m in outcome.skipped:

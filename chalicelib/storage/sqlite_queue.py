@@ -101,8 +101,11 @@ class SqliteQueue(Queue):
         return got
 
     def delete(self, handle: str) -> None:
+        self.delete_many([handle])
+
+    def delete_many(self, handles: list[str]) -> None:
         with self.file.write() as conn:
-            conn.execute("DELETE FROM messages WHERE handle=?", (handle,))
+            conn.executemany("DELETE FROM messages WHERE handle=?", [(h,) for h in handles])
 
     def change_visibility(self, handle: str, timeout_s: int) -> None:
         with self.file.write() as conn:

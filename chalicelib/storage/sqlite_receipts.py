@@ -55,16 +55,24 @@ class SqliteReceipts(ReceiptStore):
         return ReceiptPart(_items(rows[0][0]), set(json.loads(rows[0][1]))) if rows else None
 
     def mark_writing(self, bank: str, request_id: str, part: int, ids: list[str]) -> None:
+        self.mark_writing_many(bank, [(request_id, part, ids)])
+
+    def mark_writing_many(self, bank: str, marks: list[tuple[str, int, list[str]]]) -> None:
         with self.file.write() as conn:
-            row = conn.execute("SELECT writing FROM receipt_parts WHERE bank=? AND request_id=?"
-                               " AND part=?", (bank, request_id, part)).fetchone()
-            if row is None:
-                return
-            writing = sorted(set(json.loads(row[0])) | set(ids))
-            conn.execute("UPDATE receipt_parts SET writing=? WHERE bank=? AND request_id=?"
-                         " AND part=?", (json.dumps(writing), bank, request_id, part))
+            for request_id, part, ids in marks:
+                row = conn.execute("SELECT writing FROM receipt_parts WHERE bank=? AND"
+                                   " request_id=? AND part=?", (bank, request_id, part)).fetchone()
+                if row is None:
+                    continue
+                writing = sorted(set(json.loads(row[0])) | set(ids))
+                conn.execute("UPDATE receipt_parts SET writing=? WHERE bank=? AND request_id=?"
+                             " AND part=?", (json.dumps(writing), bank, request_id, part))
 
     def settle(self, bank: str, request_id: str, part: int, items: list[ItemFate]) -> None:
+        self.settle_many(bank, [(request_id, part, items)])
+
+    def settle_many(self, bank: str, settles: list[tuple[str, int, list[ItemFate]]]) -> None:
         with self.file.write() as conn:
-            conn.execute("UPDATE receipt_parts SET items=? WHERE bank=? AND request_id=?"
-                         " AND part=?", (_dump(items), bank, request_id, part))
+            conn.executemany("UPDATE receipt_parts SET items=? WHERE bank=? AND request_id=?"
+                             " AND part=?", [(_dump(items), bank, request_id, part)
+                                             for request_id, part, items in settles])
