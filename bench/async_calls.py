@@ -24,7 +24,6 @@ import boto3
 from moto import mock_aws
 
 from chalicelib import ingest_async
-from chalicelib.aws.sqs_queue import SqsQueue
 from chalicelib.config import Settings
 from chalicelib.ledger import ingest
 from chalicelib.queue.runtime import AsyncRuntime, consume_batch
@@ -32,7 +31,8 @@ from chalicelib.queue.settings import QueueSettings
 from chalicelib.rules import RuleConfig
 from chalicelib.runtime import Runtime
 from chalicelib.storage.dynamo import DynamoStore
-from chalicelib.storage.dynamo_receipts import DynamoReceipts
+from chalicelib.storage.dynamo.receipts import DynamoReceipts
+from chalicelib.storage.sqs_queue import SqsQueue
 from scripts.provision import create_table_request
 
 BANK = "demo"
@@ -103,7 +103,7 @@ def measure(groups: int | None) -> tuple[Meter, int]:
             return meter, 0
         queue = SqsQueue(url, dlq["QueueUrl"], 5, client=sqs)
         parts = AsyncRuntime(QueueSettings(kind="sqs", groups=groups), queue,
-                             DynamoReceipts(store))
+                             DynamoReceipts(store.db))
         raw = json.dumps({"transactions": body}).encode()
         invocations = 0
         with redirect_stdout(io.StringIO()):  # EMF lines are not figures

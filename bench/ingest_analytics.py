@@ -16,7 +16,7 @@ from chalicelib.config import Settings
 from chalicelib.reconcile import recompute
 from chalicelib.runtime import Runtime
 from chalicelib.service import post_transactions
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.storage.sqlite.store import SqliteStore
 
 BANK = "bench"
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -54,6 +54,22 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(samples)
 
 
+def durability_cost(tmp: str, total: int) -> None:
+    """SQLITE_SYNCHRONOUS=FULL (the default: fsync per commit) against NORMAL, same run, fresh
+    stores, single and batched: what durability on power loss costs, and how batching shares
+    one fsync among a batch's transactions."""
+    print("\nsynchronous FULL (default) vs NORMAL, fresh stores, same run:")
+    for batch, count in ((1, total // 10), (100, total)):
+        rates = {}
+        for mode in ("NORMAL", "FULL"):
+            store = SqliteStore(str(Path(tmp) / f"sync-{mode}-{batch}.db"), mode)
+            rates[mode] = ingest_rate(Runtime(Settings(sqlite_path=store.path), store), 0, count,
+                                      batch)
+        full, normal = rates["FULL"], rates["NORMAL"]
+        print(f"  batches of {batch:>3}: FULL {full:10,.0f} tx/s, NORMAL {normal:10,.0f} tx/s"
+              f"   (FULL/NORMAL {full / normal:.2f})")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the figures; the README's Results section quotes them."""
     parser = argparse.ArgumentParser(prog="python -m bench.ingest_analytics", description=__doc__)
@@ -70,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"ingest in-process, 1 per request:    {single:10,.0f} tx/s")
         print(f"ingest in-process, batches of 100:   {batched:10,.0f} tx/s"
               f"   ({batched / single:.1f}x single)")
+        durability_cost(tmp, args.ingest)
         # analytics on a store of its own, grown from empty to each size in turn
         store = SqliteStore(str(Path(tmp) / "analytics.db"))
         rt = Runtime(Settings(sqlite_path=store.path), store)

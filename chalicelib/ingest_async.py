@@ -25,9 +25,9 @@ from chalicelib.receipts import (
     REJECTED_PART,
     ItemFate,
     ReceiptPart,
-    ReceiptStore,
 )
 from chalicelib.runtime import Runtime
+from chalicelib.storage.port import ReceiptStore
 from chalicelib.timeutil import format_timestamp
 from chalicelib.validation import parse_json, split_batch, validate_transaction
 

@@ -1,4 +1,5 @@
 """Receipts of asynchronous ingest requests: each item's fate, kept per (bank, request id).
+(The values; `storage.port.ReceiptStore` is where they are kept.)
 
 A receipt is stored in parts: part -1 holds the items refused at once (`rejected`), and part n
 the items of queue message n. Only the consumer of message n writes part n, and one message is
@@ -10,7 +11,6 @@ them duplicates of themselves), not `duplicate`.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,38 +61,3 @@ class Receipt:
     @property
     def done(self) -> bool:
         return all(i.status in FINAL for i in self.items())
-
-
-class ReceiptStore(ABC):
-    """Where receipts live (the SQLite file locally, the ledger table on DynamoDB)."""
-
-    @abstractmethod
-    def create(self, bank: str, request_id: str, created_at: str,
-               parts: dict[int, list[ItemFate]]) -> None:
-        """Store a new receipt with every part (before any message is sent)."""
-
-    @abstractmethod
-    def get(self, bank: str, request_id: str) -> Receipt | None:
-        """The bank's receipt, or None (another bank's id is None too)."""
-
-    @abstractmethod
-    def get_part(self, bank: str, request_id: str, part: int) -> ReceiptPart | None:
-        """One part of a receipt, or None."""
-
-    @abstractmethod
-    def mark_writing(self, bank: str, request_id: str, part: int, ids: list[str]) -> None:
-        """Add `ids` to the part's ids being written (called just before a ledger commit)."""
-
-    @abstractmethod
-    def settle(self, bank: str, request_id: str, part: int, items: list[ItemFate]) -> None:
-        """Replace the part's items with their new fates."""
-
-    def mark_writing_many(self, bank: str, marks: list[tuple[str, int, list[str]]]) -> None:
-        """`mark_writing` for several (request id, part, ids); a store may do it in one write."""
-        for request_id, part, ids in marks:
-            self.mark_writing(bank, request_id, part, ids)
-
-    def settle_many(self, bank: str, settles: list[tuple[str, int, list[ItemFate]]]) -> None:
-        """`settle` for several (request id, part, items); a store may do it in one write."""
-        for request_id, part, items in settles:
-            self.settle(bank, request_id, part, items)

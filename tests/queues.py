@@ -10,8 +10,8 @@ from pathlib import Path
 import boto3
 from moto import mock_aws
 
-from chalicelib.aws.sqs_queue import SqsQueue
 from chalicelib.queue.port import Queue
+from chalicelib.storage.sqs_queue import SqsQueue
 from tests.aws_calls import REGION, record_aws_calls
 
 MAX_RECEIVES = 3
@@ -22,7 +22,7 @@ TEST_DLQ = "txn-stream-prod-ingest-dlq.fifo"
 
 @contextmanager
 def sqlite_queue(tmp_path: Path) -> Iterator[Queue]:
-    from chalicelib.storage.sqlite_queue import SqliteQueue
+    from chalicelib.storage.sqlite.queue import SqliteQueue
 
     yield SqliteQueue(str(tmp_path / "queue.db"), max_receives=MAX_RECEIVES)
 

@@ -21,11 +21,11 @@ from chalicelib.ledger import ingest
 from chalicelib.queue.port import ReceivedMessage
 from chalicelib.queue.runtime import AsyncRuntime, build, drain, poll_once, set_async
 from chalicelib.queue.settings import QueueSettings
-from chalicelib.receipts import ItemFate, ReceiptStore
+from chalicelib.receipts import ItemFate
 from chalicelib.reconcile import find_drift
 from chalicelib.rules import RuleConfig
 from chalicelib.runtime import Runtime
-from chalicelib.storage.port import Store, StoreError
+from chalicelib.storage.port import ReceiptStore, Store, StoreError
 from chalicelib.storage.sqlite import SqliteStore
 from tests.conftest import NOW
 from tests.factories import raw_tx

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.aws.sqs_queue import _batches
 from chalicelib.queue.port import OutgoingMessage, Queue, ReceivedMessage
+from chalicelib.storage.sqs_queue import _batches
 from tests.queues import MAX_RECEIVES, QUEUES
 
 

@@ -6,19 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.receipts import FAILED, QUEUED, REJECTED, ItemFate, ReceiptStore
-from chalicelib.storage.port import Store, StoreError
+from chalicelib.receipts import FAILED, QUEUED, REJECTED, ItemFate
+from chalicelib.storage.port import ReceiptStore, Store, StoreError
 
 
 def receipts_for(store: Store, tmp_path: Path) -> ReceiptStore:
     """The receipt store that goes with a ledger store (as chalicelib.queue.runtime builds it)."""
     if store.name == "dynamodb":
         from chalicelib.storage.dynamo import DynamoStore
-        from chalicelib.storage.dynamo_receipts import DynamoReceipts
+        from chalicelib.storage.dynamo.receipts import DynamoReceipts
 
         assert isinstance(store, DynamoStore)
-        return DynamoReceipts(store)
-    from chalicelib.storage.sqlite_receipts import SqliteReceipts
+        return DynamoReceipts(store.db)
+    from chalicelib.storage.sqlite.receipts import SqliteReceipts
 
     return SqliteReceipts(str(tmp_path / "receipts.db"))
 

@@ -16,9 +16,8 @@ from chalicelib.observability import log
 from chalicelib.queue.consumer import BatchOutcome, backoff_s, handle_batch
 from chalicelib.queue.port import MAX_RECEIVE_BATCH, Queue, QueueError, ReceivedMessage
 from chalicelib.queue.settings import QueueSettings, load_queue_settings
-from chalicelib.receipts import ReceiptStore
 from chalicelib.runtime import Runtime
-from chalicelib.storage.port import StoreError
+from chalicelib.storage.port import ReceiptStore, StoreError
 from chalicelib.timeutil import now_utc
 
 IDLE_WAIT_S = 1.0  # a worker's long poll of the embedded queue
@@ -44,22 +43,22 @@ def build(rt: Runtime, settings: QueueSettings | None = None) -> AsyncRuntime:
     qs = settings or load_queue_settings(rt.settings.sqlite_path)
     queue: Queue
     if qs.kind == "sqs":
-        from chalicelib.aws.sqs_queue import SqsQueue
+        from chalicelib.storage.sqs_queue import SqsQueue
 
         queue = SqsQueue(str(qs.url), qs.dead_letter_url, qs.max_receives)
     else:
-        from chalicelib.storage.sqlite_queue import SqliteQueue
+        from chalicelib.storage.sqlite.queue import SqliteQueue
 
         queue = SqliteQueue(qs.path, qs.max_receives)
     receipts: ReceiptStore
     if rt.store.name == "dynamodb":
-        from chalicelib.storage.dynamo import DynamoStore
-        from chalicelib.storage.dynamo_receipts import DynamoReceipts
+        from chalicelib.storage.dynamo.receipts import DynamoReceipts
+        from chalicelib.storage.dynamo.store import DynamoStore
 
         assert isinstance(rt.store, DynamoStore)
-        receipts = DynamoReceipts(rt.store)
+        receipts = DynamoReceipts(rt.store.db)
     else:
-        from chalicelib.storage.sqlite_receipts import SqliteReceipts
+        from chalicelib.storage.sqlite.receipts import SqliteReceipts
 
         receipts = SqliteReceipts(qs.receipts_path)
     return AsyncRuntime(qs, queue, receipts)

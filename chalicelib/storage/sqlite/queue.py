@@ -20,7 +20,7 @@ from chalicelib.queue.port import (
     QueueError,
     ReceivedMessage,
 )
-from chalicelib.storage.sqlite_file import SqliteFile
+from chalicelib.storage.sqlite.file import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (

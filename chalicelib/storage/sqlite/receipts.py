@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from chalicelib.receipts import ItemFate, Receipt, ReceiptPart, ReceiptStore
-from chalicelib.storage.port import StoreError
-from chalicelib.storage.sqlite_file import SqliteFile
+from chalicelib.receipts import ItemFate, Receipt, ReceiptPart
+from chalicelib.storage.port import ReceiptStore, StoreError
+from chalicelib.storage.sqlite.file import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS receipt_parts (

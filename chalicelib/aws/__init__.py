@@ -1,1 +1,0 @@
-"""Adapters to AWS services other than the ledger table."""
