@@ -49,7 +49,8 @@ def build(rt: Runtime, settings: QueueSettings | None = None) -> AsyncRuntime:
     else:
         from chalicelib.storage.sqlite.queue import SqliteQueue
 
-        queue = SqliteQueue(qs.path, qs.max_receives)
+        queue = SqliteQueue(qs.path, qs.max_receives,
+                            synchronous=rt.settings.sqlite_synchronous)
     receipts: ReceiptStore
     if rt.store.name == "dynamodb":
         from chalicelib.storage.dynamo.receipts import DynamoReceipts
@@ -60,7 +61,7 @@ def build(rt: Runtime, settings: QueueSettings | None = None) -> AsyncRuntime:
     else:
         from chalicelib.storage.sqlite.receipts import SqliteReceipts
 
-        receipts = SqliteReceipts(qs.receipts_path)
+        receipts = SqliteReceipts(qs.receipts_path, rt.settings.sqlite_synchronous)
     return AsyncRuntime(qs, queue, receipts)
 
 

@@ -20,7 +20,7 @@ from chalicelib.queue.port import (
     QueueError,
     ReceivedMessage,
 )
-from chalicelib.storage.sqlite.file import SqliteFile
+from chalicelib.storage.sqlite.file import SqliteFile, create_tables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -44,8 +44,10 @@ class SqliteQueue(Queue):
     name = "sqlite"
 
     def __init__(self, path: str, max_receives: int = 5,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.file = SqliteFile(path, SCHEMA, QueueError)
+                 clock: Callable[[], float] = time.time, synchronous: str = "FULL") -> None:
+        # FULL by default: a message acknowledged with a 202 survives a power loss
+        self.file = SqliteFile(path, lambda conn: create_tables(conn, SCHEMA), QueueError,
+                               synchronous)
         self.path = path
         self.max_receives = max_receives
         self.clock = clock

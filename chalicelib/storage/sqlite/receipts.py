@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 from chalicelib.receipts import ItemFate, Receipt, ReceiptPart
 from chalicelib.storage.port import ReceiptStore, StoreError
-from chalicelib.storage.sqlite.file import SqliteFile
+from chalicelib.storage.sqlite.file import SqliteFile, create_tables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS receipt_parts (
@@ -27,17 +28,22 @@ def _dump(items: list[ItemFate]) -> str:
 class SqliteReceipts(ReceiptStore):
     """One file; a receipt is a few rows, read with one query."""
 
-    def __init__(self, path: str) -> None:
-        self.file = SqliteFile(path, SCHEMA, StoreError)
+    def __init__(self, path: str, synchronous: str = "FULL") -> None:
+        self.file = SqliteFile(path, lambda conn: create_tables(conn, SCHEMA), StoreError,
+                               synchronous)
         self.path = path
 
     def create(self, bank: str, request_id: str, created_at: str,
                parts: dict[int, list[ItemFate]]) -> None:
-        with self.file.write() as conn:
-            conn.executemany(
-                "INSERT INTO receipt_parts (bank, request_id, part, created_at, items)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(bank, request_id, n, created_at, _dump(items)) for n, items in parts.items()])
+        try:
+            with self.file.write() as conn:
+                conn.executemany(
+                    "INSERT INTO receipt_parts (bank, request_id, part, created_at, items)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [(bank, request_id, n, created_at, _dump(items))
+                     for n, items in parts.items()])
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"receipt {request_id} exists already") from exc
 
     def get(self, bank: str, request_id: str) -> Receipt | None:
         rows = self.file.read("SELECT part, created_at, items, writing FROM receipt_parts"
