@@ -111,13 +111,14 @@ def consume_many(rt: Runtime, receipts: ReceiptStore, batch: list[ReceivedMessag
     order, and the ledger decides exactly as it would have message by message: a later message's
     repeat of an id is settled against the earlier one. Raises on any failure; the caller then
     handles the messages one by one (what was committed reads back as already written)."""
+    parsed = [messages.parse(m.body) for m in batch]
+    stored = receipts.get_parts([(p.bank, p.request_id, p.number) for p in parsed])
     by_bank: dict[str, list[tuple[messages.Part, ReceiptPart]]] = {}
-    for message in batch:
-        part = messages.parse(message.body)
-        stored = receipts.get_part(part.bank, part.request_id, part.number)
-        if stored is None or all(f.status != QUEUED for f in stored.items):
+    for part in parsed:
+        mine = stored.get((part.bank, part.request_id, part.number))
+        if mine is None or all(f.status != QUEUED for f in mine.items):
             continue  # settled by an earlier delivery (or the receipt is gone): nothing to do
-        by_bank.setdefault(part.bank, []).append((part, stored))
+        by_bank.setdefault(part.bank, []).append((part, mine))
     for bank, todo in by_bank.items():
         _apply(rt, receipts, bank, todo, now)
 

@@ -88,3 +88,18 @@ def test_a_large_receipt_round_trips(receipts: ReceiptStore) -> None:
     receipts.create("b1", "big", "2026-01-10T18:00:00Z", {-1: [], **parts})
     got = receipts.get("b1", "big")
     assert got is not None and [i.index for i in got.items()] == list(range(600))
+
+
+def test_batches_of_parts_read_mark_and_settle_like_single_ones(receipts: ReceiptStore) -> None:
+    make(receipts)
+    make(receipts, request="r2")
+    keys = [("b1", "r1", 0), ("b1", "r2", 1), ("b1", "r9", 0), ("b2", "r1", 0)]
+    assert set(receipts.get_parts(keys)) == {("b1", "r1", 0), ("b1", "r2", 1)}
+    receipts.mark_writing_many("b1", [("r1", 0, ["t0"]), ("r2", 1, ["t2"])])
+    receipts.settle_many("b1", [("r1", 0, [ItemFate(0, "t0", "created"),
+                                           ItemFate(3, "t3", "conflict")]),
+                                ("r2", 1, [ItemFate(2, "t2", "duplicate")])])
+    parts = receipts.get_parts(keys[:2])
+    assert parts[("b1", "r1", 0)].writing == {"t0"} and parts[("b1", "r2", 1)].writing == {"t2"}
+    assert [i.status for i in parts[("b1", "r1", 0)].items] == ["created", "conflict"]
+    assert [i.status for i in parts[("b1", "r2", 1)].items] == ["duplicate"]

@@ -186,6 +186,13 @@ class ReceiptStore(ABC):
     def settle(self, bank: str, request_id: str, part: int, items: list[ItemFate]) -> None:
         """Replace the part's items with their new fates."""
 
+    def get_parts(self, keys: list[tuple[str, str, int]]
+                  ) -> dict[tuple[str, str, int], ReceiptPart]:
+        """`get_part` for several (bank, request id, part); absent ones are left out. A store
+        may read them in one round trip."""
+        found = {k: self.get_part(*k) for k in keys}
+        return {k: v for k, v in found.items() if v is not None}
+
     def mark_writing_many(self, bank: str, marks: list[tuple[str, int, list[str]]]) -> None:
         """`mark_writing` for several (request id, part, ids); a store may do it in one write."""
         for request_id, part, ids in marks:

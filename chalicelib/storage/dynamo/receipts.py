@@ -9,6 +9,9 @@ the part does not exist yet.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from chalicelib.receipts import ItemFate, Receipt, ReceiptPart
@@ -17,6 +20,7 @@ from chalicelib.storage.dynamo.table import DynamoTable
 from chalicelib.storage.port import ReceiptStore
 
 TRANSACT_MAX = 100  # TransactWriteItems' limit of actions
+PARALLEL_WRITES = 10  # a batch's part updates go out together (boto3 clients are thread-safe)
 
 
 def _part(item: dict[str, Any]) -> ReceiptPart:
@@ -58,6 +62,29 @@ class DynamoReceipts(ReceiptStore):
         out = self.db.on_table("get_item", ConsistentRead=True,
                                Key=t.receipt_part_key(bank, request_id, part))
         return _part(out["Item"]) if "Item" in out else None
+
+    def get_parts(self, keys: list[tuple[str, str, int]]
+                  ) -> dict[tuple[str, str, int], ReceiptPart]:
+        wanted = {t.item_key(t.receipt_part_key(*k)): k for k in keys}
+        found = self.db.batch_get([t.receipt_part_key(*k) for k in keys])
+        return {wanted[item_key]: _part(item) for item_key, item in found.items()}
+
+    def _each(self, calls: Sequence[Callable[[], None]]) -> None:
+        """Independent single-item updates (one per part), several in flight at once: a batch
+        of ten messages costs one round trip's latency, not ten."""
+        if len(calls) <= 1:
+            for call in calls:
+                call()
+            return
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_WRITES, len(calls))) as pool:
+            for future in [pool.submit(call) for call in calls]:
+                future.result()  # the first StoreError is raised here
+
+    def mark_writing_many(self, bank: str, marks: list[tuple[str, int, list[str]]]) -> None:
+        self._each([partial(self.mark_writing, bank, r, p, ids) for r, p, ids in marks])
+
+    def settle_many(self, bank: str, settles: list[tuple[str, int, list[ItemFate]]]) -> None:
+        self._each([partial(self.settle, bank, r, p, items) for r, p, items in settles])
 
     def mark_writing(self, bank: str, request_id: str, part: int, ids: list[str]) -> None:
         if ids:
