@@ -133,6 +133,19 @@ def test_a_consumer_killed_after_its_commit_is_finished_by_the_next_delivery(
     assert find_drift(rt.store, BANK) == []
 
 
+def test_a_batch_that_fails_after_its_commit_is_settled_message_by_message(
+        env: tuple[Runtime, AsyncRuntime]) -> None:
+    rt, parts = env
+    first = submit(parts, rt, raw_tx("x1", amount="1.00"), raw_tx("y1", account="B2"))
+    second = submit(parts, rt, raw_tx("x2", amount="2.00"), raw_tx("x1", amount="1.00"))
+    dying = AsyncRuntime(parts.settings, parts.queue, SettleFailsOnce(parts.receipts))
+    assert poll_once(rt, dying) == 3  # one commit for three messages, then the split
+    assert fates(parts, first) == [("x1", "created"), ("y1", "created")]
+    assert fates(parts, second) == [("x2", "created"), ("x1", "duplicate")]
+    assert totals(rt.store) == (3, Decimal("13.00"))
+    assert parts.queue.depth() == (0, 0)
+
+
 def test_a_poison_message_ends_failed_and_a_redrive_applies_it(
         env: tuple[Runtime, AsyncRuntime], monkeypatch: pytest.MonkeyPatch) -> None:
     rt, parts = env
