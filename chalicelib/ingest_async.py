@@ -64,14 +64,18 @@ def submit(rt: Runtime, queue: Queue, receipts: ReceiptStore, bank: str, raw: by
     for part in parts:
         by_part[part.number] = [fates[i] for i, _ in part.items]
     receipts.create(bank, request_id, format_timestamp(now), by_part)
+    outgoing = [p.message() for p in parts]
     try:
-        queue.send([p.message() for p in parts])
+        queue.send(outgoing)
     except QueueError as exc:
-        # Which messages went is unknown: every queued item says so; those that did go will
-        # still be applied and settled. The client retries (replays come back `duplicate`).
-        for part in parts:
-            receipts.settle(bank, request_id, part.number,
-                            [_failed(f, "not queued; send again") for f in by_part[part.number]])
+        # The items of messages not known to be queued read `failed` and are never applied
+        # (a consumer skips a part that is not `queued`); the client gets a 503 and sends the
+        # request again, where what did go comes back `duplicate`.
+        unsent = {m.dedup_id for m in (outgoing if exc.unsent is None else exc.unsent)}
+        receipts.settle_many(bank, [
+            (request_id, part.number, [_failed(f, "not queued; send again")
+                                       for f in by_part[part.number]])
+            for part, message in zip(parts, outgoing, strict=True) if message.dedup_id in unsent])
         raise ServiceUnavailableError(f"the ingest queue is unavailable; retry ({exc})") from exc
     summary = Counter(f.status for f in fates)
     return {"request_id": request_id,

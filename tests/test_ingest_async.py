@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.queue.port import OutgoingMessage, Queue, QueueError
 from chalicelib.queue.runtime import AsyncRuntime, drain, get_async, set_async
 from chalicelib.runtime import Runtime
 from chalicelib.storage.port import ApiKeyRecord
@@ -139,3 +140,60 @@ def test_the_local_consumer_threads_apply_the_queue_in_the_background(
         assert json.loads(api.get("/analytics").body)["count"] == 30
     finally:
         set_async(None, None)
+
+
+class SendsOnlyTheFirst(Queue):
+    """A queue that takes the first message of a send and fails on the rest (SQS refusing a
+    later batch): everything else delegates to the embedded queue."""
+
+    def __init__(self, inner: Queue) -> None:
+        self.inner = inner
+        self.name, self.max_receives = inner.name, inner.max_receives
+
+    def send(self, messages: list[OutgoingMessage]) -> None:
+        self.inner.send(messages[:1])
+        raise QueueError("injected: the second batch was refused", messages[1:])
+
+    def receive(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.receive(*args, **kwargs)
+
+    def delete(self, handle: str) -> None:
+        self.inner.delete(handle)
+
+    def change_visibility(self, handle: str, timeout_s: int) -> None:
+        self.inner.change_visibility(handle, timeout_s)
+
+    def dead_letters(self, max_messages: int) -> Any:
+        return self.inner.dead_letters(max_messages)
+
+    def redrive(self, messages: Any) -> int:
+        return self.inner.redrive(messages)
+
+    def depth(self) -> tuple[int, int]:
+        return self.inner.depth()
+
+
+def test_a_queue_failing_half_way_is_503_and_the_unsent_items_read_failed(
+        api: Api, runtime: Runtime, parts: AsyncRuntime) -> None:
+    broken = AsyncRuntime(parts.settings, SendsOnlyTheFirst(parts.queue), parts.receipts)
+    set_async(runtime, broken)
+    response = api.post(batch(raw_tx("s1"), raw_tx("s2", account="B9")), **ASYNC)
+    assert response.status_code == 503 and json.loads(response.body)["Code"] == \
+        "ServiceUnavailableError"
+    assert response.headers["Retry-After"]
+    drain(runtime, broken)
+    (request_id,) = _request_ids(parts)
+    body = receipt(api, f"/ingest/{request_id}")
+    assert body["status"] == "done"
+    assert [(r["id"], r["status"]) for r in body["results"]] == [("s1", "created"),
+                                                                 ("s2", "failed")]
+    assert runtime.store.get_transaction("demo", "s2") is None  # never applied
+
+
+def _request_ids(parts: AsyncRuntime) -> list[str]:
+    """Every request id in the embedded receipts file (the 503 did not tell the client one)."""
+    from chalicelib.storage.sqlite.receipts import SqliteReceipts
+
+    assert isinstance(parts.receipts, SqliteReceipts)
+    return [str(r[0]) for r in parts.receipts.file.read(
+        "SELECT DISTINCT request_id FROM receipt_parts")]

@@ -125,3 +125,42 @@ def test_sqs_batches_hold_at_most_ten_messages_and_256_kib_in_order() -> None:
     assert [m for b in batches for m in b] == messages
     assert all(len(b) <= 10 and sum(len(m.body) for m in b) <= 256 * 1024 for b in batches)
     assert [len(b) for b in batches] == [2, 10, 4]
+
+
+def test_sqs_send_failing_on_a_later_batch_names_what_was_not_queued(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from chalicelib.queue.port import QueueError
+    from tests.queues import moto_sqs_queue
+
+    with moto_sqs_queue(tmp_path) as queue:
+        calls = []
+
+        def second_batch_fails(**_: object) -> object:
+            calls.append(1)
+            if len(calls) >= 2:  # the second SendMessageBatch, and botocore's retries of it
+                return (SimpleNamespace(status_code=500, headers={}),
+                        {"Error": {"Code": "InternalError", "Message": "injected"},
+                         "ResponseMetadata": {}})
+            return None
+
+        client = queue.client  # type: ignore[attr-defined]
+        client.meta.events.register("before-call.sqs.SendMessageBatch", second_batch_fails)
+        messages = [msg(f"g{i}", str(i)) for i in range(15)]
+        with pytest.raises(QueueError) as raised:
+            queue.send(messages)
+        assert raised.value.unsent == messages[10:]
+        assert sorted(int(m.body) for m in queue.receive(10, 30)) == list(range(10))
+
+
+def test_sqlite_send_failing_queues_nothing_and_says_so(tmp_path: Path) -> None:
+    from chalicelib.queue.port import QueueError
+    from chalicelib.storage.sqlite.queue import SqliteQueue
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    queue = SqliteQueue(str(blocker / "queue.db"))  # a path under a file: cannot be opened
+    messages = [msg("g", "1")]
+    with pytest.raises(QueueError) as raised:
+        queue.send(messages)
+    assert raised.value.unsent == messages

@@ -21,7 +21,12 @@ MAX_RECEIVE_BATCH = 10  # SQS's limit of messages a receive returns
 
 
 class QueueError(Exception):
-    """The queue failed in a way a retry later may mend (throttled, unreachable)."""
+    """The queue failed in a way a retry later may mend (throttled, unreachable). A failed
+    send lists in `unsent` the messages not known to be queued (None: not known at all)."""
+
+    def __init__(self, message: str, unsent: list[OutgoingMessage] | None = None) -> None:
+        super().__init__(message)
+        self.unsent = unsent
 
 
 @dataclass(frozen=True)

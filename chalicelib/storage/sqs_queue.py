@@ -84,15 +84,22 @@ class SqsQueue(Queue):
             raise QueueError(f"SQS {operation} failed: {exc}") from exc
 
     def send(self, messages: list[OutgoingMessage]) -> None:
+        done = 0
         for batch in _batches(messages):
-            out = self.call("send_message_batch", QueueUrl=self.url, Entries=[
-                {"Id": str(i), "MessageBody": m.body, "MessageGroupId": m.group,
-                 "MessageDeduplicationId": m.dedup_id} for i, m in enumerate(batch)])
+            try:
+                out = self.call("send_message_batch", QueueUrl=self.url, Entries=[
+                    {"Id": str(i), "MessageBody": m.body, "MessageGroupId": m.group,
+                     "MessageDeduplicationId": m.dedup_id} for i, m in enumerate(batch)])
+            except QueueError as exc:  # this batch may or may not have gone: not known queued
+                raise QueueError(str(exc), messages[done:]) from exc
             failed = out.get("Failed") or []
             if failed:
                 # a later batch must not overtake a failed message of its group: stop here
                 codes = sorted({str(f.get("Code")) for f in failed})
-                raise QueueError(f"SQS refused {len(failed)} message(s): {', '.join(codes)}")
+                refused = [batch[int(f["Id"])] for f in failed]
+                raise QueueError(f"SQS refused {len(failed)} message(s): {', '.join(codes)}",
+                                 refused + messages[done + len(batch):])
+            done += len(batch)
 
     def _receive(self, url: str, max_messages: int, visibility_timeout_s: int,
                  wait_s: float) -> list[ReceivedMessage]:

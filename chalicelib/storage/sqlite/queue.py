@@ -54,6 +54,14 @@ class SqliteQueue(Queue):
         self._sent = threading.Condition()  # wakes this process's waiting receivers
 
     def send(self, messages: list[OutgoingMessage]) -> None:
+        try:
+            self._send(messages)
+        except QueueError as exc:  # one transaction: nothing of it was queued
+            raise QueueError(str(exc), list(messages)) from exc
+        with self._sent:
+            self._sent.notify_all()
+
+    def _send(self, messages: list[OutgoingMessage]) -> None:
         now = self.clock()
         with self.file.write() as conn:
             conn.execute("DELETE FROM dedup WHERE expires < ?", (now,))
@@ -65,8 +73,6 @@ class SqliteQueue(Queue):
                     continue  # sent within the window: dropped, as SQS FIFO does
                 conn.execute("INSERT INTO messages (grp, body, visible_at) VALUES (?, ?, ?)",
                              (m.group, m.body, now))
-        with self._sent:
-            self._sent.notify_all()
 
     def receive(self, max_messages: int, visibility_timeout_s: int,
                 wait_s: float = 0) -> list[ReceivedMessage]:
