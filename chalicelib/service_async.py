@@ -53,4 +53,14 @@ def on_sqs_records(rt: Runtime, records: list[Mapping[str, Any]]) -> dict[str, A
             log("WARNING", "ingest_backoff_failed", message_id=m.message_id, error=str(exc))
     log("INFO", "ingest_batch", received=len(records), done=len(outcome.done),
         failed=len(outcome.failed), skipped=len(outcome.skipped))
-    return {"batchItemFailures": [{"itemIdentifier": i} for i in outcome.failed_ids()]}
+    failed = outcome.failed_ids()
+    if failed and not parts.settings.partial_batch:
+        # Without ReportBatchItemFailures on the mapping (`chalice deploy` cannot set it) Lambda
+        # would delete every message of a batch that returns: fail the whole batch instead;
+        # what was applied is applied again as a no-op on the next delivery.
+        raise BatchFailedError(f"{len(failed)} of {len(records)} messages failed")
+    return {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
+
+
+class BatchFailedError(Exception):
+    """Some messages of an SQS batch failed and partial batch responses are off."""

@@ -39,7 +39,7 @@ def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
                             "AWS_SECRET_ACCESS_KEY": "testing", "STORE": "dynamodb",
                             "TABLE_NAME": TABLE, "AGGREGATE_SHARDS": "2", "STAGE": "prod",
                             "QUEUE": "sqs", "QUEUE_URL": url, "DEAD_LETTER_QUEUE_URL": dlq,
-                            "QUEUE_MAX_RECEIVES": "3"}.items():
+                            "QUEUE_MAX_RECEIVES": "3", "QUEUE_PARTIAL_BATCH": "true"}.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("DEMO_API_KEY", raising=False)
         boto3.client("dynamodb").create_table(**create_table_request(TABLE))
@@ -132,3 +132,19 @@ def test_lambda_event_generated_by_chalice_reaches_the_consumer(deployed: str) -
                                                  queue_name="txn-stream-prod-ingest.fifo")
         answer = client.lambda_.invoke("consume_ingest", event).payload
     assert len(answer["batchItemFailures"]) == 1  # unreadable: left for the dead letters
+
+
+def test_lambda_event_without_partial_batch_responses_a_failure_fails_the_whole_batch(
+        deployed: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.service_async import BatchFailedError
+
+    monkeypatch.setenv("QUEUE_PARTIAL_BATCH", "false")  # the `chalice deploy` mapping
+    set_async(None, None)
+    queue = get_async(get_runtime(), start_workers=False).queue
+    queue.send([OutgoingMessage(group_for("acme-bank", "A123"), "poison", "not a message")])
+    response = post_async(deployed, {"transactions": [raw_tx("b1", account="B9")]})
+    with pytest.raises(BatchFailedError):
+        consume_ingest(sqs_event(deliver()), LambdaContext())
+    # the good message was applied; its redelivery (the whole batch comes back) is a no-op
+    status = ingest_status(deployed, response["headers"]["Location"])
+    assert [(r["id"], r["status"]) for r in status["results"]] == [("b1", "created")]

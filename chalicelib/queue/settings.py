@@ -23,12 +23,22 @@ class QueueSettings:
     visibility_s: int = 60  # QUEUE_VISIBILITY_S: the queue's visibility timeout
     local_workers: int = 2  # QUEUE_LOCAL_WORKERS: consumer threads beside the local server
     groups: int = 0  # QUEUE_GROUPS: 0 = a message group per account, N = N groups per bank
+    # QUEUE_PARTIAL_BATCH: the event source mapping reports batch item failures (the template
+    # sets it); without it a failed message fails the whole batch, or Lambda would delete it
+    partial_batch: bool = False
 
 
 def _beside(sqlite_path: str, suffix: str) -> str:
     """A file next to the ledger's (tests that move the ledger move these too)."""
     ledger = Path(sqlite_path)
     return str(ledger.with_name(f"{ledger.stem}-{suffix}.db"))
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "false").strip().lower()
+    if raw not in ("true", "false"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw == "true"
 
 
 def load_queue_settings(sqlite_path: str, env: Mapping[str, str] | None = None) -> QueueSettings:
@@ -50,4 +60,5 @@ def load_queue_settings(sqlite_path: str, env: Mapping[str, str] | None = None) 
         visibility_s=_int(env, "QUEUE_VISIBILITY_S", 60, 1, 43200),
         local_workers=_int(env, "QUEUE_LOCAL_WORKERS", 2, 0, 64),
         groups=_int(env, "QUEUE_GROUPS", 0, 0, 10_000),
+        partial_batch=_flag(env, "QUEUE_PARTIAL_BATCH"),
     )
