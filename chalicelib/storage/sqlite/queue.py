@@ -33,7 +33,7 @@ CREATE INDEX IF NOT EXISTS messages_in_flight ON messages (dead, grp, visible_at
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_handle ON messages (handle);
 CREATE TABLE IF NOT EXISTS dedup (id TEXT PRIMARY KEY, expires REAL NOT NULL);
 """
-POLL_S = 0.05  # how often a waiting receive looks again
+POLL_S = 0.2  # how often a waiting receive looks again (a send in this process wakes it at once)
 DLQ_VISIBILITY_S = 60  # dead letters taken by `dead_letters` are hidden this long
 SCAN_SLACK = 20  # extra rows read per receive, for those that move to the dead letters
 
