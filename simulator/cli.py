@@ -83,13 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     out.print(console.summary_table(run.tally))
     drift: list[str] | None = None
     if opts.verify and not run.fatal:
+        reader = Client(endpoint, opts.api_key, opts.timeout, 2)
         try:
-            after = preflight.analytics(Client(endpoint, opts.api_key, opts.timeout, 2))
+            after = preflight.analytics(reader)
         except FatalError as exc:
             drift = [f"cannot verify: {exc}"]
         else:
-            drift = verify.drift(verify.expected(run.tally.accepted.values()),
-                                 verify.change(verify.snapshot(before), verify.snapshot(after)))
+            unresolved = verify.resolve(reader, run.tally)
+            drift = unresolved + verify.drift(
+                verify.expected(run.tally.accepted.values()),
+                verify.change(verify.snapshot(before), verify.snapshot(after)))
+        finally:
+            reader.close()
         out.print("verify: [green]OK[/], analytics moved exactly by what was accepted"
                   if not drift else "verify: [red]DRIFT[/]\n  " + "\n  ".join(drift))
     for sample in run.tally.samples:

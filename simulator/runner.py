@@ -79,7 +79,7 @@ def start(work: Iterable[Unit], make_client: Callable[[threading.Event], Client]
                         reply = client.request("POST", "/transactions", request.body,
                                                ASYNC_HEADERS if poller else None)
                     except GaveUp as exc:
-                        run.tally.failed(request, str(exc))
+                        run.tally.failed(request, str(exc), exc.maybe_delivered)
                         continue
                     if reply.status in AUTH_FAILED:
                         run.fatal = f"the API refused the key (HTTP {reply.status})"

@@ -39,6 +39,9 @@ class Tally:
     unexpected: int = 0
     samples: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)  # fraud items that came back unflagged
+    # valid items whose request gave up after an attempt that may have been stored: --verify
+    # reads each back before comparing (an answer lost after a commit is not drift)
+    unknown: list[Planned] = field(default_factory=list)
     requests: int = 0
     started: float = field(default_factory=time.perf_counter)
     finished: float | None = None
@@ -57,12 +60,15 @@ class Tally:
         if len(self.samples) < MAX_SAMPLES:
             self.samples.append(text)
 
-    def failed(self, request: Request, reason: str, count_request: bool = True) -> None:
+    def failed(self, request: Request, reason: str, maybe_delivered: bool = False,
+               count_request: bool = True) -> None:
         """The request never got an answer (transport errors after retries, interruption), or
         its receipt never became final (--async; the request itself was counted when queued)."""
         with self.lock:
             self.requests += count_request
             self.counts["error"] += len(request.items)
+            if maybe_delivered:
+                self.unknown.extend(i for i in request.items if i.should_be_accepted)
             self._surprise(f"{len(request.items)} transaction(s) not delivered: {reason}")
 
     def record(self, request: Request, reply: Reply, latency: float) -> None:

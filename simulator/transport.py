@@ -22,7 +22,12 @@ class FatalError(Exception):
 
 
 class GaveUp(Exception):
-    """A request still failed after every retry."""
+    """A request still failed after every retry; `maybe_delivered` if an attempt may have
+    reached the server (and so may have been stored, its answer lost)."""
+
+    def __init__(self, message: str, maybe_delivered: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_delivered = maybe_delivered
 
 
 @dataclass(frozen=True)
@@ -139,7 +144,7 @@ class Client:
                 retry_after = response.getheader("retry-after")
             if attempt == self.retries or self.stop.wait(self.backoff(attempt, retry_after)):
                 break
-        raise GaveUp(f"{method} {path}: {reason} (after {attempt + 1} attempts)")
+        raise GaveUp(f"{method} {path}: {reason} (after {attempt + 1} attempts)", delivered)
 
 
 def _json(data: bytes) -> Any:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
-from simulator.tally import Kept
+from simulator.tally import Kept, Tally
+from simulator.transport import Client, GaveUp
 
 SIDES = ("credits", "debits")
 Totals = dict[tuple[str, str], tuple[int, Decimal]]  # (currency, side) -> (count, total)
@@ -52,3 +54,26 @@ def drift(want: Totals, got: Totals) -> list[str]:
             lines.append(f"{key[0]} {key[1]}: expected +{w[0]} / +{w[1]:f}, "
                          f"the API shows +{g[0]} / +{g[1]:f}")
     return lines
+
+
+def resolve(client: Client, tally: Tally) -> list[str]:
+    """Read back each transaction of unknown fate (its request gave up after an attempt that
+    may have been stored): a stored one counts as accepted, with the amount the API holds.
+    Returns one line per id that could not be read back."""
+    problems = []
+    for item in tally.unknown:
+        if item.id in tally.accepted:
+            continue
+        try:
+            reply = client.request("GET", f"/transactions/{quote(item.id, safe='')}")
+        except GaveUp as exc:
+            problems.append(f"cannot read back {item.id}: {exc}")
+            continue
+        body = reply.body if isinstance(reply.body, dict) else {}
+        if reply.status == 200:
+            tally.accepted[item.id] = Kept(str(body.get("currency")),
+                                           body.get("type") == "credit",
+                                           Decimal(str(body.get("amount"))))
+        elif reply.status != 404:
+            problems.append(f"cannot read back {item.id}: HTTP {reply.status}")
+    return problems

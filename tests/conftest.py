@@ -15,15 +15,29 @@ from chalicelib.config import Settings
 from chalicelib.runtime import Runtime, set_runtime
 from chalicelib.storage.port import Store
 from chalicelib.storage.sqlite.store import SqliteStore
-from tests.stores import STORES
+from scripts.dynamodb_local import DynamoDBLocal
+from tests import dynamodb_local as ddb_local
+from tests.stores import EMULATED, STORES
 
 TEST_KEY = "test-demo-key"
 NOW = datetime(2026, 1, 10, 18, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=sorted(STORES))
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[DynamoDBLocal]:
+    """Amazon's DynamoDB Local, one per test process (per xdist worker), in memory, on a free
+    port; `.endpoint`, `.env` (AWS_ENDPOINT_URL_DYNAMODB and credentials). Tests share it, so
+    each uses its own table (tests.dynamodb_local.table_name). Mark such tests `emulator`."""
+    yield ddb_local.emulator()
+    ddb_local.stop()
+
+
+@pytest.fixture(params=[pytest.param(name, marks=pytest.mark.emulator) if name in EMULATED
+                        else name for name in sorted(STORES)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Each store in turn: the contract suite runs once per adapter."""
+    if request.param in EMULATED:
+        request.getfixturevalue("dynamodb_local")  # started here, stopped at the session's end
     with STORES[request.param](tmp_path) as made:
         yield made
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import service
+from chalicelib import analytics, service
 from chalicelib.config import Settings
 from chalicelib.errors import AppError
 from chalicelib.runtime import Runtime
@@ -69,6 +69,13 @@ class FlakyHandler(BaseHTTPRequestHandler):
             return self._answer(200, {"status": "ok", "store": "sqlite"})
         if self.headers.get("x-api-key") != KEY:
             return self._answer(403, {"Code": "ForbiddenError", "Message": "bad key"})
+        if self.path.startswith("/transactions/"):
+            try:
+                found = analytics.get_transaction(self.server.runtime.store, "demo",
+                                                  self.path.rsplit("/", 1)[-1])
+            except AppError as exc:
+                return self._answer(exc.status, exc.to_json())
+            return self._answer(200, found)
         body = service.get_analytics(self.server.runtime, "demo", {}, now_utc())
         usd = body["totals"].get("USD")
         if usd and self.server.skew:
@@ -142,6 +149,20 @@ def test_answer_lost_after_commit_is_retried_and_still_verifies(flaky: FlakyApi,
     result = report(out)
     assert result["duplicates"] == 10  # the retried batch was already stored: ours, counted
     assert result["verify"]["ok"]
+
+
+def test_answers_lost_on_every_retry_are_read_back_so_verify_stays_exact(
+        flaky: FlakyApi, tmp_path: Path) -> None:
+    # The first batch is stored but no attempt's answer arrives: the simulator gives up on it
+    # (an error, exit 1), yet --verify must not call the API's true totals drift.
+    flaky.drop_after_commit = 3
+    out = tmp_path / "report.json"
+    assert simulate(flaky.url, "--count", "30", "--batch-size", "10", "--concurrency", "1",
+                    "--retries", "2", "--invalid-rate", "0", "--duplicate-rate", "0",
+                    "--verify", "--output", str(out)) == 1
+    result = report(out)
+    assert result["errors"] == 10 and result["created"] == 20
+    assert result["verify"] == {"ok": True, "drift": []}
 
 
 def test_single_requests_retry_too(flaky: FlakyApi, tmp_path: Path) -> None:
