@@ -40,7 +40,7 @@ _built: tuple[Runtime, AsyncRuntime] | None = None
 
 def build(rt: Runtime, settings: QueueSettings | None = None) -> AsyncRuntime:
     """The queue and receipts the settings name (adapters imported only when chosen)."""
-    qs = settings or load_queue_settings(rt.settings.sqlite_path)
+    qs = settings or load_queue_settings(rt.settings.sqlite_path, store=rt.settings.store)
     queue: Queue
     if qs.kind == "sqs":
         from chalicelib.storage.sqs_queue import SqsQueue

@@ -22,6 +22,7 @@ class QueueSettings:
     max_receives: int = 5  # QUEUE_MAX_RECEIVES: the redrive policy's maxReceiveCount
     visibility_s: int = 60  # QUEUE_VISIBILITY_S: the queue's visibility timeout
     local_workers: int = 2  # QUEUE_LOCAL_WORKERS: consumer threads beside the local server
+    # (default 2 on SQLite, whose writes are serialised anyway; 4 on DynamoDB, whose calls wait)
     groups: int = 0  # QUEUE_GROUPS: 0 = a message group per account, N = N groups per bank
     # QUEUE_PARTIAL_BATCH: the event source mapping reports batch item failures (the template
     # sets it); without it a failed message fails the whole batch, or Lambda would delete it
@@ -41,8 +42,10 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     return raw == "true"
 
 
-def load_queue_settings(sqlite_path: str, env: Mapping[str, str] | None = None) -> QueueSettings:
-    """Read the queue settings; `sqlite_path` is the ledger file they default beside."""
+def load_queue_settings(sqlite_path: str, env: Mapping[str, str] | None = None,
+                        store: str = "sqlite") -> QueueSettings:
+    """Read the queue settings; `sqlite_path` is the ledger file they default beside, `store`
+    the ledger's kind."""
     env = os.environ if env is None else env
     kind = env.get("QUEUE", "sqlite") or "sqlite"
     if kind not in ("sqlite", "sqs"):
@@ -58,7 +61,7 @@ def load_queue_settings(sqlite_path: str, env: Mapping[str, str] | None = None) 
         dead_letter_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
         max_receives=_int(env, "QUEUE_MAX_RECEIVES", 5, 1, 1000),
         visibility_s=_int(env, "QUEUE_VISIBILITY_S", 60, 1, 43200),
-        local_workers=_int(env, "QUEUE_LOCAL_WORKERS", 2, 0, 64),
+        local_workers=_int(env, "QUEUE_LOCAL_WORKERS", 4 if store == "dynamodb" else 2, 0, 64),
         groups=_int(env, "QUEUE_GROUPS", 0, 0, 10_000),
         partial_batch=_flag(env, "QUEUE_PARTIAL_BATCH"),
     )
