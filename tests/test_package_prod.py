@@ -106,3 +106,12 @@ def test_template_holds_the_fifo_queue_its_dead_letters_and_the_consumer_mapping
     role = resources["ConsumeIngestRole"]["Properties"]
     policy_file = json.loads((ROOT / ".chalice" / "policy-prod.json").read_text())
     assert [p["PolicyDocument"] for p in role["Policies"]] == [policy_file]
+
+
+def test_deployment_zip_carries_the_dashboard_files(packaged: Path) -> None:
+    """chalice package copies chalicelib/ whole: the page, its scripts and uPlot's licence."""
+    with zipfile.ZipFile(packaged / "deployment.zip") as zf:
+        names = set(zf.namelist())
+    web = "chalicelib/web/"
+    assert {web + "index.html", web + "app.js", web + "app.css", web + "vendor/uplot.min.js",
+            web + "vendor/uplot.min.css", web + "vendor/uplot.LICENSE"} <= names
