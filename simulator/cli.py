@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     out, err = console.make_console(), console.make_console(stderr=True)
     try:
         endpoint = parse_url(opts.url)
-        before = preflight.check(endpoint, opts.api_key, opts.timeout)
+        before = preflight.check(endpoint, opts.api_key, opts.timeout, opts.bearer_token)
     except FatalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE
@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{', asynchronous' if opts.asynchronous else ''})", highlight=False)
 
     def make_client(stop: threading.Event) -> Client:
-        return Client(endpoint, opts.api_key, opts.timeout, opts.retries, stop)
+        return Client(endpoint, opts.api_key, opts.timeout, opts.retries, stop,
+                      bearer_token=opts.bearer_token)
 
     run = runner.start(units(stream(opts, start), opts.batch_size), make_client,
                        opts.concurrency, opts.rate, opts.duration, opts.asynchronous,
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     out.print(console.summary_table(run.tally))
     drift: list[str] | None = None
     if opts.verify and not run.fatal:
-        reader = Client(endpoint, opts.api_key, opts.timeout, 2)
+        reader = Client(endpoint, opts.api_key, opts.timeout, 2,
+                        bearer_token=opts.bearer_token)
         try:
             after = preflight.analytics(reader)
         except FatalError as exc:

@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_importing_the_app_creates_no_file_and_loads_no_boto3(tmp_path: Path) -> None:
     db = tmp_path / "never" / "ledger.db"
     probe = ("import sys, app\n"
-             "assert 'boto3' not in sys.modules, 'boto3 imported at import time'\n")
+             "assert 'boto3' not in sys.modules, 'boto3 imported at import time'\n"
+             "assert 'jwt' not in sys.modules, 'PyJWT imported at import time'\n"
+             "assert 'cryptography' not in sys.modules, 'cryptography imported at import'\n")
     env = {**os.environ, "SQLITE_PATH": str(db), "STORE": "sqlite"}
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)

@@ -28,7 +28,8 @@ POLICY = ROOT / ".chalice" / "policy-prod.json"
 # tests/test_dynamo_store.py drives every route and checks). They are granted to the operator
 # by infra/operator-policy.json, not to the Lambda.
 OPERATOR_POLICY = ROOT / "infra" / "operator-policy.json"
-OPERATOR_ONLY = {"dynamodb:Scan", "dynamodb:BatchWriteItem"}
+OPERATOR_ONLY = {"dynamodb:Scan", "dynamodb:BatchWriteItem",
+                 "dynamodb:DeleteItem"}  # unmap-client (scripts.keys)
 AWS_TESTS = ["tests/test_store_contract.py", "tests/test_keys.py", "tests/test_lambda_event.py",
              "tests/test_archive.py", "tests/test_queue_contract.py", "tests/test_sqs_consumer.py",
              "tests/test_receipts_contract.py"]
