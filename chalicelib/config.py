@@ -49,6 +49,7 @@ class Settings:
     stage: str = "local"
     key_cache_ttl_s: int = 30  # how long a warm process trusts a looked-up key (revocation delay)
     cognito: CognitoConfig | None = None  # None: bearer tokens are refused (401)
+    tracing: bool = False  # TRACING=on: X-Ray subsegments for AWS calls (chalicelib/tracing.py)
     rules: RuleConfig = field(default_factory=RuleConfig)
     # signs history cursors (HMAC-SHA256); random per process unless CURSOR_SECRET is set
     cursor_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
@@ -65,6 +66,13 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "off").strip().lower()
+    if raw not in ("on", "off"):
+        raise ConfigError(f"{name} must be 'on' or 'off', got {raw!r}")
+    return raw == "on"
 
 
 def _decimal(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
@@ -156,6 +164,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         stage=stage,
         key_cache_ttl_s=_int(env, "KEY_CACHE_TTL_S", 30, 0, 3600),
         cognito=_cognito(env),
+        tracing=_switch(env, "TRACING"),
         rules=_rules(env),
         cursor_secret=_cursor_secret(env, stage),
     )

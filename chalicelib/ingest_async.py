@@ -32,6 +32,7 @@ from chalicelib.timeutil import format_timestamp
 from chalicelib.validation import parse_json, split_batch, validate_transaction
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+DEAD_LETTERED, NOT_QUEUED = "queue", "request"  # the `field` of a failed item's error
 PREFER_ASYNC = re.compile(r"(^|[,;\s])respond-async\s*($|[,;])", re.IGNORECASE)
 
 
@@ -73,7 +74,7 @@ def submit(rt: Runtime, queue: Queue, receipts: ReceiptStore, bank: str, raw: by
         # request again, where what did go comes back `duplicate`.
         unsent = {m.dedup_id for m in (outgoing if exc.unsent is None else exc.unsent)}
         receipts.settle_many(bank, [
-            (request_id, part.number, [_failed(f, "not queued; send again")
+            (request_id, part.number, [_failed(f, NOT_QUEUED, "not queued; send again")
                                        for f in by_part[part.number]])
             for part, message in zip(parts, outgoing, strict=True) if message.dedup_id in unsent])
         raise ServiceUnavailableError(f"the ingest queue is unavailable; retry ({exc})") from exc
@@ -84,8 +85,16 @@ def submit(rt: Runtime, queue: Queue, receipts: ReceiptStore, bank: str, raw: by
             "summary": {QUEUED: summary[QUEUED], REJECTED: summary[REJECTED]}}
 
 
-def _failed(fate: ItemFate, why: str) -> ItemFate:
-    return ItemFate(fate.index, fate.id, FAILED, errors=({"field": "id", "message": why},))
+def _failed(fate: ItemFate, reason: str, why: str) -> ItemFate:
+    return ItemFate(fate.index, fate.id, FAILED, errors=({"field": reason, "message": why},))
+
+
+def _to_apply(fate: ItemFate) -> bool:
+    """Still to be applied by a delivery: queued, or dead-lettered (a message moved back from
+    the dead-letter queue by any tool, `scripts.redrive` or SQS's own move task, is applied).
+    An item whose message was never known to be queued stays `failed`."""
+    return fate.status == QUEUED or (fate.status == FAILED
+                                     and any(e.get("field") == DEAD_LETTERED for e in fate.errors))
 
 
 def status(receipts: ReceiptStore, bank: str, request_id: str) -> dict[str, Any]:
@@ -120,7 +129,7 @@ def consume_many(rt: Runtime, receipts: ReceiptStore, batch: list[ReceivedMessag
     by_bank: dict[str, list[tuple[messages.Part, ReceiptPart]]] = {}
     for part in parsed:
         mine = stored.get((part.bank, part.request_id, part.number))
-        if mine is None or all(f.status != QUEUED for f in mine.items):
+        if mine is None or not any(_to_apply(f) for f in mine.items):
             continue  # settled by an earlier delivery (or the receipt is gone): nothing to do
         by_bank.setdefault(part.bank, []).append((part, mine))
     for bank, todo in by_bank.items():
@@ -181,7 +190,8 @@ def give_up(receipts: ReceiptStore, message: ReceivedMessage, why: str) -> None:
     stored = receipts.get_part(part.bank, part.request_id, part.number)
     if stored is not None:
         receipts.settle(part.bank, part.request_id, part.number,
-                        [_failed(f, why) if f.status == QUEUED else f for f in stored.items])
+                        [_failed(f, DEAD_LETTERED, why) if f.status == QUEUED else f
+                         for f in stored.items])
 
 
 def requeue(receipts: ReceiptStore, message: ReceivedMessage) -> None:
@@ -190,5 +200,5 @@ def requeue(receipts: ReceiptStore, message: ReceivedMessage) -> None:
     stored = receipts.get_part(part.bank, part.request_id, part.number)
     if stored is not None:
         receipts.settle(part.bank, part.request_id, part.number,
-                        [ItemFate(f.index, f.id, QUEUED) if f.status == FAILED else f
-                         for f in stored.items])
+                        [ItemFate(f.index, f.id, QUEUED) if f.status == FAILED and _to_apply(f)
+                         else f for f in stored.items])

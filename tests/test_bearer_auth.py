@@ -48,7 +48,7 @@ def store(tmp_path: Path) -> SqliteStore:
 
 
 def install(store: SqliteStore, env: dict[str, str]) -> None:
-    settings = load_settings({"SQLITE_PATH": store.path, "DEMO_API_KEY": DEMO_KEY,
+    settings = load_settings({"SQLITE_PATH": store.path, "STAGE": "dev", "DEMO_API_KEY": DEMO_KEY,
                               "KEY_CACHE_TTL_S": "0", **env})
     set_runtime(Runtime(settings, store))
 

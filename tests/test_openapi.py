@@ -177,7 +177,8 @@ def test_read_answers_match_the_document(api: Recorder) -> None:
     api.call("GET", history, "/accounts/A123/transactions?cursor=bogus")
     api.call("GET", "/health", "/health", key=None)
     series = "/analytics/series"
-    hours = api.call("GET", series, f"{series}?since=2026-01-10T13:30:00Z&until=2026-01-10T16:00Z")
+    window = "since=2026-01-10T13:30:00Z&until=2026-01-10T16:00:00Z"
+    hours = api.call("GET", series, f"{series}?{window}")
     assert [h["count"] for h in hours["hours"]] == [0, 2, 0]  # 13:00, 14:00, 15:00
     assert hours["hours"][1]["currencies"]["EUR"]["credits"] == {"count": 1, "total": "10.00"}
     api.call("GET", series, series)

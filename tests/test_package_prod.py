@@ -27,6 +27,9 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({"AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
                 "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
+    # vendor/: the X-Ray SDK without its dependencies, as `make package` builds it
+    subprocess.run(["make", "-s", "vendor"], cwd=ROOT, check=True, capture_output=True,
+                   timeout=300)
     subprocess.run([str(BIN / "chalice"), "package", "--stage", "prod", "--merge-template",
                     "infra/resources.json", str(out)], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=120)
@@ -86,6 +89,9 @@ def test_deployment_zip_holds_pyjwt_and_cryptography_built_for_lambda(packaged: 
 
     archive = packaged / "deployment.zip"
     assert problems(archive) == []
+    with zipfile.ZipFile(archive) as zf:
+        tops = {name.split("/", 1)[0] for name in zf.namelist()}
+    assert {"aws_xray_sdk", "wrapt"} <= tops  # vendored; botocore is the runtime's
     size = archive.stat().st_size
     print(f"deployment.zip: {size} bytes")
     assert 1_000_000 < size < LIMIT_BYTES  # cryptography's compiled part is most of it
