@@ -39,7 +39,8 @@ def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
                             "AWS_SECRET_ACCESS_KEY": "testing", "STORE": "dynamodb",
                             "TABLE_NAME": TABLE, "AGGREGATE_SHARDS": "2", "STAGE": "prod",
                             "QUEUE": "sqs", "QUEUE_URL": url, "DEAD_LETTER_QUEUE_URL": dlq,
-                            "QUEUE_MAX_RECEIVES": "3", "QUEUE_PARTIAL_BATCH": "true"}.items():
+                            "QUEUE_MAX_RECEIVES": "3", "QUEUE_PARTIAL_BATCH": "true",
+                            "CURSOR_SECRET": "sqs-cursor-secret-" + "x" * 32}.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("DEMO_API_KEY", raising=False)
         boto3.client("dynamodb").create_table(**create_table_request(TABLE))
