@@ -35,6 +35,7 @@ class Tally:
     patterns: Counter[str] = field(default_factory=Counter)  # "sent" / "flagged" fraud patterns
     accepted: dict[str, Kept] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
+    completions: list[float] = field(default_factory=list)  # --async: POST to every item done
     unexpected: int = 0
     samples: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)  # fraud items that came back unflagged
@@ -59,10 +60,12 @@ class Tally:
         if len(self.samples) < MAX_SAMPLES:
             self.samples.append(text)
 
-    def failed(self, request: Request, reason: str, maybe_delivered: bool = False) -> None:
-        """The request never got an answer (transport errors after retries, interruption)."""
+    def failed(self, request: Request, reason: str, maybe_delivered: bool = False,
+               count_request: bool = True) -> None:
+        """The request never got an answer (transport errors after retries, interruption), or
+        its receipt never became final (--async; the request itself was counted when queued)."""
         with self.lock:
-            self.requests += 1
+            self.requests += count_request
             self.counts["error"] += len(request.items)
             if maybe_delivered:
                 self.unknown.extend(i for i in request.items if i.should_be_accepted)
@@ -76,6 +79,28 @@ class Tally:
             self.latencies.append(latency)
             for item, (status, result) in zip(request.items, fates, strict=True):
                 self._one(item, status, result, reply)
+
+    def queued(self, request: Request, latency: float) -> None:
+        """--async: the request was answered 202; its items are classified once settled."""
+        with self.lock:
+            self.requests += 1
+            self.latencies.append(latency)
+
+    def settled(self, request: Request, reply: Reply, receipt: Any, completion: float) -> None:
+        """--async: classify each item from the request's final receipt (GET /ingest/{id})."""
+        results = receipt.get("results") if isinstance(receipt, dict) else None
+        with self.lock:
+            self.completions.append(completion)
+            if not isinstance(results, list) or len(results) != len(request.items):
+                for item in request.items:
+                    self._one(item, "error", {"errors": f"unreadable receipt: {receipt!r:.200}"},
+                              reply)
+                return
+            for item, result in zip(request.items, sorted(results, key=lambda r: r["index"]),
+                                    strict=True):
+                status = str(result.get("status"))
+                # `failed`: its message reached the dead-letter queue (not applied, redrivable)
+                self._one(item, "error" if status == "failed" else status, result, reply)
 
     def _one(self, item: Planned, status: str, result: dict[str, Any], reply: Reply) -> None:
         self.counts[status] += 1
@@ -98,10 +123,11 @@ class Tally:
         else:
             self._surprise(f"transaction {item.id}: {status} {result.get('errors') or ''}")
 
-    def latency_ms(self, quantile: float) -> float:
-        """The latency (ms) at `quantile` of answered requests (nearest rank)."""
+    def latency_ms(self, quantile: float, completions: bool = False) -> float:
+        """The latency (ms) at `quantile` of answered requests (nearest rank); with
+        `completions`, of the time from an asynchronous POST until all its items were done."""
         with self.lock:
-            ordered = sorted(self.latencies)
+            ordered = sorted(self.completions if completions else self.latencies)
         if not ordered:
             return 0.0
         rank = min(len(ordered) - 1, max(0, int(quantile * len(ordered) + 0.5) - 1))
