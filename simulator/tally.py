@@ -14,7 +14,9 @@ from simulator.transport import Reply
 from simulator.wire import Request
 
 MAX_SAMPLES = 20
-OUTCOMES = ("created", "duplicate", "conflict", "rejected", "error")
+# "unknown": sent, but no answer says whether it was stored (lost after the server may have
+# committed, or abandoned in flight at Ctrl-C); --verify treats these as a range.
+OUTCOMES = ("created", "duplicate", "conflict", "rejected", "error", "unknown")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,11 @@ class Tally:
     flagged: Counter[str] = field(default_factory=Counter)
     patterns: Counter[str] = field(default_factory=Counter)  # "sent" / "flagged" fraud patterns
     accepted: dict[str, Kept] = field(default_factory=dict)
+    unknown: dict[str, Kept] = field(default_factory=dict)  # valid items maybe stored, maybe not
+    inflight: dict[int, Request] = field(default_factory=dict)
+    abandoned: int = 0  # requests given up on in flight (Ctrl-C)
+    closed: bool = False  # after `abandon`: late answers are ignored, the figures are final
+    next_token: int = 0
     latencies: list[float] = field(default_factory=list)
     unexpected: int = 0
     samples: list[str] = field(default_factory=list)
@@ -56,20 +63,60 @@ class Tally:
         if len(self.samples) < MAX_SAMPLES:
             self.samples.append(text)
 
-    def failed(self, request: Request, reason: str) -> None:
-        """The request never got an answer (transport errors after retries, interruption)."""
+    def begin(self, request: Request) -> int:
+        """A request is about to be sent: a token for `record` / `failed`."""
         with self.lock:
-            self.requests += 1
-            self.counts["error"] += len(request.items)
-            self._surprise(f"{len(request.items)} transaction(s) not delivered: {reason}")
+            self.next_token += 1
+            self.inflight[self.next_token] = request
+            return self.next_token
 
-    def record(self, request: Request, reply: Reply, latency: float) -> None:
-        """Classify each item of an answered request against what was expected of it."""
-        fates = _fates(request, reply)
+    def _finish(self, token: int) -> Request | None:
+        """The request of `token`, unless `abandon` already counted it (call under the lock)."""
+        return None if self.closed else self.inflight.pop(token, None)
+
+    def failed(self, token: int, reason: str, maybe_delivered: bool) -> None:
+        """The request never got an answer after its retries: not stored, or (if an attempt
+        may have reached the server) unknown."""
         with self.lock:
+            request = self._finish(token)
+            if request is None:
+                return
+            self.requests += 1
+            n = len(request.items)
+            if maybe_delivered:
+                self._unknown(request)
+                self._surprise(f"{n} transaction(s) with no answer, maybe stored: {reason}")
+            else:
+                self.counts["error"] += n
+                self._surprise(f"{n} transaction(s) not delivered: {reason}")
+
+    def abandon(self) -> int:
+        """Stop waiting (Ctrl-C): every request still in flight becomes unknown; answers that
+        arrive later are ignored. Returns how many requests were abandoned."""
+        with self.lock:
+            self.closed = True
+            for request in self.inflight.values():
+                self._unknown(request)
+            self.abandoned = len(self.inflight)
+            self.inflight.clear()
+            return self.abandoned
+
+    def _unknown(self, request: Request) -> None:
+        self.counts["unknown"] += len(request.items)
+        for item in request.items:
+            if item.should_be_accepted and item.id not in self.accepted:
+                self.unknown[item.id] = Kept(item.currency, item.credit, item.amount)
+
+    def record(self, token: int, reply: Reply, latency: float) -> None:
+        """Classify each item of an answered request against what was expected of it."""
+        with self.lock:
+            request = self._finish(token)
+            if request is None:
+                return
             self.requests += 1
             self.latencies.append(latency)
-            for item, (status, result) in zip(request.items, fates, strict=True):
+            for item, (status, result) in zip(request.items, _fates(request, reply),
+                                              strict=True):
                 self._one(item, status, result, reply)
 
     def _one(self, item: Planned, status: str, result: dict[str, Any], reply: Reply) -> None:
@@ -81,10 +128,14 @@ class Tally:
             self.patterns["flagged"] += item.rule in flags
             if item.rule not in flags and len(self.missed) < MAX_SAMPLES:
                 self.missed.append(f"{item.id} ({item.rule}): {status} {flags}")
+        # A later answer about an item whose earlier request went unanswered settles it.
+        was_unknown = (status in ("created", "duplicate")
+                       and self.unknown.pop(item.id, None) is not None)
         if status in ("created", "duplicate"):
             if not item.should_be_accepted:
                 self._surprise(f"invalid transaction accepted ({item.fault}): {item.id}")
-            elif status == "created" or reply.maybe_delivered or item.id in self.accepted:
+            elif (status == "created" or reply.maybe_delivered or was_unknown
+                  or item.id in self.accepted):
                 # created now, or stored by an earlier attempt / an earlier replay of ours
                 self.accepted[item.id] = Kept(item.currency, item.credit, item.amount)
         elif status == "rejected":

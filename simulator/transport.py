@@ -22,7 +22,13 @@ class FatalError(Exception):
 
 
 class GaveUp(Exception):
-    """A request still failed after every retry."""
+    """A request still failed after every retry. `maybe_delivered`: some attempt may have
+    reached the server (a timeout or a hang-up after sending, a 5xx), so what it carried may
+    be stored even though no answer said so."""
+
+    def __init__(self, message: str, maybe_delivered: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_delivered = maybe_delivered
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,7 @@ class Client:
                 retry_after = response.getheader("retry-after")
             if attempt == self.retries or self.stop.wait(self.backoff(attempt, retry_after)):
                 break
-        raise GaveUp(f"{method} {path}: {reason} (after {attempt + 1} attempts)")
+        raise GaveUp(f"{method} {path}: {reason} (after {attempt + 1} attempts)", delivered)
 
 
 def _json(data: bytes) -> Any:

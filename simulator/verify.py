@@ -42,13 +42,28 @@ def expected(accepted: Iterable[Kept]) -> Totals:
     return sums
 
 
-def drift(want: Totals, got: Totals) -> list[str]:
-    """One line per currency and side where the server's change differs from ours."""
+def drift(want: Totals, got: Totals, maybe: Totals | None = None) -> list[str]:
+    """One line per currency and side where the server's change is outside what we expect:
+    exactly `want`, or, with transactions whose outcome is unknown (`maybe`), anywhere from
+    `want` to `want + maybe` in both count and total."""
     lines = []
     zero = (0, Decimal(0))
-    for key in sorted(set(want) | set(got)):
-        w, g = want.get(key, zero), got.get(key, zero)
-        if w[0] != g[0] or w[1] != g[1]:
-            lines.append(f"{key[0]} {key[1]}: expected +{w[0]} / +{w[1]:f}, "
+    maybe = maybe or {}
+    for key in sorted(set(want) | set(got) | set(maybe)):
+        w, g, m = want.get(key, zero), got.get(key, zero), maybe.get(key, zero)
+        top = (w[0] + m[0], w[1] + m[1])
+        if not (w[0] <= g[0] <= top[0] and w[1] <= g[1] <= top[1]):
+            lines.append(f"{key[0]} {key[1]}: expected {_span(w, top)}, "
                          f"the API shows +{g[0]} / +{g[1]:f}")
     return lines
+
+
+def _span(low: tuple[int, Decimal], high: tuple[int, Decimal]) -> str:
+    if low == high:
+        return f"+{low[0]} / +{low[1]:f}"
+    return f"+{low[0]}..+{high[0]} / +{low[1]:f}..+{high[1]:f}"
+
+
+def stored_of_unknown(want: Totals, got: Totals) -> int:
+    """How many of the unknown transactions the API's movement says were stored."""
+    return sum(g[0] for g in got.values()) - sum(w[0] for w in want.values())
