@@ -66,11 +66,13 @@ def check(opts: Options, endpoint: Endpoint, before: dict[str, Any], tally: Tall
         got = verify.change(verify.snapshot(before), verify.snapshot(after))
         drift = verify.drift(want, got, verify.expected(tally.unknown.values()))
     if drift:
-        out.print("verify: [red]DRIFT[/]\n  " + "\n  ".join(drift))
+        out.print("verify: [red]DRIFT[/]\n  " + "\n  ".join(drift), soft_wrap=True)
     elif tally.unknown:
+        why = f"; {tally.unclaimed} answered duplicate on first delivery" if tally.unclaimed \
+            else ""
         out.print(f"verify: [green]OK[/], analytics moved by what was accepted plus "
                   f"{verify.stored_of_unknown(want, got)} of the {len(tally.unknown)} "
-                  "transaction(s) whose outcome was unknown")
+                  f"transaction(s) whose outcome was unknown{why}", highlight=False, soft_wrap=True)
     else:
         out.print("verify: [green]OK[/], analytics moved exactly by what was accepted")
     return drift

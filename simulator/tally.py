@@ -38,6 +38,7 @@ class Tally:
     accepted: dict[str, Kept] = field(default_factory=dict)
     unknown: dict[str, Kept] = field(default_factory=dict)  # valid items maybe stored, maybe not
     inflight: dict[int, Request] = field(default_factory=dict)
+    unclaimed: int = 0  # valid items answered "duplicate" on their first delivery
     abandoned: int = 0  # requests given up on in flight (Ctrl-C)
     closed: bool = False  # after `abandon`: late answers are ignored, the figures are final
     next_token: int = 0
@@ -128,16 +129,21 @@ class Tally:
             self.patterns["flagged"] += item.rule in flags
             if item.rule not in flags and len(self.missed) < MAX_SAMPLES:
                 self.missed.append(f"{item.id} ({item.rule}): {status} {flags}")
-        # A later answer about an item whose earlier request went unanswered settles it.
-        was_unknown = (status in ("created", "duplicate")
-                       and self.unknown.pop(item.id, None) is not None)
         if status in ("created", "duplicate"):
+            kept = Kept(item.currency, item.credit, item.amount)
             if not item.should_be_accepted:
                 self._surprise(f"invalid transaction accepted ({item.fault}): {item.id}")
-            elif (status == "created" or reply.maybe_delivered or was_unknown
+            elif (status == "created" or reply.maybe_delivered or item.id in self.unknown
                   or item.id in self.accepted):
                 # created now, or stored by an earlier attempt / an earlier replay of ours
-                self.accepted[item.id] = Kept(item.currency, item.credit, item.amount)
+                self.unknown.pop(item.id, None)
+                self.accepted[item.id] = kept
+            else:
+                # "duplicate" on its first delivery: stored before this run (the API does not
+                # move), or by this very request (a retry inside the server after its write
+                # committed answers "duplicate"): either way, so --verify takes it as a range.
+                self.unclaimed += 1
+                self.unknown[item.id] = kept
         elif status == "rejected":
             if item.should_be_accepted:
                 self._surprise(f"valid transaction {item.id} rejected: {result.get('errors')}")
