@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench package serve clean
+.PHONY: install demo check test lint typecheck fast unit bench package serve clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m scripts.demo
 
-## test: lint, type-check and every test
+## check: the fast loop while coding: lint, types and the tests that need only Python
+check: lint typecheck fast
+
+## test: lint, type-check and every test (in parallel); run before pushing
 test: lint typecheck unit
 
 lint: $(STAMP)
@@ -27,8 +30,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
+# Tests marked slow, e2e (a process or server), emulator (moto, DynamoDB Local) or browser
+# are left to `make test`; pyproject.toml says what each marker means.
+FAST := not slow and not e2e and not emulator and not browser
+
+fast: $(STAMP)
+	$(PY) -m pytest -m "$(FAST)"
+
+# Every test, over as many workers as cores; --dist loadfile keeps a module's tests (and its
+# module-scoped fixtures: a packaged template, a child pytest) on one worker.
 unit: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $${PYTEST_WORKERS:-auto} --dist loadfile
 
 ## serve: the local API on SQLite without chalice local's keep-alive stall
 serve: $(STAMP)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +23,28 @@ TEST_KEY = "test-demo-key"
 NOW = datetime(2026, 1, 10, 18, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=sorted(STORES))
+# The DynamoDB adapter runs on moto: an emulator, so `make check` leaves it to `make test`.
+STORE_PARAMS = [pytest.param(name, marks=[pytest.mark.emulator] if name != "sqlite" else [])
+                for name in sorted(STORES)]
+
+
+@pytest.fixture(autouse=True)
+def _markers_tell_the_truth(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+                            ) -> None:
+    """A test not marked e2e may start no process and open no listening socket, so that
+    `make check` (which leaves e2e out) really needs nothing but Python."""
+    if request.node.get_closest_marker("e2e") is not None:
+        return
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"{request.node.nodeid} starts a process or a server: "
+                             "mark it @pytest.mark.e2e")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+    monkeypatch.setattr(socket.socket, "listen", refuse)
+
+
+@pytest.fixture(params=STORE_PARAMS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Each store in turn: the contract suite runs once per adapter."""
     with STORES[request.param](tmp_path) as made:

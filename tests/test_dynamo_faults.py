@@ -23,6 +23,8 @@ from chalicelib.storage.dynamo import DynamoStore
 from tests.aws_calls import TEST_TABLE, moto_dynamo_store, operations, record_aws_calls
 from tests.test_dynamo_store import BANK, batch
 
+pytestmark = [pytest.mark.emulator]
+
 FAST_RETRIES = Config(retries={"mode": "standard", "max_attempts": 1})  # one retry
 HEADERS = {"x-api-key": "fault-key", "content-type": "application/json"}
 

@@ -13,6 +13,8 @@ from chalicelib.storage.dynamo import DynamoStore
 from chalicelib.storage.port import ApiKeyRecord
 from scripts.provision import main, provision, table_properties
 
+pytestmark = [pytest.mark.emulator]
+
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

@@ -28,6 +28,8 @@ from tests.aws_calls import TEST_TABLE, AwsCall, moto_dynamo_store, operations, 
 from tests.conftest import NOW
 from tests.factories import raw_tx
 
+pytestmark = [pytest.mark.emulator]
+
 RULES = RuleConfig()
 BANK = "demo"
 

@@ -20,6 +20,8 @@ from moto.server import ThreadedMotoServer
 
 from scripts.demo import PROJECT_DIR, LocalServer, free_port
 
+pytestmark = [pytest.mark.e2e, pytest.mark.emulator, pytest.mark.slow]
+
 PROD_TABLE = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())[
     "stages"]["prod"]["environment_variables"]["TABLE_NAME"]
 
@@ -54,7 +56,7 @@ def endpoint_env() -> Iterator[dict[str, str]]:
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], cwd=PROJECT_DIR, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=120, check=False,
+                          text=True, stdin=subprocess.DEVNULL, timeout=600, check=False,
                           env={**os.environ, **env})
 
 
@@ -92,9 +94,10 @@ def test_concurrent_writers_on_dynamodb_keep_every_aggregate_exact(
         isolated_moto: None, endpoint_env: dict[str, str], tmp_path: Path) -> None:
     # Four requests in flight over few accounts: account versions, bank shards and maxima
     # collide, so conditions fail and the service re-reads and retries; the totals must still
-    # move by exactly what was accepted.
+    # move by exactly what was accepted. Many retries: on a busy machine "too many concurrent
+    # writers" (503) may come often; what is checked is the totals, not the speed.
     sent = serve_prod_and_send(endpoint_env, tmp_path, "--count", "400", "--batch-size", "20",
                                "--concurrency", "4", "--accounts", "12", "--seed", "9",
-                               "--scenario", "fraud")
+                               "--scenario", "fraud", "--retries", "30")
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert "verify: OK" in sent.stdout

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
+import pytest
 from chalice.test import Client
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -27,6 +28,8 @@ from chalicelib.runtime import Runtime, set_runtime
 from chalicelib.storage.sqlite import SqliteStore
 from tests.factories import raw_tx
 from tests.test_openapi import document, response_schema
+
+pytestmark = [pytest.mark.slow]
 
 EXAMPLES = 10_000
 KEY = "fuzz-demo-key"

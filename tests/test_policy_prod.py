@@ -22,6 +22,8 @@ import pytest
 
 from tests.aws_calls import LOG_ENV
 
+pytestmark = [pytest.mark.e2e, pytest.mark.emulator, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / ".chalice" / "policy-prod.json"
 # What only the operator's commands do (reconcile scans and repairs; the Lambda never does:
@@ -78,7 +80,7 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
          "-k", "dynamodb or lambda_event or archive", *files],
         cwd=ROOT, env={**os.environ, LOG_ENV: str(log)}, capture_output=True, text=True,
-        timeout=300)
+        timeout=900)
     assert run.returncode == 0, run.stdout[-3000:]
     pairs = {(r["action"], to_prod(r["resource"])) for r in map(json.loads,
                                                                 log.read_text().splitlines())}

@@ -26,6 +26,8 @@ from chalicelib.timeutil import now_utc
 from scripts.demo import PROJECT_DIR, free_port
 from simulator.cli import main
 
+pytestmark = [pytest.mark.e2e]
+
 KEY = "flaky-key"
 
 
@@ -205,9 +207,9 @@ def test_wrong_url_is_one_clear_line(url: str, capsys: pytest.CaptureFixture[str
 def test_rate_is_steady(flaky: FlakyApi, tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     assert simulate(flaky.url, "--count", "60", "--rate", "120", "--output", str(out)) == 0
-    # 60 at 120/s take about half a second: a burst would be far quicker; the upper bound only
-    # catches a limiter that stalls (loose, as a busy CI machine may be slow)
-    assert 0.4 <= report(out)["seconds"] <= 5.0
+    # 60 at 120/s take about half a second: a burst would be far quicker (a slow machine only
+    # makes it slower); the upper bound only catches a limiter that stalls, loose for busy CI
+    assert 0.4 <= report(out)["seconds"] <= 60.0
 
 
 @pytest.mark.parametrize("fault", ["hang-up after commit", "client timeout after commit"])
