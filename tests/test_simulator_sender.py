@@ -281,17 +281,25 @@ def test_unknown_outcomes_do_not_hide_real_drift(flaky: FlakyApi, tmp_path: Path
     assert "DRIFT" in capsys.readouterr().out
 
 
+def hear_ctrl_c() -> None:
+    """In the child before exec: take SIGINT's default action back. A suite started in the
+    background (`make test &`, nohup, some CI runners) inherits SIGINT ignored, and Python then
+    never turns Ctrl-C into KeyboardInterrupt: the simulator would not hear it at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_abandons_requests_in_flight_and_prints_the_summary_at_once(
         flaky: FlakyApi) -> None:
     # After 5 answered POSTs every request stalls (committed, never answered); the client's
     # timeout is a minute. Ctrl-C must not wait for it: abandon, count unknown, exit 130.
     flaky.hang_after = 5
-    proc = subprocess.Popen([sys.executable, "-m", "simulator", "--url", flaky.url, "--api-key",
-                             KEY, "--count", "1000", "--concurrency", "2", "--timeout", "60",
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "simulator", "--url",
+                             flaky.url, "--api-key", KEY, "--count", "1000", "--concurrency", "2",
+                             "--timeout", "60",
                              "--invalid-rate", "0", "--duplicate-rate", "0", "--verify",
                              "--no-progress"],
                             cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True)
+                            stdin=subprocess.DEVNULL, text=True, preexec_fn=hear_ctrl_c)
     try:
         deadline = time.monotonic() + 120  # generous: starting Python on a busy machine
         while flaky.posts < 7 and time.monotonic() < deadline:  # both workers now stalled
@@ -299,7 +307,12 @@ def test_ctrl_c_abandons_requests_in_flight_and_prints_the_summary_at_once(
         assert flaky.posts == 7, "the simulator never got both workers stalled"
         proc.send_signal(signal.SIGINT)
         interrupted = time.monotonic()
-        out, err = proc.communicate(timeout=30)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # say where it hangs: faulthandler dumps every thread
+            proc.send_signal(signal.SIGABRT)
+            out, err = proc.communicate(timeout=30)
+            raise AssertionError(f"no exit 30 s after Ctrl-C:\n{out}\n{err}") from None
         took = time.monotonic() - interrupted
     finally:
         if proc.poll() is None:
