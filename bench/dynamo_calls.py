@@ -29,8 +29,8 @@ from chalicelib.ledger import ingest
 from chalicelib.reconcile import find_drift, repair
 from chalicelib.rules import RuleConfig
 from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage import dynamo_codec as codec
-from chalicelib.storage.dynamo import DynamoStore
+from chalicelib.storage.dynamo import codec
+from chalicelib.storage.dynamo.store import DynamoStore
 from chalicelib.validation import validate_transaction
 from scripts.provision import create_table_request
 

@@ -17,7 +17,7 @@ from chalicelib.config import Settings
 from chalicelib.reconcile import recompute
 from chalicelib.runtime import Runtime
 from chalicelib.service import post_transactions
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.storage.sqlite.store import SqliteStore
 
 BANK = "bench"
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -55,6 +55,25 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(samples)
 
 
+def durability_cost(tmp: str, total: int, runs: int) -> None:
+    """SQLITE_SYNCHRONOUS=FULL (the default: fsync per commit) against NORMAL, same run, fresh
+    stores, single and batched: what durability on power loss costs, and how batching shares
+    one fsync among a batch's transactions."""
+    print(f"\nsynchronous FULL (default) vs NORMAL, fresh stores, {runs} runs, each FULL against "
+          "the NORMAL of its own run:")
+    for batch, count in ((1, total // 10), (100, total)):
+        rates: dict[str, list[float]] = {"NORMAL": [], "FULL": []}
+        for run in range(runs):
+            for mode in ("NORMAL", "FULL"):
+                store = SqliteStore(str(Path(tmp) / f"sync-{mode}-{batch}-{run}.db"), mode)
+                rates[mode].append(ingest_rate(Runtime(Settings(sqlite_path=store.path), store),
+                                               0, count, batch))
+        full, normal = rates["FULL"], rates["NORMAL"]
+        print(f"  batches of {batch:>3}: FULL {spread(full).show(unit=' tx/s')}, "
+              f"NORMAL {spread(normal).show(unit=' tx/s')}, "
+              f"FULL/NORMAL {ratios(full, normal).show('.2f')}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the figures, each as the median and range of repeated runs (the README quotes
     them); every ratio is taken against a baseline measured in the same run."""
@@ -77,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  batches of 100:   {spread(batches).show(unit=' tx/s')}")
         print(f"  batches / single: {ratios(batches, singles).show('.1f', 'x')}"
               " (each run's batches against its own single-request baseline)")
+        durability_cost(tmp, args.ingest, args.runs)
         # analytics on a store of its own, grown from empty to each size in turn
         store = SqliteStore(str(Path(tmp) / "analytics.db"))
         rt = Runtime(Settings(sqlite_path=store.path), store)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from chalicelib.model import Transaction
 from chalicelib.money import ZERO, to_text
@@ -25,6 +26,28 @@ class AggKey:
 
 BANK_KEY = AggKey(BANK)
 
+# Which transaction is the largest of a bucket and currency, for every store: a total order, so
+# the winner depends neither on arrival order nor on the store. Each criterion in turn decides
+# unless tied: the larger amount, then the earlier time, then the smaller id.
+# (criterion, True when the larger value wins)
+LARGEST: tuple[tuple[str, bool], ...] = (("amount", True), ("time", False), ("id", False))
+
+
+def largest_rank(amount: Any, time_key: Any, tx_id: Any) -> dict[str, Any]:
+    """A transaction's values for the LARGEST criteria (stored values, or expressions)."""
+    return {"amount": amount, "time": time_key, "id": tx_id}
+
+
+def beats_expression(new: Mapping[str, str], old: Mapping[str, str]) -> str:
+    """The LARGEST rule as a condition on the ranks of `new` and `old` given as expressions
+    (`largest_rank` of column names or placeholders), in the comparison syntax that SQLite and
+    DynamoDB's condition expressions share: how each store's conditional write applies it."""
+    expr = ""
+    for name, larger in reversed(LARGEST):
+        wins = f"{new[name]} {'>' if larger else '<'} {old[name]}"
+        expr = wins if not expr else f"{wins} OR ({new[name]} = {old[name]} AND ({expr}))"
+    return f"({expr})"
+
 
 @dataclass(frozen=True)
 class MaxRef:
@@ -36,13 +59,19 @@ class MaxRef:
     type: str
     timestamp: str
 
+    def rank(self) -> dict[str, Any]:
+        """This transaction's values for the LARGEST criteria."""
+        return largest_rank(self.amount, sort_key(self.timestamp), self.id)
+
     def beats(self, other: MaxRef | None) -> bool:
-        """A total order, so the winner does not depend on arrival order: larger amount,
-        then earlier timestamp, then smaller id."""
+        """True when this is the larger transaction under the LARGEST rule (in Python)."""
         if other is None:
             return True
-        return ((self.amount, sort_key(other.timestamp), other.id)
-                > (other.amount, sort_key(self.timestamp), self.id))
+        mine, theirs = self.rank(), other.rank()
+        for name, larger in LARGEST:
+            if mine[name] != theirs[name]:
+                return bool(mine[name] > theirs[name]) == larger
+        return False
 
     def to_json(self) -> dict[str, str]:
         return {"id": self.id, "account": self.account, "amount": to_text(self.amount),

@@ -15,7 +15,7 @@ from chalicelib.aggregates import ACCOUNT, BANK_KEY, AggKey, Bucket, CurrencyTot
 from chalicelib.errors import FieldError, NotFoundError, ValidationError
 from chalicelib.model import Transaction
 from chalicelib.money import quantize, to_text
-from chalicelib.storage.port import Store
+from chalicelib.storage.port import LedgerStore
 from chalicelib.timeutil import (
     TimestampError,
     ceil_hour,
@@ -89,7 +89,8 @@ def _totals_json(currency: str, totals: CurrencyTotals) -> dict[str, Any]:
             "max_transaction": totals.max and totals.max.to_json()}
 
 
-def bank_analytics(store: Store, bank: str, window: Window, now: datetime) -> dict[str, Any]:
+def bank_analytics(store: LedgerStore, bank: str, window: Window,
+                   now: datetime) -> dict[str, Any]:
     """Totals by currency, the largest transaction, flags; from aggregates, never a scan."""
     everything = store.get_buckets(bank, [BANK_KEY]).get(BANK_KEY, Bucket())
     if window.since is None and window.until is None:
@@ -118,7 +119,7 @@ def check_account(account: str) -> None:
                                                               "A-Za-z0-9._:-")])
 
 
-def account_summary(store: Store, bank: str, account: str) -> dict[str, Any]:
+def account_summary(store: LedgerStore, bank: str, account: str) -> dict[str, Any]:
     """An account's count, totals by currency, net, flags and last activity."""
     check_account(account)
     key = AggKey(ACCOUNT, account)
@@ -131,7 +132,7 @@ def account_summary(store: Store, bank: str, account: str) -> dict[str, Any]:
             "last_activity": bucket.last_activity}
 
 
-def get_transaction(store: Store, bank: str, tx_id: str) -> dict[str, Any]:
+def get_transaction(store: LedgerStore, bank: str, tx_id: str) -> dict[str, Any]:
     """One stored transaction as the API shows it."""
     if not ID_PATTERN.fullmatch(tx_id):
         raise ValidationError("invalid id", [FieldError("id", "must be 1-64 of A-Za-z0-9._:-")])
@@ -157,7 +158,7 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     raise ValidationError("invalid cursor", [FieldError("cursor", "is not a cursor this API gave")])
 
 
-def account_history(store: Store, bank: str, account: str,
+def account_history(store: LedgerStore, bank: str, account: str,
                     params: Mapping[str, str] | None) -> dict[str, Any]:
     """A page of an account's transactions, newest first, with an opaque next cursor."""
     check_account(account)

@@ -10,7 +10,7 @@ import threading
 import time
 
 from chalicelib.errors import FieldError, ForbiddenError, UnauthorizedError, ValidationError
-from chalicelib.storage.port import ApiKeyRecord, Store
+from chalicelib.storage.port import ApiKeyRecord, KeyStore
 from chalicelib.timeutil import format_timestamp, now_utc
 
 DEMO_BANK = "demo"
@@ -33,7 +33,7 @@ def check_bank(bank: str) -> str:
     return bank
 
 
-def create_key(store: Store, bank: str) -> tuple[str, ApiKeyRecord]:
+def create_key(store: KeyStore, bank: str) -> tuple[str, ApiKeyRecord]:
     """A new key for `bank`: the key itself (shown once) and the record that is stored."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     record = ApiKeyRecord(hash_key(key), check_bank(bank), secrets.token_hex(4),
@@ -42,12 +42,12 @@ def create_key(store: Store, bank: str) -> tuple[str, ApiKeyRecord]:
     return key, record
 
 
-def list_keys(store: Store, bank: str) -> list[ApiKeyRecord]:
+def list_keys(store: KeyStore, bank: str) -> list[ApiKeyRecord]:
     """Every key record of `bank` (hashes only; a key is never stored)."""
     return store.list_api_keys(check_bank(bank))
 
 
-def revoke_key(store: Store, bank: str, key_id: str) -> bool:
+def revoke_key(store: KeyStore, bank: str, key_id: str) -> bool:
     """Revoke one of `bank`'s keys; False when the bank has no key with that id."""
     return store.revoke_api_key(check_bank(bank), key_id)
 
@@ -60,7 +60,7 @@ class KeyCache:
         self._entries: dict[str, tuple[float, ApiKeyRecord | None]] = {}
         self._lock = threading.Lock()
 
-    def lookup(self, store: Store, key_hash: str,
+    def lookup(self, store: KeyStore, key_hash: str,
                ttl_s: float | None = None) -> ApiKeyRecord | None:
         """The record of `key_hash`, from memory when looked up less than `ttl_s` ago."""
         ttl = self.ttl_s if ttl_s is None else ttl_s
@@ -77,7 +77,7 @@ class KeyCache:
         return record
 
 
-def authenticate(store: Store, key: str | None, demo_key: str | None,
+def authenticate(store: KeyStore, key: str | None, demo_key: str | None,
                  cache: KeyCache | None = None, ttl_s: float | None = None) -> str:
     """The bank a key belongs to; 401 without a key, 403 for an unknown or revoked one."""
     if not key:

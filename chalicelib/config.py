@@ -23,6 +23,9 @@ class Settings:
 
     store: str = "sqlite"
     sqlite_path: str = DEFAULT_SQLITE_PATH
+    # FULL: a commit is on disk before it is acknowledged, power loss included; NORMAL (WAL)
+    # survives a crash of the process but a power loss may drop the last commits.
+    sqlite_synchronous: str = "FULL"
     table_name: str | None = None
     aggregate_shards: int = 8
     archive_bucket: str | None = None
@@ -72,6 +75,16 @@ def _rules(env: Mapping[str, str]) -> RuleConfig:
     )
 
 
+SYNCHRONOUS_MODES = ("FULL", "NORMAL")
+
+
+def _synchronous(env: Mapping[str, str]) -> str:
+    raw = env.get("SQLITE_SYNCHRONOUS") or "FULL"
+    if raw.upper() not in SYNCHRONOUS_MODES:
+        raise ConfigError(f"SQLITE_SYNCHRONOUS must be FULL or NORMAL, got {raw!r}")
+    return raw.upper()
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from `env` (the process environment by default)."""
     env = os.environ if env is None else env
@@ -84,6 +97,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         store=store,
         sqlite_path=env.get("SQLITE_PATH") or DEFAULT_SQLITE_PATH,
+        sqlite_synchronous=_synchronous(env),
         table_name=table,
         aggregate_shards=_int(env, "AGGREGATE_SHARDS", 8, 1, 100),
         archive_bucket=env.get("ARCHIVE_BUCKET") or None,

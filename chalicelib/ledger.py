@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from chalicelib.aggregates import deltas_for
+from chalicelib.backoff import Backoff
 from chalicelib.errors import FieldError, ServiceUnavailableError, ValidationError
 from chalicelib.model import Transaction
 from chalicelib.rules import RuleConfig, evaluate, remember
-from chalicelib.storage.port import CommitConflict, Store, WritePlan
+from chalicelib.storage.port import CommitConflict, LedgerStore, WritePlan
 from chalicelib.validation import validate_transaction
 
 CREATED, DUPLICATE, CONFLICT, REJECTED = "created", "duplicate", "conflict", "rejected"
 STATUSES = (CREATED, DUPLICATE, CONFLICT, REJECTED)
 MAX_ATTEMPTS = 8  # commit retries when a concurrent writer got there first
+# Full jitter, so writers that collided (on DynamoDB: the same shard or account) do not collide
+# again in lockstep; 5 ms doubling, 0.64 s at most.
+LOST_RACE_BACKOFF = Backoff(0.005, 0.64)
 
 
 @dataclass
@@ -50,8 +52,8 @@ def _conflict(result: ItemResult, tx: Transaction, stored: Transaction | None) -
     result.errors = [FieldError("id", f"transaction {tx.id} exists with other content")]
 
 
-def ingest(store: Store, bank: str, items: list[Any], now: datetime,
-           rules: RuleConfig) -> list[ItemResult]:
+def ingest(store: LedgerStore, bank: str, items: list[Any], now: datetime,
+           rules: RuleConfig, backoff: Backoff = LOST_RACE_BACKOFF) -> list[ItemResult]:
     """Store each valid new item exactly once with its aggregates; report every item's fate."""
     results = [ItemResult(i, item.get("id") if isinstance(item, dict)
                           and isinstance(item.get("id"), str) else None)
@@ -69,7 +71,7 @@ def ingest(store: Store, bank: str, items: list[Any], now: datetime,
         else:
             first[tx.id] = (result, tx)
     if first:
-        _write_once(store, bank, first, rules)
+        _write_once(store, bank, first, rules, backoff)
     for result, tx in repeats:
         # compare with what the id holds now: the leader's transaction or the one it clashed with
         holder = first[tx.id][0].stored
@@ -80,8 +82,9 @@ def ingest(store: Store, bank: str, items: list[Any], now: datetime,
     return results
 
 
-def _write_once(store: Store, bank: str, pending: dict[str, tuple[ItemResult, Transaction]],
-                rules: RuleConfig) -> None:
+def _write_once(store: LedgerStore, bank: str,
+                pending: dict[str, tuple[ItemResult, Transaction]],
+                rules: RuleConfig, backoff: Backoff) -> None:
     """Commit the new transactions; on a lost race read again and retry what is still new."""
     todo = dict(pending)
     for attempt in range(MAX_ATTEMPTS):
@@ -91,9 +94,7 @@ def _write_once(store: Store, bank: str, pending: dict[str, tuple[ItemResult, Tr
             for tx in conflict.committed:  # written by an earlier chunk: created, not duplicate
                 result, _ = todo.pop(tx.id)
                 result.status, result.transaction, result.stored = CREATED, tx, tx
-            # Full jitter, so writers that collided (on DynamoDB: the same shard or account)
-            # do not collide again in lockstep; 5 ms doubling, 0.64 s at most.
-            time.sleep(random.uniform(0, 0.005 * 2 ** attempt))
+            backoff.pause(attempt)
             continue  # what was not written is read again and retried
         for (result, _), tx in zip(todo.values(), accepted, strict=True):
             result.status, result.transaction, result.stored = CREATED, tx, tx
@@ -101,7 +102,7 @@ def _write_once(store: Store, bank: str, pending: dict[str, tuple[ItemResult, Tr
     raise ServiceUnavailableError("too many concurrent writers; retry the request", 1)
 
 
-def _attempt(store: Store, bank: str, todo: dict[str, tuple[ItemResult, Transaction]],
+def _attempt(store: LedgerStore, bank: str, todo: dict[str, tuple[ItemResult, Transaction]],
              rules: RuleConfig) -> list[Transaction]:
     """One read-classify-flag-commit pass; settles stored ids in place, returns what it wrote."""
     with store.unit_of_work(bank) as uow:
@@ -123,7 +124,7 @@ def _attempt(store: Store, bank: str, todo: dict[str, tuple[ItemResult, Transact
             states[tx.account] = remember(state, flagged, rules)
             accepted.append(flagged)
         new_accounts = [a for a in accounts if states[a].version == 0]
-        uow.commit(WritePlan(accepted, deltas_for(accepted, new_accounts), states))
+        uow.commit(WritePlan(accepted, deltas_for(accepted, new_accounts), states, rules=rules))
         return accepted
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from chalicelib.aggregates import BANK_KEY, AggKey, Bucket, deltas_for
 from chalicelib.model import Transaction
-from chalicelib.storage.port import Store
+from chalicelib.storage.port import AdminStore
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def recompute(transactions: Iterable[Transaction],
     return expected
 
 
-def find_drift(store: Store, bank: str,
+def find_drift(store: AdminStore, bank: str,
                progress: Callable[[int], None] | None = None) -> list[Drift]:
     """Compare stored aggregates with a recomputation from the bank's transactions."""
     expected = recompute(store.iter_transactions(bank), progress)
@@ -63,7 +63,7 @@ def find_drift(store: Store, bank: str,
     return drift
 
 
-def repair(store: Store, bank: str, drift: list[Drift]) -> None:
+def repair(store: AdminStore, bank: str, drift: list[Drift]) -> None:
     """Overwrite drifted aggregates with their recomputed values, drop stray ones."""
     store.replace_buckets(bank, {d.key: d.expected for d in drift if d.expected is not None},
                           [d.key for d in drift if d.expected is None])

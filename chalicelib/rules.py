@@ -122,12 +122,10 @@ def _worth_keeping(seen: Seen, cfg: RuleConfig) -> bool:
             or (seen.credit and seen.amount >= cfg.rapid_min_amount * scale))
 
 
-def remember(state: AccountState, tx: Transaction, cfg: RuleConfig | None = None
-             ) -> AccountState:
+def remember(state: AccountState, tx: Transaction, cfg: RuleConfig) -> AccountState:
     """The state after `tx`, holding only what a rule can still use: the newest
     `velocity_count` transactions of the velocity window, and the amounts structuring and
     rapid_in_out look back at within a day. Small states keep every batch cheap."""
-    cfg = cfg or RuleConfig()
     entry = Seen(tx.timestamp.timestamp(), tx.amount, tx.currency, tx.is_credit)
     seen = list(state.seen)  # kept sorted by time
     bisect.insort(seen, entry, key=lambda s: s.epoch)

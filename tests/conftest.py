@@ -16,7 +16,7 @@ from app import app
 from chalicelib.config import Settings
 from chalicelib.runtime import Runtime, set_runtime
 from chalicelib.storage.port import Store
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.storage.sqlite.store import SqliteStore
 from tests.stores import STORES
 
 TEST_KEY = "test-demo-key"

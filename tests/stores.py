@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from chalicelib.storage.port import Store
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.storage.sqlite.store import SqliteStore
 from tests.aws_calls import moto_dynamo_store
 
 

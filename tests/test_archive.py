@@ -20,7 +20,7 @@ from app import app
 from chalicelib.config import Settings
 from chalicelib.runtime import Runtime, set_runtime
 from chalicelib.storage.s3_archive import S3Archive, archive_for, object_key
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.storage.sqlite.store import SqliteStore
 from tests.aws_calls import record_aws_calls
 from tests.factories import raw_tx
 

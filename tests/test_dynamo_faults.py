@@ -6,21 +6,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from chalice.test import Client
 
 from app import app
-from chalicelib.aggregates import BANK_KEY
+from chalicelib.aggregates import ACCOUNT, BANK_KEY, AggKey, Bucket
 from chalicelib.config import Settings
-from chalicelib.ledger import CREATED, DUPLICATE
+from chalicelib.ledger import CREATED, DUPLICATE, ingest
 from chalicelib.reconcile import find_drift
+from chalicelib.rules import VELOCITY, RuleConfig
 from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.dynamo import DynamoStore
+from chalicelib.storage.dynamo.store import DynamoStore
+from chalicelib.storage.port import StoreError
+from chalicelib.storage.sqlite.store import SqliteStore
 from tests.aws_calls import TEST_TABLE, moto_dynamo_store, operations, record_aws_calls
+from tests.conftest import NOW
+from tests.factories import raw_tx
 from tests.test_dynamo_store import BANK, batch
 
 pytestmark = [pytest.mark.emulator]
@@ -166,3 +174,46 @@ def test_a_throttled_cancellation_is_a_store_error_not_a_conflict(
     response = post(client, batch("t", 1, 1))
     assert response.status_code == 503
     assert list(store.iter_transactions(BANK)) == []
+
+
+@pytest.mark.parametrize("kind", ["boto", "client"])
+def test_a_failed_call_in_the_bucket_repair_is_a_store_error(kind: str) -> None:
+    with moto_dynamo_store(config=FAST_RETRIES) as store:
+        def fail(request: Any, **_: Any) -> AWSResponse | None:
+            if not request.headers.get("X-Amz-Target", b"").endswith(b"UpdateItem"):
+                return None
+            if kind == "boto":  # endpoint unreachable: botocore raises, no answer at all
+                raise EndpointConnectionError(endpoint_url="https://dynamodb.invalid")
+            return error_response("ValidationException")
+        on_send(store, fail)
+        with pytest.raises(StoreError) as raised:
+            store.replace_buckets(BANK, {AggKey(ACCOUNT, "AC0"): Bucket()}, [])
+        assert isinstance(raised.value.__cause__, BotoCoreError | ClientError)
+
+
+def test_a_retry_after_a_failure_between_chunks_flags_with_the_configured_rules(
+        tmp_path: Path) -> None:
+    rules = RuleConfig(velocity_count=60)  # not the default 10
+    start = NOW - timedelta(minutes=50)
+    items = [raw_tx(f"v{i}", account="V1", timestamp=(start + timedelta(seconds=20 * i))
+                    .strftime("%Y-%m-%dT%H:%M:%SZ")) for i in range(120)]  # 3 chunks, one hour
+    reference = SqliteStore(str(tmp_path / "reference.db"))
+    expected = {r.id for r in ingest(reference, BANK, items, NOW, rules)
+                if r.transaction and VELOCITY in r.transaction.flags}
+    assert expected == {f"v{i}" for i in range(60, 120)}
+    with moto_dynamo_store(config=FAST_RETRIES) as store:
+        faults = Faults(store, "TransactWriteItems")
+        faults.fail_from = 2  # the first chunk commits, the second is refused until the retry
+        set_runtime(Runtime(Settings(store="dynamodb", table_name=TEST_TABLE, rules=rules,
+                                     demo_api_key=HEADERS["x-api-key"]), store))
+        try:
+            with Client(app) as client:
+                assert post(client, items).status_code == 503
+                written = len(list(store.iter_transactions(BANK)))
+                assert 0 < written < 120
+                faults.fail_from = None
+                assert post(client, items).status_code == 200
+        finally:
+            set_runtime(None)
+        flagged = {tx.id for tx in store.iter_transactions(BANK) if VELOCITY in tx.flags}
+    assert flagged == expected

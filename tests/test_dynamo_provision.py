@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.storage.dynamo import DynamoStore
+from chalicelib.storage.dynamo.store import DynamoStore
 from chalicelib.storage.port import ApiKeyRecord
 from scripts.provision import main, provision, table_properties
 

@@ -19,8 +19,8 @@ from chalicelib.ledger import CONFLICT, CREATED, DUPLICATE, ingest
 from chalicelib.reconcile import find_drift, repair
 from chalicelib.rules import RuleConfig
 from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage import dynamo_codec as codec
-from chalicelib.storage.dynamo import DynamoStore
+from chalicelib.storage.dynamo import codec
+from chalicelib.storage.dynamo.store import DynamoStore
 from chalicelib.storage.factory import open_store
 from chalicelib.storage.port import WritePlan
 from chalicelib.validation import validate_transaction
@@ -167,7 +167,7 @@ def test_a_maximum_raised_by_a_concurrent_writer_is_kept_without_a_conflict(
         states = uow.get_account_states(["M1"])
         # another writer commits a bigger maximum between our read and our commit
         ingest(dynamo, BANK, [raw_tx("rival", amount="900.00", account="R1")], NOW, RULES)
-        uow.commit(WritePlan(mine, deltas_for(mine, ["M1"]), states))
+        uow.commit(WritePlan(mine, deltas_for(mine, ["M1"]), states, rules=RuleConfig()))
     top = dynamo.get_buckets(BANK, [BANK_KEY])[BANK_KEY].currencies["USD"].max
     assert top is not None and top.id == "rival"
     assert dynamo.get_buckets(BANK, [BANK_KEY])[BANK_KEY].count == 3

@@ -16,7 +16,7 @@ from chalicelib.analytics import Window, bank_analytics
 from chalicelib.ledger import CONFLICT, CREATED, DUPLICATE, ingest
 from chalicelib.reconcile import find_drift
 from chalicelib.rules import RuleConfig
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.storage.sqlite.store import SqliteStore
 from tests.conftest import NOW, Api
 from tests.factories import raw_tx
 

@@ -19,7 +19,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import ForbiddenError
 from chalicelib.runtime import Runtime, set_runtime
 from chalicelib.storage.port import Store
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.storage.sqlite.store import SqliteStore
 from scripts import keys
 from tests.factories import raw_tx
 
@@ -156,7 +156,7 @@ def test_command_manages_keys_on_dynamodb(monkeypatch: pytest.MonkeyPatch) -> No
     import boto3
     from moto import mock_aws
 
-    from chalicelib.storage.dynamo import DynamoStore
+    from chalicelib.storage.dynamo.store import DynamoStore
     from scripts.provision import create_table_request
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

@@ -16,7 +16,7 @@ from moto import mock_aws
 from app import app
 from chalicelib.auth import create_key
 from chalicelib.runtime import get_runtime, set_runtime
-from chalicelib.storage.dynamo import DynamoStore
+from chalicelib.storage.dynamo.store import DynamoStore
 from scripts.provision import create_table_request
 from tests.aws_calls import record_aws_calls
 from tests.factories import SEED_SAMPLE

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from chalicelib.runtime import Runtime
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.storage.sqlite.store import SqliteStore
 from tests.conftest import Api
 from tests.factories import raw_tx
 

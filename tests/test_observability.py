@@ -15,7 +15,7 @@ from app import app
 from chalicelib.config import Settings
 from chalicelib.observability import ingest_outcomes, mask_account
 from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.storage.sqlite.store import SqliteStore
 from tests.factories import raw_tx
 
 DEMO_KEY = "demo-secret-key-123456"

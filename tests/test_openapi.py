@@ -16,7 +16,7 @@ from chalice.test import Client
 from app import app
 from chalicelib.config import Settings
 from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.storage.sqlite.store import SqliteStore
 from tests.factories import SEED_SAMPLE, raw_tx
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"

@@ -9,7 +9,7 @@ import pytest
 from chalicelib.aggregates import BANK_KEY, Bucket
 from chalicelib.ledger import ingest
 from chalicelib.rules import RuleConfig
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.storage.sqlite.store import SqliteStore
 from scripts import reconcile
 from tests.conftest import NOW
 from tests.factories import raw_tx

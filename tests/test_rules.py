@@ -29,7 +29,7 @@ def run(*txs: Transaction, cfg: RuleConfig = CFG) -> list[tuple[str, ...]]:
     state, out = AccountState(), []
     for item in txs:
         flags = evaluate(item, state, cfg)
-        state = remember(state, item.with_flags(flags))
+        state = remember(state, item.with_flags(flags), RuleConfig())
         out.append(flags)
     return out
 
@@ -90,8 +90,9 @@ def test_thresholds_come_from_the_environment() -> None:
 def test_account_memory_keeps_only_what_rules_can_use() -> None:
     plain, near = AccountState(), AccountState()
     for i in range(500):
-        plain = remember(plain, tx(f"m{i}", at=T0 + timedelta(seconds=i)))
-        near = remember(near, tx(f"n{i}", amount="9500.00", at=T0 + timedelta(seconds=i)))
+        plain = remember(plain, tx(f"m{i}", at=T0 + timedelta(seconds=i)), RuleConfig())
+        near = remember(near, tx(f"n{i}", amount="9500.00", at=T0 + timedelta(seconds=i)),
+                        RuleConfig())
     assert len(plain.seen) == CFG.velocity_count  # enough to tell a burst
     assert len(near.seen) == 100  # near-threshold amounts are kept for a day, up to the cap
 

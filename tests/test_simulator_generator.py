@@ -132,7 +132,7 @@ def test_fraud_scenario_trips_every_rule_at_the_default_thresholds(
         tx: Transaction = validate_transaction(planned.raw, START)
         state = states.get(tx.account, AccountState())
         flags = evaluate(tx, state, cfg)
-        states[tx.account] = remember(state, tx.with_flags(flags))
+        states[tx.account] = remember(state, tx.with_flags(flags), RuleConfig())
         if planned.rule:
             assert planned.rule in flags, (planned.rule, planned.raw)
             tripped[planned.rule] += 1

@@ -21,7 +21,7 @@ from chalicelib import service
 from chalicelib.config import Settings
 from chalicelib.errors import AppError
 from chalicelib.runtime import Runtime
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.storage.sqlite.store import SqliteStore
 from chalicelib.timeutil import now_utc
 from scripts.demo import PROJECT_DIR, free_port
 from simulator.cli import main

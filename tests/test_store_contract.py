@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,7 +26,7 @@ def commit(store: Store, bank: str, *txs: Transaction) -> None:
     accepted = list(txs)
     with store.unit_of_work(bank) as uow:
         states = uow.get_account_states(sorted({t.account for t in accepted}))
-        uow.commit(WritePlan(accepted, deltas_for(accepted), states))
+        uow.commit(WritePlan(accepted, deltas_for(accepted), states, rules=RuleConfig()))
 
 
 def test_unknown_transaction_is_none(store: Store) -> None:
@@ -66,7 +67,7 @@ def test_stale_account_state_is_a_commit_conflict(store: Store) -> None:
     commit(store, "b1", tx("t1"))
     stale = {"A123": AccountState((), version=0)}
     with pytest.raises(CommitConflict), store.unit_of_work("b1") as uow:
-        uow.commit(WritePlan([tx("t2")], deltas_for([tx("t2")]), stale))
+        uow.commit(WritePlan([tx("t2")], deltas_for([tx("t2")]), stale, rules=RuleConfig()))
     assert store.get_transaction("b1", "t2") is None
     assert store.get_buckets("b1", [BANK_KEY])[BANK_KEY].count == 1
 
@@ -155,3 +156,27 @@ def test_api_keys_are_found_by_hash_listed_per_bank_and_revoked(store: Store) ->
 def test_ping_answers(store: Store) -> None:
     store.ping()
     assert store.name in ("sqlite", "dynamodb")
+
+
+@pytest.mark.parametrize(("winner", "loser"), [
+    (tx("m1", amount="500.00", at=T0), tx("m2", amount="500.00", at=T0 + timedelta(seconds=1))),
+    (tx("m1", amount="500.00", at=T0), tx("m2", amount="500.00", at=T0)),
+    (tx("z9", amount="500.00", at=T0 + timedelta(microseconds=1)),  # time beats the id
+     tx("a1", amount="500.00", at=T0 + timedelta(microseconds=2))),
+], ids=["earlier-time", "smaller-id", "time-before-id"])
+@pytest.mark.parametrize("winner_first", [True, False])
+def test_largest_transaction_ties_are_settled_alike_in_either_arrival_order(
+        store: Store, winner: Transaction, loser: Transaction, winner_first: bool) -> None:
+    first, second = (winner, loser) if winner_first else (loser, winner)
+    second = replace(second, account="B2")  # another account, in a write of its own
+    commit(store, "b1", first)
+    commit(store, "b1", second)
+    hour = AggKey(HOUR, "2026-01-10T14")
+    found = store.get_buckets("b1", [BANK_KEY, hour])
+    for key in (BANK_KEY, hour):
+        top = found[key].currencies["USD"].max
+        assert top is not None and (top.id, top.timestamp) == (winner.id, winner.timestamp_text)
+    bucket = Bucket()
+    for item in (first, second):
+        bucket.add(item)
+    assert bucket.currencies["USD"].max == found[BANK_KEY].currencies["USD"].max

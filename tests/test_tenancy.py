@@ -13,7 +13,7 @@ from chalice.test import Client
 from app import app
 from chalicelib.config import Settings
 from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.storage.sqlite.store import SqliteStore
 from tests.factories import raw_tx
 from tests.test_keys import cli_create
 

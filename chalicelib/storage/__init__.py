@@ -1,1 +1,1 @@
-"""Storage adapters behind one port (`chalicelib.storage.port`)."""
+"""Storage adapters behind the ports of `chalicelib.storage.port` (ledger, keys, admin)."""

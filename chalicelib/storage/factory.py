@@ -9,10 +9,10 @@ from chalicelib.storage.port import Store
 def open_store(settings: Settings) -> Store:
     """The store for these settings: SQLite on disk by default, DynamoDB on AWS."""
     if settings.store == "dynamodb":
-        from chalicelib.storage.dynamo import DynamoStore  # boto3 only when it is used
+        from chalicelib.storage.dynamo.store import DynamoStore  # boto3 only when it is used
 
         store: Store = DynamoStore.from_settings(settings)
         return store
-    from chalicelib.storage.sqlite import SqliteStore
+    from chalicelib.storage.sqlite.store import SqliteStore
 
-    return SqliteStore(settings.sqlite_path)
+    return SqliteStore(settings.sqlite_path, settings.sqlite_synchronous)

@@ -1,4 +1,4 @@
-"""The storage port: what the service layer needs of a store, and nothing about how."""
+"""The storage ports by purpose (ledger, keys, admin) and the values they exchange."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.aggregates import AggKey, Bucket
 from chalicelib.model import Transaction
-from chalicelib.rules import AccountState
+from chalicelib.rules import AccountState, RuleConfig
 
 
 class StoreError(Exception):
@@ -35,12 +35,15 @@ class WritePlan:
     """All a batch writes, atomically: new transactions, aggregate deltas and account states.
 
     Each state carries the version that was read; the store writes version + 1 on the condition
-    that the stored version is still the one read.
+    that the stored version is still the one read. `rules` are the thresholds the states were
+    pruned with (required, no default): a store that commits the plan in several chunks derives
+    each chunk's intermediate account state with them, never with other thresholds.
     """
 
     transactions: list[Transaction] = field(default_factory=list)
     deltas: dict[AggKey, Bucket] = field(default_factory=dict)
     states: dict[str, AccountState] = field(default_factory=dict)
+    rules: RuleConfig = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,9 @@ class UnitOfWork(ABC):
         """Write the plan all or nothing; raise CommitConflict when a condition fails."""
 
 
-class Store(ABC):
-    """A ledger store. Every method is scoped to one bank; none scans the transactions
-    except `iter_transactions`, which only `reconcile` calls."""
+class LedgerStore(ABC):
+    """What ingest and the reads need: a unit of work per ingest and bank-scoped reads that
+    never scan. The ingest service, analytics and `/health` are typed against this port."""
 
     name: str
 
@@ -107,21 +110,12 @@ class Store(ABC):
         """An account's transactions newest first, strictly after the (timestamp, id) position."""
 
     @abstractmethod
-    def iter_transactions(self, bank: str) -> Iterator[Transaction]:
-        """Every transaction of the bank (reconcile only: this is a scan)."""
+    def ping(self) -> None:
+        """Raise StoreError unless the store answers."""
 
-    @abstractmethod
-    def iter_buckets(self, bank: str) -> Iterator[tuple[AggKey, Bucket]]:
-        """Every aggregate of the bank, shards summed (reconcile only)."""
 
-    @abstractmethod
-    def replace_buckets(self, bank: str, buckets: dict[AggKey, Bucket],
-                        remove: list[AggKey]) -> None:
-        """Overwrite aggregates with recomputed values and drop stray ones (reconcile --repair)."""
-
-    @abstractmethod
-    def banks(self) -> list[str]:
-        """Every bank that has stored anything."""
+class KeyStore(ABC):
+    """Banks' API keys, stored by hash (the key middleware and `scripts.keys`)."""
 
     @abstractmethod
     def put_api_key(self, record: ApiKeyRecord) -> None:
@@ -139,6 +133,28 @@ class Store(ABC):
     def revoke_api_key(self, bank: str, key_id: str) -> bool:
         """Mark a bank's key revoked; False if the bank has no such key."""
 
+
+class AdminStore(ABC):
+    """Scans and overwrites for `reconcile` and the scripts; never on a request's path."""
+
     @abstractmethod
-    def ping(self) -> None:
-        """Raise StoreError unless the store answers."""
+    def iter_transactions(self, bank: str) -> Iterator[Transaction]:
+        """Every transaction of the bank (reconcile only: this is a scan)."""
+
+    @abstractmethod
+    def iter_buckets(self, bank: str) -> Iterator[tuple[AggKey, Bucket]]:
+        """Every aggregate of the bank, shards summed (reconcile only)."""
+
+    @abstractmethod
+    def replace_buckets(self, bank: str, buckets: dict[AggKey, Bucket],
+                        remove: list[AggKey]) -> None:
+        """Overwrite aggregates with recomputed values and drop stray ones (reconcile --repair)."""
+
+    @abstractmethod
+    def banks(self) -> list[str]:
+        """Every bank that has stored anything."""
+
+
+class Store(LedgerStore, KeyStore, AdminStore, ABC):
+    """A full adapter (SQLite, DynamoDB): all three ports in one object, as the runtime holds
+    it. Consumers take only the port they use, so a fake implements only that."""

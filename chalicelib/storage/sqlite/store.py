@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -13,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.aggregates import HOUR, AggKey, Bucket
+from chalicelib.backoff import Backoff
 from chalicelib.model import Transaction
 from chalicelib.rules import AccountState
-from chalicelib.storage import sqlite_buckets as buckets
 from chalicelib.storage.port import (
     ApiKeyRecord,
     CommitConflict,
@@ -24,10 +23,12 @@ from chalicelib.storage.port import (
     UnitOfWork,
     WritePlan,
 )
-from chalicelib.storage.sqlite_checkpoint import Checkpointer
-from chalicelib.storage.sqlite_schema import TX_COLUMNS, create_schema, tx_from_row, tx_row
+from chalicelib.storage.sqlite import buckets
+from chalicelib.storage.sqlite.checkpoint import Checkpointer
+from chalicelib.storage.sqlite.schema import TX_COLUMNS, create_schema, tx_from_row, tx_row
 
-OPEN_RETRIES = 50  # about 12 s of brief waits for a file another process is opening
+OPEN_RETRIES = 50  # brief waits for a file another process is opening (about 12 s at most)
+OPEN_BACKOFF = Backoff(0.01, 0.5)
 STATE_CACHE_SIZE = 100_000  # accounts whose decoded rule state a process keeps
 
 
@@ -122,8 +123,11 @@ class SqliteStore(Store):
 
     name = "sqlite"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, synchronous: str = "FULL") -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         self.path = path
+        self.synchronous = synchronous  # FULL: acknowledged commits survive a power loss
         self._local = threading.local()
         self._schema_lock = threading.Lock()
         # Writers of this process queue on a lock instead of in SQLite's busy handler, which
@@ -158,8 +162,8 @@ class SqliteStore(Store):
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or attempt == OPEN_RETRIES - 1:
                     raise
-                time.sleep(0.01 * (attempt + 1))
-        conn.execute("PRAGMA synchronous=NORMAL")
+                OPEN_BACKOFF.pause(attempt)
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer does it
         with self._schema_lock:
             if not self._schema_ready:
@@ -176,10 +180,13 @@ class SqliteStore(Store):
                 raise StoreError(f"the SQLite store is busy: {exc}") from exc
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:  # SQLite rolls back by itself after some I/O errors
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):  # locked, I/O error, disk full
+                    raise StoreError(f"the SQLite write failed: {exc}") from exc
+                raise  # a CommitConflict, or a bug (an IntegrityError other than a taken id)
         self._checkpointer.nudge()
 
     @contextmanager
@@ -232,10 +239,13 @@ class SqliteStore(Store):
         return [tx_from_row(r) for r in rows]
 
     def iter_transactions(self, bank: str) -> Iterator[Transaction]:
-        cursor = self._conn().execute(f"SELECT {TX_COLUMNS} FROM transactions WHERE bank=?",
-                                      (bank,))
-        for row in cursor:
-            yield tx_from_row(row)
+        try:
+            cursor = self._conn().execute(
+                f"SELECT {TX_COLUMNS} FROM transactions WHERE bank=?", (bank,))
+            for row in cursor:
+                yield tx_from_row(row)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"SQLite query failed: {exc}") from exc
 
     def iter_buckets(self, bank: str) -> Iterator[tuple[AggKey, Bucket]]:
         yield from self._buckets("bank=?", (bank,)).items()

@@ -20,21 +20,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.aggregates import ACCOUNT, BANK, BANK_KEY, HOUR, AggKey, Bucket, deltas_for
+from chalicelib.aggregates import (
+    ACCOUNT,
+    BANK,
+    BANK_KEY,
+    HOUR,
+    AggKey,
+    Bucket,
+    beats_expression,
+    deltas_for,
+    largest_rank,
+)
 from chalicelib.model import Transaction
 from chalicelib.rules import AccountState, remember
-from chalicelib.storage import dynamo_codec as codec
+from chalicelib.storage.dynamo import codec
+from chalicelib.storage.dynamo import table as t
+from chalicelib.storage.dynamo.table import ItemKey, item_key
 from chalicelib.storage.port import WritePlan
 from chalicelib.timeutil import hour_key, sort_key
 
 MAX_ACTIONS = 100  # TransactWriteItems' limit per call
-
-ItemKey = tuple[str, str]  # (pk, sk)
-
-
-def item_key(wire: codec.Wire) -> ItemKey:
-    return str(wire[codec.PK]["S"]), str(wire[codec.SK]["S"])
-
 
 @dataclass
 class Chunk:
@@ -51,7 +56,7 @@ Part = list[tuple[str, list[Transaction]]]  # (account, its transactions) in one
 
 def _cost(part: Part) -> int:
     """Actions of a chunk: inserts, one per account, one per hour, one for the bank shard."""
-    hours = {hour_key(t.timestamp) for _, txs in part for t in txs}
+    hours = {hour_key(tx.timestamp) for _, txs in part for tx in txs}
     return sum(len(txs) + 1 for _, txs in part) + len(hours) + 1
 
 
@@ -100,7 +105,7 @@ def _chunks(plan: WritePlan, read_states: dict[str, AccountState], versions: dic
             else:
                 state = state_now[account]
                 for tx in txs:
-                    state = remember(state, tx)
+                    state = remember(state, tx, plan.rules)
             state_now[account] = state
             chunk.states[account] = state
             versions[account] += 1
@@ -139,7 +144,7 @@ class _Expr:
         return placeholder
 
 
-def flat_update(table: str, wire_key: codec.Wire, delta: Bucket,
+def flat_update(table: str, wire_key: t.Wire, delta: Bucket,
                 known: Bucket | None) -> dict[str, Any]:
     """ADD the delta's counters; SET max and last only where the delta beats `known`."""
     e = _Expr()
@@ -165,10 +170,9 @@ def flat_update(table: str, wire_key: codec.Wire, delta: Bucket,
             for attr, value in codec.max_attributes(code, ref).items():
                 sets.append(f"{e.name(attr)} = {e.value(value)}")
             a, k, i = e.name(f"mxa_{code}"), e.name(f"mxk_{code}"), e.name(f"mxi_{code}")
-            va, vk, vi = (e.value(ref.amount), e.value(sort_key(ref.timestamp)),
-                          e.value(ref.id))
-            conds.append(f"(attribute_not_exists({a}) OR {a} < {va} OR ({a} = {va} AND"
-                         f" ({k} > {vk} OR ({k} = {vk} AND {i} > {vi}))))")
+            ours = {name: e.value(value) for name, value in ref.rank().items()}
+            conds.append(f"(attribute_not_exists({a}) OR"
+                         f" {beats_expression(ours, largest_rank(a, k, i))})")
     for rule, count in sorted(delta.flags.items()):
         add(f"f_{rule}", count)
     last = delta.last_activity
@@ -200,9 +204,9 @@ def actions(table: str, bank: str, shard: int, chunk: Chunk,
         out.append({"Put": {"TableName": table, "Item": codec.to_wire(codec.tx_item(bank, tx)),
                             "ConditionExpression": "attribute_not_exists(pk)",
                             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}})
-        keys.append(item_key(codec.tx_key(bank, tx.id)))
+        keys.append(item_key(t.tx_key(bank, tx.id)))
     for account, version in sorted(chunk.versions.items()):
-        wire_key = codec.account_key(bank, account)
+        wire_key = t.account_key(bank, account)
         base = known.get(item_key(wire_key))
         bucket = None if base is None else Bucket.from_json(base.to_json())
         delta = chunk.deltas.get(AggKey(ACCOUNT, account))
@@ -220,9 +224,9 @@ def actions(table: str, bank: str, shard: int, chunk: Chunk,
         if agg.kind == ACCOUNT:
             continue
         if agg.kind == BANK:
-            wire_key = codec.shard_key(bank, shard)
+            wire_key = t.shard_key(bank, shard)
         elif agg.kind == HOUR:
-            wire_key = codec.hour_key(bank, shard, agg.name)
+            wire_key = t.hour_key(bank, shard, agg.name)
         else:
             raise ValueError(f"unknown aggregate kind {agg.kind!r}")
         out.append(flat_update(table, wire_key, delta, known.get(item_key(wire_key))))
@@ -235,11 +239,11 @@ def after_commit(bank: str, shard: int, chunk: Chunk,
     """What the store now holds, so the next chunk's conditions start from it."""
     for agg, delta in chunk.deltas.items():
         if agg.kind == ACCOUNT:
-            wire_key = codec.account_key(bank, agg.name)
+            wire_key = t.account_key(bank, agg.name)
         elif agg == BANK_KEY:
-            wire_key = codec.shard_key(bank, shard)
+            wire_key = t.shard_key(bank, shard)
         else:
-            wire_key = codec.hour_key(bank, shard, agg.name)
+            wire_key = t.hour_key(bank, shard, agg.name)
         bucket = known.get(item_key(wire_key)) or Bucket()
         bucket.merge(delta)
         known[item_key(wire_key)] = bucket

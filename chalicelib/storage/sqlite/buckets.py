@@ -9,7 +9,14 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.aggregates import AggKey, Bucket, CurrencyTotals, MaxRef
+from chalicelib.aggregates import (
+    AggKey,
+    Bucket,
+    CurrencyTotals,
+    MaxRef,
+    beats_expression,
+    largest_rank,
+)
 from chalicelib.money import MINOR_UNITS
 from chalicelib.timeutil import sort_key
 
@@ -31,10 +38,10 @@ CREATE TABLE IF NOT EXISTS agg_flags (
     PRIMARY KEY (bank, kind, name, rule)) WITHOUT ROWID;
 """
 
-# The incoming maximum wins as MaxRef.beats decides: larger amount, then earlier, then lower id.
-_BEATS = ("(max_minor IS NULL OR excluded.max_minor > max_minor OR (excluded.max_minor = max_minor"
-          " AND (excluded.max_key < max_key OR (excluded.max_key = max_key"
-          " AND excluded.max_id < max_id))))")
+# The incoming maximum wins as the domain's LARGEST rule decides (`beats_expression`).
+_BEATS = ("(max_minor IS NULL OR " + beats_expression(
+    largest_rank("excluded.max_minor", "excluded.max_key", "excluded.max_id"),
+    largest_rank("max_minor", "max_key", "max_id")) + ")")
 _MAX_COLUMNS = ("max_minor", "max_key", "max_id", "max_account", "max_type", "max_ts")
 
 UPSERT_AGG = (

@@ -10,8 +10,8 @@ from typing import Any
 
 from chalicelib.model import Transaction
 from chalicelib.money import to_text
-from chalicelib.storage import sqlite_buckets as buckets
 from chalicelib.storage.port import StoreError
+from chalicelib.storage.sqlite import buckets
 from chalicelib.timeutil import sort_key
 
 SCHEMA_VERSION = 1  # PRAGMA user_version of a file this code wrote; bump on any table change

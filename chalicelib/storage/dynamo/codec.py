@@ -1,4 +1,4 @@
-"""The DynamoDB single-table layout: item keys, and items to and from domain values.
+"""The DynamoDB single-table layout, and items to and from domain values (keys: `table`).
 
 Every item has a string partition key `pk` and sort key `sk`:
 
@@ -27,21 +27,32 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from chalicelib.aggregates import ACCOUNT, BANK, HOUR, AggKey, Bucket, CurrencyTotals, MaxRef
+from chalicelib.aggregates import Bucket, CurrencyTotals, MaxRef
 from chalicelib.model import Transaction
 from chalicelib.money import ZERO, quantize, to_text
 from chalicelib.rules import AccountState
+from chalicelib.storage.dynamo.table import (
+    ACCOUNT_SK,
+    KEY_SK,
+    PK,
+    SK,
+    TX_SK,
+    Wire,
+    account_index_pk,
+    account_pk,
+    api_key_pk,
+    flagged_index_pk,
+    key_hash_of,
+    position,
+    tx_pk,
+)
 from chalicelib.storage.port import ApiKeyRecord
 from chalicelib.timeutil import sort_key
 
-PK, SK = "pk", "sk"
 BY_ACCOUNT, G1PK, G1SK = "by_account", "g1pk", "g1sk"
 FLAGGED, G2PK, G2SK = "flagged", "g2pk", "g2sk"
-TX_SK, ACCOUNT_SK, BANK_SK, KEY_SK = "TX", "AC", "BANK", "AK"
-MAX_SHARDS = 100  # AGGREGATE_SHARDS' upper bound (config.py)
 
 Item = dict[str, Any]  # attribute name -> plain Python value (Decimal for numbers)
-Wire = dict[str, Any]  # attribute name -> DynamoDB AttributeValue ({"S": ...})
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -57,62 +68,16 @@ def from_wire(wire: Wire) -> Item:
     return {name: _deserializer.deserialize(value) for name, value in wire.items()}
 
 
-def key(pk: str, sk: str) -> Wire:
-    return {PK: {"S": pk}, SK: {"S": sk}}
-
-
-def tx_key(bank: str, tx_id: str) -> Wire:
-    return key(f"TX#{bank}#{tx_id}", TX_SK)
-
-
-def account_key(bank: str, account: str) -> Wire:
-    return key(f"AC#{bank}#{account}", ACCOUNT_SK)
-
-
-def shard_key(bank: str, shard: int) -> Wire:
-    return key(f"BS#{bank}#{shard:02d}", BANK_SK)
-
-
-def hour_key(bank: str, shard: int, hour: str) -> Wire:
-    return key(f"HR#{bank}#{shard:02d}", hour)
-
-
-def api_key_key(key_hash: str) -> Wire:
-    return key(f"AK#{key_hash}", KEY_SK)
-
-
-def bank_key_key(bank: str, key_id: str) -> Wire:
-    return key(f"KB#{bank}", key_id)
-
-
-def position(ts_key: str, tx_id: str) -> str:
-    """The index sort key: time key (fixed width) then id, so string order is (time, id)."""
-    return f"{ts_key}#{tx_id}"
-
-
-def agg_of(pk: str, sk: str) -> tuple[str, AggKey] | None:
-    """The bank and aggregate key an aggregate item stands for, or None for other items."""
-    prefix, _, rest = pk.partition("#")
-    bank, _, name = rest.partition("#")
-    if prefix == "BS":
-        return bank, AggKey(BANK)
-    if prefix == "HR":
-        return bank, AggKey(HOUR, sk)
-    if prefix == "AC":
-        return bank, AggKey(ACCOUNT, name)
-    return None
-
-
 # --- transactions ---------------------------------------------------------------------------
 
 def tx_item(bank: str, tx: Transaction) -> Item:
     """A transaction as stored: its fields, and the index keys (flagged ones in both)."""
     at = position(sort_key(tx.timestamp_text), tx.id)
     item: Item = {k: v for k, v in tx.to_json().items() if k != "amount"}
-    item.update({PK: f"TX#{bank}#{tx.id}", SK: TX_SK, "amount": tx.amount,
-                 G1PK: f"A#{bank}#{tx.account}", G1SK: at})
+    item.update({PK: tx_pk(bank, tx.id), SK: TX_SK, "amount": tx.amount,
+                 G1PK: account_index_pk(bank, tx.account), G1SK: at})
     if tx.flags:
-        item.update({G2PK: f"F#{bank}", G2SK: at})
+        item.update({G2PK: flagged_index_pk(bank), G2SK: at})
     return item
 
 
@@ -127,7 +92,7 @@ def tx_from(item: Item) -> Transaction:
 
 def account_item(bank: str, account: str, state: AccountState, version: int,
                  bucket: Bucket | None) -> Item:
-    item: Item = {PK: f"AC#{bank}#{account}", SK: ACCOUNT_SK, "ver": version,
+    item: Item = {PK: account_pk(bank, account), SK: ACCOUNT_SK, "ver": version,
                   "seen": json.dumps(state.to_json(), separators=(",", ":"))}
     if bucket is not None:
         item["b"] = dump_bucket(bucket)
@@ -220,10 +185,10 @@ def max_attributes(code: str, ref: MaxRef) -> Item:
 # --- API keys -------------------------------------------------------------------------------
 
 def api_key_item(record: ApiKeyRecord) -> Item:
-    return {PK: f"AK#{record.key_hash}", SK: KEY_SK, "bank": record.bank,
+    return {PK: api_key_pk(record.key_hash), SK: KEY_SK, "bank": record.bank,
             "key_id": record.key_id, "created_at": record.created_at, "revoked": record.revoked}
 
 
 def api_key_from(item: Item) -> ApiKeyRecord:
-    return ApiKeyRecord(str(item[PK])[3:], str(item["bank"]), str(item["key_id"]),
+    return ApiKeyRecord(key_hash_of(str(item[PK])), str(item["bank"]), str(item["key_id"]),
                         str(item["created_at"]), bool(item.get("revoked", False)))

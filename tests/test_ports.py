@@ -1,0 +1,51 @@
+"""The storage ports are split by purpose: a fake implements only the port its consumer takes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from chalicelib.auth import authenticate, create_key, revoke_key
+from chalicelib.errors import ForbiddenError
+from chalicelib.storage.port import AdminStore, ApiKeyRecord, KeyStore, LedgerStore, Store
+
+
+class DictKeys(KeyStore):
+    """Keys in a dict: the four KeyStore methods and nothing of the ledger or admin ports."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, ApiKeyRecord] = {}
+
+    def put_api_key(self, record: ApiKeyRecord) -> None:
+        self.records[record.key_hash] = record
+
+    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        return self.records.get(key_hash)
+
+    def list_api_keys(self, bank: str) -> list[ApiKeyRecord]:
+        return [r for r in self.records.values() if r.bank == bank]
+
+    def revoke_api_key(self, bank: str, key_id: str) -> bool:
+        for digest, record in self.records.items():
+            if record.bank == bank and record.key_id == key_id:
+                self.records[digest] = dataclasses.replace(record, revoked=True)
+                return True
+        return False
+
+
+def test_key_functions_run_on_a_fake_that_implements_only_the_key_port() -> None:
+    keys = DictKeys()
+    key, record = create_key(keys, "acme")
+    assert authenticate(keys, key, None) == "acme"
+    assert revoke_key(keys, "acme", record.key_id)
+    with pytest.raises(ForbiddenError):
+        authenticate(keys, key, None)
+
+
+def test_a_full_store_is_every_port_and_the_ports_share_no_method() -> None:
+    assert issubclass(Store, LedgerStore) and issubclass(Store, KeyStore)
+    assert issubclass(Store, AdminStore)
+    methods = [set(p.__abstractmethods__) for p in (LedgerStore, KeyStore, AdminStore)]
+    assert sum(len(m) for m in methods) == len(set().union(*methods)) == 15
+    assert set(Store.__abstractmethods__) == set().union(*methods)
