@@ -68,7 +68,7 @@ def check(opts: Options, endpoint: Endpoint, before: dict[str, Any], tally: Tall
     if drift:
         out.print("verify: [red]DRIFT[/]\n  " + "\n  ".join(drift), soft_wrap=True)
     elif tally.unknown:
-        why = f"; {tally.unclaimed} answered duplicate on first delivery" if tally.unclaimed \
+        why = f"; {len(tally.unclaimed)} answered duplicate on first delivery" if tally.unclaimed \
             else ""
         out.print(f"verify: [green]OK[/], analytics moved by what was accepted plus "
                   f"{verify.stored_of_unknown(want, got)} of the {len(tally.unknown)} "

@@ -22,7 +22,7 @@ def build(opts: Options, tally: Tally, drift: list[str] | None, status: int) -> 
         "sent": tally.sent, "created": c["created"], "duplicates": c["duplicate"],
         "conflicts": c["conflict"], "rejected": c["rejected"], "errors": c["error"],
         "unknown": c["unknown"], "abandoned_requests": tally.abandoned,
-        "unclaimed_duplicates": tally.unclaimed,
+        "unclaimed_duplicates": len(tally.unclaimed),
         "requests": tally.requests, "seconds": round(tally.elapsed, 3),
         "tx_per_s": round(tally.sent / max(tally.elapsed, 1e-9), 1),
         "latency_ms": {f"p{int(q * 100)}": round(tally.latency_ms(q), 2)

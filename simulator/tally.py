@@ -38,7 +38,7 @@ class Tally:
     accepted: dict[str, Kept] = field(default_factory=dict)
     unknown: dict[str, Kept] = field(default_factory=dict)  # valid items maybe stored, maybe not
     inflight: dict[int, Request] = field(default_factory=dict)
-    unclaimed: int = 0  # valid items answered "duplicate" on their first delivery
+    unclaimed: set[str] = field(default_factory=set)  # valid ids "duplicate" on first delivery
     abandoned: int = 0  # requests given up on in flight (Ctrl-C)
     closed: bool = False  # after `abandon`: late answers are ignored, the figures are final
     next_token: int = 0
@@ -133,16 +133,21 @@ class Tally:
             kept = Kept(item.currency, item.credit, item.amount)
             if not item.should_be_accepted:
                 self._surprise(f"invalid transaction accepted ({item.fault}): {item.id}")
-            elif (status == "created" or reply.maybe_delivered or item.id in self.unknown
-                  or item.id in self.accepted):
+            elif status == "created" or (
+                    item.id not in self.unclaimed
+                    and (reply.maybe_delivered or item.id in self.accepted
+                         or item.id in self.unknown)):
                 # created now, or stored by an earlier attempt / an earlier replay of ours
                 self.unknown.pop(item.id, None)
+                self.unclaimed.discard(item.id)
                 self.accepted[item.id] = kept
+            elif item.id in self.unclaimed:
+                pass  # a replay of an unclaimed one says nothing new: it stays unknown
             else:
                 # "duplicate" on its first delivery: stored before this run (the API does not
                 # move), or by this very request (a retry inside the server after its write
                 # committed answers "duplicate"): either way, so --verify takes it as a range.
-                self.unclaimed += 1
+                self.unclaimed.add(item.id)
                 self.unknown[item.id] = kept
         elif status == "rejected":
             if item.should_be_accepted:
