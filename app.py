@@ -9,7 +9,7 @@ from typing import Any
 
 from chalice.app import Chalice, Request, Response
 
-from chalicelib import analytics, service
+from chalicelib import analytics, dashboard, service
 from chalicelib.auth import KeyCache, authenticate
 from chalicelib.errors import AppError, ServiceUnavailableError
 from chalicelib.observability import RequestObserver, log
@@ -19,7 +19,7 @@ from chalicelib.storage.s3_archive import ArchiveError, archive_for
 from chalicelib.timeutil import now_utc
 
 app = Chalice(app_name="txn-stream")
-PUBLIC_PATHS = frozenset({"/health"})
+PUBLIC_PATHS = frozenset({"/health", "/", "/dashboard", "/dashboard/static/{name}"})
 _key_cache = KeyCache()
 
 
@@ -140,6 +140,11 @@ def get_analytics() -> dict[str, Any]:
     return service.get_analytics(get_runtime(), _bank(), _request().query_params, now_utc())
 
 
+@route("/analytics/series", methods=["GET"])
+def get_analytics_series() -> dict[str, Any]:
+    return service.get_series(get_runtime(), _bank(), _request().query_params, now_utc())
+
+
 @route("/transactions/{tx_id}", methods=["GET"])
 def get_transaction(tx_id: str) -> dict[str, Any]:
     return analytics.get_transaction(get_runtime().store, _bank(), tx_id)
@@ -159,3 +164,25 @@ def get_account_transactions(account: str) -> dict[str, Any]:
 @route("/health", methods=["GET"])
 def health() -> dict[str, str]:
     return service.health(get_runtime())
+
+
+def _page(answer: dashboard.Answer) -> Response:
+    return Response(body=answer.body, status_code=answer.status, headers=dict(answer.headers))
+
+
+@route("/", methods=["GET"])
+def index() -> Response:
+    location = dashboard.redirect_location(_request().context.get("path"))
+    return Response(body="", status_code=302,
+                    headers={**dashboard.SECURITY_HEADERS, "Location": location})
+
+
+@route("/dashboard", methods=["GET"])
+def get_dashboard() -> Response:
+    return _page(dashboard.shell(_request().headers.get("if-none-match")))
+
+
+@route("/dashboard/static/{name}", methods=["GET"])
+def get_dashboard_file(name: str) -> Response:
+    request = _request()
+    return _page(dashboard.asset(name, request.query_params, request.headers.get("if-none-match")))

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from chalicelib import analytics
+from chalicelib import analytics, series
 from chalicelib.errors import ConflictError, UnsupportedMediaTypeError, ValidationError
 from chalicelib.ledger import CONFLICT, CREATED, DUPLICATE, ingest, summarise
 from chalicelib.runtime import Runtime
@@ -48,6 +48,12 @@ def get_analytics(rt: Runtime, bank: str, params: Mapping[str, str] | None,
                   now: datetime) -> dict[str, Any]:
     """Analytics for the whole history or an hourly window."""
     return analytics.bank_analytics(rt.store, bank, analytics.parse_window(params), now)
+
+
+def get_series(rt: Runtime, bank: str, params: Mapping[str, str] | None,
+               now: datetime) -> dict[str, Any]:
+    """Transactions and flags per hour over a bounded window, from the hour aggregates."""
+    return series.hourly_series(rt.store, bank, series.parse_series_window(params, now), now)
 
 
 def health(rt: Runtime) -> dict[str, str]:

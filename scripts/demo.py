@@ -1,12 +1,16 @@
 """`make demo`: a fresh local API on a temporary SQLite file, a simulated bank's traffic
-(fraud scenario, batched, verified), the resulting analytics as tables; then everything stops."""
+(fraud scenario, batched, verified), the resulting analytics as tables and the dashboard's
+address; then everything stops. `make dashboard` (`--serve`) keeps the server up, with a slow
+simulator still sending, until Ctrl-C."""
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +19,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from rich.table import Table
@@ -38,15 +44,18 @@ def free_port() -> int:
 
 class LocalServer:
     """The local API in a child process on a fresh SQLite file: `serve_local` (Nagle off, any
-    free port) or real `chalice local`. A context manager: it is always stopped."""
+    free port) or real `chalice local`. A context manager: it is always stopped. With `log`,
+    serve_local keeps its access log and every line of output is passed to `log`."""
 
     def __init__(self, sqlite_path: str, kind: str = "serve_local",
-                 env: dict[str, str] | None = None, stage: str = "dev") -> None:
+                 env: dict[str, str] | None = None, stage: str = "dev",
+                 log: Callable[[str], None] | None = None) -> None:
         self.env = {**os.environ, **(env or {}), "SQLITE_PATH": sqlite_path,
                     "PYTHONUNBUFFERED": "1"}  # so the "Serving on" line arrives at once
+        self.log = log
         if kind == "serve_local":
-            self.command = [sys.executable, "-m", "scripts.serve_local", "--port", "0", "--quiet",
-                            "--stage", stage]
+            self.command = [sys.executable, "-m", "scripts.serve_local", "--port", "0",
+                            *([] if log else ["--quiet"]), "--stage", stage]
         else:
             chalice = str(Path(sys.executable).parent / "chalice")
             self.command = [chalice, "local", "--port", str(free_port()), "--no-autoreload",
@@ -74,6 +83,8 @@ class LocalServer:
         def read() -> None:  # drains the pipe for the server's whole life: it never blocks
             assert proc.stdout is not None
             for line in proc.stdout:
+                if self.log is not None:
+                    self.log(line)
                 if line.startswith("Serving on ") and not found.is_set():
                     self.url = line.split()[-1].rstrip("/")
                     found.set()
@@ -90,14 +101,18 @@ class LocalServer:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it lingers."""
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_process(self.proc)
+
+
+def stop_process(proc: subprocess.Popen[str] | None, grace: float = 5.0) -> None:
+    """SIGTERM a child still running, then SIGKILL if it lingers past `grace` seconds."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=grace)
 
 
 def wait_for_health(url: str, timeout: float = START_TIMEOUT_S) -> None:
@@ -131,8 +146,43 @@ def flagged_table(body: dict[str, Any]) -> Table:
     return table
 
 
-def main() -> int:
+def dashboard_line(url: str) -> str:
+    return f"[bold]dashboard[/] {url}/dashboard  (API key: {DEV_KEY})"
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops `make dashboard` as Ctrl-C does
+
+
+def serve_until_interrupted(url: str, console: Any) -> None:
+    """Keep the server up with a trickle of live traffic until Ctrl-C (or SIGTERM)."""
+    trickle = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "--url", url, "--api-key", DEV_KEY, "--rate", "2",
+         "--duration", "86400", "--scenario", "fraud", "--no-progress"],
+        cwd=PROJECT_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    signal.signal(signal.SIGTERM, _interrupt)
+    console.print(dashboard_line(url))
+    console.print("serving, with the simulator sending 2 transactions/s; Ctrl-C stops both")
+    try:
+        while trickle.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        trickle.terminate()
+        try:
+            trickle.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            trickle.kill()
+
+
+def main(argv: list[str] | None = None) -> int:
     """Run the demo; the exit status is the simulator's (0: everything as expected)."""
+    parser = argparse.ArgumentParser(prog="python -m scripts.demo", description=__doc__)
+    parser.add_argument("--serve", action="store_true",
+                        help="keep the server up (with live traffic) until Ctrl-C")
+    args = parser.parse_args(argv)
     began = time.monotonic()
     console = make_console()
     workdir = tempfile.mkdtemp(prefix="txn-demo-")
@@ -154,6 +204,11 @@ def main() -> int:
         console.print(flagged_table(body))
         console.print(f"demo finished in {time.monotonic() - began:.1f} s, simulator exit "
                       f"status {status}")
+        if args.serve:
+            serve_until_interrupted(url, console)
+        else:
+            console.print(dashboard_line(url))
+            console.print("(this server stops now; `make dashboard` keeps one up)")
         return status
     finally:
         server.stop()

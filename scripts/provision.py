@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "resources.json"
 TABLE_RESOURCE = "LedgerTable"
+UNKNOWN_OPERATION = "UnknownOperationException"  # DynamoDB Local's answer to PITR
 
 
 def table_properties(template: Path = TEMPLATE) -> dict[str, Any]:
@@ -78,8 +79,16 @@ def provision(client: DynamoDBClient, table: str, template: Path = TEMPLATE) -> 
     if problems:
         raise SystemExit(f"table {table} exists with another shape: {'; '.join(problems)}")
     pitr = table_properties(template)["PointInTimeRecoverySpecification"]
-    client.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification={
-        "PointInTimeRecoveryEnabled": pitr["PointInTimeRecoveryEnabled"]})
+    try:
+        client.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification={
+            "PointInTimeRecoveryEnabled": pitr["PointInTimeRecoveryEnabled"]})
+    except ClientError as exc:
+        # DynamoDB Local has no backups and answers UnknownOperationException: the table is
+        # usable, so say so and go on. Any other refusal (e.g. AccessDenied on AWS) is fatal.
+        if exc.response.get("Error", {}).get("Code") != UNKNOWN_OPERATION:
+            raise
+        print(f"warning: table {table}: point-in-time recovery not enabled, the endpoint does"
+              f" not support UpdateContinuousBackups ({UNKNOWN_OPERATION})", file=sys.stderr)
     return {"created": created, "table": described}
 
 

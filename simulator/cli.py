@@ -57,14 +57,18 @@ def check(opts: Options, endpoint: Endpoint, before: dict[str, Any], tally: Tall
           out: Console) -> list[str]:
     """--verify: GET /analytics again; its movement must be what was accepted, plus anywhere
     from none to all of the transactions whose outcome is unknown. Prints the verdict."""
+    reader = Client(endpoint, opts.api_key, opts.timeout, 2)
     try:
-        after = preflight.analytics(Client(endpoint, opts.api_key, opts.timeout, 2))
+        after = preflight.analytics(reader)
+        unresolved = verify.resolve(reader, tally)  # read back what can be settled exactly
     except FatalError as exc:
         drift = [f"cannot verify: {exc}"]
     else:
         want = verify.expected(tally.accepted.values())
         got = verify.change(verify.snapshot(before), verify.snapshot(after))
-        drift = verify.drift(want, got, verify.expected(tally.unknown.values()))
+        drift = unresolved + verify.drift(want, got, verify.expected(tally.unknown.values()))
+    finally:
+        reader.close()
     if drift:
         out.print("verify: [red]DRIFT[/]\n  " + "\n  ".join(drift), soft_wrap=True)
     elif tally.unknown:

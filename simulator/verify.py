@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
-from simulator.tally import Kept
+from simulator.tally import Kept, Tally
+from simulator.transport import Client, GaveUp
 
 SIDES = ("credits", "debits")
 Totals = dict[tuple[str, str], tuple[int, Decimal]]  # (currency, side) -> (count, total)
@@ -67,3 +69,30 @@ def _span(low: tuple[int, Decimal], high: tuple[int, Decimal]) -> str:
 def stored_of_unknown(want: Totals, got: Totals) -> int:
     """How many of the unknown transactions the API's movement says were stored."""
     return sum(g[0] for g in got.values()) - sum(w[0] for w in want.values())
+
+
+def resolve(client: Client, tally: Tally) -> list[str]:
+    """Read back each transaction of unknown fate whose request is over (no answer after its
+    retries): stored, it counts as accepted with the amount the API holds; not found, it was
+    not stored. What stays unknown: answers "duplicate" on first delivery (stored, but maybe
+    before this run) and, after Ctrl-C, requests abandoned in flight (they may still commit).
+    Returns one line per id that could not be read back."""
+    if tally.abandoned:
+        return []
+    problems = []
+    for tx_id in [i for i in tally.unknown if i not in tally.unclaimed]:
+        try:
+            reply = client.request("GET", f"/transactions/{quote(tx_id, safe='')}")
+        except GaveUp as exc:
+            problems.append(f"cannot read back {tx_id}: {exc}")
+            continue
+        body = reply.body if isinstance(reply.body, dict) else {}
+        if reply.status == 200:
+            del tally.unknown[tx_id]
+            tally.accepted[tx_id] = Kept(str(body.get("currency")), body.get("type") == "credit",
+                                         Decimal(str(body.get("amount"))))
+        elif reply.status == 404:
+            del tally.unknown[tx_id]
+        else:
+            problems.append(f"cannot read back {tx_id}: HTTP {reply.status}")
+    return problems

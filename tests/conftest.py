@@ -17,36 +17,45 @@ from chalicelib.config import Settings
 from chalicelib.runtime import Runtime, set_runtime
 from chalicelib.storage.port import Store
 from chalicelib.storage.sqlite.store import SqliteStore
-from tests.stores import STORES
+from scripts.dynamodb_local import DynamoDBLocal
+from tests import dynamodb_local as ddb_local
+from tests.stores import EMULATED, STORES
 
 TEST_KEY = "test-demo-key"
 NOW = datetime(2026, 1, 10, 18, 0, tzinfo=UTC)
 
 
-# The DynamoDB adapter runs on moto: an emulator, so `make check` leaves it to `make test`.
-STORE_PARAMS = [pytest.param(name, marks=[pytest.mark.emulator] if name != "sqlite" else [])
-                for name in sorted(STORES)]
-
-
 @pytest.fixture(autouse=True)
 def _markers_tell_the_truth(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
                             ) -> None:
-    """A test not marked e2e may start no process and open no listening socket, so that
-    `make check` (which leaves e2e out) really needs nothing but Python."""
-    if request.node.get_closest_marker("e2e") is not None:
+    """A test marked neither e2e nor emulator (which may start DynamoDB Local) may start no
+    process and open no listening socket, so that `make check` really needs only Python."""
+    if any(request.node.get_closest_marker(m) is not None for m in ("e2e", "emulator")):
         return
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError(f"{request.node.nodeid} starts a process or a server: "
-                             "mark it @pytest.mark.e2e")
+                             "mark it @pytest.mark.e2e (or emulator)")
 
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
     monkeypatch.setattr(socket.socket, "listen", refuse)
 
 
-@pytest.fixture(params=STORE_PARAMS)
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[DynamoDBLocal]:
+    """Amazon's DynamoDB Local, one per test process (per xdist worker), in memory, on a free
+    port; `.endpoint`, `.env` (AWS_ENDPOINT_URL_DYNAMODB and credentials). Tests share it, so
+    each uses its own table (tests.dynamodb_local.table_name). Mark such tests `emulator`."""
+    yield ddb_local.emulator()
+    ddb_local.stop()
+
+
+@pytest.fixture(params=[pytest.param(name, marks=pytest.mark.emulator) if name in EMULATED
+                        else name for name in sorted(STORES)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Each store in turn: the contract suite runs once per adapter."""
+    if request.param in EMULATED:
+        request.getfixturevalue("dynamodb_local")  # started here, stopped at the session's end
     with STORES[request.param](tmp_path) as made:
         yield made
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from chalicelib.storage.port import Store
 from chalicelib.storage.sqlite.store import SqliteStore
 from tests.aws_calls import moto_dynamo_store
+from tests.dynamodb_local import dynamodb_local_store
 
 
 @contextmanager
@@ -20,4 +21,8 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 STORES: dict[str, Callable[[Path], AbstractContextManager[Store]]] = {
     "sqlite": sqlite_store,
     "dynamodb": moto_dynamo_store,  # DynamoStore on a small moto table
+    "dynamodb-local": dynamodb_local_store,  # the same on Amazon's DynamoDB Local
 }
+
+# Entries that need an emulator process: marked `emulator` (deselect with -m "not emulator").
+EMULATED = {"dynamodb-local"}

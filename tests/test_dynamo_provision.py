@@ -7,11 +7,14 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from chalicelib.storage.dynamo.store import DynamoStore
 from chalicelib.storage.port import ApiKeyRecord
+from scripts.dynamodb_local import DynamoDBLocal
 from scripts.provision import main, provision, table_properties
+from tests import dynamodb_local as ddb_local
 
 pytestmark = [pytest.mark.emulator]
 
@@ -66,3 +69,40 @@ def test_a_table_of_another_shape_is_refused(aws: None) -> None:
                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
     with pytest.raises(SystemExit, match="another shape"):
         provision(client, "other")
+
+
+@pytest.mark.emulator
+def test_provision_on_dynamodb_local_warns_that_pitr_is_unsupported_and_goes_on(
+        dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for name, value in dynamodb_local.env.items():
+        monkeypatch.setenv(name, value)
+    table = ddb_local.table_name("ledger")
+    try:
+        assert main(["--table", table]) == 0
+        first = capsys.readouterr()
+        assert f"table {table}: created, ACTIVE" in first.out
+        assert "point-in-time recovery not enabled" in first.err
+        assert "UnknownOperationException" in first.err
+        store = DynamoStore(table, shards=2)  # through AWS_ENDPOINT_URL_DYNAMODB, as served
+        store.put_api_key(ApiKeyRecord("h1", "b1", "k1", "2026-01-01T00:00:00Z"))
+        assert main(["--table", table]) == 0
+        assert "already there" in capsys.readouterr().out
+        assert store.find_api_key("h1") is not None
+        described = ddb_local.client(dynamodb_local).describe_table(TableName=table)["Table"]
+        assert {i["IndexName"] for i in described["GlobalSecondaryIndexes"]} == {
+            i["IndexName"] for i in table_properties()["GlobalSecondaryIndexes"]}
+    finally:
+        ddb_local.client(dynamodb_local).delete_table(TableName=table)
+
+
+def test_another_refusal_of_pitr_is_not_swallowed(aws: None) -> None:
+    client = boto3.client("dynamodb")
+
+    def refuse(**_: object) -> None:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}},
+                          "UpdateContinuousBackups")
+
+    client.meta.events.register("before-call.dynamodb.UpdateContinuousBackups", refuse)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        provision(client, "ledger-z")

@@ -26,6 +26,7 @@ from chalicelib.storage.port import WritePlan
 from chalicelib.validation import validate_transaction
 from tests.aws_calls import TEST_TABLE, AwsCall, moto_dynamo_store, operations, record_aws_calls
 from tests.conftest import NOW
+from tests.dynamodb_local import dynamodb_local_store
 from tests.factories import raw_tx
 
 pytestmark = [pytest.mark.emulator]
@@ -34,10 +35,17 @@ RULES = RuleConfig()
 BANK = "demo"
 
 
-@pytest.fixture
-def dynamo() -> Iterator[DynamoStore]:
-    with moto_dynamo_store() as store:
-        yield store
+@pytest.fixture(params=["moto", pytest.param("dynamodb-local", marks=pytest.mark.emulator)])
+def dynamo(request: pytest.FixtureRequest) -> Iterator[DynamoStore]:
+    """The adapter on moto and on DynamoDB Local: limits (100 actions, one per item) and
+    cancellation reasons come from Amazon's own emulator too, not only from moto's reading."""
+    if request.param == "moto":
+        with moto_dynamo_store() as store:
+            yield store
+    else:
+        request.getfixturevalue("dynamodb_local")
+        with dynamodb_local_store() as store:
+            yield store
 
 
 def batch(prefix: str, n: int, accounts: int, hours: int = 1, big_every: int = 7

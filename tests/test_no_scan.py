@@ -7,14 +7,24 @@ import sqlite3
 from collections.abc import Iterator
 
 import pytest
+from chalice.test import Client
 
-from chalicelib.runtime import Runtime
+from app import app
+from chalicelib.config import Settings
+from chalicelib.ledger import ingest
+from chalicelib.rules import RuleConfig
+from chalicelib.runtime import Runtime, set_runtime
 from chalicelib.storage.sqlite.store import SqliteStore
-from tests.conftest import Api
+from tests.aws_calls import moto_dynamo_store, operations, record_aws_calls
+from tests.conftest import NOW, TEST_KEY, Api
 from tests.factories import raw_tx
 
 PATHS = ["/analytics", "/analytics?since=2026-01-10T00:00:00Z&until=2026-01-11T00:00:00Z",
-         "/transactions/t3", "/accounts/A1", "/accounts/A1/transactions?limit=5"]
+         "/transactions/t3", "/accounts/A1", "/accounts/A1/transactions?limit=5",
+         "/analytics/series?since=2026-01-10T00:00:00Z&until=2026-01-11T00:00:00Z",
+         "/analytics/series?since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z"]
+SERIES_DAY = "/analytics/series?since=2026-01-10T00:00:00Z&until=2026-01-11T00:00:00Z"
+SERIES_MONTH = "/analytics/series?since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z"
 
 
 def fill(api: Api, count: int) -> None:
@@ -73,3 +83,47 @@ def test_analytics_runs_the_same_statements_at_any_size(api: Api, traced: list[s
     traced.clear()
     api.get("/analytics")
     assert len(traced) == len(small)
+
+
+def test_series_runs_the_same_statements_at_any_size(api: Api, traced: list[str]) -> None:
+    fill(api, 50)
+    traced.clear()
+    api.get(SERIES_MONTH)
+    small = list(traced)
+    fill(api, 1000)
+    traced.clear()
+    api.get(SERIES_MONTH)
+    assert len(traced) == len(small)
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+def test_series_on_dynamodb_is_one_query_per_shard_at_any_size_and_never_a_scan(
+        shards: int) -> None:
+    """The hour buckets of a window are one key range per shard: a day and a month, 10 and
+    610 transactions, all cost the same calls."""
+    with moto_dynamo_store(shards=shards) as store:
+        set_runtime(Runtime(Settings(store="dynamodb", demo_api_key=TEST_KEY), store))
+        try:
+            with Client(app) as client:
+                calls = record_aws_calls(store.client)
+
+                def cost(path: str) -> list[str]:
+                    start = len(calls)
+                    answer = client.http.get(path, headers={"x-api-key": TEST_KEY})
+                    assert answer.status_code == 200, answer.body
+                    return operations(calls[start:])
+
+                batch = [raw_tx(f"s{i}", account=f"A{i % 7}", amount=f"{i + 1}.00",
+                                timestamp=f"2026-01-10T{i % 18:02d}:{i % 60:02d}:00Z")
+                         for i in range(10)]
+                ingest(store, "demo", batch, NOW, RuleConfig())
+                small = [cost(SERIES_DAY), cost(SERIES_MONTH)]
+                for start in range(10, 610, 100):
+                    ingest(store, "demo", [
+                        raw_tx(f"s{i}", account=f"A{i % 7}", amount=f"{i + 1}.00",
+                               timestamp=f"2026-01-10T{i % 18:02d}:{i % 60:02d}:00Z")
+                        for i in range(start, start + 100)], NOW, RuleConfig())
+                large = [cost(SERIES_DAY), cost(SERIES_MONTH)]
+        finally:
+            set_runtime(None)
+    assert small == large == [["Query"] * shards] * 2

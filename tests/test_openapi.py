@@ -13,7 +13,7 @@ import pytest
 import yaml
 from chalice.test import Client
 
-from app import app
+from app import PUBLIC_PATHS, app
 from chalicelib.config import Settings
 from chalicelib.runtime import Runtime, set_runtime
 from chalicelib.storage.sqlite.store import SqliteStore
@@ -84,16 +84,17 @@ def test_every_app_route_is_documented_and_every_documented_route_exists() -> No
     assert in_app == in_doc
 
 
-def test_every_route_but_health_requires_the_api_key() -> None:
+def test_every_route_but_health_and_the_dashboard_page_requires_the_api_key() -> None:
     doc = document()
     assert doc["security"] == [{"apiKey": []}]
     assert doc["components"]["securitySchemes"]["apiKey"] == {
         "type": "apiKey", "in": "header", "name": "x-api-key"}
+    assert PUBLIC_PATHS == {"/health", "/", "/dashboard", "/dashboard/static/{name}"}
     for path, item in doc["paths"].items():
         for method, operation in item.items():
-            expected: list[Any] | None = [] if path == "/health" else None
+            expected: list[Any] | None = [] if path in PUBLIC_PATHS else None
             assert operation.get("security") == expected, (method, path)
-            if path != "/health":
+            if path not in PUBLIC_PATHS:
                 assert {"401", "403"} <= set(operation["responses"]), (method, path)
 
 
@@ -137,7 +138,17 @@ def test_read_answers_match_the_document(api: Recorder) -> None:
     api.call("GET", history, "/accounts/A123/transactions?limit=0")
     api.call("GET", history, "/accounts/A123/transactions?cursor=bogus")
     api.call("GET", "/health", "/health", key=None)
+    series = "/analytics/series"
+    hours = api.call("GET", series, f"{series}?since=2026-01-10T13:30:00Z&until=2026-01-10T16:00Z")
+    assert [h["count"] for h in hours["hours"]] == [0, 2, 0]  # 13:00, 14:00, 15:00
+    assert hours["hours"][1]["currencies"]["EUR"]["credits"] == {"count": 1, "total": "10.00"}
+    api.call("GET", series, series)
+    api.call("GET", series, f"{series}?since=2026-01-01T00:00:00Z&until=2026-03-01T00:00:00Z")
+    api.call("GET", series, f"{series}?until=soon")
+    api.call("GET", series, series, key=None)
+    api.call("GET", series, series, key="wrong")
     assert {(r, s) for _, r, s in api.seen} >= {
+        (series, 200), (series, 400), (series, 401), (series, 403),
         ("/analytics", 200), ("/analytics", 400), ("/analytics", 401), (tx, 200), (tx, 404),
         (tx, 403), (account, 200), (account, 404), (history, 200), (history, 400),
         ("/health", 200)}

@@ -77,3 +77,12 @@ def test_deployment_zip_holds_only_the_app_without_boto3_or_dev_tools(packaged: 
     size = archive.stat().st_size
     print(f"deployment.zip: {size} bytes")
     assert size < 1_000_000
+
+
+def test_deployment_zip_carries_the_dashboard_files(packaged: Path) -> None:
+    """chalice package copies chalicelib/ whole: the page, its scripts and uPlot's licence."""
+    with zipfile.ZipFile(packaged / "deployment.zip") as zf:
+        names = set(zf.namelist())
+    web = "chalicelib/web/"
+    assert {web + "index.html", web + "app.js", web + "app.css", web + "vendor/uplot.min.js",
+            web + "vendor/uplot.min.css", web + "vendor/uplot.LICENSE"} <= names

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import service
+from chalicelib import analytics, service
 from chalicelib.config import Settings
 from chalicelib.errors import AppError
 from chalicelib.runtime import Runtime
@@ -75,6 +75,13 @@ class FlakyHandler(BaseHTTPRequestHandler):
             return self._answer(200, {"status": "ok", "store": "sqlite"})
         if self.headers.get("x-api-key") != KEY:
             return self._answer(403, {"Code": "ForbiddenError", "Message": "bad key"})
+        if self.path.startswith("/transactions/"):
+            try:
+                found = analytics.get_transaction(self.server.runtime.store, "demo",
+                                                  self.path.rsplit("/", 1)[-1])
+            except AppError as exc:
+                return self._answer(exc.status, exc.to_json())
+            return self._answer(200, found)
         body = service.get_analytics(self.server.runtime, "demo", {}, now_utc())
         usd = body["totals"].get("USD")
         if usd and self.server.skew:
@@ -159,6 +166,20 @@ def test_answer_lost_after_commit_is_retried_and_still_verifies(flaky: FlakyApi,
     assert result["verify"]["ok"]
 
 
+def test_answers_lost_on_every_retry_are_read_back_so_verify_stays_exact(
+        flaky: FlakyApi, tmp_path: Path) -> None:
+    # The first batch is stored but no attempt's answer arrives: the simulator gives up on it
+    # (an error, exit 1), yet --verify must not call the API's true totals drift.
+    flaky.drop_after_commit = 3
+    out = tmp_path / "report.json"
+    assert simulate(flaky.url, "--count", "30", "--batch-size", "10", "--concurrency", "1",
+                    "--retries", "2", "--invalid-rate", "0", "--duplicate-rate", "0",
+                    "--verify", "--output", str(out)) == 1
+    result = report(out)
+    assert result["unknown"] == 10 and result["created"] == 20  # unknown until read back
+    assert result["verify"] == {"ok": True, "drift": [], "unknown": 0}
+
+
 def test_single_requests_retry_too(flaky: FlakyApi, tmp_path: Path) -> None:
     flaky.fail_next = 3
     assert simulate(flaky.url, "--count", "15", "--concurrency", "2", "--verify") == 0
@@ -213,11 +234,12 @@ def test_rate_is_steady(flaky: FlakyApi, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fault", ["hang-up after commit", "client timeout after commit"])
-def test_answer_lost_after_commit_is_unknown_and_verify_allows_it(
+def test_answer_lost_after_commit_with_no_retry_left_is_read_back_and_verifies(
         fault: str, flaky: FlakyApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # The answer to a committed request never arrives and there is no retry left: the
     # simulator cannot know whether it was stored. Counting it "not sent" made --verify report
-    # DRIFT on a slow server (the API moved by more than the simulator thought it sent).
+    # DRIFT on a slow server (the API moved by more than the simulator thought it sent); now
+    # it is unknown, and --verify reads each one back before comparing.
     if fault == "hang-up after commit":
         flaky.drop_after_commit = 1
         timeout = "30"
@@ -231,10 +253,8 @@ def test_answer_lost_after_commit_is_unknown_and_verify_allows_it(
     result = report(out)
     assert flaky.posts == 1
     assert result["unknown"] == 10 and result["created"] == 0 and result["errors"] == 0
-    assert result["verify"] == {"ok": True, "drift": [], "unknown": 10}
-    printed = capsys.readouterr().out
-    assert "verify: OK" in printed and "10 of the 10 transaction(s) whose outcome was unknown" \
-        in printed
+    assert result["verify"] == {"ok": True, "drift": [], "unknown": 0}  # all 10 read back
+    assert "verify: OK, analytics moved exactly" in capsys.readouterr().out
     assert status == 1  # a request that got no answer is still worth a non-zero exit
 
 
