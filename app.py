@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import traceback
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -10,8 +11,14 @@ from typing import Any
 from chalice.app import Chalice, Request, Response
 
 from chalicelib import analytics, dashboard, service
-from chalicelib.auth import KeyCache, authenticate
-from chalicelib.errors import AppError, ServiceUnavailableError
+from chalicelib.caller import identify
+from chalicelib.config import ConfigError
+from chalicelib.errors import (
+    AppError,
+    InternalServerError,
+    MethodNotAllowedError,
+    ServiceUnavailableError,
+)
 from chalicelib.observability import RequestObserver, log
 from chalicelib.runtime import get_runtime
 from chalicelib.storage.port import StoreError
@@ -20,7 +27,6 @@ from chalicelib.timeutil import now_utc
 
 app = Chalice(app_name="txn-stream")
 PUBLIC_PATHS = frozenset({"/health", "/", "/dashboard", "/dashboard/static/{name}"})
-_key_cache = KeyCache()
 
 
 def error_response(exc: AppError) -> Response:
@@ -28,17 +34,56 @@ def error_response(exc: AppError) -> Response:
     return Response(body=exc.to_json(), status_code=exc.status, headers=dict(exc.headers))
 
 
+def _where(exc: BaseException) -> list[str]:
+    """The traceback as `file:line function` frames: where it broke, never what it held."""
+    return [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}"
+            for f in traceback.extract_tb(exc.__traceback__)[-8:]]
+
+
+def render_exception(exc: Exception) -> Response:
+    """The one mapping from an exception to an answer, for routes and middleware alike:
+    domain errors are 4xx; a store that is down is 503; a misconfiguration or a bug is 500,
+    logged at ERROR (type and frames only: a message may quote input) and, through the
+    observing middleware, counted in ServerErrors."""
+    if isinstance(exc, AppError):
+        return error_response(exc)
+    if isinstance(exc, StoreError):
+        log("ERROR", "store_unavailable", error=str(exc))
+        return error_response(ServiceUnavailableError("the store is unavailable; retry"))
+    if isinstance(exc, ConfigError):  # our own messages: they name the setting, never a value
+        log("ERROR", "config_error", error=str(exc))
+        return error_response(InternalServerError("the service is misconfigured; see its log"))
+    log("ERROR", "unhandled_error", error_type=type(exc).__name__, where=_where(exc))
+    return error_response(InternalServerError("an internal error occurred"))
+
+
 def _render_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return view(*args, **kwargs)
-        except AppError as exc:
-            return error_response(exc)
-        except StoreError as exc:
-            log("ERROR", "store_unavailable", error=str(exc))
-            return error_response(ServiceUnavailableError("the store is unavailable; retry"))
+        except Exception as exc:
+            return render_exception(exc)
     return wrapper
+
+
+def _in_error_shape(response: Response) -> Response:
+    """Chalice's own answers (405 for a wrong method, its 500) in the one error shape."""
+    body = response.body
+    if response.status_code < 400 or (isinstance(body, dict) and "Details" in body):
+        return response
+    if response.status_code == 405:
+        allowed = str(response.headers.get("Allow", ""))
+        method = str(body.get("Message", "")).rsplit(" ", 1)[-1] if isinstance(body, dict) else ""
+        error: AppError = MethodNotAllowedError(
+            f"{method or 'this method'} is not allowed here; use {allowed}",
+            headers={"Allow": allowed})
+    elif isinstance(body, dict) and isinstance(body.get("Code"), str):
+        error = AppError(str(body.get("Message", "")))
+        error.status, error.code = response.status_code, body["Code"]
+    else:
+        error = InternalServerError("an internal error occurred")
+    return error_response(error)
 
 
 def route(path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
@@ -68,10 +113,15 @@ def observe_request(event: Request, get_response: Callable[[Request], Response])
                                str(event.context.get("resourcePath", "")), _stage())
     if event.uri_params and "account" in event.uri_params:
         observer.fields["account"] = event.uri_params["account"]  # masked by the logger
-    response = get_response(event)
-    bank = (event.context.get("authorizer") or {}).get("principalId")
-    if observer.is_ingest and bank and 200 <= response.status_code < 300:
-        _archive(event, bank, observer)
+    try:
+        response = _in_error_shape(get_response(event))
+        authorizer = event.context.get("authorizer") or {}
+        bank = authorizer.get("principalId")
+        observer.identify(authorizer)
+        if observer.is_ingest and bank and 200 <= response.status_code < 300:
+            _archive(event, bank, observer)
+    except Exception as exc:  # whatever escaped: answered, logged and counted like the rest
+        response, bank = render_exception(exc), None
     observer.finish(response.status_code, response.body, bank)
     return response
 
@@ -86,26 +136,24 @@ def _archive(event: Request, bank: str, observer: RequestObserver) -> None:
     try:
         archive_for(bucket).put(bank, observer.request_id, _raw_body(event), now_utc())
         observer.count("ArchiveFailures", 0)
-    except ArchiveError as exc:
-        log("ERROR", "archive_failed", request_id=observer.request_id, bank=bank, error=str(exc))
+    except Exception as exc:  # ArchiveError, or anything else: the commit stands either way
+        log("ERROR", "archive_failed", request_id=observer.request_id, bank=bank,
+            error=str(exc) if isinstance(exc, ArchiveError) else type(exc).__name__)
         observer.count("ArchiveFailures", 1)
 
 
 @app.middleware("http")
-def require_api_key(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Map `x-api-key` to a bank for every route but /health (runs locally and on AWS)."""
+def require_caller(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Map `x-api-key` or a bearer token to a bank for every route but /health, and check the
+    token's scope against the method (runs the same locally and on AWS)."""
     if event.context.get("resourcePath") in PUBLIC_PATHS:
         return get_response(event)
     try:
-        rt = get_runtime()
-        bank = authenticate(rt.store, event.headers.get("x-api-key"),
-                            rt.settings.demo_api_key, _key_cache, rt.settings.key_cache_ttl_s)
-    except AppError as exc:
-        return error_response(exc)
-    except StoreError as exc:
-        log("ERROR", "store_unavailable", error=str(exc))
-        return error_response(ServiceUnavailableError("the store is unavailable; retry"))
-    event.context["authorizer"] = {"principalId": bank}
+        caller = identify(get_runtime(), event.headers, event.method)
+    except Exception as exc:  # a misconfigured store is answered and seen like a route's error
+        event.context["authorizer"] = {"refused": getattr(exc, "reason", None)}
+        return render_exception(exc)
+    event.context["authorizer"] = caller.context()
     return get_response(event)
 
 
@@ -157,8 +205,9 @@ def get_account(account: str) -> dict[str, Any]:
 
 @route("/accounts/{account}/transactions", methods=["GET"])
 def get_account_transactions(account: str) -> dict[str, Any]:
-    return analytics.account_history(get_runtime().store, _bank(), account,
-                                     _request().query_params)
+    rt = get_runtime()
+    return analytics.account_history(rt.store, _bank(), account, _request().query_params,
+                                     rt.settings.cursor_secret)
 
 
 @route("/health", methods=["GET"])

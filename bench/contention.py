@@ -104,8 +104,9 @@ def prod_stage(emulator: DynamoDBLocal, mode: Mode, workdir: Path) -> Iterator[
     provision(store.client, PROD_TABLE)
     key, _ = create_key(store, "bench-bank")
     log = AccessLog()
-    with LocalServer(str(workdir / "unused.db"), env={**emulator.env, **dict(mode.server_env)},
-                     stage="prod", log=log) as server:
+    env = {**emulator.env, "CURSOR_SECRET": "bench-cursor-secret-" + "x" * 32,  # off dev
+           **dict(mode.server_env)}
+    with LocalServer(str(workdir / "unused.db"), env=env, stage="prod", log=log) as server:
         yield server.url, key, log
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.model import Transaction
-from chalicelib.money import ZERO, to_text
+from chalicelib.money import ZERO, add, to_text
 from chalicelib.timeutil import sort_key
 
 BANK = "bank"
@@ -99,9 +99,9 @@ class CurrencyTotals:
 
     def merge(self, other: CurrencyTotals) -> None:
         self.credit_count += other.credit_count
-        self.credit_total += other.credit_total
+        self.credit_total = add(self.credit_total, other.credit_total)
         self.debit_count += other.debit_count
-        self.debit_total += other.debit_total
+        self.debit_total = add(self.debit_total, other.debit_total)
         if other.max is not None and other.max.beats(self.max):
             self.max = other.max
 
@@ -135,10 +135,10 @@ class Bucket:
         totals = self.currencies.setdefault(tx.currency, CurrencyTotals())
         if tx.is_credit:
             totals.credit_count += 1
-            totals.credit_total += tx.amount
+            totals.credit_total = add(totals.credit_total, tx.amount)
         else:
             totals.debit_count += 1
-            totals.debit_total += tx.amount
+            totals.debit_total = add(totals.debit_total, tx.amount)
         top = totals.max
         if top is None or tx.amount >= top.amount:  # only then can it win (ties: beats decides)
             ref = MaxRef.of(tx)

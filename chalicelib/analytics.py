@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from chalicelib.aggregates import ACCOUNT, BANK_KEY, AggKey, Bucket, CurrencyTotals, merged
 from chalicelib.errors import FieldError, NotFoundError, ValidationError
 from chalicelib.model import Transaction
-from chalicelib.money import quantize, to_text
+from chalicelib.money import quantize, subtract, to_text
 from chalicelib.storage.port import LedgerStore
 from chalicelib.timeutil import (
     TimestampError,
@@ -28,6 +31,13 @@ from chalicelib.timeutil import (
 from chalicelib.validation import ACCOUNT_PATTERN, ID_PATTERN
 
 RECENT_FLAGGED = 20
+# `until` is widened up to the hour and its last hour is the one before it: both must stay in
+# the calendar, so `until` is 0001-01-01T01:00Z to 9999-12-31T23:00Z once widened (`since`
+# only ever floors, which cannot leave it).
+FIRST_UNTIL = datetime(1, 1, 1, 1, tzinfo=UTC)
+LAST_UNTIL = datetime(9999, 12, 31, 23, tzinfo=UTC)
+CURSOR_FORM = re.compile(r"[A-Za-z0-9_-]{1,200}\.[A-Za-z0-9_-]{43}")
+SORT_KEY_FORM = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\d{6}")
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
 
@@ -71,7 +81,12 @@ def parse_window(params: Mapping[str, str] | None) -> Window:
             except TimestampError as exc:
                 errors.append(FieldError(name, str(exc)))
     since = floor_hour(bounds["since"]) if "since" in bounds else None
-    until = ceil_hour(bounds["until"]) if "until" in bounds else None
+    until = None
+    if "until" in bounds:
+        until = ceil_hour(bounds["until"]) if bounds["until"] <= LAST_UNTIL else None
+        if until is None or until < FIRST_UNTIL:
+            errors.append(FieldError("until", "must be from 0001-01-01T01:00:00Z to "
+                                              "9999-12-31T23:00:00Z once widened to the hour"))
     if since and until and since >= until:
         errors.append(FieldError("until", "must be after since"))
     if errors:
@@ -85,7 +100,7 @@ def _totals_json(currency: str, totals: CurrencyTotals) -> dict[str, Any]:
 
     return {"credits": {"count": totals.credit_count, "total": text(totals.credit_total)},
             "debits": {"count": totals.debit_count, "total": text(totals.debit_total)},
-            "net": text(totals.credit_total - totals.debit_total),
+            "net": text(subtract(totals.credit_total, totals.debit_total)),
             "max_transaction": totals.max and totals.max.to_json()}
 
 
@@ -142,24 +157,43 @@ def get_transaction(store: LedgerStore, bank: str, tx_id: str) -> dict[str, Any]
     return tx.to_json()
 
 
-def _encode_cursor(tx: Transaction) -> str:
+def _cursor_mac(secret: str, bank: str, account: str, payload: str) -> str:
+    """HMAC-SHA256 over the bank, the account and the payload: a cursor is valid only for the
+    history page it was made for, and only on a deployment holding the same secret."""
+    message = "\x1f".join((bank, account, payload)).encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _encode_cursor(tx: Transaction, secret: str, bank: str, account: str) -> str:
     raw = json.dumps([sort_key(tx.timestamp_text), tx.id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    payload = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return f"{payload}.{_cursor_mac(secret, bank, account, payload)}"
 
 
-def _decode_cursor(cursor: str) -> tuple[str, str]:
+def _decode_cursor(cursor: str, secret: str, bank: str, account: str) -> tuple[str, str]:
+    """The (time key, id) position a cursor this API signed holds; anything else is a 400.
+    The form is checked before the signature, and the signature before the payload is read."""
+    invalid = ValidationError("invalid cursor",
+                              [FieldError("cursor", "is not a cursor this API gave")])
+    if not (cursor.isascii() and CURSOR_FORM.fullmatch(cursor)):
+        raise invalid
+    payload, mac = cursor.split(".")
+    if not hmac.compare_digest(mac, _cursor_mac(secret, bank, account, payload)):
+        raise invalid
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        ts, tx_id = json.loads(raw)
-        if isinstance(ts, str) and isinstance(tx_id, str) and len(ts) == 25:
-            return ts, tx_id
-    except (binascii.Error, ValueError, TypeError):
-        pass
-    raise ValidationError("invalid cursor", [FieldError("cursor", "is not a cursor this API gave")])
+        position = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (binascii.Error, ValueError) as exc:  # only a leaked secret gets here
+        raise invalid from exc
+    if not (isinstance(position, list) and len(position) == 2
+            and all(isinstance(part, str) for part in position)
+            and SORT_KEY_FORM.fullmatch(position[0]) and ID_PATTERN.fullmatch(position[1])):
+        raise invalid
+    return position[0], position[1]
 
 
 def account_history(store: LedgerStore, bank: str, account: str,
-                    params: Mapping[str, str] | None) -> dict[str, Any]:
+                    params: Mapping[str, str] | None, cursor_secret: str) -> dict[str, Any]:
     """A page of an account's transactions, newest first, with an opaque next cursor."""
     check_account(account)
     params = params or {}
@@ -169,9 +203,11 @@ def account_history(store: LedgerStore, bank: str, account: str,
             and 1 <= int(raw_limit) <= MAX_PAGE):
         raise ValidationError("invalid limit", [FieldError("limit", f"must be 1 to {MAX_PAGE}")])
     limit = int(raw_limit)
-    after = _decode_cursor(params["cursor"]) if "cursor" in params else None
+    after = (_decode_cursor(params["cursor"], cursor_secret, bank, account)
+             if "cursor" in params else None)
     rows = store.account_transactions(bank, account, limit + 1, after)
     page = rows[:limit]
     more = len(rows) > limit
     return {"items": [t.to_json() for t in page],
-            "next_cursor": _encode_cursor(page[-1]) if more else None}
+            "next_cursor": (_encode_cursor(page[-1], cursor_secret, bank, account)
+                            if more else None)}

@@ -53,11 +53,13 @@ def revoke_key(store: KeyStore, bank: str, key_id: str) -> bool:
 
 
 class KeyCache:
-    """Remembers recent lookups so a warm Lambda does not ask the store on every request."""
+    """Remembers recent successful lookups so a warm Lambda does not ask the store on every
+    request. A miss is never remembered: a key created right after a failed try works at once
+    (an unknown key costs one store read per request, as it would without a cache)."""
 
     def __init__(self, ttl_s: float = CACHE_TTL_S) -> None:
         self.ttl_s = ttl_s
-        self._entries: dict[str, tuple[float, ApiKeyRecord | None]] = {}
+        self._entries: dict[str, tuple[float, ApiKeyRecord]] = {}
         self._lock = threading.Lock()
 
     def lookup(self, store: KeyStore, key_hash: str,
@@ -70,6 +72,8 @@ class KeyCache:
         if hit is not None and now - hit[0] < ttl:
             return hit[1]
         record = store.find_api_key(key_hash)
+        if record is None:
+            return None
         with self._lock:
             if len(self._entries) > 10_000:
                 self._entries.clear()
@@ -82,10 +86,10 @@ def authenticate(store: KeyStore, key: str | None, demo_key: str | None,
     """The bank a key belongs to; 401 without a key, 403 for an unknown or revoked one."""
     if not key:
         raise UnauthorizedError("send your API key in the x-api-key header")
+    if len(key) > 200 or not (key.isascii() and key.isprintable()):
+        raise ForbiddenError("the API key is not valid")  # (a lone surrogate cannot be hashed)
     if demo_key and hmac.compare_digest(key.encode(), demo_key.encode()):
         return DEMO_BANK
-    if len(key) > 200:
-        raise ForbiddenError("the API key is not valid")
     digest = hash_key(key)
     record = cache.lookup(store, digest, ttl_s) if cache else store.find_api_key(digest)
     if record is None or record.revoked:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -10,11 +11,24 @@ from pathlib import Path
 
 from chalicelib.rules import RuleConfig
 
+DEMO_STAGE = "dev"  # the only stage on which DEMO_API_KEY is honoured
+LOCAL_STAGES = frozenset({"dev", "local"})  # may run with a per-process cursor secret
+MIN_SECRET_CHARS = 32
 DEFAULT_SQLITE_PATH = str(Path(__file__).resolve().parent.parent / "data" / "ledger.db")
 
 
 class ConfigError(ValueError):
     """A setting in the environment is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class CognitoConfig:
+    """Where bearer tokens come from: the issuer they must name, the JWKS that signs them, and
+    the app clients they may be issued to."""
+
+    issuer: str
+    jwks_url: str
+    client_ids: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -34,7 +48,11 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     stage: str = "local"
     key_cache_ttl_s: int = 30  # how long a warm process trusts a looked-up key (revocation delay)
+    cognito: CognitoConfig | None = None  # None: bearer tokens are refused (401)
+    tracing: bool = False  # TRACING=on: X-Ray subsegments for AWS calls (chalicelib/tracing.py)
     rules: RuleConfig = field(default_factory=RuleConfig)
+    # signs history cursors (HMAC-SHA256); random per process unless CURSOR_SECRET is set
+    cursor_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -48,6 +66,13 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "off").strip().lower()
+    if raw not in ("on", "off"):
+        raise ConfigError(f"{name} must be 'on' or 'off', got {raw!r}")
+    return raw == "on"
 
 
 def _decimal(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
@@ -85,6 +110,32 @@ def _synchronous(env: Mapping[str, str]) -> str:
     return raw.upper()
 
 
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    url = env.get(name) or default
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError(f"{name} must be an http(s) URL, got {url!r}")
+    return url.rstrip("/") if name == "COGNITO_ISSUER" else url
+
+
+def _cognito(env: Mapping[str, str]) -> CognitoConfig | None:
+    """The bearer-token settings, or None when the stage names no user pool and no issuer.
+    The issuer is derived from the pool id (whose prefix is its region); COGNITO_ISSUER and
+    COGNITO_JWKS_URL override it so a local identity provider can stand in."""
+    pool = (env.get("COGNITO_USER_POOL_ID") or "").strip()
+    if not pool and not env.get("COGNITO_ISSUER"):
+        return None
+    region = env.get("COGNITO_REGION") or pool.partition("_")[0]
+    issuer = _url(env, "COGNITO_ISSUER",
+                  f"https://cognito-idp.{region}.amazonaws.com/{pool}" if pool and region else "")
+    clients = frozenset(c.strip() for c in (env.get("COGNITO_CLIENT_IDS") or "").split(",")
+                        if c.strip())
+    if not clients:
+        raise ConfigError("COGNITO_CLIENT_IDS (comma-separated app client ids) is required "
+                          "when COGNITO_USER_POOL_ID or COGNITO_ISSUER is set")
+    return CognitoConfig(issuer, _url(env, "COGNITO_JWKS_URL", f"{issuer}/.well-known/jwks.json"),
+                         clients)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from `env` (the process environment by default)."""
     env = os.environ if env is None else env
@@ -94,6 +145,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     table = env.get("TABLE_NAME") or None
     if store == "dynamodb" and not table:
         raise ConfigError("TABLE_NAME is required when STORE=dynamodb")
+    stage = env.get("STAGE", "local") or "local"
+    demo_key = env.get("DEMO_API_KEY") or None
+    if demo_key and stage != DEMO_STAGE:
+        # the value is never quoted: it is a key
+        raise ConfigError(f"DEMO_API_KEY is set on stage {stage!r}: the demo key is for the "
+                          f"{DEMO_STAGE!r} stage only; unset it")
     return Settings(
         store=store,
         sqlite_path=env.get("SQLITE_PATH") or DEFAULT_SQLITE_PATH,
@@ -101,10 +158,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         table_name=table,
         aggregate_shards=_int(env, "AGGREGATE_SHARDS", 8, 1, 100),
         archive_bucket=env.get("ARCHIVE_BUCKET") or None,
-        demo_api_key=env.get("DEMO_API_KEY") or None,
+        demo_api_key=demo_key,
         max_batch=_int(env, "MAX_BATCH", 500, 1, 10000),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 6 * 1024 * 1024),
-        stage=env.get("STAGE", "local") or "local",
+        stage=stage,
         key_cache_ttl_s=_int(env, "KEY_CACHE_TTL_S", 30, 0, 3600),
+        cognito=_cognito(env),
+        tracing=_switch(env, "TRACING"),
         rules=_rules(env),
+        cursor_secret=_cursor_secret(env, stage),
     )
+
+
+def _cursor_secret(env: Mapping[str, str], stage: str) -> str:
+    """CURSOR_SECRET, required (32+ characters) on every stage but dev and local, where a
+    random per-process secret is enough: cursors then last as long as the process."""
+    secret = env.get("CURSOR_SECRET") or ""
+    if secret:
+        if len(secret) < MIN_SECRET_CHARS:
+            raise ConfigError(f"CURSOR_SECRET must be at least {MIN_SECRET_CHARS} characters")
+        return secret
+    if stage in LOCAL_STAGES:
+        return secrets.token_urlsafe(32)
+    raise ConfigError(f"CURSOR_SECRET is required on stage {stage!r} (at least "
+                      f"{MIN_SECRET_CHARS} characters; see README, 'Edge inputs')")

@@ -86,6 +86,27 @@ class ForbiddenError(AppError):
     code = "ForbiddenError"
 
 
+class LengthRequiredError(AppError):
+    """A body-bearing request without a Content-Length (the local server's front door)."""
+
+    status = 411
+    code = "LengthRequiredError"
+
+
+class MethodNotAllowedError(AppError):
+    """The route exists, but not with this method."""
+
+    status = 405
+    code = "MethodNotAllowedError"
+
+
+class InternalServerError(AppError):
+    """A bug or a misconfiguration: logged with its traceback summary and counted."""
+
+    status = 500
+    code = "InternalServerError"
+
+
 class ServiceUnavailableError(AppError):
     """The store is throttling or unreachable after retries; the client should retry later."""
 

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import (
+    Clamped,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+    Subnormal,
+    Underflow,
+)
 
 # ISO 4217 minor units of the currencies we accept. A code missing here is rejected, so a typo
 # ("USS") never silently opens a new currency column in the analytics.
@@ -13,7 +24,19 @@ MINOR_UNITS: dict[str, int] = {
     "USD": 2, "ZAR": 2,
 }
 MAX_AMOUNT = Decimal(10) ** 12
+MAX_DIGITS = 12  # whole digits of an amount below 10^12
 ZERO = Decimal(0)
+
+# Money arithmetic signals instead of rounding: 38 digits (DynamoDB's number precision), and
+# every inexact, rounded, overflowing or underflowing result raises. Totals of amounts below
+# 10^12 with 2 decimals stay exact for 10^23 transactions, so a trap here is a bug, never data.
+MONEY = Context(prec=38, Emax=999_999, Emin=-999_999,
+                traps=[Inexact, Rounded, Underflow, Overflow, Subnormal, Clamped,
+                       InvalidOperation, DivisionByZero])
+# quantize() signals Rounded when it drops trailing zeros ("1.000" -> "1.00"), which is exact;
+# only an inexact quantize (a dropped non-zero digit) is an error.
+_QUANTIZE = MONEY.copy()
+_QUANTIZE.traps[Rounded] = False
 
 
 class AmountError(ValueError):
@@ -21,7 +44,11 @@ class AmountError(ValueError):
 
 
 def parse_amount(value: object, currency: str) -> Decimal:
-    """Turn a JSON number (already a Decimal) or a decimal string into an exact amount."""
+    """Turn a JSON number (already an exact Decimal) or a decimal string into an exact amount.
+
+    The sign, digits and exponent are checked on the value as sent, before any arithmetic or
+    normalisation: under a finite context `normalize()` turns 1e-999999 into 0 (and it would
+    pass every later check as a zero with no decimals)."""
     if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
         raise AmountError("must be a number or a decimal string")
     if isinstance(value, str):
@@ -30,19 +57,23 @@ def parse_amount(value: object, currency: str) -> Decimal:
             raise AmountError("must be a plain decimal string such as \"250.50\"")
         value = text
     try:
-        amount = Decimal(value)
+        amount = Decimal(value)  # exact: construction never rounds
     except (InvalidOperation, ValueError) as exc:
         raise AmountError("is not a number") from exc
     if not amount.is_finite():
         raise AmountError("must be finite")
-    if amount <= 0:
+    sign, digits, exponent = amount.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    if sign or not any(digits):
         raise AmountError("must be greater than 0")
-    if amount >= MAX_AMOUNT:
+    trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    places = max(0, -(exponent + trailing))  # decimal places of the exact value
+    whole = len(digits) + exponent  # digits before the point (<= 0 for values below 1)
+    if whole > MAX_DIGITS:
         raise AmountError("must be below 10^12")
-    digits = MINOR_UNITS.get(currency, 2)
-    exponent = amount.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > digits:
-        raise AmountError(f"has more than {digits} decimal places for {currency}")
+    minor = MINOR_UNITS.get(currency, 2)
+    if places > minor:
+        raise AmountError(f"has more than {minor} decimal places for {currency}")
     return quantize(amount, currency)
 
 
@@ -54,8 +85,19 @@ def _plain_decimal(text: str) -> bool:
 
 
 def quantize(amount: Decimal, currency: str) -> Decimal:
-    """The amount with exactly the currency's minor digits (250.5 USD -> 250.50)."""
-    return amount.quantize(Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2)))
+    """The amount with exactly the currency's minor digits (250.5 USD -> 250.50); raises
+    decimal.Inexact rather than drop a digit."""
+    return amount.quantize(Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2)), context=_QUANTIZE)
+
+
+def add(a: Decimal, b: Decimal) -> Decimal:
+    """a + b, exactly or not at all."""
+    return MONEY.add(a, b)
+
+
+def subtract(a: Decimal, b: Decimal) -> Decimal:
+    """a - b, exactly or not at all."""
+    return MONEY.subtract(a, b)
 
 
 def to_text(amount: Decimal) -> str:

@@ -18,7 +18,9 @@ DIMENSIONS = [["stage"]]  # low cardinality only: never bank, account or request
 OUTCOME_METRICS = {"created": "TransactionsCreated", "duplicate": "Duplicates",
                    "conflict": "Conflicts", "rejected": "Rejected"}
 # Field names whose values never reach a log, whatever the caller passes.
-SECRET_FIELDS = frozenset({"api_key", "x-api-key", "key", "authorization", "x_api_key"})
+SECRET_FIELDS = frozenset({"api_key", "x-api-key", "key", "authorization", "x_api_key", "token",
+                           "access_token", "id_token"})
+MAX_LOGGED_CHARS = 256  # a logged value longer than this is cut (a 60,000-character path)
 _write_lock = threading.Lock()
 
 
@@ -38,8 +40,17 @@ def mask_account(account: str) -> str:
     return "*" * (len(account) - 4) + account[-4:]
 
 
+def _cap(value: Any) -> Any:
+    """Strings cut to MAX_LOGGED_CHARS (saying by how much), in lists too."""
+    if isinstance(value, str) and len(value) > MAX_LOGGED_CHARS:
+        return value[:MAX_LOGGED_CHARS] + f"...(+{len(value) - MAX_LOGGED_CHARS} chars)"
+    if isinstance(value, (list, tuple)):
+        return [_cap(item) for item in value]
+    return value
+
+
 def _clean(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop secrets and mask account numbers, at any depth."""
+    """Drop secrets, mask account numbers and cap long values, at any depth."""
     clean: dict[str, Any] = {}
     for name, value in fields.items():
         lowered = name.lower()
@@ -49,7 +60,7 @@ def _clean(fields: Mapping[str, Any]) -> dict[str, Any]:
             value = _clean(value)
         elif "account" in lowered and isinstance(value, str):
             value = mask_account(value)
-        clean[name] = value
+        clean[name] = _cap(value)
     return clean
 
 
@@ -61,15 +72,20 @@ def log(level: str, event: str, **fields: Any) -> None:
 
 
 def emit_metrics(stage: str, metrics: Mapping[str, tuple[float, str]],
-                 properties: Mapping[str, Any] | None = None) -> None:
-    """Print one EMF record: CloudWatch turns each named value into a metric, no API call."""
+                 properties: Mapping[str, Any] | None = None,
+                 dimensions: Mapping[str, str] | None = None) -> None:
+    """Print one EMF record: CloudWatch turns each named value into a metric, no API call.
+    `dimensions` adds dimensions beside `stage`; only ever a small fixed set of values."""
+    extra = dict(dimensions or {})
     record: dict[str, Any] = {
         "_aws": {"Timestamp": int(time.time() * 1000),
                  "CloudWatchMetrics": [{
-                     "Namespace": NAMESPACE, "Dimensions": DIMENSIONS,
+                     "Namespace": NAMESPACE,
+                     "Dimensions": [[*DIMENSIONS[0], *extra]] if extra else DIMENSIONS,
                      "Metrics": [{"Name": name, "Unit": unit}
                                  for name, (_, unit) in metrics.items()]}]},
         "stage": stage,
+        **extra,
     }
     record.update(_clean(properties or {}))  # properties are searchable, not dimensions
     record.update({name: value for name, (value, _) in metrics.items()})
@@ -110,6 +126,7 @@ class RequestObserver:
         self.stage = stage
         self.metrics: dict[str, tuple[float, str]] = {}
         self.fields: dict[str, Any] = {}
+        self.refusal: str | None = None
 
     @property
     def is_ingest(self) -> bool:
@@ -118,6 +135,16 @@ class RequestObserver:
     def count(self, metric: str, value: float = 1, unit: str = "Count") -> None:
         """Add a metric to this request's EMF record (e.g. ArchiveFailures)."""
         self.metrics[metric] = (value, unit)
+
+    def identify(self, authorizer: Mapping[str, Any]) -> None:
+        """Note how the caller proved who it is (`auth`: key or token, and the token's client
+        and user ids, never the token), or why it was refused (counted in AuthRefused)."""
+        for name in ("auth", "client_id", "user"):
+            if authorizer.get(name) is not None:
+                self.fields[name] = authorizer[name]
+        if authorizer.get("refused"):
+            self.refusal = str(authorizer["refused"])
+            self.fields["refused"] = self.refusal
 
     def finish(self, status: int, body: Any, bank: str | None) -> None:
         """Print the request's log line and, for an ingest or a 5xx, its EMF record."""
@@ -139,3 +166,6 @@ class RequestObserver:
         log("ERROR" if status >= 500 else "INFO", "request", **fields)
         if self.metrics:
             emit_metrics(self.stage, self.metrics, {"request_id": self.request_id})
+        if self.refusal:  # its own record: Reason is a dimension of this metric only
+            emit_metrics(self.stage, {"AuthRefused": (1, "Count")},
+                         {"request_id": self.request_id}, {"Reason": self.refusal})

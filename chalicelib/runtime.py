@@ -28,6 +28,10 @@ def get_runtime() -> Runtime:
         with _lock:
             if _current is None:
                 settings = load_settings()
+                if settings.tracing:
+                    from chalicelib.tracing import enable_tracing
+
+                    enable_tracing()  # before the store makes its first AWS call
                 _current = Runtime(settings, open_store(settings))
     return _current
 

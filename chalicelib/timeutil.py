@@ -1,27 +1,48 @@
-"""Timestamps: parsing ISO 8601 with a zone, UTC formatting and hour buckets."""
+"""Timestamps: parsing RFC 3339, UTC formatting and hour buckets."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+# RFC 3339 section 5.6, and nothing else ISO 8601 allows: a full date, `T` (or `t`), a full time
+# with at most 6 fractional digits after a dot, and `Z` (or `z`) or a +-HH:MM offset.
+RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+                     r"(?:([Zz])|([+-])(\d{2}):(\d{2}))")
+MAX_FRACTION = 6  # microseconds: what Python, both stores and every answer carry
+EXAMPLE = "an RFC 3339 timestamp such as 2026-01-10T14:00:00Z"
 
 
 class TimestampError(ValueError):
-    """Not an ISO 8601 timestamp with a timezone."""
+    """Not an RFC 3339 timestamp with a timezone."""
 
 
 def parse_timestamp(text: str) -> datetime:
-    """Parse ISO 8601 with `Z` or an offset and return it in UTC."""
-    if not 10 <= len(text) <= 40 or not text.isascii() or text[4:5] != "-":
-        raise TimestampError("must be an ISO 8601 timestamp such as 2026-01-10T14:00:00Z")
+    """Parse an RFC 3339 timestamp (`Z` or an offset; at most microseconds) and return it in
+    UTC. Anything else is refused rather than guessed: no space separator, week or ordinal
+    dates, reduced precision, second-level offsets or comma fractions; and more than 6
+    fractional digits is refused rather than truncated, so two instants that differ in their
+    nanoseconds are never taken for the same one."""
+    match = RFC3339.fullmatch(text) if len(text) <= 40 and text.isascii() else None
+    if match is None:
+        raise TimestampError(f"must be {EXAMPLE}")
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    if fraction is not None and len(fraction) > MAX_FRACTION:
+        raise TimestampError(f"must have at most {MAX_FRACTION} fractional digits (microseconds)")
+    if second == "60":
+        raise TimestampError("must not be a leap second (:60)")
+    if not zulu and (int(off_h) > 23 or int(off_m) > 59):
+        raise TimestampError("must have an offset from -23:59 to +23:59")
+    offset = timedelta(0) if zulu else (
+        (1 if sign == "+" else -1) * timedelta(hours=int(off_h), minutes=int(off_m)))
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise TimestampError("must be an ISO 8601 timestamp such as 2026-01-10T14:00:00Z") from exc
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise TimestampError("must carry a timezone (Z or an offset such as +02:00)")
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                          int((fraction or "0").ljust(6, "0")), tzinfo=timezone(offset))
+    except ValueError as exc:  # month 13, Feb 30, hour 24, minute 60
+        raise TimestampError(f"is not a valid date and time: must be {EXAMPLE}") from exc
     try:
-        return parsed.astimezone(UTC)
-    except OverflowError as exc:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+01:00, 9999-12-31T23:00:00-01:00
         raise TimestampError("is out of range") from exc
 
 

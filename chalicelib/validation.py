@@ -138,7 +138,7 @@ def validate_transaction(raw: Any, now: datetime) -> Transaction:
     if stamp is None:
         errors.append(FieldError("timestamp", "is required"))
     elif not isinstance(stamp, str):
-        errors.append(FieldError("timestamp", "must be an ISO 8601 string"))
+        errors.append(FieldError("timestamp", "must be an RFC 3339 string"))
     else:
         try:
             moment = parse_timestamp(stamp)

@@ -1,10 +1,13 @@
 """`make serve`: the same app as `chalice local`, through chalice's own local server machinery,
-but with Nagle's algorithm off so keep-alive requests do not stall ~44 ms each."""
+with Nagle's algorithm off (keep-alive requests do not stall ~44 ms each) and a careful front
+door: Content-Length checked before a body is read, chunked bodies refused, idle connections
+closed, and an access log that masks what the app's log masks."""
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import logging
 import os
 import signal
@@ -17,10 +20,64 @@ from chalice.cli.factory import CLIFactory
 from chalice.deploy.validate import validate_routes
 from chalice.local import ChaliceRequestHandler, LocalDevServer, create_local_server
 
+from chalicelib.config import ConfigError, load_settings
+from chalicelib.errors import AppError
+from chalicelib.framing import framing_error, log_path
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+IDLE_TIMEOUT_S = 30.0
 
 
-class NoNagleHandler(ChaliceRequestHandler):
+class FrontDoorHandler(ChaliceRequestHandler):
+    """chalice local's handler, careful at the door: what the headers alone can refuse is
+    answered (in the one error shape) before the key check and before the body is read."""
+
+    max_body_bytes = 1024 * 1024  # set from the stage's settings by build_server
+    timeout = IDLE_TIMEOUT_S  # socket timeout: an idle or stalled connection is closed
+
+    def _generic_handle(self) -> None:
+        error = framing_error(self.command, self.headers.get_all("Content-Length") or [],
+                              self.headers.get_all("Transfer-Encoding") or [],
+                              self.max_body_bytes)
+        if error is not None:
+            self._refuse(error)
+            return
+        try:
+            super()._generic_handle()
+        except TimeoutError:  # the body stopped arriving
+            self.close_connection = True
+
+    # chalice binds its methods to its own _generic_handle; bind them to this one
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def _refuse(self, error: AppError) -> None:
+        # The body (if any) is left unread, so the connection cannot be reused.
+        self.close_connection = True
+        body = json.dumps(error.to_json()).encode()
+        self.send_response(error.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        for name, value in error.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """The access line without the query string, with account numbers masked, capped."""
+        method = getattr(self, "command", None) or "-"
+        target = log_path(getattr(self, "path", "") or "")
+        version = getattr(self, "request_version", None) or "HTTP/1.1"
+        self.log_message('"%s %s %s" %s', method, target, version,
+                         str(getattr(code, "value", code)))
+
+    def log_error(self, format: str, *args: Any) -> None:
+        """http.server's error lines quote the raw request line: keep only the status."""
+        code = args[0] if args and isinstance(args[0], int) else None
+        self.log_message("error %s", "request timed out" if code is None else f"code {code}")
+
+
+class NoNagleHandler(FrontDoorHandler):
     """chalice local's handler with TCP_NODELAY: http.server writes the headers and the body
     separately, and with Nagle on the body waits for the client's delayed ACK (~40 ms)."""
 
@@ -35,16 +92,21 @@ class QuietNoNagleHandler(NoNagleHandler):
 
 
 def build_server(host: str = "127.0.0.1", port: int = 8000, stage: str = "dev",
-                 quiet: bool = False, project_dir: Path = PROJECT_DIR) -> LocalDevServer:
+                 quiet: bool = False, project_dir: Path = PROJECT_DIR,
+                 idle_timeout_s: float = IDLE_TIMEOUT_S) -> LocalDevServer:
     """What `chalice local --stage STAGE` builds: the stage's config and environment variables,
-    the app object from app.py, chalice's LocalDevServer; only the handler class differs."""
+    the app object from app.py, chalice's LocalDevServer; only the handler class differs. The
+    settings are read once here, so a misconfigured stage refuses to start (ConfigError)."""
     os.environ["AWS_CHALICE_CLI_MODE"] = "true"  # as the chalice CLI sets it
     factory = CLIFactory(str(project_dir), environ=os.environ)
     config = factory.create_config_obj(chalice_stage_name=stage)
     app_obj = config.chalice_app  # imports app.py after the stage's variables are set
+    settings = load_settings()  # the stage's variables are in os.environ now
     validate_routes(app_obj.routes)
     server = create_local_server(app_obj, config, host, port)
-    handler = QuietNoNagleHandler if quiet else NoNagleHandler
+    base = QuietNoNagleHandler if quiet else NoNagleHandler
+    handler = type(base.__name__, (base,), {"max_body_bytes": settings.max_body_bytes,
+                                            "timeout": idle_timeout_s})
     server.server.RequestHandlerClass = functools.partial(  # type: ignore[assignment]
         handler, app_object=app_obj, config=config)
     return server
@@ -61,10 +123,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--stage", default="dev", help="the Chalice stage (default dev)")
     parser.add_argument("--quiet", action="store_true", help="no access log on stderr")
+    parser.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT_S,
+                        help=f"seconds an idle connection is kept (default {IDLE_TIMEOUT_S:g})")
     args = parser.parse_args(argv)
     # chalice local logs the app to stdout at INFO; keep that.
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
-    server = build_server(args.host, args.port, args.stage, args.quiet)
+    try:
+        server = build_server(args.host, args.port, args.stage, args.quiet,
+                              idle_timeout_s=args.idle_timeout)
+    except ConfigError as exc:
+        print(f"serve_local: refusing to start on stage {args.stage!r}: {exc}", file=sys.stderr)
+        return 2
     host, port = server.server.server_address[:2]
     signal.signal(signal.SIGTERM, _stop)
     print(f"Serving on http://{host}:{port}", flush=True)

@@ -57,7 +57,7 @@ def check(opts: Options, endpoint: Endpoint, before: dict[str, Any], tally: Tall
           out: Console) -> list[str]:
     """--verify: GET /analytics again; its movement must be what was accepted, plus anywhere
     from none to all of the transactions whose outcome is unknown. Prints the verdict."""
-    reader = Client(endpoint, opts.api_key, opts.timeout, 2)
+    reader = Client(endpoint, opts.api_key, opts.timeout, 2, bearer_token=opts.bearer_token)
     try:
         after = preflight.analytics(reader)
         unresolved = verify.resolve(reader, tally)  # read back what can be settled exactly
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     out, err = console.make_console(), console.make_console(stderr=True)
     try:
         endpoint = parse_url(opts.url)
-        before = preflight.check(endpoint, opts.api_key, opts.timeout)
+        before = preflight.check(endpoint, opts.api_key, opts.timeout, opts.bearer_token)
     except FatalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE
@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{f', {opts.rate:g} tx/s' if opts.rate else ''})", highlight=False)
 
     def make_client(stop: threading.Event) -> Client:
-        return Client(endpoint, opts.api_key, opts.timeout, opts.retries, stop)
+        return Client(endpoint, opts.api_key, opts.timeout, opts.retries, stop,
+                      bearer_token=opts.bearer_token)
 
     run = runner.start(units(stream(opts, start), opts.batch_size), make_client,
                        opts.concurrency, opts.rate, opts.duration)

@@ -13,6 +13,7 @@ from simulator.money import DEFAULT_CURRENCIES, MINOR_DIGITS
 DEFAULT_URL = "http://127.0.0.1:8000"  # where `chalice local` / `make serve` listen
 DEV_KEY = "demo-key-change-me"  # the dev stage's documented demo bank key
 KEY_ENV = "TXN_API_KEY"
+TOKEN_ENV = "TXN_BEARER_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Options:
 
     url: str = DEFAULT_URL
     api_key: str = DEV_KEY
+    bearer_token: str | None = None  # sent instead of the key when given
     count: int | None = 1000
     duration: float | None = None
     rate: float | None = None
@@ -46,6 +48,17 @@ def _fraction(text: str) -> float:
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError("must be between 0 and 1")
     return value
+
+
+def _token_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            token = handle.read().strip()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {exc.strerror}") from exc
+    if not token:
+        raise argparse.ArgumentTypeError(f"{path} is empty")
+    return token
 
 
 def _positive_int(text: str) -> int:
@@ -102,6 +115,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", default=os.environ.get(KEY_ENV) or DEV_KEY,
                    help=f"the bank's key, sent as x-api-key (default: ${KEY_ENV}, else the dev "
                         "stage's demo key)")
+    token = p.add_mutually_exclusive_group()
+    token.add_argument("--bearer-token", default=os.environ.get(TOKEN_ENV) or None,
+                       metavar="JWT", help="a Cognito access token, sent as Authorization: "
+                       f"Bearer instead of the key (default: ${TOKEN_ENV})")
+    token.add_argument("--bearer-token-file", type=_token_file, metavar="PATH",
+                       help="read the access token from a file (keeps it out of `ps`)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--count", type=_positive_int, help="transactions to send (default 1000)")
     size.add_argument("--duration", type=_positive, help="send for this many seconds instead")
@@ -146,6 +165,7 @@ def parse(argv: list[str] | None, random_seed: int) -> Options:
     if invalid_and_dup > 1:
         parser().error("--invalid-rate plus --duplicate-rate must not exceed 1")
     return Options(url=ns.url.rstrip("/"), api_key=ns.api_key,
+                   bearer_token=ns.bearer_token_file or ns.bearer_token,
                    count=None if ns.duration else (ns.count or 1000), duration=ns.duration,
                    rate=ns.rate, concurrency=ns.concurrency, batch_size=ns.batch_size,
                    accounts=ns.accounts, seed=random_seed if ns.seed is None else ns.seed,

@@ -23,18 +23,21 @@ def analytics(client: Client) -> dict[str, Any]:
     status, body = _get(client, "/analytics")
     if status in (401, 403):
         message = body.get("Message", "") if isinstance(body, dict) else ""
-        raise FatalError(f"the API refused the key (HTTP {status}: {message}); pass --api-key "
-                         "or set TXN_API_KEY")
+        what = "token" if "authorization" in client.headers else "key"
+        raise FatalError(f"the API refused the {what} (HTTP {status}: {message}); pass "
+                         "--api-key (TXN_API_KEY) or --bearer-token (TXN_BEARER_TOKEN)")
     if status != 200 or not isinstance(body, dict) or "totals" not in body:
         raise FatalError(f"GET {client.endpoint.url}/analytics answered HTTP {status}; "
                          "is --url the txn-stream API?")
     return body
 
 
-def check(endpoint: Endpoint, api_key: str, timeout: float) -> dict[str, Any]:
+def check(endpoint: Endpoint, api_key: str, timeout: float,
+          bearer_token: str | None = None) -> dict[str, Any]:
     """Fail fast with one clear line; returns the analytics before sending."""
     # Few retries: a wrong URL should say so in a second, not after a long backoff.
-    client = Client(endpoint, api_key, timeout=min(timeout, 10.0), retries=2)
+    client = Client(endpoint, api_key, timeout=min(timeout, 10.0), retries=2,
+                    bearer_token=bearer_token)
     try:
         status, body = _get(client, "/health")
         if status != 200 or not isinstance(body, dict) or body.get("status") != "ok":

@@ -14,6 +14,7 @@ def build(opts: Options, tally: Tally, drift: list[str] | None, status: int) -> 
     """Everything a later reader needs to judge the run."""
     settings = asdict(opts)
     settings.pop("api_key")  # never write a secret to a file
+    settings.pop("bearer_token")
     settings["start"] = opts.start.isoformat() if opts.start else None
     settings["currencies"] = list(opts.currencies)
     c = tally.counts

@@ -85,9 +85,12 @@ class Client:
 
     def __init__(self, endpoint: Endpoint, api_key: str, timeout: float = 30.0,
                  retries: int = 6, stop: threading.Event | None = None,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, bearer_token: str | None = None) -> None:
         self.endpoint = endpoint
-        self.headers = {"x-api-key": api_key, "content-type": "application/json",
+        # One credential: the API refuses a request carrying both (400).
+        credential = ({"authorization": f"Bearer {bearer_token}"} if bearer_token
+                      else {"x-api-key": api_key})
+        self.headers = {**credential, "content-type": "application/json",
                         "accept": "application/json"}
         self.timeout = timeout
         self.retries = retries

@@ -41,7 +41,8 @@ def endpoint_env() -> Iterator[dict[str, str]]:
     try:
         yield {"AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{port}",
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+               "CURSOR_SECRET": "e2e-cursor-secret-" + "x" * 32}  # required off dev
     finally:
         server.stop()
 
@@ -50,7 +51,7 @@ def endpoint_env() -> Iterator[dict[str, str]]:
 def emulator_env(dynamodb_local: DynamoDBLocal) -> Iterator[dict[str, str]]:
     """DynamoDB Local's endpoint; the prod table is dropped afterwards (the emulator is shared
     by this process's tests)."""
-    yield dynamodb_local.env
+    yield {**dynamodb_local.env, "CURSOR_SECRET": "e2e-cursor-secret-" + "x" * 32}
     client = ddb_local.client(dynamodb_local)
     if PROD_TABLE in client.list_tables()["TableNames"]:
         client.delete_table(TableName=PROD_TABLE)

@@ -164,6 +164,7 @@ def check_stored_item(item: Any, answer: dict[str, Any], accepts: Any) -> None:
     assert Decimal(answer["amount"]) == Decimal(str(item["amount"]))
 
 
+@pytest.mark.slow
 def test_hostile_bodies_and_headers_get_4xx_or_a_legitimate_2xx(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "ledger.db"))
     store.ping()  # creates the file and its schema

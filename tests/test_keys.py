@@ -14,6 +14,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.app_clients import list_clients, map_client, unmap_client
 from chalicelib.auth import KeyCache, authenticate, create_key, hash_key
 from chalicelib.config import Settings
 from chalicelib.errors import ForbiddenError
@@ -174,3 +175,73 @@ def test_command_manages_keys_on_dynamodb(monkeypatch: pytest.MonkeyPatch) -> No
         with pytest.raises(ForbiddenError):
             authenticate(store, key, None)
         assert "revoked" in cli(env, "list", "--bank", "acme")[1]
+
+
+# --- app clients: a bank's system on Cognito, mapped beside the keys -------------------------
+
+def test_map_client_then_list_then_unmap(env: dict[str, str]) -> None:
+    code, text = cli(env, "map-client", "--bank", "acme", "--client-id", "abc123")
+    assert code == 0 and "mapped app client abc123 to bank acme" in text
+    code, listing = cli(env, "list-clients", "--bank", "acme")
+    assert code == 0 and listing.startswith("abc123\t")
+    assert cli(env, "unmap-client", "--bank", "acme", "--client-id", "abc123")[0] == 0
+    assert "no app clients" in cli(env, "list-clients", "--bank", "acme")[1]
+
+
+def test_a_client_mapped_to_one_bank_cannot_be_mapped_to_another(env: dict[str, str]) -> None:
+    assert cli(env, "map-client", "--bank", "acme", "--client-id", "abc123")[0] == 0
+    assert cli(env, "map-client", "--bank", "acme", "--client-id", "abc123")[0] == 0  # again
+    assert cli(env, "map-client", "--bank", "globex", "--client-id", "abc123")[0] == 1
+    assert cli(env, "unmap-client", "--bank", "globex", "--client-id", "abc123")[0] == 1
+    assert "abc123" in cli(env, "list-clients", "--bank", "acme")[1]
+
+
+@pytest.mark.parametrize("argv", [
+    ["map-client", "--bank", "Not A Bank", "--client-id", "abc"],
+    ["map-client", "--bank", "acme", "--client-id", "has space"],
+    ["map-client", "--bank", "acme", "--client-id", ""]])
+def test_invalid_bank_or_client_id_is_a_usage_error(env: dict[str, str], argv: list[str]
+                                                     ) -> None:
+    assert cli(env, *argv)[0] == 2
+
+
+def test_app_client_mappings_work_on_every_store(store: Store) -> None:
+    first, made = map_client(store, "acme", "client1")
+    assert made and (first.client_id, first.bank) == ("client1", "acme")
+    assert store.find_app_client("client1") == first
+    assert store.find_app_client("client2") is None
+    again, made_again = map_client(store, "acme", "client1")
+    assert again == first and not made_again
+    other, made_other = map_client(store, "globex", "client1")
+    assert other == first and not made_other  # the first bank keeps it
+    map_client(store, "acme", "client2")
+    map_client(store, "globex", "client3")
+    assert [r.client_id for r in list_clients(store, "acme")] == ["client1", "client2"]
+    assert [r.client_id for r in list_clients(store, "globex")] == ["client3"]
+    assert not unmap_client(store, "globex", "client1")  # not globex's
+    assert store.find_app_client("client1") == first
+    assert unmap_client(store, "acme", "client1")
+    assert store.find_app_client("client1") is None
+    assert not unmap_client(store, "acme", "client1")
+    assert [r.client_id for r in list_clients(store, "acme")] == ["client2"]
+    remapped, made = map_client(store, "globex", "client1")
+    assert made and remapped.bank == "globex"
+    assert store.banks() == []  # mappings are not ledger data: reconcile sees no bank
+
+
+def test_a_version_1_sqlite_file_gains_the_app_client_table_and_keeps_its_keys(
+        tmp_path: Path) -> None:
+    import sqlite3
+
+    from chalicelib.storage.sqlite.schema import SCHEMA_VERSION
+
+    path = str(tmp_path / "old.db")
+    key, _ = create_key(SqliteStore(path), "acme")
+    with sqlite3.connect(path) as conn:  # make it the file version 1 wrote
+        conn.execute("DROP TABLE app_clients")
+        conn.execute("PRAGMA user_version=1")
+    reopened = SqliteStore(path)
+    assert authenticate(reopened, key, None) == "acme"
+    assert map_client(reopened, "acme", "client1")[1]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2

@@ -79,7 +79,9 @@ def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
                             "AWS_SECRET_ACCESS_KEY": "testing", "STORE": "dynamodb",
                             "TABLE_NAME": TABLE, "AGGREGATE_SHARDS": "4",
-                            "STAGE": "prod"}.items():
+                            "STAGE": "prod",
+                            # CloudFormation resolves it from Secrets Manager on AWS
+                            "CURSOR_SECRET": "lambda-cursor-secret-" + "x" * 32}.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("DEMO_API_KEY", raising=False)
         boto3.client("dynamodb").create_table(**create_table_request(TABLE))

@@ -181,7 +181,10 @@ def test_unauthenticated_posts_are_logged_but_not_counted_as_ingest(
     post(client, raw_tx("t1"), key="")
     _, records = printed(capsys)
     assert requests_logged(records)[0]["status"] == 401
-    assert emf_records(records) == []
+    # no ingest metric; only the refusal, counted by its reason (tests/test_bearer_auth.py)
+    (record,) = emf_records(records)
+    assert check_emf(record) == {"AuthRefused": 1}
+    assert record["Reason"] == "missing_credentials"
 
 
 def test_accounts_are_masked_to_their_last_four() -> None:

@@ -30,10 +30,17 @@ POLICY = ROOT / ".chalice" / "policy-prod.json"
 # tests/test_dynamo_store.py drives every route and checks). They are granted to the operator
 # by infra/operator-policy.json, not to the Lambda.
 OPERATOR_POLICY = ROOT / "infra" / "operator-policy.json"
-OPERATOR_ONLY = {"dynamodb:Scan", "dynamodb:BatchWriteItem"}
+OPERATOR_ONLY = {"dynamodb:Scan", "dynamodb:BatchWriteItem",
+                 "dynamodb:DeleteItem"}  # unmap-client (scripts.keys)
 AWS_TESTS = ["tests/test_store_contract.py", "tests/test_keys.py", "tests/test_lambda_event.py",
              "tests/test_archive.py"]
-RUNTIME_ONLY = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+# Used by the Lambda runtime with the role, not by our boto3 calls: writing the function's log
+# stream, and the X-Ray daemon sending the segments the SDK hands it over UDP (tests/test_tracing).
+RUNTIME_ONLY = {"logs:CreateLogStream", "logs:PutLogEvents",
+                "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# X-Ray's two write actions have no resource type (Service Authorization Reference): "*" is the
+# only resource they can be granted on. Nothing else may be granted on "*".
+STAR_ONLY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 OPTIONAL = {"s3:PutObject"}  # the archive is off unless ARCHIVE_BUCKET is set
 
 
@@ -95,7 +102,9 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
 def test_policy_grants_nothing_on_star_and_no_wildcard_action(policy: Path) -> None:
     for statement in statements(policy):
         assert statement["Effect"] == "Allow"
-        assert "*" not in as_list(statement["Resource"]), statement
+        if "*" in as_list(statement["Resource"]):
+            assert as_list(statement["Resource"]) == ["*"], statement
+            assert set(as_list(statement["Action"])) <= STAR_ONLY, statement
         assert all("*" not in action for action in as_list(statement["Action"])), statement
         assert "NotAction" not in statement and "NotResource" not in statement
 
@@ -124,3 +133,25 @@ def test_policy_allows_nothing_the_code_does_not_use(used: set[tuple[str, str]])
 def test_operator_policy_covers_what_reconcile_and_keys_use(used: set[tuple[str, str]]) -> None:
     operator = {a for s in statements(OPERATOR_POLICY) for a in as_list(s["Action"])}
     assert OPERATOR_ONLY <= {a for a, _ in used} <= operator | RUNTIME_ONLY | OPTIONAL
+
+
+def prod_stage() -> dict[str, Any]:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    stage: dict[str, Any] = config["stages"]["prod"]
+    return stage
+
+
+def test_xray_is_granted_exactly_when_the_prod_function_traces() -> None:
+    granted = {a for s in statements() for a in as_list(s["Action"]) if a.startswith("xray:")}
+    tracing = prod_stage().get("xray") is True
+    assert tracing and prod_stage()["environment_variables"]["TRACING"] == "on"
+    assert granted == (STAR_ONLY if tracing else set())
+
+
+def test_role_cannot_create_log_groups_so_logs_land_only_in_the_stacks_group() -> None:
+    # The stack creates /aws/lambda/<function> with a retention (chalice's log_retention_in_days);
+    # a role allowed to create it would silently recreate a deleted group that keeps logs forever.
+    granted = {a for s in statements() for a in as_list(s["Action"])}
+    assert "logs:CreateLogGroup" not in granted
+    assert {"logs:CreateLogStream", "logs:PutLogEvents"} <= granted
+    assert isinstance(prod_stage()["log_retention_in_days"], int)

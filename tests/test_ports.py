@@ -8,14 +8,23 @@ import pytest
 
 from chalicelib.auth import authenticate, create_key, revoke_key
 from chalicelib.errors import ForbiddenError
-from chalicelib.storage.port import AdminStore, ApiKeyRecord, KeyStore, LedgerStore, Store
+from chalicelib.storage.port import (
+    AdminStore,
+    ApiKeyRecord,
+    AppClientRecord,
+    KeyStore,
+    LedgerStore,
+    Store,
+)
 
 
 class DictKeys(KeyStore):
-    """Keys in a dict: the four KeyStore methods and nothing of the ledger or admin ports."""
+    """Keys and app clients in dicts: the KeyStore methods and nothing of the ledger or admin
+    ports."""
 
     def __init__(self) -> None:
         self.records: dict[str, ApiKeyRecord] = {}
+        self.clients: dict[str, AppClientRecord] = {}
 
     def put_api_key(self, record: ApiKeyRecord) -> None:
         self.records[record.key_hash] = record
@@ -33,6 +42,21 @@ class DictKeys(KeyStore):
                 return True
         return False
 
+    def map_app_client(self, record: AppClientRecord) -> bool:
+        return self.clients.setdefault(record.client_id, record) is record
+
+    def find_app_client(self, client_id: str) -> AppClientRecord | None:
+        return self.clients.get(client_id)
+
+    def list_app_clients(self, bank: str) -> list[AppClientRecord]:
+        return [r for r in self.clients.values() if r.bank == bank]
+
+    def unmap_app_client(self, bank: str, client_id: str) -> bool:
+        if client_id in self.clients and self.clients[client_id].bank == bank:
+            del self.clients[client_id]
+            return True
+        return False
+
 
 def test_key_functions_run_on_a_fake_that_implements_only_the_key_port() -> None:
     keys = DictKeys()
@@ -47,5 +71,15 @@ def test_a_full_store_is_every_port_and_the_ports_share_no_method() -> None:
     assert issubclass(Store, LedgerStore) and issubclass(Store, KeyStore)
     assert issubclass(Store, AdminStore)
     methods = [set(p.__abstractmethods__) for p in (LedgerStore, KeyStore, AdminStore)]
-    assert sum(len(m) for m in methods) == len(set().union(*methods)) == 15
+    assert sum(len(m) for m in methods) == len(set().union(*methods)) == 19
     assert set(Store.__abstractmethods__) == set().union(*methods)
+
+
+def test_app_client_functions_run_on_a_fake_that_implements_only_the_key_port() -> None:
+    from chalicelib.app_clients import list_clients, map_client, unmap_client
+
+    keys = DictKeys()
+    record, made = map_client(keys, "acme", "client1")
+    assert made and map_client(keys, "globex", "client1") == (record, False)
+    assert list_clients(keys, "acme") == [record]
+    assert unmap_client(keys, "acme", "client1") and keys.find_app_client("client1") is None

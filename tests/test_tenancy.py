@@ -67,7 +67,10 @@ def test_bank_a_cursor_shows_bank_b_nothing(banks: tuple[Bank, Bank]) -> None:
     a.post({"transactions": [raw_tx(f"t{i}", account="ACC-1") for i in range(3)]})
     cursor = a.get("/accounts/ACC-1/transactions?limit=1")[1]["next_cursor"]
     assert cursor
-    assert b.get(f"/accounts/ACC-1/transactions?limit=1&cursor={cursor}")[1]["items"] == []
+    # a cursor is signed for one bank and account: another bank's use of it is refused
+    status, body = b.get(f"/accounts/ACC-1/transactions?limit=1&cursor={cursor}")
+    assert status == 400 and body["Details"] == [
+        {"field": "cursor", "message": "is not a cursor this API gave"}]
 
 
 def test_same_id_in_two_banks_is_two_transactions(banks: tuple[Bank, Bank]) -> None:

@@ -57,6 +57,15 @@ class ApiKeyRecord:
     revoked: bool = False
 
 
+@dataclass(frozen=True)
+class AppClientRecord:
+    """A Cognito app client (a bank's system, client-credentials tokens) mapped to its bank."""
+
+    client_id: str
+    bank: str
+    created_at: str
+
+
 class UnitOfWork(ABC):
     """Reads and one commit for one bank; a store may hold a lock for its lifetime."""
 
@@ -115,7 +124,8 @@ class LedgerStore(ABC):
 
 
 class KeyStore(ABC):
-    """Banks' API keys, stored by hash (the key middleware and `scripts.keys`)."""
+    """Banks' API keys, stored by hash, and the Cognito app clients mapped to banks (the auth
+    middleware and `scripts.keys`)."""
 
     @abstractmethod
     def put_api_key(self, record: ApiKeyRecord) -> None:
@@ -132,6 +142,23 @@ class KeyStore(ABC):
     @abstractmethod
     def revoke_api_key(self, bank: str, key_id: str) -> bool:
         """Mark a bank's key revoked; False if the bank has no such key."""
+
+    @abstractmethod
+    def map_app_client(self, record: AppClientRecord) -> bool:
+        """Store the mapping unless the client is already mapped (then False: the existing one
+        stays, so a client never changes banks without an unmap)."""
+
+    @abstractmethod
+    def find_app_client(self, client_id: str) -> AppClientRecord | None:
+        """The mapping of an app client, or None."""
+
+    @abstractmethod
+    def list_app_clients(self, bank: str) -> list[AppClientRecord]:
+        """The app clients mapped to a bank, oldest first."""
+
+    @abstractmethod
+    def unmap_app_client(self, bank: str, client_id: str) -> bool:
+        """Remove a client's mapping; False if it is not mapped to this bank."""
 
 
 class AdminStore(ABC):

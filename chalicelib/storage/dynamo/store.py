@@ -22,7 +22,13 @@ from chalicelib.storage.dynamo import codec
 from chalicelib.storage.dynamo import table as t
 from chalicelib.storage.dynamo.table import RETRY_CONFIG, DynamoTable
 from chalicelib.storage.dynamo.unit import DynamoUnitOfWork
-from chalicelib.storage.port import ApiKeyRecord, Store, StoreError, UnitOfWork
+from chalicelib.storage.port import (
+    ApiKeyRecord,
+    AppClientRecord,
+    Store,
+    StoreError,
+    UnitOfWork,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -210,6 +216,55 @@ class DynamoStore(Store):
                          ExpressionAttributeValues={":t": {"BOOL": True}})
         return True
 
+    # --- Cognito app clients ------------------------------------------------------------------
+
+    def map_app_client(self, record: AppClientRecord) -> bool:
+        mapping = {**t.app_client_key(record.client_id), "bank": {"S": record.bank},
+                   "created_at": {"S": record.created_at}}
+        index = {**t.bank_client_key(record.bank, record.client_id),
+                 "created_at": {"S": record.created_at}}
+        try:  # both items or neither; the mapping only if the client has none yet
+            self.db.call("transact_write_items", expect=("TransactionCanceledException",),
+                         TransactItems=[
+                             {"Put": {"TableName": self.table, "Item": mapping,
+                                      "ConditionExpression": "attribute_not_exists(pk)"}},
+                             {"Put": {"TableName": self.table, "Item": index}}])
+        except t.Rejected as exc:
+            if "TransactionConflict" in _cancellation_codes(exc):  # a concurrent write
+                raise StoreError("mapping the app client was cancelled; retry") from exc
+            return False
+        return True
+
+    def find_app_client(self, client_id: str) -> AppClientRecord | None:
+        out = self.db.on_table("get_item", Key=t.app_client_key(client_id), ConsistentRead=True)
+        if "Item" not in out:
+            return None
+        item = out["Item"]
+        return AppClientRecord(client_id, item["bank"]["S"], item["created_at"]["S"])
+
+    def list_app_clients(self, bank: str) -> list[AppClientRecord]:
+        records = [AppClientRecord(str(i[t.SK]), bank, str(i["created_at"])) for i in self._query(
+            KeyConditionExpression="pk = :p", ConsistentRead=True,
+            ExpressionAttributeValues={":p": {"S": t.bank_clients_pk(bank)}})]
+        return sorted(records, key=lambda r: (r.created_at, r.client_id))
+
+    def unmap_app_client(self, bank: str, client_id: str) -> bool:
+        try:  # the mapping goes only if it names this bank; its index entry with it
+            self.db.call("transact_write_items", expect=("TransactionCanceledException",),
+                         TransactItems=[
+                             {"Delete": {"TableName": self.table,
+                                         "Key": t.app_client_key(client_id),
+                                         "ConditionExpression": "#b = :b",
+                                         "ExpressionAttributeNames": {"#b": "bank"},
+                                         "ExpressionAttributeValues": {":b": {"S": bank}}}},
+                             {"Delete": {"TableName": self.table,
+                                         "Key": t.bank_client_key(bank, client_id)}}])
+        except t.Rejected as exc:
+            if "TransactionConflict" in _cancellation_codes(exc):  # a concurrent write
+                raise StoreError("unmapping the app client was cancelled; retry") from exc
+            return False
+        return True
+
     def ping(self) -> None:
         self.db.on_table("get_item", Key=t.ping_key())
 
@@ -218,3 +273,8 @@ class DynamoStore(Store):
     @contextmanager
     def unit_of_work(self, bank: str) -> Iterator[UnitOfWork]:
         yield DynamoUnitOfWork(self.db, bank, random.randrange(self.shards))
+
+
+def _cancellation_codes(exc: t.Rejected) -> set[str]:
+    """Why DynamoDB cancelled a transaction, one code per action."""
+    return {str(r.get("Code")) for r in exc.response.get("CancellationReasons", [])}

@@ -35,7 +35,7 @@ UNPROCESSED_BACKOFF = Backoff(0.05, 1.0)
 # --- keys ------------------------------------------------------------------------------------
 
 PK, SK = "pk", "sk"
-TX_SK, ACCOUNT_SK, BANK_SK, KEY_SK = "TX", "AC", "BANK", "AK"
+TX_SK, ACCOUNT_SK, BANK_SK, KEY_SK, CLIENT_SK = "TX", "AC", "BANK", "AK", "CL"
 MAX_SHARDS = 100  # AGGREGATE_SHARDS' upper bound (config.py)
 
 Wire = dict[str, Any]  # attribute name -> DynamoDB AttributeValue ({"S": ...})
@@ -128,6 +128,20 @@ def api_key_key(key_hash: str) -> Wire:
 
 def bank_key_key(bank: str, key_id: str) -> Wire:
     return key(bank_keys_pk(bank), key_id)
+
+
+def app_client_key(client_id: str) -> Wire:
+    """A Cognito app client's mapping to its bank (read by the auth middleware)."""
+    return key(f"CL#{client_id}", CLIENT_SK)
+
+
+def bank_clients_pk(bank: str) -> str:
+    return f"CB#{bank}"
+
+
+def bank_client_key(bank: str, client_id: str) -> Wire:
+    """The bank's index entry of one of its app clients (list and unmap without a scan)."""
+    return key(bank_clients_pk(bank), client_id)
 
 
 def ping_key() -> Wire:

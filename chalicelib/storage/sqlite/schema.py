@@ -14,7 +14,7 @@ from chalicelib.storage.port import StoreError
 from chalicelib.storage.sqlite import buckets
 from chalicelib.timeutil import sort_key
 
-SCHEMA_VERSION = 1  # PRAGMA user_version of a file this code wrote; bump on any table change
+SCHEMA_VERSION = 2  # PRAGMA user_version of a file this code wrote; bump on any table change
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS transactions (
     bank TEXT NOT NULL, id TEXT NOT NULL, account TEXT NOT NULL,
@@ -34,6 +34,15 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
 CREATE UNIQUE INDEX IF NOT EXISTS api_keys_by_bank ON api_keys (bank, key_id);
 """
+# Version 2: Cognito app clients of banks' systems, beside the keys.
+APP_CLIENTS = """
+CREATE TABLE IF NOT EXISTS app_clients (
+    client_id TEXT PRIMARY KEY, bank TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS app_clients_by_bank ON app_clients (bank, created_at, client_id);
+"""
+# What brings a file of an older version to the next one: only additive changes, applied in
+# the same write transaction as the version bump.
+MIGRATIONS = {1: APP_CLIENTS}
 
 
 TX_COLUMNS = ("id, account, amount, currency, type, timestamp, description, merchant,"
@@ -76,12 +85,17 @@ def create_schema(conn: sqlite3.Connection, path: str) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'"
                               ).fetchone()[0]
+        while version in MIGRATIONS and version < SCHEMA_VERSION:
+            for statement in _statements(MIGRATIONS[version]):
+                conn.execute(statement)
+            version += 1
+            conn.execute(f"PRAGMA user_version={version}")
         if version != SCHEMA_VERSION:
             if version or tables:
                 raise StoreError(f"{path} holds schema version {version}, this code needs "
                                  f"{SCHEMA_VERSION}: move the file away (or point SQLITE_PATH"
                                  " elsewhere)")
-            for statement in _statements(SCHEMA + buckets.SCHEMA):
+            for statement in _statements(SCHEMA + APP_CLIENTS + buckets.SCHEMA):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except BaseException:

@@ -17,6 +17,7 @@ from chalicelib.model import Transaction
 from chalicelib.rules import AccountState
 from chalicelib.storage.port import (
     ApiKeyRecord,
+    AppClientRecord,
     CommitConflict,
     Store,
     StoreError,
@@ -280,6 +281,29 @@ class SqliteStore(Store):
         with self._write() as conn:
             changed = conn.execute("UPDATE api_keys SET revoked=1 WHERE bank=? AND key_id=?",
                                    (bank, key_id)).rowcount
+        return changed > 0
+
+    def map_app_client(self, record: AppClientRecord) -> bool:
+        with self._write() as conn:
+            added = conn.execute("INSERT OR IGNORE INTO app_clients (client_id, bank, created_at)"
+                                 " VALUES (?, ?, ?)",
+                                 (record.client_id, record.bank, record.created_at)).rowcount
+        return added > 0
+
+    def find_app_client(self, client_id: str) -> AppClientRecord | None:
+        rows = self._query("SELECT client_id, bank, created_at FROM app_clients"
+                           " WHERE client_id=?", (client_id,))
+        return AppClientRecord(*map(str, rows[0])) if rows else None
+
+    def list_app_clients(self, bank: str) -> list[AppClientRecord]:
+        rows = self._query("SELECT client_id, bank, created_at FROM app_clients WHERE bank=?"
+                           " ORDER BY created_at, client_id", (bank,))
+        return [AppClientRecord(*map(str, r)) for r in rows]
+
+    def unmap_app_client(self, bank: str, client_id: str) -> bool:
+        with self._write() as conn:
+            changed = conn.execute("DELETE FROM app_clients WHERE bank=? AND client_id=?",
+                                   (bank, client_id)).rowcount
         return changed > 0
 
     def ping(self) -> None:
