@@ -24,7 +24,9 @@ SCAN = ROOT / ".venv-scan" / "bin" / "checkov"
 
 def resources(packaged: Path, kind: str | None = None) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = template(packaged)["Resources"]
-    return {k: v for k, v in found.items() if kind is None or v["Type"] == kind}
+    # `Fn::ForEach::...` entries (the Cognito bank groups) are loops, not resources
+    return {k: v for k, v in found.items() if isinstance(v, dict)
+            and (kind is None or v["Type"] == kind)}
 
 
 def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:

@@ -50,6 +50,7 @@ def run_child(tracing: str, daemon: socket.socket, lambda_env: bool = True) -> d
     env.update({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
                 "AWS_SECRET_ACCESS_KEY": "testing", "STORE": "dynamodb",
                 "TABLE_NAME": "txn-trace", "STAGE": "prod", "TRACING": tracing,
+                "CURSOR_SECRET": "tracing-test-cursor-secret-of-32-chars-or-more",
                 # what the Lambda runtime sets for an invocation with active tracing
                 "LAMBDA_TASK_ROOT": str(ROOT), "AWS_LAMBDA_FUNCTION_NAME": "txn-stream-prod",
                 "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{port}",
