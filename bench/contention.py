@@ -4,6 +4,9 @@ verified; prints the server's 503 answers, tx/s and latency quantiles with their
 Each mode sends the same simulator traffic with its own extra flags and server environment;
 the synchronous path is the baseline. Every run gets a freshly provisioned table, a new key and
 a new server (`scripts.serve_local --stage prod`), all in one DynamoDB Local started here.
+`async` sends through the queue (`--async`: the server's embedded SQLite queue and its consumer
+threads, receipts in the table; tx/s counts until every item is done). `--store sqlite` runs
+the same modes on the dev stage's SQLite store instead, no emulator.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,7 @@ from scripts.demo import PROJECT_DIR, LocalServer
 from scripts.dynamodb_local import DynamoDBLocal, install_dir
 from scripts.provision import provision
 from simulator.console import make_console
+from simulator.options import DEV_KEY
 
 PROD_TABLE = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())[
     "stages"]["prod"]["environment_variables"]["TABLE_NAME"]
@@ -52,7 +57,10 @@ class Mode:
     server_env: tuple[tuple[str, str], ...] = ()
 
 
-MODES: dict[str, Mode] = {"sync": Mode("sync")}
+MODES: dict[str, Mode] = {
+    "sync": Mode("sync"),
+    "async": Mode("async", ("--async",)),  # the server's default consumer threads
+}
 
 
 @dataclass
@@ -72,6 +80,8 @@ class RunFigures:
     verify_ok: bool
     exit_status: int
     statuses: dict[str, int] = field(default_factory=dict)  # the server's answers, retries too
+    done_p50_ms: float | None = None  # --async: from a POST until every item of it was done
+    done_p95_ms: float | None = None
 
     @property
     def unavailable(self) -> int:
@@ -91,6 +101,18 @@ class AccessLog:
         if found:
             with self.lock:
                 self.counts[f"{found['method']} {found['status']}"] += 1
+
+
+Stage = Callable[[Mode, Path], AbstractContextManager[tuple[str, str, "AccessLog"]]]
+
+
+@contextmanager
+def sqlite_stage(mode: Mode, workdir: Path) -> Iterator[tuple[str, str, AccessLog]]:
+    """The dev stage on a fresh SQLite file (its embedded queue beside it): (url, key, log)."""
+    log = AccessLog()
+    with LocalServer(str(workdir / f"{mode.name}-{len(list(workdir.iterdir()))}.db"),
+                     env=dict(mode.server_env), log=log) as server:
+        yield server.url, DEV_KEY, log
 
 
 @contextmanager
@@ -125,17 +147,19 @@ def run_simulator(url: str, key: str, traffic: Sequence[str], flags: Sequence[st
     return figures
 
 
-def run_once(emulator: DynamoDBLocal, mode: Mode, traffic: Sequence[str], seed: int,
+def run_once(stage: Stage, mode: Mode, traffic: Sequence[str], seed: int,
              workdir: Path) -> RunFigures:
-    """One run of `mode` on a fresh table and server."""
-    with prod_stage(emulator, mode, workdir) as (url, key, log):
+    """One run of `mode` on a fresh table (or file) and server."""
+    with stage(mode, workdir) as (url, key, log):
         r = run_simulator(url, key, traffic, mode.simulator_flags, seed,
                           workdir / f"{mode.name}-{seed}.json")
     latency = r["latency_ms"]
     return RunFigures(mode.name, seed, r["sent"], r["tx_per_s"], latency["p50"], latency["p95"],
                       latency["p99"], r["requests"], r["errors"], r["unexpected"],
                       bool(r["verify"] and r["verify"]["ok"]), r["exit_status"],
-                      dict(sorted(log.counts.items())))
+                      dict(sorted(log.counts.items())),
+                      *((r["done_latency_ms"]["p50"], r["done_latency_ms"]["p95"])
+                        if r.get("done_latency_ms") else (None, None)))
 
 
 def spread(values: Sequence[float]) -> str:
@@ -144,9 +168,9 @@ def spread(values: Sequence[float]) -> str:
             if values else "-")
 
 
-def summary(runs: Mapping[str, list[RunFigures]]) -> Table:
+def summary(runs: Mapping[str, list[RunFigures]], store: str = "DynamoDB Local") -> Table:
     """One column per mode, one row per figure: the median and its range over the runs."""
-    table = Table(title="contention on DynamoDB Local: median (min-max) over runs",
+    table = Table(title=f"contention on {store}: median (min-max) over runs",
                   header_style="bold")
     table.add_column("figure")
     for name in runs:
@@ -155,9 +179,15 @@ def summary(runs: Mapping[str, list[RunFigures]]) -> Table:
         ("503 answers (retries counted)", lambda f: f.unavailable),
         ("tx/s", lambda f: f.tx_per_s), ("p50 ms", lambda f: f.p50_ms),
         ("p95 ms", lambda f: f.p95_ms), ("p99 ms", lambda f: f.p99_ms),
-        ("tx undelivered after retries", lambda f: f.errors)]
+        ("tx undelivered (or failed) after retries", lambda f: f.errors)]
     for label, pick in rows:
         table.add_row(label, *(spread([pick(f) for f in figures]) for figures in runs.values()))
+    done: list[tuple[str, Callable[[RunFigures], float | None]]] = [
+        ("done after, p50 ms", lambda f: f.done_p50_ms),
+        ("done after, p95 ms", lambda f: f.done_p95_ms)]
+    for label, pick_done in done:
+        table.add_row(label, *(spread([v for f in figures if (v := pick_done(f)) is not None])
+                               for figures in runs.values()))
     table.add_row("verify OK", *(f"{sum(f.verify_ok for f in figures)}/{len(figures)}"
                                  for figures in runs.values()))
     return table
@@ -172,24 +202,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per mode (default 3)")
     parser.add_argument("--count", type=int, default=3000, help="transactions per run")
     parser.add_argument("--json", help="also write every run's figures to this file")
+    parser.add_argument("--store", choices=("dynamodb-local", "sqlite"),
+                        default="dynamodb-local",
+                        help="the prod stage on DynamoDB Local (default), or the dev stage on "
+                             "SQLite")
     args = parser.parse_args(argv)
     traffic = list(TRAFFIC)
     traffic[traffic.index("--count") + 1] = str(args.count)
     console = make_console()
     runs: dict[str, list[RunFigures]] = {}
-    with tempfile.TemporaryDirectory(prefix="txn-contention-") as tmp, DynamoDBLocal() as emu:
-        console.print(f"DynamoDB Local {install_dir().name} on {emu.endpoint}, ready in "
-                      f"{emu.startup_s:.1f} s; simulator {' '.join(traffic)} --verify",
-                      highlight=False)
+    with tempfile.TemporaryDirectory(prefix="txn-contention-") as tmp, ExitStack() as stack:
+        stage: Stage = sqlite_stage
+        if args.store == "sqlite":
+            console.print(f"dev stage on SQLite; simulator {' '.join(traffic)} --verify",
+                          highlight=False)
+        else:
+            emu = stack.enter_context(DynamoDBLocal())
+            stage = partial(prod_stage, emu)
+            console.print(f"DynamoDB Local {install_dir().name} on {emu.endpoint}, ready in "
+                          f"{emu.startup_s:.1f} s; simulator {' '.join(traffic)} --verify",
+                          highlight=False)
         for name in args.mode or list(MODES):
             for i in range(args.runs):
-                figures = run_once(emu, MODES[name], traffic, 100 + i, Path(tmp))
+                figures = run_once(stage, MODES[name], traffic, 100 + i, Path(tmp))
                 runs.setdefault(name, []).append(figures)
                 console.print(f"{name} run {i + 1}: {figures.unavailable} x 503, "
                               f"{figures.tx_per_s:,.0f} tx/s, p95 {figures.p95_ms:,.0f} ms, "
                               f"verify {'OK' if figures.verify_ok else 'DRIFT'}, "
                               f"answers {figures.statuses}", highlight=False)
-    console.print(summary(runs))
+    console.print(summary(runs, "SQLite" if args.store == "sqlite" else "DynamoDB Local"))
     if args.json:
         Path(args.json).write_text(json.dumps(
             {name: [asdict(f) for f in figures] for name, figures in runs.items()},

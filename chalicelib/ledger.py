@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ MAX_ATTEMPTS = 8  # commit retries when a concurrent writer got there first
 # Full jitter, so writers that collided (on DynamoDB: the same shard or account) do not collide
 # again in lockstep; 5 ms doubling, 0.64 s at most.
 LOST_RACE_BACKOFF = Backoff(0.005, 0.64)
+BeforeCommit = Callable[[list[Transaction]], None]  # told what a commit is about to write
 
 
 @dataclass
@@ -53,8 +55,10 @@ def _conflict(result: ItemResult, tx: Transaction, stored: Transaction | None) -
 
 
 def ingest(store: LedgerStore, bank: str, items: list[Any], now: datetime,
-           rules: RuleConfig, backoff: Backoff = LOST_RACE_BACKOFF) -> list[ItemResult]:
-    """Store each valid new item exactly once with its aggregates; report every item's fate."""
+           rules: RuleConfig, backoff: Backoff = LOST_RACE_BACKOFF,
+           before_commit: BeforeCommit | None = None) -> list[ItemResult]:
+    """Store each valid new item exactly once with its aggregates; report every item's fate.
+    `before_commit` hears, before each commit attempt, which transactions it will write."""
     results = [ItemResult(i, item.get("id") if isinstance(item, dict)
                           and isinstance(item.get("id"), str) else None)
                for i, item in enumerate(items)]
@@ -71,7 +75,7 @@ def ingest(store: LedgerStore, bank: str, items: list[Any], now: datetime,
         else:
             first[tx.id] = (result, tx)
     if first:
-        _write_once(store, bank, first, rules, backoff)
+        _write_once(store, bank, first, rules, backoff, before_commit)
     for result, tx in repeats:
         # compare with what the id holds now: the leader's transaction or the one it clashed with
         holder = first[tx.id][0].stored
@@ -84,12 +88,13 @@ def ingest(store: LedgerStore, bank: str, items: list[Any], now: datetime,
 
 def _write_once(store: LedgerStore, bank: str,
                 pending: dict[str, tuple[ItemResult, Transaction]],
-                rules: RuleConfig, backoff: Backoff) -> None:
+                rules: RuleConfig, backoff: Backoff,
+                before_commit: BeforeCommit | None = None) -> None:
     """Commit the new transactions; on a lost race read again and retry what is still new."""
     todo = dict(pending)
     for attempt in range(MAX_ATTEMPTS):
         try:
-            accepted = _attempt(store, bank, todo, rules)
+            accepted = _attempt(store, bank, todo, rules, before_commit)
         except CommitConflict as conflict:
             for tx in conflict.committed:  # written by an earlier chunk: created, not duplicate
                 result, _ = todo.pop(tx.id)
@@ -103,7 +108,7 @@ def _write_once(store: LedgerStore, bank: str,
 
 
 def _attempt(store: LedgerStore, bank: str, todo: dict[str, tuple[ItemResult, Transaction]],
-             rules: RuleConfig) -> list[Transaction]:
+             rules: RuleConfig, before_commit: BeforeCommit | None = None) -> list[Transaction]:
     """One read-classify-flag-commit pass; settles stored ids in place, returns what it wrote."""
     with store.unit_of_work(bank) as uow:
         for tx_id, stored in uow.get_transactions(list(todo)).items():
@@ -124,6 +129,8 @@ def _attempt(store: LedgerStore, bank: str, todo: dict[str, tuple[ItemResult, Tr
             states[tx.account] = remember(state, flagged, rules)
             accepted.append(flagged)
         new_accounts = [a for a in accounts if states[a].version == 0]
+        if before_commit is not None:
+            before_commit(accepted)
         uow.commit(WritePlan(accepted, deltas_for(accepted, new_accounts), states, rules=rules))
         return accepted
 

@@ -31,6 +31,7 @@ from simulator.options import DEV_KEY
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 COUNT = 5000
+ASYNC_COUNT = 1000  # then through the queue: 8 senders over 6 busy accounts
 START_TIMEOUT_S = 120.0  # chalice local imports slowly on a busy machine
 SIMULATOR_TIMEOUT_S = 90.0
 
@@ -198,6 +199,15 @@ def main(argv: list[str] | None = None) -> int:
                       highlight=False)
         status = subprocess.run(command, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
                                 timeout=SIMULATOR_TIMEOUT_S, check=False).returncode
+        # the asynchronous path on the same server: its embedded queue, its consumer threads
+        queued = [sys.executable, "-m", "simulator", "--url", url, "--api-key", DEV_KEY,
+                  "--count", str(ASYNC_COUNT), "--batch-size", "50", "--concurrency", "8",
+                  "--accounts", "6", "--scenario", "fraud", "--seed", "2027", "--verify",
+                  "--async"]
+        console.print("[bold]simulator, asynchronous[/] python -m simulator "
+                      + " ".join(queued[3:]), highlight=False)
+        status = status or subprocess.run(queued, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
+                                          timeout=SIMULATOR_TIMEOUT_S, check=False).returncode
         body = get_json(url, "/analytics")
         for table in analytics_tables(body):
             console.print(table)

@@ -112,6 +112,18 @@ def build_server(host: str = "127.0.0.1", port: int = 8000, stage: str = "dev",
     return server
 
 
+def start_consumer() -> None:
+    """Consume what the embedded ingest queue holds from the start (a previous run may have
+    left messages), instead of on the first asynchronous request as under `chalice local`."""
+    from chalicelib.queue.runtime import get_async
+    from chalicelib.runtime import get_runtime
+
+    try:
+        get_async(get_runtime())
+    except Exception as exc:  # a broken config is answered by each request, as before
+        print(f"ingest consumer not started: {exc}", file=sys.stderr)
+
+
 def _stop(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)  # unwinds serve_forever so the socket is closed in `finally`
 
@@ -134,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"serve_local: refusing to start on stage {args.stage!r}: {exc}", file=sys.stderr)
         return 2
+    start_consumer()
     host, port = server.server.server_address[:2]
     signal.signal(signal.SIGTERM, _stop)
     print(f"Serving on http://{host}:{port}", flush=True)

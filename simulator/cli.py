@@ -98,14 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     size = f"{opts.count:,} transactions" if opts.count else f"for {opts.duration:g} s"
     err.print(f"sending {size} to {endpoint.url} (seed {opts.seed}, scenario {opts.scenario}, "
               f"batch {opts.batch_size}, concurrency {opts.concurrency}"
-              f"{f', {opts.rate:g} tx/s' if opts.rate else ''})", highlight=False)
+              f"{f', {opts.rate:g} tx/s' if opts.rate else ''}"
+              f"{', asynchronous' if opts.asynchronous else ''})", highlight=False)
 
     def make_client(stop: threading.Event) -> Client:
         return Client(endpoint, opts.api_key, opts.timeout, opts.retries, stop,
                       bearer_token=opts.bearer_token)
 
     run = runner.start(units(stream(opts, start), opts.batch_size), make_client,
-                       opts.concurrency, opts.rate, opts.duration)
+                       opts.concurrency, opts.rate, opts.duration, opts.asynchronous,
+                       opts.poll_timeout)
     interrupted = False
     try:
         console.watch(run, opts.count, err, opts.progress)

@@ -66,6 +66,9 @@ def summary_table(tally: Tally) -> Table:
     table.add_row("tx/s", f"{tally.sent / max(tally.elapsed, 1e-9):,.0f}")
     for label, q in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99)):
         table.add_row(f"latency {label}", f"{tally.latency_ms(q):.1f} ms")
+    if tally.completions:  # --async: from the POST until every item of it was done
+        for label, q in (("p50", 0.50), ("p95", 0.95)):
+            table.add_row(f"done after {label}", f"{tally.latency_ms(q, True):.1f} ms")
     if tally.patterns["sent"]:
         table.add_row("fraud patterns flagged",
                       f"{tally.patterns['flagged']}/{tally.patterns['sent']}")

@@ -41,6 +41,8 @@ class Options:
     retries: int = 6
     timeout: float = 30.0
     progress: bool = True
+    asynchronous: bool = False
+    poll_timeout: float = 300.0
 
 
 def _fraction(text: str) -> float:
@@ -107,6 +109,7 @@ def parser() -> argparse.ArgumentParser:
                "  python -m simulator --count 5000 --batch-size 100 --verify\n"
                "  python -m simulator --duration 60 --rate 200 --scenario fraud\n"
                "  python -m simulator --dry-run --count 5 --seed 7\n"
+               "  python -m simulator --async --count 3000 --batch-size 50 --verify\n"
                "Exit status: 0 all as expected; 1 something unexpected (a valid transaction "
                "rejected, an invalid one accepted, transport errors after retries, verify "
                "drift); 2 usage or connection error; 130 interrupted.",
@@ -153,6 +156,12 @@ def parser() -> argparse.ArgumentParser:
                    help="retries of a request on 429, 5xx or connection errors (default 6)")
     p.add_argument("--timeout", type=_positive, default=30.0,
                    help="seconds to wait for an answer (default 30)")
+    p.add_argument("--async", dest="asynchronous", action="store_true",
+                   help="send with 'Prefer: respond-async': the API queues the items (202) and "
+                        "the simulator polls each Location until every item is done")
+    p.add_argument("--poll-timeout", type=_positive, default=300.0,
+                   help="--async: seconds a receipt may stay pending before its items count as "
+                        "errors (default 300)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no live progress bar")
     return p
@@ -173,4 +182,5 @@ def parse(argv: list[str] | None, random_seed: int) -> Options:
                    duplicate_rate=ns.duplicate_rate, scenario=ns.scenario,
                    currencies=ns.currencies, dry_run=ns.dry_run, verify=ns.verify,
                    output=ns.output, retries=ns.retries, timeout=ns.timeout,
-                   progress=ns.progress)
+                   progress=ns.progress, asynchronous=ns.asynchronous,
+                   poll_timeout=ns.poll_timeout)

@@ -28,6 +28,8 @@ def build(opts: Options, tally: Tally, drift: list[str] | None, status: int) -> 
         "tx_per_s": round(tally.sent / max(tally.elapsed, 1e-9), 1),
         "latency_ms": {f"p{int(q * 100)}": round(tally.latency_ms(q), 2)
                        for q in (0.5, 0.95, 0.99)},
+        "done_latency_ms": {f"p{int(q * 100)}": round(tally.latency_ms(q, True), 2)
+                            for q in (0.5, 0.95, 0.99)} if tally.completions else None,
         "flags": dict(sorted(tally.flagged.items())),
         "fraud_patterns": {"sent": tally.patterns["sent"], "flagged": tally.patterns["flagged"],
                            "missed": tally.missed},

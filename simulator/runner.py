@@ -8,12 +8,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from simulator.poller import Poller, receipt_path
 from simulator.ratelimit import TokenBucket
 from simulator.tally import Tally
 from simulator.transport import Client, GaveUp
 from simulator.wire import Unit
 
 AUTH_FAILED = (401, 403)
+ASYNC_HEADERS = {"prefer": "respond-async"}  # RFC 7240
 
 
 @dataclass
@@ -35,9 +37,14 @@ class Run:
 
 
 def start(work: Iterable[Unit], make_client: Callable[[threading.Event], Client],
-          concurrency: int, rate: float | None = None, duration: float | None = None) -> Run:
-    """Start the producer and `concurrency` workers; returns at once."""
+          concurrency: int, rate: float | None = None, duration: float | None = None,
+          asynchronous: bool = False, poll_give_up_s: float = 300.0) -> Run:
+    """Start the producer and `concurrency` workers (and, with `asynchronous`, as many receipt
+    pollers); returns at once."""
     run = Run(Tally())
+    poller = Poller(run.tally, run.stop, poll_give_up_s) if asynchronous else None
+    senders_left = [concurrency]
+    senders_lock = threading.Lock()
     todo: queue.Queue[Unit | None] = queue.Queue(maxsize=concurrency * 4)
     bucket = TokenBucket(rate, burst=max(1.0, rate / 20)) if rate else None
     deadline = time.monotonic() + duration if duration else None
@@ -70,7 +77,8 @@ def start(work: Iterable[Unit], make_client: Callable[[threading.Event], Client]
                     token = run.tally.begin(request)
                     began = time.perf_counter()
                     try:
-                        reply = client.request("POST", "/transactions", request.body)
+                        reply = client.request("POST", "/transactions", request.body,
+                                               ASYNC_HEADERS if poller else None)
                     except GaveUp as exc:
                         run.tally.failed(token, str(exc), exc.maybe_delivered)
                         continue
@@ -79,13 +87,27 @@ def start(work: Iterable[Unit], make_client: Callable[[threading.Event], Client]
                         run.fatal = f"the API refused the key (HTTP {reply.status})"
                         run.stop.set()
                         break
+                    if poller and reply.status == 202 and reply.location:
+                        run.tally.queued(token, time.perf_counter() - began)
+                        poller.add(request, reply, receipt_path(reply.location,
+                                                                client.endpoint.base),
+                                   time.monotonic())
+                        continue
                     run.tally.record(token, reply, time.perf_counter() - began)
         finally:
             client.close()
+            with senders_lock:
+                senders_left[0] -= 1
+                if senders_left[0] == 0 and poller:
+                    poller.close()
 
     run.threads = [threading.Thread(target=produce, name="producer", daemon=True)]
     run.threads += [threading.Thread(target=send, name=f"sender-{i}", daemon=True)
                     for i in range(concurrency)]
+    if poller:
+        run.threads += [threading.Thread(target=poller.run, args=(make_client,),
+                                         name=f"poller-{i}", daemon=True)
+                        for i in range(concurrency)]
     for t in run.threads:
         t.start()
     return run

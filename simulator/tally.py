@@ -38,11 +38,14 @@ class Tally:
     accepted: dict[str, Kept] = field(default_factory=dict)
     unknown: dict[str, Kept] = field(default_factory=dict)  # valid items maybe stored, maybe not
     inflight: dict[int, Request] = field(default_factory=dict)
+    awaiting: dict[int, Request] = field(default_factory=dict)  # --async: queued, not settled
+    unsettled: set[str] = field(default_factory=set)  # --async: queued, receipt never final
     unclaimed: set[str] = field(default_factory=set)  # valid ids "duplicate" on first delivery
     abandoned: int = 0  # requests given up on in flight (Ctrl-C)
     closed: bool = False  # after `abandon`: late answers are ignored, the figures are final
     next_token: int = 0
     latencies: list[float] = field(default_factory=list)
+    completions: list[float] = field(default_factory=list)  # --async: POST to every item done
     unexpected: int = 0
     samples: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)  # fraud items that came back unflagged
@@ -96,10 +99,11 @@ class Tally:
         arrive later are ignored. Returns how many requests were abandoned."""
         with self.lock:
             self.closed = True
-            for request in self.inflight.values():
+            for request in [*self.inflight.values(), *self.awaiting.values()]:
                 self._unknown(request)
-            self.abandoned = len(self.inflight)
+            self.abandoned = len(self.inflight) + len(self.awaiting)
             self.inflight.clear()
+            self.awaiting.clear()
             return self.abandoned
 
     def _unknown(self, request: Request) -> None:
@@ -119,6 +123,44 @@ class Tally:
             for item, (status, result) in zip(request.items, _fates(request, reply),
                                               strict=True):
                 self._one(item, status, result, reply)
+
+    def queued(self, token: int, latency: float) -> None:
+        """--async: the request was answered 202; its items are classified once settled."""
+        with self.lock:
+            request = self._finish(token)
+            if request is None:
+                return
+            self.requests += 1
+            self.latencies.append(latency)
+            self.awaiting[id(request)] = request
+
+    def settled(self, request: Request, reply: Reply, receipt: Any, completion: float) -> None:
+        """--async: classify each item from the request's final receipt (GET /ingest/{id})."""
+        results = receipt.get("results") if isinstance(receipt, dict) else None
+        with self.lock:
+            if self.closed or self.awaiting.pop(id(request), None) is None:
+                return
+            self.completions.append(completion)
+            if not isinstance(results, list) or len(results) != len(request.items):
+                for item in request.items:
+                    self._one(item, "error", {"errors": f"unreadable receipt: {receipt!r:.200}"},
+                              reply)
+                return
+            for item, result in zip(request.items, sorted(results, key=lambda r: r["index"]),
+                                    strict=True):
+                status = str(result.get("status"))
+                # `failed`: its message reached the dead-letter queue (not applied, redrivable)
+                self._one(item, "error" if status == "failed" else status, result, reply)
+
+    def receipt_failed(self, request: Request, reason: str) -> None:
+        """--async: the receipt of a queued (202) request never became final: its items may
+        yet be applied, so their outcome is unknown."""
+        with self.lock:
+            if self.closed or self.awaiting.pop(id(request), None) is None:
+                return
+            self._unknown(request)
+            self.unsettled.update(item.id for item in request.items)
+            self._surprise(f"{len(request.items)} queued transaction(s) never settled: {reason}")
 
     def _one(self, item: Planned, status: str, result: dict[str, Any], reply: Reply) -> None:
         self.counts[status] += 1
@@ -155,10 +197,11 @@ class Tally:
         else:
             self._surprise(f"transaction {item.id}: {status} {result.get('errors') or ''}")
 
-    def latency_ms(self, quantile: float) -> float:
-        """The latency (ms) at `quantile` of answered requests (nearest rank)."""
+    def latency_ms(self, quantile: float, completions: bool = False) -> float:
+        """The latency (ms) at `quantile` of answered requests (nearest rank); with
+        `completions`, of the time from an asynchronous POST until all its items were done."""
         with self.lock:
-            ordered = sorted(self.latencies)
+            ordered = sorted(self.completions if completions else self.latencies)
         if not ordered:
             return 0.0
         rank = min(len(ordered) - 1, max(0, int(quantile * len(ordered) + 0.5) - 1))

@@ -67,6 +67,7 @@ class Reply:
     body: Any
     attempts: int
     maybe_delivered: bool
+    location: str | None = None  # the Location header (asynchronous answers)
 
 
 def describe(exc: BaseException) -> str:
@@ -117,15 +118,17 @@ class Client:
             delay = max(delay, min(float(retry_after), RETRY_AFTER_CAP_S))
         return delay
 
-    def request(self, method: str, path: str, body: bytes | None = None) -> Reply:
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> Reply:
         """Send, retrying what is safe to retry (a transaction id makes a POST idempotent)."""
+        sent_headers = {**self.headers, **headers} if headers else self.headers
         delivered = False
         reason = "not sent"
         for attempt in range(self.retries + 1):
             retry_after = None
             try:
                 conn = self._connection()
-                conn.request(method, self.endpoint.base + path, body=body, headers=self.headers)
+                conn.request(method, self.endpoint.base + path, body=body, headers=sent_headers)
                 response = conn.getresponse()
                 data = response.read()
             except ConnectionRefusedError as exc:  # never reached the server
@@ -138,7 +141,8 @@ class Client:
                 if response.will_close:
                     self.close()
                 if response.status != 429 and response.status < 500:
-                    return Reply(response.status, _json(data), attempt + 1, delivered)
+                    return Reply(response.status, _json(data), attempt + 1, delivered,
+                                 response.getheader("location"))
                 reason = f"HTTP {response.status} {_message(data)}".strip()
                 delivered = delivered or response.status != 429
                 retry_after = response.getheader("retry-after")

@@ -80,7 +80,9 @@ def resolve(client: Client, tally: Tally) -> list[str]:
     if tally.abandoned:
         return []
     problems = []
-    for tx_id in [i for i in tally.unknown if i not in tally.unclaimed]:
+    # a queued one whose receipt never settled may still be applied: reading it back now
+    # would not settle it, so it stays a range too
+    for tx_id in [i for i in tally.unknown if i not in tally.unclaimed | tally.unsettled]:
         try:
             reply = client.request("GET", f"/transactions/{quote(tx_id, safe='')}")
         except GaveUp as exc:

@@ -31,6 +31,8 @@ _TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "Delete
                      "ConditionCheck": "ConditionCheckItem"}
 _S3_ACTIONS = {"HeadObject": "GetObject", "ListObjectsV2": "ListBucket",
                "HeadBucket": "ListBucket"}
+_SQS_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
+                "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,10 @@ def permissions(service: str, operation: str, params: dict[str, Any],
         resource = (f"arn:aws:s3:::{bucket}/{params['Key']}" if "Key" in params
                     else f"arn:aws:s3:::{bucket}")
         return ((f"s3:{_S3_ACTIONS.get(operation, operation)}", resource),)
+    if service == "sqs" and "QueueUrl" in params:
+        name = str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]
+        return ((f"sqs:{_SQS_ACTIONS.get(operation, operation)}",
+                 f"arn:aws:sqs:{region}:{ACCOUNT}:{name}"),)
     return ((f"{service}:{operation}", "*"),)
 
 

@@ -96,3 +96,24 @@ def test_concurrent_writers_on_dynamodb_local_keep_every_aggregate_exact(
     for sample in figures["unexpected_samples"]:
         assert "not delivered: POST /transactions: HTTP 503" in sample, sample
     assert sent.returncode == (1 if figures["unexpected"] else 0), sent.stdout + sent.stderr
+
+
+@pytest.mark.e2e
+@pytest.mark.emulator
+def test_async_concurrent_senders_on_dynamodb_local_no_client_error_and_exact(
+        emulator_env: dict[str, str], tmp_path: Path) -> None:
+    # The same kind of load through the queue: nothing undelivered, nothing unexpected, each
+    # account applied by one consumer at a time, receipts in the table, totals exact
+    # (bench/contention.py counts the server's answers: no 503 there).
+    report = tmp_path / "report.json"
+    sent = serve_prod_and_send(emulator_env, tmp_path, "serve_local", "--async", "--count",
+                               "600", "--batch-size", "50", "--concurrency", "8", "--accounts",
+                               "6", "--seed", "19", "--scenario", "fraud", "--output",
+                               str(report))
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    figures: dict[str, Any] = json.loads(report.read_text())
+    assert figures["verify"] == {"ok": True, "drift": []}
+    assert figures["errors"] == 0 and figures["unexpected"] == 0
+    assert figures["created"] > 500 and figures["conflicts"] == 0
+    assert figures["fraud_patterns"]["flagged"] == figures["fraud_patterns"]["sent"] > 0
+    assert (tmp_path / "unused-queue.db").exists()  # the embedded queue, beside the server

@@ -125,6 +125,35 @@ def test_ingest_answers_match_the_document(api: Recorder) -> None:
     assert statuses == {200, 201, 400, 401, 403, 409, 413, 415}
 
 
+def test_async_answers_match_the_document(api: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.queue.runtime import drain, get_async, set_async
+
+    monkeypatch.setenv("QUEUE_LOCAL_WORKERS", "0")  # this test consumes, so `pending` is seen
+    from chalicelib.runtime import get_runtime
+
+    post, receipt = "/transactions", "/ingest/{request_id}"
+    prefer = {"prefer": "respond-async"}
+    batch = {"transactions": [raw_tx("q1", amount="12345.67"), {"id": 5}, raw_tx("q2")]}
+    try:
+        queued = api.call("POST", post, post, json.dumps(batch), **prefer)
+        single = api.call("POST", post, post, json.dumps(raw_tx("q3")), **prefer)
+        api.call("POST", post, post, json.dumps(raw_tx("q4", amount="-1")), **prefer)  # 400
+        pending = api.call("GET", receipt, f"/ingest/{queued['request_id']}")
+        rt = get_runtime()
+        drain(rt, get_async(rt, start_workers=False))
+        done = api.call("GET", receipt, f"/ingest/{queued['request_id']}")
+        api.call("GET", receipt, f"/ingest/{single['request_id']}")
+        api.call("GET", receipt, "/ingest/nobody")                                   # 404
+        api.call("GET", receipt, "/ingest/nobody", key=None)                         # 401
+        api.call("GET", receipt, "/ingest/nobody", key="tsk_nobody")                 # 403
+    finally:
+        set_async(None, None)
+    assert pending["status"] == "pending" and done["status"] == "done"
+    assert done["summary"] == {"created": 2, "rejected": 1}
+    assert {(r, s) for _, r, s in api.seen} >= {(post, 202), (post, 400), (receipt, 200),
+                                                 (receipt, 404), (receipt, 401), (receipt, 403)}
+
+
 def test_read_answers_match_the_document(api: Recorder) -> None:
     api.call("POST", "/transactions", "/transactions", json.dumps({"transactions": [
         raw_tx("a", amount="20000.00"), raw_tx("b", currency="EUR"), raw_tx("c", kind="x")]}))

@@ -156,6 +156,37 @@ def test_template_holds_the_user_pool_the_code_expects(packaged: Path) -> None:
             "TokenIssuer"} <= set(body["Outputs"])
 
 
+def test_template_holds_the_fifo_queue_its_dead_letters_and_the_consumer_mapping(
+        packaged: Path) -> None:
+    resources = template(packaged)["Resources"]
+    queue = resources["IngestQueue"]["Properties"]
+    dead = resources["IngestDeadLetterQueue"]["Properties"]
+    assert queue["FifoQueue"] is True and dead["FifoQueue"] is True
+    policy = queue["RedrivePolicy"]
+    assert policy["deadLetterTargetArn"] == {"Fn::GetAtt": ["IngestDeadLetterQueue", "Arn"]}
+    consumer = resources["ConsumeIngest"]["Properties"]
+    event = consumer["Events"]["ConsumeIngestSqsEventSource"]
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::Sub": "${IngestQueue.Arn}"}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 1 <= event["Properties"]["BatchSize"] <= 10  # FIFO's limit
+    # AWS: a visibility timeout of at least six times the consumer's timeout
+    assert queue["VisibilityTimeout"] >= 6 * consumer["Timeout"]
+    for function in ("APIHandler", "ConsumeIngest"):
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        assert variables["QUEUE"] == "sqs"
+        assert variables["QUEUE_URL"] == {"Ref": "IngestQueue"}
+        assert variables["DEAD_LETTER_QUEUE_URL"] == {"Ref": "IngestDeadLetterQueue"}
+        # the consumer settles items `failed` on the delivery the queue dead-letters after
+        assert int(variables["QUEUE_MAX_RECEIVES"]) == policy["maxReceiveCount"]
+        assert int(variables["QUEUE_VISIBILITY_S"]) == queue["VisibilityTimeout"]
+    # the consumer's answer lists failed messages only where the mapping reads it
+    assert consumer["Environment"]["Variables"]["QUEUE_PARTIAL_BATCH"] == "true"
+    role = resources["ConsumeIngestRole"]["Properties"]
+    policy_file = json.loads((ROOT / ".chalice" / "policy-prod.json").read_text())
+    assert [p["PolicyDocument"] for p in role["Policies"]] == [policy_file]
+
+
 def test_deployment_zip_carries_the_dashboard_files(packaged: Path) -> None:
     """chalice package copies chalicelib/ whole: the page, its scripts and uPlot's licence."""
     with zipfile.ZipFile(packaged / "deployment.zip") as zf:

@@ -33,7 +33,10 @@ OPERATOR_POLICY = ROOT / "infra" / "operator-policy.json"
 OPERATOR_ONLY = {"dynamodb:Scan", "dynamodb:BatchWriteItem",
                  "dynamodb:DeleteItem"}  # unmap-client (scripts.keys)
 AWS_TESTS = ["tests/test_store_contract.py", "tests/test_keys.py", "tests/test_lambda_event.py",
-             "tests/test_archive.py"]
+             "tests/test_archive.py", "tests/test_queue_contract.py", "tests/test_sqs_consumer.py",
+             "tests/test_receipts_contract.py"]
+# The dead-letter queue is the operator's (scripts.redrive); the Lambda never touches it.
+OPERATOR_RESOURCES = ("-dlq.fifo",)
 # Used by the Lambda runtime with the role, not by our boto3 calls: writing the function's log
 # stream, and the X-Ray daemon sending the segments the SDK hands it over UDP (tests/test_tracing).
 RUNTIME_ONLY = {"logs:CreateLogStream", "logs:PutLogEvents",
@@ -78,6 +81,10 @@ def to_prod(resource: str) -> str:
     return re.sub(r"^arn:aws:s3:::[^/]+", f"arn:aws:s3:::{archive_bucket()}", resource)
 
 
+def operator_only(action: str, resource: str) -> bool:
+    return action in OPERATOR_ONLY or resource.endswith(OPERATOR_RESOURCES)
+
+
 @pytest.fixture(scope="module")
 def used(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
     """(action, resource) pairs the code needed while the AWS-backed tests ran."""
@@ -87,7 +94,7 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
          # the same calls on moto; DynamoDB Local's runs (the dynamodb-local store) add table
          # setup. Not `-m "not emulator"`: moto is an emulator too (pyproject's markers).
-         "-k", "(dynamodb or lambda_event or archive) and not local",
+         "-k", "(dynamodb or lambda_event or archive or sqs) and not local",
          *files],
         cwd=ROOT, env={**os.environ, LOG_ENV: str(log)}, capture_output=True, text=True,
         timeout=900)
@@ -117,15 +124,32 @@ def test_policy_names_the_table_and_its_indexes_and_the_archive_bucket() -> None
     assert f"arn:aws:s3:::{archive_bucket()}/*" in resources
 
 
+def test_queue_actions_are_on_the_ingest_queue_only_and_match_the_template() -> None:
+    resources = json.loads((ROOT / "infra" / "resources.json").read_text())["Resources"]
+    name = resources["IngestQueue"]["Properties"]["QueueName"]
+    dead = resources["IngestDeadLetterQueue"]["Properties"]["QueueName"]
+    from app import INGEST_QUEUE
+
+    assert name == INGEST_QUEUE
+    sqs = [s for s in statements() if any(a.startswith("sqs:") for a in as_list(s["Action"]))]
+    assert {r for s in sqs for r in as_list(s["Resource"])} == {f"arn:aws:sqs:*:*:{name}"}
+    send = {a for s in sqs if s["Sid"] == "IngestQueueSend" for a in as_list(s["Action"])}
+    assert send == {"sqs:SendMessage"}
+    assert not allowed("sqs:ReceiveMessage", f"arn:aws:sqs:us-east-1:123456789012:{dead}")
+    assert allowed("sqs:ReceiveMessage", f"arn:aws:sqs:us-east-1:123456789012:{dead}",
+                   OPERATOR_POLICY)
+
+
 def test_policy_allows_every_call_the_code_made(used: set[tuple[str, str]]) -> None:
     denied = sorted(pair for pair in used
-                    if not allowed(*pair, OPERATOR_POLICY if pair[0] in OPERATOR_ONLY else POLICY))
+                    if not allowed(*pair, OPERATOR_POLICY if operator_only(*pair) else POLICY))
     assert denied == []
 
 
 def test_policy_allows_nothing_the_code_does_not_use(used: set[tuple[str, str]]) -> None:
     granted = {a for s in statements() for a in as_list(s["Action"])}
-    unused = granted - {a for a, _ in used} - RUNTIME_ONLY - OPTIONAL
+    lambda_used = {a for a, r in used if not operator_only(a, r)}
+    unused = granted - lambda_used - RUNTIME_ONLY - OPTIONAL
     assert unused == set()
     assert not granted & OPERATOR_ONLY  # the Lambda never scans nor bulk-writes
 

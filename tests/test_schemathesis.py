@@ -25,8 +25,19 @@ CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
           "response_schema_conformance,response_headers_conformance")
 # chalice local's http.server answers TRACE and QUERY with its own 501 (API Gateway refuses
 # them itself); every method the local server routes is still probed as an unexpected one.
-CONFIG = '[phases.coverage]\nunexpected-methods = ["get", "put", "post", "delete", "options", ' \
-         '"patch"]\n'
+# Links inferred from Location headers stay off: the stateful controller of schemathesis 4.32
+# reaches a state holding only `POST /transactions -> 202` whose one transition (to
+# GET /ingest/{request_id}) has used its per-source budget, and raises "No progress can be made"
+# (a dead end of its own, not of the API). Without that link no generated request can know a
+# request id, so GET /ingest/{request_id} answers 404 to all of them: the "missing test data"
+# warning is left out (every other warning still fails the run). tests/test_openapi.py checks
+# the 202 and the receipts' answers.
+WARNINGS = ["missing_auth", "base_url_mismatch", "validation_mismatch", "missing_deserializer",
+            "unused_openapi_auth", "unsupported_regex", "method_not_allowed",
+            "unresolvable_reference"]  # every default one but missing_test_data
+CONFIG = f'warnings = {json.dumps(WARNINGS)}\n' \
+         '[phases.coverage]\nunexpected-methods = ["get", "put", "post", "delete", "options", ' \
+         '"patch"]\n[phases.stateful.inference]\nalgorithms = ["dependency-analysis"]\n'
 ACCESS_LINE = re.compile(r'"[A-Z]+ \S* HTTP/1\.[01]" (\d{3}) ')
 
 

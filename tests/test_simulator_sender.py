@@ -345,3 +345,28 @@ def test_ctrl_c_abandons_requests_in_flight_and_prints_the_summary_at_once(
     assert "2 request(s) in flight abandoned" in err
     assert "simulator run" in out and "unknown (maybe stored)" in out
     assert "verify: OK" in out and "whose outcome was unknown" in out
+
+
+def test_async_receipt_path_drops_the_clients_base_path() -> None:
+    from simulator.poller import receipt_path
+
+    assert receipt_path("/api/ingest/abc", "/api") == "/ingest/abc"
+    assert receipt_path("https://x.example/api/ingest/abc", "/api") == "/ingest/abc"
+    assert receipt_path("/ingest/abc", "") == "/ingest/abc"
+
+
+def test_async_failed_items_are_errors_and_final_statuses_are_classified() -> None:
+    from simulator.plan import Planned
+    from simulator.tally import Tally
+    from simulator.transport import Reply
+    from simulator.wire import encode
+
+    items = [Planned({"id": f"x{i}"}, "valid", Decimal("1.00")) for i in range(2)]
+    request = encode(items, True)
+    tally = Tally()
+    tally.queued(tally.begin(request), 0.01)
+    tally.settled(request, Reply(202, {}, 1, False),
+                  {"status": "done", "results": [{"index": 1, "status": "failed"},
+                                                 {"index": 0, "status": "created"}]}, 0.5)
+    assert tally.counts["created"] == 1 and tally.counts["error"] == 1
+    assert tally.unexpected == 1 and tally.requests == 1 and tally.completions == [0.5]

@@ -1,4 +1,4 @@
-"""The storage ports by purpose (ledger, keys, admin) and the values they exchange."""
+"""The storage ports by purpose (ledger, keys, admin, receipts) and the values they exchange."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.aggregates import AggKey, Bucket
 from chalicelib.model import Transaction
+from chalicelib.receipts import ItemFate, Receipt, ReceiptPart
 from chalicelib.rules import AccountState, RuleConfig
 
 
@@ -185,3 +186,46 @@ class AdminStore(ABC):
 class Store(LedgerStore, KeyStore, AdminStore, ABC):
     """A full adapter (SQLite, DynamoDB): all three ports in one object, as the runtime holds
     it. Consumers take only the port they use, so a fake implements only that."""
+
+
+class ReceiptStore(ABC):
+    """Receipts of asynchronous requests (a SQLite file of their own locally, the ledger table on
+    DynamoDB). A part is written by the one consumer of its message at a time."""
+
+    @abstractmethod
+    def create(self, bank: str, request_id: str, created_at: str,
+               parts: dict[int, list[ItemFate]]) -> None:
+        """Store a new receipt with every part (before any message is sent)."""
+
+    @abstractmethod
+    def get(self, bank: str, request_id: str) -> Receipt | None:
+        """The bank's receipt, or None (another bank's id is None too)."""
+
+    @abstractmethod
+    def get_part(self, bank: str, request_id: str, part: int) -> ReceiptPart | None:
+        """One part of a receipt, or None."""
+
+    @abstractmethod
+    def mark_writing(self, bank: str, request_id: str, part: int, ids: list[str]) -> None:
+        """Add `ids` to the part's ids being written (called just before a ledger commit)."""
+
+    @abstractmethod
+    def settle(self, bank: str, request_id: str, part: int, items: list[ItemFate]) -> None:
+        """Replace the part's items with their new fates."""
+
+    def get_parts(self, keys: list[tuple[str, str, int]]
+                  ) -> dict[tuple[str, str, int], ReceiptPart]:
+        """`get_part` for several (bank, request id, part); absent ones are left out. A store
+        may read them in one round trip."""
+        found = {k: self.get_part(*k) for k in keys}
+        return {k: v for k, v in found.items() if v is not None}
+
+    def mark_writing_many(self, bank: str, marks: list[tuple[str, int, list[str]]]) -> None:
+        """`mark_writing` for several (request id, part, ids); a store may do it in one write."""
+        for request_id, part, ids in marks:
+            self.mark_writing(bank, request_id, part, ids)
+
+    def settle_many(self, bank: str, settles: list[tuple[str, int, list[ItemFate]]]) -> None:
+        """`settle` for several (request id, part, items); a store may do it in one write."""
+        for request_id, part, items in settles:
+            self.settle(bank, request_id, part, items)

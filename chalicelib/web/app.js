@@ -1,9 +1,10 @@
-// The dashboard: reads the API with the tab's key and renders every value as text (never HTML).
+// The dashboard: reads the API with the tab's key or access token and renders every value as text (never HTML).
 // Money is shown exactly as the API's decimal strings, per currency; the chart plots counts only,
 // so no amount ever passes through a JavaScript number.
 "use strict";
 (function () {
   const KEY_ITEM = "txn-dashboard.api-key";
+  const TOKEN_ITEM = "txn-dashboard.access-token";  // a Cognito access token, pasted in
   const REFRESH_MS = 5000;
   const HISTORY_PAGE = 10;
   const HOUR_S = 3600;
@@ -15,20 +16,53 @@
   };
 
   // ---- auth: the one place that decides what a data call sends ----
-  // A bearer token (Cognito) can be added here later: every data call takes its headers from here.
-  function authHeaders() {
+  // The tab holds at most one credential (the API answers 400 to both headers): signing in with
+  // one removes the other, and sessionStorage keeps it for this tab only.
+  function credential() {
+    const token = sessionStorage.getItem(TOKEN_ITEM);
+    if (token) return { method: "token", value: token };
     const key = sessionStorage.getItem(KEY_ITEM);
-    return key ? { "x-api-key": key } : {};
+    return key ? { method: "key", value: key } : null;
+  }
+
+  function authHeaders() {
+    const held = credential();
+    if (!held) return {};
+    return held.method === "token"
+      ? { authorization: "Bearer " + held.value } : { "x-api-key": held.value };
+  }
+
+  function forget() {
+    sessionStorage.removeItem(KEY_ITEM);
+    sessionStorage.removeItem(TOKEN_ITEM);
   }
 
   class AuthError extends Error {}
 
   const AUTH_MESSAGES = {
-    401: "No API key was sent. Enter your API key.",
-    403: "This API key was refused: it is wrong or has been revoked. Enter a valid key.",
+    key: {
+      401: "No API key was sent. Enter your API key.",
+      403: "This API key was refused: it is wrong or has been revoked. Enter a valid key.",
+    },
+    token: {
+      401: "Your access token was refused (expired or not valid): sign in again with a new token.",
+      403: "Your access token is valid but gives no access to this data (no bank group, " +
+        "no access, or a missing scope). Ask for access, or sign in as someone who has it.",
+    },
   };
 
+  function authMessage(method, status, body) {
+    let message = AUTH_MESSAGES[method][status];
+    // the API's reason ("the token has expired", "the user belongs to no bank group ...") helps
+    // a person with a token; it is shown as text like everything else
+    if (method === "token" && body && typeof body.Message === "string" && body.Message) {
+      message += ' The API said: "' + body.Message.slice(0, 300) + '".';
+    }
+    return message;
+  }
+
   async function api(path) {
+    const held = credential();  // what this call sends, for its message if refused
     let response;
     try {
       response = await fetch(path, {
@@ -38,11 +72,11 @@
     } catch (err) {
       throw new Error("the API could not be reached");
     }
-    if (response.status === 401 || response.status === 403) {
-      throw new AuthError(AUTH_MESSAGES[response.status]);
-    }
     let body = null;
     try { body = await response.json(); } catch (err) { body = null; }
+    if (response.status === 401 || response.status === 403) {
+      throw new AuthError(authMessage(held ? held.method : "key", response.status, body));
+    }
     if (!response.ok) {
       const message = body && typeof body.Message === "string" ? body.Message : response.statusText;
       const error = new Error(message || ("HTTP " + response.status));
@@ -94,7 +128,21 @@
   }
 
   // ---- sign in / out ----
-  function showSignIn(message) {
+  function chosenMethod() {
+    const checked = document.querySelector('input[name="method"]:checked');
+    return checked && checked.value === "token" ? "token" : "key";
+  }
+
+  function showMethod(method) {
+    const token = method === "token";
+    document.querySelector('input[name="method"][value="' + method + '"]').checked = true;
+    $("key-field").hidden = token;
+    $("key-hint").hidden = token;
+    $("token-field").hidden = !token;
+    $("token-hint").hidden = !token;
+  }
+
+  function showSignIn(message, method) {
     stopRefresh();
     $("board").hidden = true;
     $("sign-out").hidden = true;
@@ -103,24 +151,54 @@
     problem("");
     $("signin-message").textContent = message || "";
     $("api-key").value = "";
-    $("api-key").focus();
+    $("access-token").value = "";
+    showMethod(method || chosenMethod());
+    $(chosenMethod() === "token" ? "access-token" : "api-key").focus();
   }
 
   function signOut(message) {
-    sessionStorage.removeItem(KEY_ITEM);
+    const held = credential();
+    forget();
     state.account = null;
     $("account-detail").hidden = true;
-    showSignIn(message);
+    showSignIn(message, held ? held.method : null);
+  }
+
+  function tokenProblem(token) {
+    // A light look before sending, so a wrong paste gets a plain answer; the API verifies it.
+    const parts = token.split(".");
+    if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) {
+      return "This does not look like an access token (three base64url parts separated by dots).";
+    }
+    try {
+      const payload = parts[1].replaceAll("-", "+").replaceAll("_", "/");
+      const claims = JSON.parse(atob(payload + "=".repeat((4 - payload.length % 4) % 4)));
+      if (claims && claims.token_use === "id") {
+        return "This is an ID token: paste the AccessToken instead.";
+      }
+    } catch (err) {
+      return "This does not look like an access token (its middle part is not JSON).";
+    }
+    return "";
   }
 
   async function signIn(event) {
     event.preventDefault();
-    const key = $("api-key").value.trim();
-    if (!key) {
-      $("signin-message").textContent = "Enter an API key.";
-      return;
+    if (chosenMethod() === "token") {
+      const token = $("access-token").value.trim().replace(/^Bearer\s+/i, "");
+      const wrong = token ? tokenProblem(token) : "Paste an access token.";
+      if (wrong) { $("signin-message").textContent = wrong; return; }
+      forget();
+      sessionStorage.setItem(TOKEN_ITEM, token);
+    } else {
+      const key = $("api-key").value.trim();
+      if (!key) {
+        $("signin-message").textContent = "Enter an API key.";
+        return;
+      }
+      forget();
+      sessionStorage.setItem(KEY_ITEM, key);
     }
-    sessionStorage.setItem(KEY_ITEM, key);
     await start();
   }
 
@@ -140,7 +218,7 @@
 
   function schedule() {
     stopRefresh();
-    if (!document.hidden && sessionStorage.getItem(KEY_ITEM)) {
+    if (!document.hidden && credential()) {
       state.timer = setTimeout(refresh, REFRESH_MS);
     }
   }
@@ -174,7 +252,7 @@
   }
 
   document.addEventListener("visibilitychange", () => {
-    if (!sessionStorage.getItem(KEY_ITEM)) return;
+    if (!credential()) return;
     if (document.hidden) {
       stopRefresh();
       $("updated").textContent += " (paused)";
@@ -445,6 +523,13 @@
   // ---- wiring ----
   function init() {
     $("signin-form").addEventListener("submit", signIn);
+    for (const radio of document.querySelectorAll('input[name="method"]')) {
+      radio.addEventListener("change", () => {
+        $("signin-message").textContent = "";
+        showMethod(chosenMethod());
+        $(chosenMethod() === "token" ? "access-token" : "api-key").focus();
+      });
+    }
     $("sign-out").addEventListener("click", () => signOut("Signed out."));
     $("account-form").addEventListener("submit", accountSubmit);
     $("history-older").addEventListener("click", olderPage);
@@ -452,7 +537,7 @@
     for (const radio of document.querySelectorAll('input[name="range"]')) {
       radio.addEventListener("change", changeRange);
     }
-    if (sessionStorage.getItem(KEY_ITEM)) start();
+    if (credential()) start();
     else showSignIn("");
   }
 

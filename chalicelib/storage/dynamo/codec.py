@@ -10,6 +10,7 @@ Every item has a string partition key `pk` and sort key `sk`:
 | an hour, shard s | `HR#<bank>#<ss>` | `<hour>` | flat counters (below) |
 | API key | `AK#<sha256>` | `AK` | `bank`, `key_id`, `created_at`, `revoked` |
 | a bank's key ids | `KB#<bank>` | `<key_id>` | `key_hash` |
+| async receipt, part n | `RC#<bank>#<request>` | `P#<n+1:05d>` | `created_at`, `items`, `writing` |
 
 Index `by_account` (`g1pk` = `A#<bank>#<account>`, `g1sk` = `<sort_key(ts)>#<id>`) serves an
 account's history newest first; sparse index `flagged` (`g2pk` = `F#<bank>`, same sort key)

@@ -90,6 +90,24 @@ def flagged_index_pk(bank: str) -> str:
     return f"F#{bank}"
 
 
+def receipt_pk(bank: str, request_id: str) -> str:
+    """Partition key of an asynchronous request's receipt (one item per part)."""
+    return f"RC#{bank}#{request_id}"
+
+
+def receipt_part_sk(part: int) -> str:
+    """Sort key of a receipt's part; part -1 (the rejected items) is `P#00000`."""
+    return f"P#{part + 1:05d}"
+
+
+def receipt_part_of(sk: str) -> int:
+    return int(sk[2:]) - 1
+
+
+def receipt_part_key(bank: str, request_id: str, part: int) -> Wire:
+    return key(receipt_pk(bank, request_id), receipt_part_sk(part))
+
+
 def tx_prefixes(bank: str | None = None) -> list[str]:
     """pk prefixes of the transactions of a bank (or of every bank), for a scan."""
     return ["TX#" if bank is None else f"TX#{bank}#"]

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from chalicelib.aggregates import HOUR, AggKey, Bucket
-from chalicelib.backoff import Backoff
 from chalicelib.model import Transaction
 from chalicelib.rules import AccountState
 from chalicelib.storage.port import (
@@ -26,10 +23,9 @@ from chalicelib.storage.port import (
 )
 from chalicelib.storage.sqlite import buckets
 from chalicelib.storage.sqlite.checkpoint import Checkpointer
+from chalicelib.storage.sqlite.file import SqliteFile
 from chalicelib.storage.sqlite.schema import TX_COLUMNS, create_schema, tx_from_row, tx_row
 
-OPEN_RETRIES = 50  # brief waits for a file another process is opening (about 12 s at most)
-OPEN_BACKOFF = Backoff(0.01, 0.5)
 STATE_CACHE_SIZE = 100_000  # accounts whose decoded rule state a process keeps
 
 
@@ -125,70 +121,21 @@ class SqliteStore(Store):
     name = "sqlite"
 
     def __init__(self, path: str, synchronous: str = "FULL") -> None:
-        if synchronous not in ("FULL", "NORMAL"):
-            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         self.path = path
-        self.synchronous = synchronous  # FULL: acknowledged commits survive a power loss
-        self._local = threading.local()
-        self._schema_lock = threading.Lock()
-        # Writers of this process queue on a lock instead of in SQLite's busy handler, which
-        # sleeps in growing steps; other processes still meet BEGIN IMMEDIATE + busy timeout.
-        self._writer = threading.Lock()
-        self._schema_ready = False
         self._checkpointer = Checkpointer(path)
+        self.file = SqliteFile(path, lambda conn: create_schema(conn, path), StoreError,
+                               synchronous, ("PRAGMA wal_autocheckpoint=0",),  # Checkpointer's
+                               after_write=self._checkpointer.nudge)
+        self.synchronous = synchronous
         # Decoding every account's rule state for every batch costs more than the SQL; states
         # are immutable and versioned, so the last one written is reused while it is current.
         self._states: dict[tuple[str, str], AccountState] = {}
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                if self.path != ":memory:":
-                    Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-                self._prepare(conn)
-            except (sqlite3.Error, OSError) as exc:
-                raise StoreError(f"cannot open SQLite store at {self.path}: {exc}") from exc
-            self._local.conn = conn
-        return conn
+        return self.file.conn()
 
-    def _prepare(self, conn: sqlite3.Connection) -> None:
-        """WAL and the schema. Switching a new file to WAL answers "database is locked" at once,
-        without waiting, while another connection is opening it: retry that briefly."""
-        for attempt in range(OPEN_RETRIES):
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or attempt == OPEN_RETRIES - 1:
-                    raise
-                OPEN_BACKOFF.pause(attempt)
-        conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        conn.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer does it
-        with self._schema_lock:
-            if not self._schema_ready:
-                create_schema(conn, self.path)
-                self._schema_ready = True
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        with self._writer:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StoreError(f"the SQLite store is busy: {exc}") from exc
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:  # SQLite rolls back by itself after some I/O errors
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.OperationalError):  # locked, I/O error, disk full
-                    raise StoreError(f"the SQLite write failed: {exc}") from exc
-                raise  # a CommitConflict, or a bug (an IntegrityError other than a taken id)
-        self._checkpointer.nudge()
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self.file.write()
 
     @contextmanager
     def unit_of_work(self, bank: str) -> Iterator[UnitOfWork]:

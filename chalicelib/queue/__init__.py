@@ -1,0 +1,1 @@
+"""The ingest queue: its port, and how items become messages."""
