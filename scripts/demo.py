@@ -32,7 +32,7 @@ from simulator.options import DEV_KEY
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 COUNT = 5000
 ASYNC_COUNT = 1000  # then through the queue: 8 senders over 6 busy accounts
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 120.0  # chalice local imports slowly on a busy machine
 SIMULATOR_TIMEOUT_S = 90.0
 
 

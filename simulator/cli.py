@@ -9,6 +9,9 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
 
 from simulator import console, options, preflight, runner, verify
 from simulator.bank import build_cast
@@ -16,10 +19,14 @@ from simulator.generator import Generator, Mix, take
 from simulator.options import Options
 from simulator.plan import Group
 from simulator.report import write_report
-from simulator.transport import Client, FatalError, parse_url
+from simulator.tally import Tally
+from simulator.transport import Client, Endpoint, FatalError, parse_url
 from simulator.wire import units
 
 OK, UNEXPECTED, USAGE, INTERRUPTED = 0, 1, 2, 130
+# After Ctrl-C, how long answers already on their way may still arrive: a person expects the
+# summary at once, so what is still in flight after this is abandoned and counted unknown.
+GRACE_S = 1.0
 
 
 def stream(opts: Options, start: datetime) -> Iterator[Group]:
@@ -44,6 +51,35 @@ def dry_run(opts: Options, start: datetime) -> int:
             out.write(json.dumps(item.raw, ensure_ascii=False) + "\n")
     out.flush()
     return OK
+
+
+def check(opts: Options, endpoint: Endpoint, before: dict[str, Any], tally: Tally,
+          out: Console) -> list[str]:
+    """--verify: GET /analytics again; its movement must be what was accepted, plus anywhere
+    from none to all of the transactions whose outcome is unknown. Prints the verdict."""
+    reader = Client(endpoint, opts.api_key, opts.timeout, 2, bearer_token=opts.bearer_token)
+    try:
+        after = preflight.analytics(reader)
+        unresolved = verify.resolve(reader, tally)  # read back what can be settled exactly
+    except FatalError as exc:
+        drift = [f"cannot verify: {exc}"]
+    else:
+        want = verify.expected(tally.accepted.values())
+        got = verify.change(verify.snapshot(before), verify.snapshot(after))
+        drift = unresolved + verify.drift(want, got, verify.expected(tally.unknown.values()))
+    finally:
+        reader.close()
+    if drift:
+        out.print("verify: [red]DRIFT[/]\n  " + "\n  ".join(drift), soft_wrap=True)
+    elif tally.unknown:
+        why = f"; {len(tally.unclaimed)} answered duplicate on first delivery" if tally.unclaimed \
+            else ""
+        out.print(f"verify: [green]OK[/], analytics moved by what was accepted plus "
+                  f"{verify.stored_of_unknown(want, got)} of the {len(tally.unknown)} "
+                  f"transaction(s) whose outcome was unknown{why}", highlight=False, soft_wrap=True)
+    else:
+        out.print("verify: [green]OK[/], analytics moved exactly by what was accepted")
+    return drift
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,27 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         interrupted = True
         run.stop.set()
-        err.print("interrupted: finishing requests in flight ...")
-        run.join(opts.timeout + 5)
+        run.join(GRACE_S)
+        abandoned = run.tally.abandon()
+        err.print(f"interrupted: {abandoned} request(s) in flight abandoned, their outcome "
+                  "unknown (maybe stored)", highlight=False)
     run.tally.finished = time.perf_counter()
     out.print(console.summary_table(run.tally))
     drift: list[str] | None = None
     if opts.verify and not run.fatal:
-        reader = Client(endpoint, opts.api_key, opts.timeout, 2,
-                        bearer_token=opts.bearer_token)
-        try:
-            after = preflight.analytics(reader)
-        except FatalError as exc:
-            drift = [f"cannot verify: {exc}"]
-        else:
-            unresolved = verify.resolve(reader, run.tally)
-            drift = unresolved + verify.drift(
-                verify.expected(run.tally.accepted.values()),
-                verify.change(verify.snapshot(before), verify.snapshot(after)))
-        finally:
-            reader.close()
-        out.print("verify: [green]OK[/], analytics moved exactly by what was accepted"
-                  if not drift else "verify: [red]DRIFT[/]\n  " + "\n  ".join(drift))
+        drift = check(opts, endpoint, before, run.tally, out)
     for sample in run.tally.samples:
         err.print(f"unexpected: {sample}", highlight=False, markup=False)
     if run.fatal:

@@ -30,7 +30,8 @@ def make_console(stderr: bool = False) -> Console:
 def outcomes(tally: Tally) -> str:
     c = tally.counts
     return (f"[green]{c['created']} created[/] {c['duplicate']} dup "
-            f"[yellow]{c['rejected']} rejected[/] [red]{c['conflict'] + c['error']} err[/]")
+            f"[yellow]{c['rejected']} rejected[/] [red]{c['conflict'] + c['error']} err[/] "
+            f"{c['unknown']} unknown")
 
 
 def watch(run: Run, total: int | None, console: Console, show: bool) -> None:
@@ -59,7 +60,7 @@ def summary_table(tally: Tally) -> Table:
     c = tally.counts
     rows = [("sent", tally.sent), ("created", c["created"]), ("duplicates", c["duplicate"]),
             ("conflicts", c["conflict"]), ("rejected", c["rejected"]), ("errors", c["error"]),
-            ("requests", tally.requests)]
+            ("unknown (maybe stored)", c["unknown"]), ("requests", tally.requests)]
     for name, value in rows:
         table.add_row(name, f"{value:,}")
     table.add_row("tx/s", f"{tally.sent / max(tally.elapsed, 1e-9):,.0f}")

@@ -87,8 +87,7 @@ class Poller:
         try:
             answer = client.request("GET", pending.path)
         except GaveUp as exc:
-            self.tally.failed(pending.request, f"polling {pending.path}: {exc}",
-                              count_request=False)
+            self.tally.receipt_failed(pending.request, f"polling {pending.path}: {exc}")
             return
         body = answer.body if isinstance(answer.body, dict) else {}
         if answer.status == 200 and body.get("status") == "done":
@@ -97,8 +96,7 @@ class Poller:
         if answer.status != 200 or waited > self.give_up_s:
             why = (f"HTTP {answer.status}" if answer.status != 200
                    else f"still pending after {waited:.0f} s")
-            self.tally.failed(pending.request, f"receipt {pending.path}: {why}",
-                              count_request=False)
+            self.tally.receipt_failed(pending.request, f"receipt {pending.path}: {why}")
             return
         pending.polls += 1
         pending.due = time.monotonic() + min(POLL_CAP_S, FIRST_POLL_S * 2 ** pending.polls)

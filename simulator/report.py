@@ -22,6 +22,8 @@ def build(opts: Options, tally: Tally, drift: list[str] | None, status: int) -> 
         "options": settings,
         "sent": tally.sent, "created": c["created"], "duplicates": c["duplicate"],
         "conflicts": c["conflict"], "rejected": c["rejected"], "errors": c["error"],
+        "unknown": c["unknown"], "abandoned_requests": tally.abandoned,
+        "unclaimed_duplicates": len(tally.unclaimed),
         "requests": tally.requests, "seconds": round(tally.elapsed, 3),
         "tx_per_s": round(tally.sent / max(tally.elapsed, 1e-9), 1),
         "latency_ms": {f"p{int(q * 100)}": round(tally.latency_ms(q), 2)
@@ -32,7 +34,8 @@ def build(opts: Options, tally: Tally, drift: list[str] | None, status: int) -> 
         "fraud_patterns": {"sent": tally.patterns["sent"], "flagged": tally.patterns["flagged"],
                            "missed": tally.missed},
         "unexpected": tally.unexpected, "unexpected_samples": tally.samples,
-        "verify": None if drift is None else {"ok": not drift, "drift": drift},
+        "verify": None if drift is None else {"ok": not drift, "drift": drift,
+                                              "unknown": len(tally.unknown)},
         "exit_status": status,
     }
 

@@ -74,24 +74,26 @@ def start(work: Iterable[Unit], make_client: Callable[[threading.Event], Client]
                         break
                     if bucket and not bucket.take(len(request.items), run.stop):
                         break
+                    token = run.tally.begin(request)
                     began = time.perf_counter()
                     try:
                         reply = client.request("POST", "/transactions", request.body,
                                                ASYNC_HEADERS if poller else None)
                     except GaveUp as exc:
-                        run.tally.failed(request, str(exc), exc.maybe_delivered)
+                        run.tally.failed(token, str(exc), exc.maybe_delivered)
                         continue
                     if reply.status in AUTH_FAILED:
+                        run.tally.failed(token, f"HTTP {reply.status}", False)
                         run.fatal = f"the API refused the key (HTTP {reply.status})"
                         run.stop.set()
                         break
                     if poller and reply.status == 202 and reply.location:
-                        run.tally.queued(request, time.perf_counter() - began)
+                        run.tally.queued(token, time.perf_counter() - began)
                         poller.add(request, reply, receipt_path(reply.location,
                                                                 client.endpoint.base),
                                    time.monotonic())
                         continue
-                    run.tally.record(request, reply, time.perf_counter() - began)
+                    run.tally.record(token, reply, time.perf_counter() - began)
         finally:
             client.close()
             with senders_lock:

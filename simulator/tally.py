@@ -14,7 +14,9 @@ from simulator.transport import Reply
 from simulator.wire import Request
 
 MAX_SAMPLES = 20
-OUTCOMES = ("created", "duplicate", "conflict", "rejected", "error")
+# "unknown": sent, but no answer says whether it was stored (lost after the server may have
+# committed, or abandoned in flight at Ctrl-C); --verify treats these as a range.
+OUTCOMES = ("created", "duplicate", "conflict", "rejected", "error", "unknown")
 
 
 @dataclass(frozen=True)
@@ -34,14 +36,19 @@ class Tally:
     flagged: Counter[str] = field(default_factory=Counter)
     patterns: Counter[str] = field(default_factory=Counter)  # "sent" / "flagged" fraud patterns
     accepted: dict[str, Kept] = field(default_factory=dict)
+    unknown: dict[str, Kept] = field(default_factory=dict)  # valid items maybe stored, maybe not
+    inflight: dict[int, Request] = field(default_factory=dict)
+    awaiting: dict[int, Request] = field(default_factory=dict)  # --async: queued, not settled
+    unsettled: set[str] = field(default_factory=set)  # --async: queued, receipt never final
+    unclaimed: set[str] = field(default_factory=set)  # valid ids "duplicate" on first delivery
+    abandoned: int = 0  # requests given up on in flight (Ctrl-C)
+    closed: bool = False  # after `abandon`: late answers are ignored, the figures are final
+    next_token: int = 0
     latencies: list[float] = field(default_factory=list)
     completions: list[float] = field(default_factory=list)  # --async: POST to every item done
     unexpected: int = 0
     samples: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)  # fraud items that came back unflagged
-    # valid items whose request gave up after an attempt that may have been stored: --verify
-    # reads each back before comparing (an answer lost after a commit is not drift)
-    unknown: list[Planned] = field(default_factory=list)
     requests: int = 0
     started: float = field(default_factory=time.perf_counter)
     finished: float | None = None
@@ -60,36 +67,79 @@ class Tally:
         if len(self.samples) < MAX_SAMPLES:
             self.samples.append(text)
 
-    def failed(self, request: Request, reason: str, maybe_delivered: bool = False,
-               count_request: bool = True) -> None:
-        """The request never got an answer (transport errors after retries, interruption), or
-        its receipt never became final (--async; the request itself was counted when queued)."""
+    def begin(self, request: Request) -> int:
+        """A request is about to be sent: a token for `record` / `failed`."""
         with self.lock:
-            self.requests += count_request
-            self.counts["error"] += len(request.items)
-            if maybe_delivered:
-                self.unknown.extend(i for i in request.items if i.should_be_accepted)
-            self._surprise(f"{len(request.items)} transaction(s) not delivered: {reason}")
+            self.next_token += 1
+            self.inflight[self.next_token] = request
+            return self.next_token
 
-    def record(self, request: Request, reply: Reply, latency: float) -> None:
-        """Classify each item of an answered request against what was expected of it."""
-        fates = _fates(request, reply)
+    def _finish(self, token: int) -> Request | None:
+        """The request of `token`, unless `abandon` already counted it (call under the lock)."""
+        return None if self.closed else self.inflight.pop(token, None)
+
+    def failed(self, token: int, reason: str, maybe_delivered: bool) -> None:
+        """The request never got an answer after its retries: not stored, or (if an attempt
+        may have reached the server) unknown."""
         with self.lock:
+            request = self._finish(token)
+            if request is None:
+                return
+            self.requests += 1
+            n = len(request.items)
+            if maybe_delivered:
+                self._unknown(request)
+                self._surprise(f"{n} transaction(s) with no answer, maybe stored: {reason}")
+            else:
+                self.counts["error"] += n
+                self._surprise(f"{n} transaction(s) not delivered: {reason}")
+
+    def abandon(self) -> int:
+        """Stop waiting (Ctrl-C): every request still in flight becomes unknown; answers that
+        arrive later are ignored. Returns how many requests were abandoned."""
+        with self.lock:
+            self.closed = True
+            for request in [*self.inflight.values(), *self.awaiting.values()]:
+                self._unknown(request)
+            self.abandoned = len(self.inflight) + len(self.awaiting)
+            self.inflight.clear()
+            self.awaiting.clear()
+            return self.abandoned
+
+    def _unknown(self, request: Request) -> None:
+        self.counts["unknown"] += len(request.items)
+        for item in request.items:
+            if item.should_be_accepted and item.id not in self.accepted:
+                self.unknown[item.id] = Kept(item.currency, item.credit, item.amount)
+
+    def record(self, token: int, reply: Reply, latency: float) -> None:
+        """Classify each item of an answered request against what was expected of it."""
+        with self.lock:
+            request = self._finish(token)
+            if request is None:
+                return
             self.requests += 1
             self.latencies.append(latency)
-            for item, (status, result) in zip(request.items, fates, strict=True):
+            for item, (status, result) in zip(request.items, _fates(request, reply),
+                                              strict=True):
                 self._one(item, status, result, reply)
 
-    def queued(self, request: Request, latency: float) -> None:
+    def queued(self, token: int, latency: float) -> None:
         """--async: the request was answered 202; its items are classified once settled."""
         with self.lock:
+            request = self._finish(token)
+            if request is None:
+                return
             self.requests += 1
             self.latencies.append(latency)
+            self.awaiting[id(request)] = request
 
     def settled(self, request: Request, reply: Reply, receipt: Any, completion: float) -> None:
         """--async: classify each item from the request's final receipt (GET /ingest/{id})."""
         results = receipt.get("results") if isinstance(receipt, dict) else None
         with self.lock:
+            if self.closed or self.awaiting.pop(id(request), None) is None:
+                return
             self.completions.append(completion)
             if not isinstance(results, list) or len(results) != len(request.items):
                 for item in request.items:
@@ -102,6 +152,16 @@ class Tally:
                 # `failed`: its message reached the dead-letter queue (not applied, redrivable)
                 self._one(item, "error" if status == "failed" else status, result, reply)
 
+    def receipt_failed(self, request: Request, reason: str) -> None:
+        """--async: the receipt of a queued (202) request never became final: its items may
+        yet be applied, so their outcome is unknown."""
+        with self.lock:
+            if self.closed or self.awaiting.pop(id(request), None) is None:
+                return
+            self._unknown(request)
+            self.unsettled.update(item.id for item in request.items)
+            self._surprise(f"{len(request.items)} queued transaction(s) never settled: {reason}")
+
     def _one(self, item: Planned, status: str, result: dict[str, Any], reply: Reply) -> None:
         self.counts[status] += 1
         flags = result.get("flags") or []
@@ -112,11 +172,25 @@ class Tally:
             if item.rule not in flags and len(self.missed) < MAX_SAMPLES:
                 self.missed.append(f"{item.id} ({item.rule}): {status} {flags}")
         if status in ("created", "duplicate"):
+            kept = Kept(item.currency, item.credit, item.amount)
             if not item.should_be_accepted:
                 self._surprise(f"invalid transaction accepted ({item.fault}): {item.id}")
-            elif status == "created" or reply.maybe_delivered or item.id in self.accepted:
+            elif status == "created" or (
+                    item.id not in self.unclaimed
+                    and (reply.maybe_delivered or item.id in self.accepted
+                         or item.id in self.unknown)):
                 # created now, or stored by an earlier attempt / an earlier replay of ours
-                self.accepted[item.id] = Kept(item.currency, item.credit, item.amount)
+                self.unknown.pop(item.id, None)
+                self.unclaimed.discard(item.id)
+                self.accepted[item.id] = kept
+            elif item.id in self.unclaimed:
+                pass  # a replay of an unclaimed one says nothing new: it stays unknown
+            else:
+                # "duplicate" on its first delivery: stored before this run (the API does not
+                # move), or by this very request (a retry inside the server after its write
+                # committed answers "duplicate"): either way, so --verify takes it as a range.
+                self.unclaimed.add(item.id)
+                self.unknown[item.id] = kept
         elif status == "rejected":
             if item.should_be_accepted:
                 self._surprise(f"valid transaction {item.id} rejected: {result.get('errors')}")

@@ -22,8 +22,9 @@ class FatalError(Exception):
 
 
 class GaveUp(Exception):
-    """A request still failed after every retry; `maybe_delivered` if an attempt may have
-    reached the server (and so may have been stored, its answer lost)."""
+    """A request still failed after every retry. `maybe_delivered`: some attempt may have
+    reached the server (a timeout or a hang-up after sending, a 5xx), so what it carried may
+    be stored even though no answer said so."""
 
     def __init__(self, message: str, maybe_delivered: bool = False) -> None:
         super().__init__(message)

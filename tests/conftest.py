@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +25,22 @@ TEST_KEY = "test-demo-key"
 NOW = datetime(2026, 1, 10, 18, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def _markers_tell_the_truth(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+                            ) -> None:
+    """A test marked neither e2e nor emulator (which may start DynamoDB Local) may start no
+    process and open no listening socket, so that `make check` really needs only Python."""
+    if any(request.node.get_closest_marker(m) is not None for m in ("e2e", "emulator")):
+        return
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"{request.node.nodeid} starts a process or a server: "
+                             "mark it @pytest.mark.e2e (or emulator)")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+    monkeypatch.setattr(socket.socket, "listen", refuse)
+
+
 @pytest.fixture(scope="session")
 def dynamodb_local() -> Iterator[DynamoDBLocal]:
     """Amazon's DynamoDB Local, one per test process (per xdist worker), in memory, on a free
@@ -32,7 +50,9 @@ def dynamodb_local() -> Iterator[DynamoDBLocal]:
     ddb_local.stop()
 
 
-@pytest.fixture(params=[pytest.param(name, marks=pytest.mark.emulator) if name in EMULATED
+# Every store but SQLite runs on an AWS stand-in (moto in process, or DynamoDB Local): emulator,
+# so `make check` leaves them to `make test`.
+@pytest.fixture(params=[pytest.param(name, marks=pytest.mark.emulator) if name != "sqlite"
                         else name for name in sorted(STORES)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Each store in turn: the contract suite runs once per adapter."""

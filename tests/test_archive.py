@@ -24,6 +24,8 @@ from chalicelib.storage.sqlite.store import SqliteStore
 from tests.aws_calls import record_aws_calls
 from tests.factories import raw_tx
 
+pytestmark = [pytest.mark.emulator]
+
 KEY = "archive-test-key"
 HEADERS = {"x-api-key": KEY, "content-type": "application/json"}
 

@@ -30,6 +30,8 @@ from tests.idp import (
     with_edited_claims,
 )
 
+pytestmark = [pytest.mark.e2e]  # a local identity provider serves the JWKS
+
 PEOPLE = "people-client"
 SYSTEM = "systemclient1"
 OTHER_SYSTEM = "systemclient2"

@@ -17,6 +17,8 @@ from chalicelib.aws.cognito import (
 from chalicelib.config import CognitoConfig, ConfigError, load_settings
 from tests.idp import ISSUER, LocalIdp, new_key, public_jwk
 
+pytestmark = [pytest.mark.e2e]  # a local identity provider serves the JWKS
+
 
 class Clock:
     def __init__(self) -> None:

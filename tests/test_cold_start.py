@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = [pytest.mark.e2e]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -18,7 +22,7 @@ def test_importing_the_app_creates_no_file_and_loads_no_boto3(tmp_path: Path) ->
              "assert 'cryptography' not in sys.modules, 'cryptography imported at import'\n")
     env = {**os.environ, "SQLITE_PATH": str(db), "STORE": "sqlite"}
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert not db.parent.exists()
 
@@ -27,7 +31,7 @@ def test_config_errors_surface_on_first_use_not_at_import(tmp_path: Path) -> Non
     probe = "import app\nprint('imported')\n"
     env = {**os.environ, "STORE": "cassandra"}
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=300)
     assert done.returncode == 0 and "imported" in done.stdout
 
 

@@ -31,6 +31,8 @@ from tests.conftest import NOW
 from tests.factories import raw_tx
 from tests.test_dynamo_store import BANK, batch
 
+pytestmark = [pytest.mark.emulator]
+
 FAST_RETRIES = Config(retries={"mode": "standard", "max_attempts": 1})  # one retry
 HEADERS = {"x-api-key": "fault-key", "content-type": "application/json"}
 

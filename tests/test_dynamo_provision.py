@@ -16,6 +16,8 @@ from scripts.dynamodb_local import DynamoDBLocal
 from scripts.provision import main, provision, table_properties
 from tests import dynamodb_local as ddb_local
 
+pytestmark = [pytest.mark.emulator]
+
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

@@ -29,6 +29,8 @@ from tests.conftest import NOW
 from tests.dynamodb_local import dynamodb_local_store
 from tests.factories import raw_tx
 
+pytestmark = [pytest.mark.emulator]
+
 RULES = RuleConfig()
 BANK = "demo"
 

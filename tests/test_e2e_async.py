@@ -12,6 +12,8 @@ import pytest
 
 from scripts.demo import PROJECT_DIR, LocalServer
 
+pytestmark = [pytest.mark.e2e]
+
 
 def simulate(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "simulator", "--url", url, "--no-progress",

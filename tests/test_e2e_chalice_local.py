@@ -7,13 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from scripts.demo import PROJECT_DIR, LocalServer
+
+pytestmark = [pytest.mark.e2e]
 
 
 def simulate(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "simulator", "--url", url, "--no-progress",
                            "--verify", *args], cwd=PROJECT_DIR, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=60, check=False)
+                          stdin=subprocess.DEVNULL, timeout=600, check=False)
 
 
 def test_simulator_against_chalice_local_verifies_and_exits_zero(tmp_path: Path) -> None:

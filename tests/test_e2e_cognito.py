@@ -25,6 +25,8 @@ from scripts.demo import PROJECT_DIR, LocalServer, free_port
 from tests.factories import raw_tx
 from tests.idp import LocalIdp, unsigned, with_edited_claims
 
+pytestmark = [pytest.mark.e2e, pytest.mark.emulator]
+
 PASSWORD = "Correct-horse-1!"
 DEMO_KEY = "demo-key-change-me"  # the dev stage's
 

@@ -172,6 +172,7 @@ def test_demo_key_on_prod_answers_every_request_500_logged_and_counted(
         set_runtime(None)
 
 
+@pytest.mark.e2e
 def test_serve_local_refuses_to_start_with_the_demo_key_on_another_stage() -> None:
     env = {**os.environ, "DEMO_API_KEY": "the-demo-key", "CURSOR_SECRET": "c" * 40}
     done = subprocess.run([sys.executable, "-m", "scripts.serve_local", "--port", "0",

@@ -18,6 +18,8 @@ from scripts.demo import LocalServer
 from simulator.options import DEV_KEY
 from tests.edge_support import check_error_shape
 
+pytestmark = [pytest.mark.e2e]
+
 IBAN = "GB33BUKB20201555555555"
 
 

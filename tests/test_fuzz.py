@@ -29,6 +29,8 @@ from chalicelib.storage.sqlite.store import SqliteStore
 from tests.factories import raw_tx
 from tests.test_openapi import document, response_schema
 
+pytestmark = [pytest.mark.slow]
+
 EXAMPLES = 10_000
 KEY = "fuzz-demo-key"
 MAX_BODY = 16 * 1024  # small, so oversized bodies are cheap to make

@@ -140,6 +140,7 @@ def test_admin_functions_work_on_every_store(store: Store) -> None:
         authenticate(store, key, None)
 
 
+@pytest.mark.e2e
 def test_command_runs_as_a_module_with_help_and_creates_a_key(env: dict[str, str]) -> None:
     help_text = subprocess.run([sys.executable, "-m", "scripts.keys", "--help"], cwd=ROOT,
                                capture_output=True, text=True, check=True).stdout
@@ -151,6 +152,7 @@ def test_command_runs_as_a_module_with_help_and_creates_a_key(env: dict[str, str
     assert SqliteStore(env["SQLITE_PATH"]).list_api_keys("acme")
 
 
+@pytest.mark.emulator
 def test_command_manages_keys_on_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
     import boto3
     from moto import mock_aws

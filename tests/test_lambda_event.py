@@ -21,6 +21,8 @@ from scripts.provision import create_table_request
 from tests.aws_calls import record_aws_calls
 from tests.factories import SEED_SAMPLE
 
+pytestmark = [pytest.mark.emulator]
+
 TABLE = "txn-lambda"
 
 

@@ -96,6 +96,8 @@ def test_series_runs_the_same_statements_at_any_size(api: Api, traced: list[str]
     assert len(traced) == len(small)
 
 
+@pytest.mark.emulator  # moto in process, thousands of items: minutes on a busy machine
+@pytest.mark.slow
 @pytest.mark.parametrize("shards", [1, 4])
 def test_series_on_dynamodb_is_one_query_per_shard_at_any_size_and_never_a_scan(
         shards: int) -> None:

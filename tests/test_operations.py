@@ -16,6 +16,8 @@ import pytest
 from chalicelib.observability import DIMENSIONS, NAMESPACE, RequestObserver
 from tests.test_package_prod import ROOT, packaged, template
 
+pytestmark = [pytest.mark.e2e]  # chalice package, checkov
+
 __all__ = ["packaged"]  # the module fixture: `chalice package` once for this file
 SCAN = ROOT / ".venv-scan" / "bin" / "checkov"
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 FORBIDDEN = ("boto3", "botocore", "s3transfer", "moto", "pytest", "_pytest", "hypothesis",
@@ -32,7 +34,7 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
                    timeout=300)
     subprocess.run([str(BIN / "chalice"), "package", "--stage", "prod", "--merge-template",
                     "infra/resources.json", str(out)], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=120)
+                   capture_output=True, timeout=600)
     return out
 
 
@@ -43,7 +45,7 @@ def template(packaged: Path) -> dict[str, Any]:
 
 def test_packaged_template_passes_cfn_lint_with_zero_errors(packaged: Path) -> None:
     lint = subprocess.run([str(BIN / "cfn-lint"), str(packaged / "sam.json")],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=600)
     assert lint.returncode & 2 == 0, lint.stdout  # bit 2: errors (4: warnings, 8: info)
     assert lint.returncode == 0, lint.stdout  # and, as it stands, no warning either
 

@@ -28,6 +28,7 @@ def command(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60, check=False)
 
 
+@pytest.mark.e2e
 def test_worker_once_drains_and_redrive_moves_dead_letters_back(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUEUE_MAX_RECEIVES", "1")

@@ -15,6 +15,8 @@ import pytest
 
 from chalicelib.config import ConfigError, load_settings
 
+pytestmark = [pytest.mark.e2e, pytest.mark.emulator]
+
 ROOT = Path(__file__).resolve().parent.parent
 TRACE_ROOT = "1-5759e988-bd862e3fe1be46a994272793"
 PARENT = "53995c3f42cd8ad8"
