@@ -96,7 +96,9 @@ def stage_config(table: str, shards: int) -> dict[str, Any]:
     """What the stage in .chalice/config.json needs to use this table."""
     return {"environment_variables": {"STORE": "dynamodb", "TABLE_NAME": table,
                                       "AGGREGATE_SHARDS": str(shards)},
-            "autogen_policy": False, "iam_policy_file": "policy-prod.json"}
+            "autogen_policy": False, "iam_policy_file": "policy-prod.json",
+            "lambda_functions": {"consume_ingest": {
+                "iam_policy_file": "policy-prod-consumer.json"}}}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,9 @@ from tests.aws_calls import LOG_ENV
 pytestmark = [pytest.mark.e2e, pytest.mark.emulator, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
-POLICY = ROOT / ".chalice" / "policy-prod.json"
+POLICY = ROOT / ".chalice" / "policy-prod.json"  # the API function's role
+CONSUMER_POLICY = ROOT / ".chalice" / "policy-prod-consumer.json"  # the queue consumer's role
+LAMBDA = None  # both functions' roles together: what the code's calls are checked against
 # What only the operator's commands do (reconcile scans and repairs; the Lambda never does:
 # tests/test_dynamo_store.py drives every route and checks). They are granted to the operator
 # by infra/operator-policy.json, not to the Lambda.
@@ -47,7 +49,9 @@ STAR_ONLY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 OPTIONAL = {"s3:PutObject"}  # the archive is off unless ARCHIVE_BUCKET is set
 
 
-def statements(policy: Path = POLICY) -> list[dict[str, Any]]:
+def statements(policy: Path | None = LAMBDA) -> list[dict[str, Any]]:
+    if policy is None:
+        return statements(POLICY) + statements(CONSUMER_POLICY)
     body: dict[str, Any] = json.loads(policy.read_text())
     return list(body["Statement"])
 
@@ -70,7 +74,7 @@ def archive_bucket() -> str:
     raise AssertionError("the policy names no archive bucket")
 
 
-def allowed(action: str, resource: str, policy: Path = POLICY) -> bool:
+def allowed(action: str, resource: str, policy: Path | None = LAMBDA) -> bool:
     return any(s["Effect"] == "Allow" and action in as_list(s["Action"])
                and any(fnmatchcase(resource, r) for r in as_list(s["Resource"]))
                for s in statements(policy))
@@ -105,7 +109,8 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
     return pairs
 
 
-@pytest.mark.parametrize("policy", [POLICY, OPERATOR_POLICY], ids=["lambda", "operator"])
+@pytest.mark.parametrize("policy", [POLICY, CONSUMER_POLICY, OPERATOR_POLICY],
+                         ids=["api", "consumer", "operator"])
 def test_policy_grants_nothing_on_star_and_no_wildcard_action(policy: Path) -> None:
     for statement in statements(policy):
         assert statement["Effect"] == "Allow"
@@ -140,9 +145,24 @@ def test_queue_actions_are_on_the_ingest_queue_only_and_match_the_template() -> 
                    OPERATOR_POLICY)
 
 
+def test_the_api_role_only_sends_and_the_consumer_role_only_receives() -> None:
+    api = {a for s in statements(POLICY) for a in as_list(s["Action"])}
+    consumer = {a for s in statements(CONSUMER_POLICY) for a in as_list(s["Action"])}
+    assert {a for a in api if a.startswith("sqs:")} == {"sqs:SendMessage"}
+    assert {a for a in consumer if a.startswith("sqs:")} == {
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes"}
+    assert "s3:PutObject" not in consumer  # the archive is written by the API, after its 2xx
+    functions = prod_stage()["lambda_functions"]
+    assert functions == {"consume_ingest": {"iam_policy_file": CONSUMER_POLICY.name}}
+    from app import app
+
+    assert "consume_ingest" in {h.name for h in app.event_sources}
+
+
 def test_policy_allows_every_call_the_code_made(used: set[tuple[str, str]]) -> None:
     denied = sorted(pair for pair in used
-                    if not allowed(*pair, OPERATOR_POLICY if operator_only(*pair) else POLICY))
+                    if not allowed(*pair, OPERATOR_POLICY if operator_only(*pair) else LAMBDA))
     assert denied == []
 
 
