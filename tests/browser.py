@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
@@ -91,3 +95,20 @@ class Browser:
             self.driver.quit()
         finally:
             shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@contextmanager
+def browser_for(request: pytest.FixtureRequest) -> Iterator[Browser]:
+    """A fresh Chromium for one test (its own profile, so its own sessionStorage); a screenshot
+    and the console log are saved when the test fails."""
+    made = Browser(1280, 800)
+    failed_before = request.session.testsfailed
+    try:
+        yield made
+    finally:
+        if request.session.testsfailed > failed_before:
+            shot = made.screenshot(f"FAILED-{request.node.name}")
+            log = shot.with_suffix(".console.json")
+            log.write_text(json.dumps(made.console(), indent=1))
+            print(f"\nscreenshot: {shot}\nconsole: {log}")
+        made.quit()

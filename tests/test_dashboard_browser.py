@@ -24,7 +24,7 @@ from chalicelib.auth import create_key, revoke_key
 from chalicelib.storage.sqlite.store import SqliteStore
 from scripts.demo import PROJECT_DIR, LocalServer
 from simulator.options import DEV_KEY
-from tests.browser import Browser, chromium_paths
+from tests.browser import Browser, browser_for, chromium_paths
 
 pytestmark = [
     pytest.mark.browser, pytest.mark.e2e,
@@ -92,19 +92,8 @@ def served() -> Iterator[Served]:
 
 @pytest.fixture
 def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
-    """A fresh Chromium per test (its own profile, so its own sessionStorage); a screenshot
-    and the console log are saved when the test fails."""
-    made = Browser(1280, 800)
-    failed_before = request.session.testsfailed
-    try:
+    with browser_for(request) as made:
         yield made
-    finally:
-        if request.session.testsfailed > failed_before:
-            shot = made.screenshot(f"FAILED-{request.node.name}")
-            log = shot.with_suffix(".console.json")
-            log.write_text(json.dumps(made.console(), indent=1))
-            print(f"\nscreenshot: {shot}\nconsole: {log}")
-        made.quit()
 
 
 def wait_for(browser: Browser, condition: Callable[[], Any], what: str) -> Any:

@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 
 from chalicelib.auth import DEMO_BANK
 from scripts.demo import LocalServer
-from tests.browser import Browser, chromium_paths
+from tests.browser import Browser, browser_for, chromium_paths
 from tests.idp import LocalIdp
 from tests.test_dashboard_browser import AUTH_NOISE, Served, recent, text, wait_for
 
@@ -63,16 +63,8 @@ def served() -> Iterator[TokenServed]:
 
 @pytest.fixture
 def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
-    made = Browser(1280, 800)
-    failed_before = request.session.testsfailed
-    try:
+    with browser_for(request) as made:
         yield made
-    finally:
-        if request.session.testsfailed > failed_before:
-            shot = made.screenshot(f"FAILED-{request.node.name}")
-            shot.with_suffix(".console.json").write_text(json.dumps(made.console(), indent=1))
-            print(f"\nscreenshot: {shot}")
-        made.quit()
 
 
 def sign_in_with_token(browser: Browser, served: Served, token: str) -> None:
