@@ -254,7 +254,8 @@ def index() -> Response:
 
 @route("/dashboard", methods=["GET"])
 def get_dashboard() -> Response:
-    return _page(dashboard.shell(_request().headers.get("if-none-match")))
+    request = _request()
+    return _page(dashboard.shell(request.query_params, request.headers.get("if-none-match")))
 
 
 @route("/dashboard/static/{name}", methods=["GET"])

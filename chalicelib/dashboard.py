@@ -32,6 +32,9 @@ SECURITY_HEADERS = {
 }
 IMMUTABLE = "public, max-age=31536000, immutable"  # the URL carries the content hash
 REVALIDATE = "no-cache"  # may be stored, but asked again (a 304 when the ETag still matches)
+# `/dashboard?refresh=N`: the page refreshes every N seconds (app.js reads it; 5 without it). A
+# wall screen wants a minute; a test wants a second. More often than 1 s would only load the API.
+REFRESH_S = range(1, 3601)
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,22 @@ def _answer(file: _File, cache_control: str, if_none_match: str | None) -> Answe
     return Answer(200, {**headers, "Content-Type": file.content_type}, file.body)
 
 
-def shell(if_none_match: str | None) -> Answer:
+def _refuse_unknown(params: Mapping[str, str], known: set[str]) -> None:
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValidationError("unknown query parameters",
+                              [FieldError(n[:64], "unknown query parameter") for n in unknown])
+
+
+def shell(params: Mapping[str, str] | None, if_none_match: str | None) -> Answer:
     """The page; revalidated on every visit so a new deploy's asset links are seen at once."""
+    params = params or {}
+    _refuse_unknown(params, {"refresh"})
+    refresh = params.get("refresh")
+    if refresh is not None and not (refresh.isascii() and refresh.isdigit()
+                                    and len(refresh) <= 4 and int(refresh) in REFRESH_S):
+        raise ValidationError("invalid refresh period", [FieldError(
+            "refresh", f"a whole number of seconds from {REFRESH_S[0]} to {REFRESH_S[-1]}")])
     return _answer(_shell(), REVALIDATE, if_none_match)
 
 
@@ -101,10 +118,7 @@ def asset(name: str, params: Mapping[str, str] | None, if_none_match: str | None
     if name not in ASSETS:
         raise NotFoundError(f"no dashboard file named {name[:64]}")
     params = params or {}
-    unknown = sorted(set(params) - {"v"})
-    if unknown:
-        raise ValidationError("unknown query parameters",
-                              [FieldError(n[:64], "unknown query parameter") for n in unknown])
+    _refuse_unknown(params, {"v"})
     file = _asset(name)
     fresh = params.get("v") == file.digest
     return _answer(file, IMMUTABLE if fresh else REVALIDATE, if_none_match)

@@ -121,6 +121,24 @@ def test_anything_but_the_four_files_is_a_4xx_in_the_error_shape(api: Api, path:
     assert set(json.loads(answer.body)) == {"Code", "Message", "Details"}
 
 
+@pytest.mark.parametrize("refresh", ["1", "30", "3600", "0060"])
+def test_a_refresh_period_in_seconds_is_accepted(api: Api, refresh: str) -> None:
+    answer = api.client.http.get(f"/dashboard?refresh={refresh}")
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+@pytest.mark.parametrize("query", ["refresh=0", "refresh=3601", "refresh=-5", "refresh=1.5",
+                                   "refresh=", "refresh=abc", "refresh=%D9%A3", "refresh=00001",
+                                   "refresh=1e3", "range=24", "refresh=5&x=1"])
+def test_a_bad_refresh_period_or_an_unknown_parameter_is_400_in_the_error_shape(
+        api: Api, query: str) -> None:
+    answer = api.client.http.get(f"/dashboard?{query}")
+    assert answer.status_code == 400
+    body = json.loads(answer.body)
+    assert set(body) == {"Code", "Message", "Details"} and body["Details"]
+
+
 def test_the_script_renders_data_as_text_only() -> None:
     script = (WEB / "app.js").read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",

@@ -15,8 +15,10 @@ from chalicelib.ledger import ingest
 from chalicelib.rules import RuleConfig
 from chalicelib.runtime import Runtime, set_runtime
 from chalicelib.storage.sqlite.store import SqliteStore
-from tests.aws_calls import moto_dynamo_store, operations, record_aws_calls
+from scripts.dynamodb_local import DynamoDBLocal
+from tests.aws_calls import operations, record_aws_calls
 from tests.conftest import NOW, TEST_KEY, Api
+from tests.dynamodb_local import dynamodb_local_store
 from tests.factories import raw_tx
 
 PATHS = ["/analytics", "/analytics?since=2026-01-10T00:00:00Z&until=2026-01-11T00:00:00Z",
@@ -96,14 +98,15 @@ def test_series_runs_the_same_statements_at_any_size(api: Api, traced: list[str]
     assert len(traced) == len(small)
 
 
-@pytest.mark.emulator  # moto in process, thousands of items: minutes on a busy machine
-@pytest.mark.slow
+# DynamoDB Local, not moto: moto copies the whole table on every transaction, so hundreds of
+# items there cost tens of seconds (docs/architecture.md, rejected alternatives).
+@pytest.mark.emulator
 @pytest.mark.parametrize("shards", [1, 4])
 def test_series_on_dynamodb_is_one_query_per_shard_at_any_size_and_never_a_scan(
-        shards: int) -> None:
+        shards: int, dynamodb_local: DynamoDBLocal) -> None:
     """The hour buckets of a window are one key range per shard: a day and a month, 10 and
     610 transactions, all cost the same calls."""
-    with moto_dynamo_store(shards=shards) as store:
+    with dynamodb_local_store(shards=shards) as store:
         set_runtime(Runtime(Settings(store="dynamodb", demo_api_key=TEST_KEY), store))
         try:
             with Client(app) as client:

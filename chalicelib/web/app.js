@@ -5,11 +5,18 @@
 (function () {
   const KEY_ITEM = "txn-dashboard.api-key";
   const TOKEN_ITEM = "txn-dashboard.access-token";  // a Cognito access token, pasted in
-  const REFRESH_MS = 5000;
+  const REFRESH_MS = refreshMs();
   const HISTORY_PAGE = 10;
   const HOUR_S = 3600;
 
   const $ = (id) => document.getElementById(id);
+
+  // `?refresh=N` (seconds, 1 to 3600; the server refuses anything else with a 400), else 5 s.
+  function refreshMs() {
+    const asked = new URLSearchParams(window.location.search).get("refresh");
+    const seconds = asked !== null && /^[0-9]{1,4}$/.test(asked) ? Number(asked) : 5;
+    return (seconds >= 1 && seconds <= 3600 ? seconds : 5) * 1000;
+  }
   const state = {
     timer: null, busy: false, plot: null, range: "24",
     account: null, cursors: [null], page: 0, nextCursor: null,
