@@ -64,9 +64,10 @@ typecheck: $(STAMP)
 CHECK_TESTS := not slow and not e2e and not emulator and not browser
 
 # Every test, over as many workers as cores; --dist loadfile keeps a module's tests (and its
-# module-scoped fixtures: a packaged template, a child pytest) on one worker.
+# module-scoped fixtures: a packaged template, a child pytest) on one worker, and
+# --no-loadscope-reorder keeps tests/conftest.py's order (the heaviest modules first).
 unit: $(STAMP)
-	$(PY) -m pytest -n $${PYTEST_WORKERS:-auto} --dist loadfile
+	$(PY) -m pytest -n $${PYTEST_WORKERS:-auto} --dist loadfile --no-loadscope-reorder
 
 ## fast: every test but those marked slow (the bulk of the fuzz), in parallel
 fast: $(STAMP)

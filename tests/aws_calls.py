@@ -8,8 +8,10 @@ collects what a whole test run did. Any adapter's test can attach it to its own 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +35,28 @@ _S3_ACTIONS = {"HeadObject": "GetObject", "ListObjectsV2": "ListBucket",
                "HeadBucket": "ListBucket"}
 _SQS_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
                 "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+
+
+_clients_lock = threading.Lock()
+
+
+@functools.cache
+def _session() -> boto3.session.Session:
+    """One boto3 session for every test client: a new session parses botocore's endpoint and
+    service models again (~0.1 s a store, most of a moto test's time). Credentials and region
+    go to each client, so nothing is shared but the parsed models."""
+    return boto3.session.Session()
+
+
+def fake_client(service: str, region: str = REGION, key: str = "testing",
+                endpoint_url: str | None = None, config: Config | None = None) -> Any:
+    """A boto3 client on fake credentials (`key` as id and secret) from the one shared session
+    (made after moto is imported, so moto's hook is in it; moto answers only in `mock_aws`)."""
+    session: Any = _session()  # Any: the stubs type `client` per literal service name
+    with _clients_lock:  # a session is not thread-safe; its clients are
+        return session.client(service, region_name=region, aws_access_key_id=key,
+                              aws_secret_access_key=key, endpoint_url=endpoint_url,
+                              config=config)
 
 
 @dataclass(frozen=True)
@@ -108,9 +132,7 @@ def moto_dynamo_store(_: Path | None = None, shards: int = 2,
     """A DynamoStore on a fresh, small moto table made from infra/resources.json, its client
     configured as in production (retries) unless `config` says otherwise."""
     with mock_aws():
-        client = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-            region_name=REGION).client("dynamodb", config=config)
+        client = fake_client("dynamodb", config=config)
         client.create_table(**create_table_request(TEST_TABLE))
         record_aws_calls(client)
         yield DynamoStore(TEST_TABLE, shards=shards, client=client)

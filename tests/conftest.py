@@ -23,6 +23,23 @@ from tests.stores import EMULATED, STORES
 
 TEST_KEY = "test-demo-key"
 NOW = datetime(2026, 1, 10, 18, 0, tzinfo=UTC)
+# What makes a module long, longest first: a test marked with one of these costs seconds.
+HEAVY_FIRST = ("slow", "browser", "e2e", "emulator")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, the heaviest modules first (longest processing time first): the
+    scheduler hands whole modules (`--dist loadfile`, `--no-loadscope-reorder`) to whichever
+    worker is free, in this order, so a long module collected last cannot run alone at the end
+    while the other workers idle. A plain run keeps the usual order (fast failures first)."""
+    if not hasattr(config, "workerinput"):
+        return
+    weight: dict[str, int] = {}
+    for item in items:
+        marks = [HEAVY_FIRST.index(m.name) for m in item.iter_markers() if m.name in HEAVY_FIRST]
+        module = item.nodeid.split("::")[0]
+        weight[module] = min([weight.get(module, len(HEAVY_FIRST)), *marks])
+    items.sort(key=lambda item: weight[item.nodeid.split("::")[0]])  # stable: order kept within
 
 
 @pytest.fixture(autouse=True)

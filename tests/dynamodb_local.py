@@ -10,14 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 
 from chalicelib.storage.dynamo.store import RETRY_CONFIG, DynamoStore
 from scripts.dynamodb_local import CREDENTIALS, REGION, DynamoDBLocal, NoJava
 from scripts.provision import create_table_request
-from tests.aws_calls import record_aws_calls
+from tests.aws_calls import fake_client, record_aws_calls
 
 _lock = threading.Lock()
 _running: DynamoDBLocal | None = None
@@ -49,10 +48,9 @@ def stop() -> None:
 
 def client(running: DynamoDBLocal, config: Config = RETRY_CONFIG) -> Any:
     """A boto3 DynamoDB client on the emulator, retries as in production unless told."""
-    return boto3.session.Session(
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=REGION).client("dynamodb", endpoint_url=running.endpoint, config=config)
+    assert CREDENTIALS["AWS_ACCESS_KEY_ID"] == CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+    return fake_client("dynamodb", region=REGION, key=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                       endpoint_url=running.endpoint, config=config)
 
 
 def table_name(prefix: str = "txn-test") -> str:
