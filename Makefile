@@ -45,9 +45,10 @@ demo: $(STAMP)
 dashboard: $(STAMP)
 	$(PY) -m scripts.demo --serve
 
-## check: the fast loop while coding: lint, types and the tests that need only Python
+## check: the fast loop while coding: lint, types and the tests that need only Python (in
+## parallel: about 430 tests, ~16 s of CPU; one process took 24 s on 2 cores, two take 16 s)
 check: lint typecheck
-	$(PY) -m pytest -m "$(CHECK_TESTS)"
+	$(PY) -m pytest -n $${PYTEST_WORKERS:-auto} -m "$(CHECK_TESTS)"
 
 ## test: lint, type-check, the security scan of the packaged template and every test (in
 ## parallel); run before pushing

@@ -48,6 +48,12 @@ def dynamo(request: pytest.FixtureRequest) -> Iterator[DynamoStore]:
             yield store
 
 
+# Hundreds of items written in transactions: DynamoDB Local only. moto deep-copies the table on
+# each TransactWriteItems, so these cost seconds there and prove nothing more (the calls are
+# counted by the same botocore hook on either).
+LOCAL_ONLY = pytest.mark.parametrize("dynamo", ["dynamodb-local"], indirect=True)
+
+
 def batch(prefix: str, n: int, accounts: int, hours: int = 1, big_every: int = 7
           ) -> list[dict[str, Any]]:
     """n valid raw transactions over `accounts` accounts and `hours` hours before NOW."""
@@ -91,6 +97,7 @@ def counting(dynamo: DynamoStore) -> Iterator[CountingApi]:
 
 
 @pytest.mark.parametrize("hours", [1, 48])
+@LOCAL_ONLY
 def test_batch_of_100_over_50_accounts_costs_at_most_5_calls(counting: CountingApi,
                                                              hours: int) -> None:
     counting.measure("GET", "/analytics")  # the key lookup is cached from here on
@@ -128,6 +135,7 @@ def test_analytics_costs_the_same_3_calls_at_10_and_1000_transactions(
     assert warm_small == warm_large == ["BatchGetItem", "Query"]  # the key is cached
 
 
+@LOCAL_ONLY
 def test_an_account_with_more_transactions_than_one_call_holds_is_split_safely(
         dynamo: DynamoStore) -> None:
     calls = record_aws_calls(dynamo.client)
@@ -144,6 +152,7 @@ def test_an_account_with_more_transactions_than_one_call_holds_is_split_safely(
     assert [r.status for r in ingest(dynamo, BANK, raws[:5], NOW, RULES)] == [DUPLICATE] * 5
 
 
+@LOCAL_ONLY
 def test_each_call_holds_at_most_100_actions_and_one_per_item(dynamo: DynamoStore) -> None:
     sent: list[dict[str, Any]] = []
 

@@ -79,6 +79,10 @@ AMOUNTS = st.one_of(DECIMALS.map(lambda t: ("number", t)), DECIMALS.map(lambda t
 
 
 # --- timestamps at every calendar edge --------------------------------------------------------
+TIME_FRACTIONS = st.one_of(st.just(""), st.integers(0, 12).map(lambda n: "." + "9" * n),
+                           st.just(",5"))
+
+
 @st.composite
 def timestamps(draw: st.DrawFn) -> str:
     year = draw(st.sampled_from(["0000", "0001", "1969", "1970", "2024", "2026", "9999"]))
@@ -87,8 +91,7 @@ def timestamps(draw: st.DrawFn) -> str:
     hour = draw(st.sampled_from(["00", "13", "23", "24"]))
     minute = draw(st.sampled_from(["00", "59", "60"]))
     second = draw(st.sampled_from(["00", "59", "60"]))
-    fraction = draw(st.one_of(st.just(""), st.integers(0, 12).map(lambda n: "." + "9" * n),
-                              st.just(",5")))
+    fraction = draw(TIME_FRACTIONS)
     zone = draw(st.sampled_from(["Z", "z", "+00:00", "-00:00", "+14:00", "-23:59", "+23:59",
                                  "+24:00", "+00:01", "-00:01", "+0200", "+02", "+02:00:30",
                                  ""]))
@@ -167,13 +170,16 @@ SEGMENTS = st.one_of(st.from_regex(r"[A-Za-z0-9._:-]{1,34}", fullmatch=True),
                      st.integers(35, 5000).map(lambda n: "9" * n))
 
 
-@st.composite
-def queries(draw: st.DrawFn, names: list[str], values: st.SearchStrategy[str]) -> str:
-    pairs = draw(st.lists(st.tuples(st.one_of(st.sampled_from(names), SHORT_TEXT), values),
-                          max_size=3))
+def _query_string(pairs: list[tuple[str, str]]) -> str:
     if not pairs:
         return ""
     return "?" + "&".join(f"{_escape_query(k)}={_escape_query(v)}" for k, v in pairs)
+
+
+def queries(names: list[str], values: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    # built once, not inside a draw: a strategy built per draw costs more than drawing from it
+    return st.lists(st.tuples(st.one_of(st.sampled_from(names), SHORT_TEXT), values),
+                    max_size=3).map(_query_string)
 
 
 def cursors(real: list[str]) -> st.SearchStrategy[str]:
