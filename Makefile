@@ -46,7 +46,7 @@ dashboard: $(STAMP)
 	$(PY) -m scripts.demo --serve
 
 ## check: the fast loop while coding: lint, types and the tests that need only Python (in
-## parallel: about 430 tests, ~16 s of CPU; one process took 24 s on 2 cores, two take 16 s)
+## parallel: about 440 tests; one process took 24 s on 2 cores, two workers take 14-15 s)
 check: lint typecheck
 	$(PY) -m pytest -n $${PYTEST_WORKERS:-auto} -m "$(CHECK_TESTS)"
 
