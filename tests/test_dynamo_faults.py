@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,9 @@ from chalicelib.runtime import Runtime, set_runtime
 from chalicelib.storage.dynamo.store import DynamoStore
 from chalicelib.storage.port import StoreError
 from chalicelib.storage.sqlite.store import SqliteStore
-from tests.aws_calls import TEST_TABLE, moto_dynamo_store, operations, record_aws_calls
+from tests.aws_calls import moto_dynamo_store, operations, record_aws_calls
 from tests.conftest import NOW
+from tests.dynamodb_local import dynamodb_local_store
 from tests.factories import raw_tx
 from tests.test_dynamo_store import BANK, batch
 
@@ -88,10 +90,19 @@ class Faults:
         return None
 
 
-@pytest.fixture
-def api() -> Iterator[tuple[DynamoStore, Client]]:
-    with moto_dynamo_store(config=FAST_RETRIES) as store:
-        set_runtime(Runtime(Settings(store="dynamodb", table_name=TEST_TABLE,
+def fault_store(request: pytest.FixtureRequest, where: str) -> AbstractContextManager[DynamoStore]:
+    """A store on moto, or on DynamoDB Local for tests that write hundreds of items (moto copies
+    the table on each TransactWriteItems); the injected faults work the same on either."""
+    if where == "moto":
+        return moto_dynamo_store(config=FAST_RETRIES)
+    request.getfixturevalue("dynamodb_local")
+    return dynamodb_local_store(config=FAST_RETRIES)
+
+
+@pytest.fixture(params=["moto"])
+def api(request: pytest.FixtureRequest) -> Iterator[tuple[DynamoStore, Client]]:
+    with fault_store(request, request.param) as store:
+        set_runtime(Runtime(Settings(store="dynamodb", table_name=store.table,
                                      demo_api_key=HEADERS["x-api-key"]), store))
         try:
             with Client(app) as client:
@@ -134,6 +145,7 @@ def test_spent_retries_answer_503_with_retry_after_never_500(
     assert faults.sends == 2 * operations(calls).count("BatchGetItem")  # each call tried twice
 
 
+@pytest.mark.parametrize("api", ["dynamodb-local"], indirect=True)
 def test_a_failure_between_chunks_leaves_only_whole_chunks_and_a_retry_completes(
         api: tuple[DynamoStore, Client]) -> None:
     store, client = api
@@ -192,7 +204,7 @@ def test_a_failed_call_in_the_bucket_repair_is_a_store_error(kind: str) -> None:
 
 
 def test_a_retry_after_a_failure_between_chunks_flags_with_the_configured_rules(
-        tmp_path: Path) -> None:
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
     rules = RuleConfig(velocity_count=60)  # not the default 10
     start = NOW - timedelta(minutes=50)
     items = [raw_tx(f"v{i}", account="V1", timestamp=(start + timedelta(seconds=20 * i))
@@ -201,10 +213,10 @@ def test_a_retry_after_a_failure_between_chunks_flags_with_the_configured_rules(
     expected = {r.id for r in ingest(reference, BANK, items, NOW, rules)
                 if r.transaction and VELOCITY in r.transaction.flags}
     assert expected == {f"v{i}" for i in range(60, 120)}
-    with moto_dynamo_store(config=FAST_RETRIES) as store:
+    with fault_store(request, "dynamodb-local") as store:  # 120 items in 3 chunks
         faults = Faults(store, "TransactWriteItems")
         faults.fail_from = 2  # the first chunk commits, the second is refused until the retry
-        set_runtime(Runtime(Settings(store="dynamodb", table_name=TEST_TABLE, rules=rules,
+        set_runtime(Runtime(Settings(store="dynamodb", table_name=store.table, rules=rules,
                                      demo_api_key=HEADERS["x-api-key"]), store))
         try:
             with Client(app) as client:
