@@ -72,7 +72,7 @@ unit: $(STAMP)
 
 ## fast: every test but those marked slow (the bulk of the fuzz), in parallel
 fast: $(STAMP)
-	$(PY) -m pytest -n auto -m "not slow"
+	$(PY) -m pytest -n $${PYTEST_WORKERS:-auto} --dist loadfile --no-loadscope-reorder -m "not slow"
 
 ## serve: the local API on SQLite without chalice local's keep-alive stall
 serve: $(STAMP)
