@@ -219,6 +219,23 @@ def test_scan_passes_and_fails_again_when_the_access_log_goes(
     assert [c["check_id"] for c in report["results"]["failed_checks"]] == ["CKV_AWS_76"]
 
 
+def test_api_gateways_own_5xx_answers_keep_their_status_in_the_one_error_shape(
+        packaged: Path) -> None:
+    """A Lambda throttle, the 29 s timeout or a failed invoke is answered by API Gateway, not
+    the app: the status stays its own (500, 504), the body is the error shape, and the type
+    and message it renders say which (rendered here as API Gateway would)."""
+    swagger = resources(packaged)["RestAPI"]["Properties"]["DefinitionBody"]
+    default_5xx = swagger["x-amazon-apigateway-gateway-responses"]["DEFAULT_5XX"]
+    assert "statusCode" not in default_5xx  # a status here would replace every 5xx's
+    assert default_5xx["responseParameters"] == {"gatewayresponse.header.Retry-After": "'1'"}
+    template = default_5xx["responseTemplates"]["application/json"]
+    for kind, message in [("INTEGRATION_FAILURE", "Internal server error"),
+                          ("INTEGRATION_TIMEOUT", 'Endpoint "request" timed out')]:
+        rendered = template.replace("$context.error.responseType", kind).replace(
+            "$context.error.messageString", json.dumps(message))  # the quoted message
+        assert json.loads(rendered) == {"Code": kind, "Message": message, "Details": []}
+
+
 def test_the_stage_throttles_429_in_the_one_error_shape_with_retry_after(packaged: Path) -> None:
     swagger = resources(packaged)["RestAPI"]["Properties"]["DefinitionBody"]
     assert "/transactions" in swagger["paths"]  # merged into chalice's body, not replacing it
