@@ -10,9 +10,10 @@ from typing import Any
 
 from chalice.app import Chalice, Request, Response, SQSEvent
 
-from chalicelib import analytics, dashboard, service, service_async
-from chalicelib.caller import identify
+from chalicelib.adapters.s3_archive import ArchiveError, archive_for
+from chalicelib.bootstrap import get_runtime
 from chalicelib.config import ConfigError
+from chalicelib.domain.timeutil import now_utc
 from chalicelib.errors import (
     AppError,
     InternalServerError,
@@ -20,10 +21,12 @@ from chalicelib.errors import (
     ServiceUnavailableError,
 )
 from chalicelib.observability import RequestObserver, log
-from chalicelib.runtime import get_runtime
-from chalicelib.storage.port import StoreError
-from chalicelib.storage.s3_archive import ArchiveError, archive_for
-from chalicelib.timeutil import now_utc
+from chalicelib.ports.store import StoreError
+from chalicelib.usecases import analytics
+from chalicelib.usecases import async_service as service_async
+from chalicelib.usecases import ingest_sync as service
+from chalicelib.usecases.caller import identify
+from chalicelib.web import dashboard
 
 app = Chalice(app_name="txn-stream")
 INGEST_QUEUE = "txn-stream-prod-ingest.fifo"  # infra/resources.json's IngestQueue

@@ -23,16 +23,16 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from chalicelib import ingest_async
+from chalicelib.adapters.dynamo import DynamoStore
+from chalicelib.adapters.dynamo.dynamo_receipts import DynamoReceipts
+from chalicelib.adapters.sqs_queue import SqsQueue
+from chalicelib.bootstrap import Runtime
 from chalicelib.config import Settings
-from chalicelib.ledger import ingest
-from chalicelib.queue.runtime import AsyncRuntime, consume_batch
-from chalicelib.queue.settings import QueueSettings
-from chalicelib.rules import RuleConfig
-from chalicelib.runtime import Runtime
-from chalicelib.storage.dynamo import DynamoStore
-from chalicelib.storage.dynamo.receipts import DynamoReceipts
-from chalicelib.storage.sqs_queue import SqsQueue
+from chalicelib.domain.rules import RuleConfig
+from chalicelib.queue_settings import QueueSettings
+from chalicelib.usecases import ingest_async
+from chalicelib.usecases.async_runtime import AsyncRuntime, consume_batch
+from chalicelib.usecases.ledger import ingest
 from scripts.provision import create_table_request
 
 BANK = "demo"

@@ -23,11 +23,11 @@ t0 = time.perf_counter()
 import app
 t1 = time.perf_counter()
 from chalicelib.config import load_settings
-from chalicelib.tracing import enable_tracing
+from chalicelib.adapters.xray import enable_tracing
 if load_settings().tracing:
     enable_tracing()  # what get_runtime() does first when TRACING=on
 t2 = time.perf_counter()
-from chalicelib.runtime import get_runtime
+from chalicelib.bootstrap import get_runtime
 get_runtime().store.client
 t3 = time.perf_counter()
 print(json.dumps({"import_ms": (t1 - t0) * 1000, "tracing_ms": (t2 - t1) * 1000,

@@ -30,8 +30,8 @@ from typing import Any
 
 from rich.table import Table
 
-from chalicelib.auth import create_key
-from chalicelib.storage.dynamo.store import DynamoStore
+from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
+from chalicelib.usecases.api_keys import create_key
 from scripts.demo import PROJECT_DIR, LocalServer
 from scripts.dynamodb_local import DynamoDBLocal, install_dir
 from scripts.provision import provision

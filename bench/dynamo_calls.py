@@ -23,15 +23,15 @@ from chalice.test import Client
 from moto import mock_aws
 
 from app import app
-from chalicelib.auth import create_key
+from chalicelib.adapters.dynamo import dynamo_codec as codec
+from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import Settings
-from chalicelib.ledger import ingest
-from chalicelib.reconcile import find_drift, repair
-from chalicelib.rules import RuleConfig
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.dynamo import codec
-from chalicelib.storage.dynamo.store import DynamoStore
-from chalicelib.validation import validate_transaction
+from chalicelib.domain.rules import RuleConfig
+from chalicelib.domain.validation import validate_transaction
+from chalicelib.usecases.api_keys import create_key
+from chalicelib.usecases.ledger import ingest
+from chalicelib.usecases.reconcile import find_drift, repair
 from scripts.provision import create_table_request
 
 TABLE = "bench"

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.spread import RUNS, ratios, spread
-from chalicelib.analytics import Window, bank_analytics
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.bootstrap import Runtime
 from chalicelib.config import Settings
-from chalicelib.reconcile import recompute
-from chalicelib.runtime import Runtime
-from chalicelib.service import post_transactions
-from chalicelib.storage.sqlite.store import SqliteStore
+from chalicelib.usecases.analytics import Window, bank_analytics
+from chalicelib.usecases.ingest_sync import post_transactions
+from chalicelib.usecases.reconcile import recompute
 
 BANK = "bench"
 START = datetime(2025, 1, 1, tzinfo=UTC)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from chalicelib.rules import RuleConfig
+from chalicelib.domain.rules import RuleConfig
 
 DEMO_STAGE = "dev"  # the only stage on which DEMO_API_KEY is honoured
 LOCAL_STAGES = frozenset({"dev", "local"})  # may run with a per-process cursor secret
@@ -49,7 +49,7 @@ class Settings:
     stage: str = "local"
     key_cache_ttl_s: int = 30  # how long a warm process trusts a looked-up key (revocation delay)
     cognito: CognitoConfig | None = None  # None: bearer tokens are refused (401)
-    tracing: bool = False  # TRACING=on: X-Ray subsegments for AWS calls (chalicelib/tracing.py)
+    tracing: bool = False  # TRACING=on: X-Ray subsegments for AWS calls (adapters/xray.py)
     rules: RuleConfig = field(default_factory=RuleConfig)
     # signs history cursors (HMAC-SHA256); random per process unless CURSOR_SECRET is set
     cursor_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)

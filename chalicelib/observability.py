@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.ledger import STATUSES
+from chalicelib.usecases.ledger import STATUSES
 
 NAMESPACE = "TxnStream"
 DIMENSIONS = [["stage"]]  # low cardinality only: never bank, account or request id

@@ -9,11 +9,11 @@ import sys
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from chalicelib.aggregates import BANK_KEY
 from chalicelib.config import ConfigError, load_settings
-from chalicelib.reconcile import find_drift, repair
-from chalicelib.storage.factory import open_store
-from chalicelib.storage.port import StoreError
+from chalicelib.domain.aggregates import BANK_KEY
+from chalicelib.ports.store import StoreError
+from chalicelib.store_factory import open_store
+from chalicelib.usecases.reconcile import find_drift, repair
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 
-from chalicelib import ingest_async
-from chalicelib.queue import messages
-from chalicelib.queue.runtime import AsyncRuntime, get_async
-from chalicelib.runtime import Runtime, get_runtime
+from chalicelib.bootstrap import Runtime, get_runtime
+from chalicelib.domain import messages
+from chalicelib.usecases import ingest_async
+from chalicelib.usecases.async_runtime import AsyncRuntime, get_async
 
 BATCH = 10
 

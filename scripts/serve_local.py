@@ -22,7 +22,7 @@ from chalice.local import ChaliceRequestHandler, LocalDevServer, create_local_se
 
 from chalicelib.config import ConfigError, load_settings
 from chalicelib.errors import AppError
-from chalicelib.framing import framing_error, log_path
+from chalicelib.web.framing import framing_error, log_path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 IDLE_TIMEOUT_S = 30.0
@@ -115,8 +115,8 @@ def build_server(host: str = "127.0.0.1", port: int = 8000, stage: str = "dev",
 def start_consumer() -> None:
     """Consume what the embedded ingest queue holds from the start (a previous run may have
     left messages), instead of on the first asynchronous request as under `chalice local`."""
-    from chalicelib.queue.runtime import get_async
-    from chalicelib.runtime import get_runtime
+    from chalicelib.bootstrap import get_runtime
+    from chalicelib.usecases.async_runtime import get_async
 
     try:
         get_async(get_runtime())

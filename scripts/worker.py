@@ -11,8 +11,8 @@ import signal
 import time
 from types import FrameType
 
-from chalicelib.queue.runtime import drain, get_async
-from chalicelib.runtime import get_runtime
+from chalicelib.bootstrap import get_runtime
+from chalicelib.usecases.async_runtime import drain, get_async
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:

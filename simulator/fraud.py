@@ -1,4 +1,4 @@
-"""Fraud patterns, each built to trip one flag rule of chalicelib/rules.py at its defaults."""
+"""Fraud patterns, each built to trip one flag rule (chalicelib/domain/rules.py) by default."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
-from chalicelib.rules import RULES, RuleConfig, unit_scale
+from chalicelib.domain.rules import RULES, RuleConfig, unit_scale
 from simulator.money import MINOR_DIGITS, from_minor
 
-# Sized against the rules' defaults (read from chalicelib.rules, not copied);
+# Sized against the rules' defaults (read from chalicelib.domain.rules, not copied);
 # tests/test_simulator_generator.py replays the patterns through the rules to prove they trip.
 _DEFAULTS = RuleConfig()
 LARGE = int(_DEFAULTS.large_amount)

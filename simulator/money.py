@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-# The configured set; every code must be one the API accepts (chalicelib/money.py MINOR_UNITS,
-# a test checks the digits agree). Its own table: the currencies this client chooses to send.
+# The configured set; every code must be one the API accepts (chalicelib/domain/money.py
+# MINOR_UNITS; a test checks the digits agree). Its own table: the currencies this client
+# chooses to send.
 MINOR_DIGITS: dict[str, int] = {"USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "JPY": 0, "SEK": 2}
 DEFAULT_CURRENCIES = ("USD", "EUR", "GBP", "JPY")
 # How many units of the currency a dollar buys, roughly: keeps amounts plausible per currency.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chalicelib.queue.runtime import AsyncRuntime, build, set_async
-from chalicelib.queue.settings import QueueSettings
-from chalicelib.runtime import Runtime
+from chalicelib.bootstrap import Runtime
+from chalicelib.queue_settings import QueueSettings
+from chalicelib.usecases.async_runtime import AsyncRuntime, build, set_async
 
 
 def install(rt: Runtime, tmp_path: Path, max_receives: int = 3,

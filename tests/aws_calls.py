@@ -22,7 +22,7 @@ import boto3
 from botocore.config import Config
 from moto import mock_aws
 
-from chalicelib.storage.dynamo.store import RETRY_CONFIG, DynamoStore
+from chalicelib.adapters.dynamo.dynamo_store import RETRY_CONFIG, DynamoStore
 from scripts.provision import create_table_request
 
 REGION = "us-east-1"

@@ -13,10 +13,10 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import Settings
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.port import Store
-from chalicelib.storage.sqlite.store import SqliteStore
+from chalicelib.ports.store import Store
 from scripts.dynamodb_local import DynamoDBLocal
 from tests import dynamodb_local as ddb_local
 from tests.stores import EMULATED, STORES

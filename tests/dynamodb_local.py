@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from chalicelib.storage.dynamo.store import RETRY_CONFIG, DynamoStore
+from chalicelib.adapters.dynamo.dynamo_store import RETRY_CONFIG, DynamoStore
 from scripts.dynamodb_local import CREDENTIALS, REGION, DynamoDBLocal, NoJava
 from scripts.provision import create_table_request
 from tests.aws_calls import fake_client, record_aws_calls

@@ -10,9 +10,9 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import Settings
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.port import Store
+from chalicelib.ports.store import Store
 from tests.conftest import TEST_KEY, Api
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.model import Transaction
+from chalicelib.domain.model import Transaction
 
 SEED_SAMPLE = ('{"id": "1", "account": "A123", "amount": 250.50, "type": "credit", '
                '"timestamp": "2026-01-10T14:00:00Z"}')

@@ -10,8 +10,8 @@ from pathlib import Path
 import boto3
 from moto import mock_aws
 
-from chalicelib.queue.port import Queue
-from chalicelib.storage.sqs_queue import SqsQueue
+from chalicelib.adapters.sqs_queue import SqsQueue
+from chalicelib.ports.queue import Queue
 from tests.aws_calls import REGION, record_aws_calls
 
 MAX_RECEIVES = 3
@@ -22,7 +22,7 @@ TEST_DLQ = "txn-stream-prod-ingest-dlq.fifo"
 
 @contextmanager
 def sqlite_queue(tmp_path: Path) -> Iterator[Queue]:
-    from chalicelib.storage.sqlite.queue import SqliteQueue
+    from chalicelib.adapters.sqlite.sqlite_queue import SqliteQueue
 
     yield SqliteQueue(str(tmp_path / "queue.db"), max_receives=MAX_RECEIVES)
 

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from chalicelib.storage.port import Store
-from chalicelib.storage.sqlite.store import SqliteStore
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.ports.store import Store
 from tests.aws_calls import moto_dynamo_store
 from tests.dynamodb_local import dynamodb_local_store
 

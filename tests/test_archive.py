@@ -17,10 +17,10 @@ from chalice.test import Client
 from moto import mock_aws
 
 from app import app
+from chalicelib.adapters.s3_archive import S3Archive, archive_for, object_key
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import Settings
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.s3_archive import S3Archive, archive_for, object_key
-from chalicelib.storage.sqlite.store import SqliteStore
 from tests.aws_calls import record_aws_calls
 from tests.factories import raw_tx
 

@@ -14,19 +14,19 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from chalicelib import ingest_async, ledger
-from chalicelib.aggregates import BANK_KEY
+from chalicelib.adapters.sqlite import SqliteStore
+from chalicelib.bootstrap import Runtime
 from chalicelib.config import Settings
-from chalicelib.ledger import ingest
-from chalicelib.queue.port import ReceivedMessage
-from chalicelib.queue.runtime import AsyncRuntime, build, drain, poll_once, set_async
-from chalicelib.queue.settings import QueueSettings
-from chalicelib.receipts import ItemFate
-from chalicelib.reconcile import find_drift
-from chalicelib.rules import RuleConfig
-from chalicelib.runtime import Runtime
-from chalicelib.storage.port import ReceiptStore, Store, StoreError
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.domain.aggregates import BANK_KEY
+from chalicelib.domain.receipts import ItemFate
+from chalicelib.domain.rules import RuleConfig
+from chalicelib.ports.queue import ReceivedMessage
+from chalicelib.ports.store import ReceiptStore, Store, StoreError
+from chalicelib.queue_settings import QueueSettings
+from chalicelib.usecases import ingest_async, ledger
+from chalicelib.usecases.async_runtime import AsyncRuntime, build, drain, poll_once, set_async
+from chalicelib.usecases.ledger import ingest
+from chalicelib.usecases.reconcile import find_drift
 from tests.conftest import NOW
 from tests.factories import raw_tx
 from tests.test_exactly_once import streams
@@ -189,7 +189,7 @@ def test_a_poison_message_ends_failed_and_a_redrive_applies_it(
 
 def ingest_async_batch(rt: Runtime, parts: AsyncRuntime, batch: list[ReceivedMessage]) -> bool:
     """True when the batch failed (the message stays for another delivery)."""
-    from chalicelib.queue.runtime import consume_batch
+    from chalicelib.usecases.async_runtime import consume_batch
 
     return bool(consume_batch(rt, parts, batch).failed)
 

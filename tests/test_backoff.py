@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.backoff import Backoff
-from chalicelib.ledger import ingest
-from chalicelib.rules import RuleConfig
-from chalicelib.storage.port import CommitConflict, UnitOfWork, WritePlan
-from chalicelib.storage.sqlite.store import SqliteStore
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.domain.rules import RuleConfig
+from chalicelib.ports.store import CommitConflict, UnitOfWork, WritePlan
+from chalicelib.support.backoff import Backoff
+from chalicelib.usecases.ledger import ingest
 from tests.conftest import NOW
 from tests.factories import raw_tx
 

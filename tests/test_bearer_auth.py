@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import app
-from chalicelib.app_clients import map_client, unmap_client
+from chalicelib.adapters.sqlite import SqliteStore
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import load_settings
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.usecases.app_clients import map_client, unmap_client
 from tests.factories import raw_tx
 from tests.idp import (
     ISSUER,

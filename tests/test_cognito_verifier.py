@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalicelib.aws.cognito import (
+from chalicelib.adapters.cognito import (
     REFETCH_INTERVAL_S,
     JwksUnavailable,
     TokenRejected,

@@ -20,8 +20,8 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from chalicelib.auth import create_key, revoke_key
-from chalicelib.storage.sqlite.store import SqliteStore
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.usecases.api_keys import create_key, revoke_key
 from scripts.demo import PROJECT_DIR, LocalServer
 from simulator.options import DEV_KEY
 from tests.browser import Browser, browser_for, chromium_paths

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import dashboard
+from chalicelib.web import dashboard
 from tests.conftest import Api
 
-WEB = Path(dashboard.__file__).resolve().parent / "web"
+WEB = Path(dashboard.__file__).resolve().parent
 FILES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8",
          "uplot.min.js": "text/javascript; charset=utf-8",
          "uplot.min.css": "text/css; charset=utf-8"}

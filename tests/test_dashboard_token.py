@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.by import By
 
-from chalicelib.auth import DEMO_BANK
+from chalicelib.usecases.api_keys import DEMO_BANK
 from scripts.demo import LocalServer
 from tests.browser import Browser, browser_for, chromium_paths
 from tests.idp import LocalIdp

@@ -8,12 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.aggregates import ACCOUNT, BANK_KEY, AggKey
+from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
+from chalicelib.domain.aggregates import ACCOUNT, BANK_KEY, AggKey
+from chalicelib.domain.rules import RuleConfig
 from chalicelib.errors import ServiceUnavailableError
-from chalicelib.ledger import CREATED, DUPLICATE, ingest
-from chalicelib.reconcile import find_drift
-from chalicelib.rules import RuleConfig
-from chalicelib.storage.dynamo.store import DynamoStore
+from chalicelib.usecases.ledger import CREATED, DUPLICATE, ingest
+from chalicelib.usecases.reconcile import find_drift
 from scripts.dynamodb_local import DynamoDBLocal
 from tests import dynamodb_local as ddb_local
 from tests.conftest import NOW

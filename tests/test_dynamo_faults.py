@@ -18,15 +18,15 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from chalice.test import Client
 
 from app import app
-from chalicelib.aggregates import ACCOUNT, BANK_KEY, AggKey, Bucket
+from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import Settings
-from chalicelib.ledger import CREATED, DUPLICATE, ingest
-from chalicelib.reconcile import find_drift
-from chalicelib.rules import VELOCITY, RuleConfig
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.dynamo.store import DynamoStore
-from chalicelib.storage.port import StoreError
-from chalicelib.storage.sqlite.store import SqliteStore
+from chalicelib.domain.aggregates import ACCOUNT, BANK_KEY, AggKey, Bucket
+from chalicelib.domain.rules import VELOCITY, RuleConfig
+from chalicelib.ports.store import StoreError
+from chalicelib.usecases.ledger import CREATED, DUPLICATE, ingest
+from chalicelib.usecases.reconcile import find_drift
 from tests.aws_calls import moto_dynamo_store, operations, record_aws_calls
 from tests.conftest import NOW
 from tests.dynamodb_local import dynamodb_local_store

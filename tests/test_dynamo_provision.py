@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from chalicelib.storage.dynamo.store import DynamoStore
-from chalicelib.storage.port import ApiKeyRecord
+from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
+from chalicelib.ports.store import ApiKeyRecord
 from scripts.dynamodb_local import DynamoDBLocal
 from scripts.provision import main, provision, table_properties
 from tests import dynamodb_local as ddb_local

@@ -12,18 +12,18 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib.aggregates import ACCOUNT, BANK_KEY, AggKey, deltas_for
-from chalicelib.auth import create_key
+from chalicelib.adapters.dynamo import dynamo_codec as codec
+from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import Settings, load_settings
-from chalicelib.ledger import CONFLICT, CREATED, DUPLICATE, ingest
-from chalicelib.reconcile import find_drift, repair
-from chalicelib.rules import RuleConfig
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.dynamo import codec
-from chalicelib.storage.dynamo.store import DynamoStore
-from chalicelib.storage.factory import open_store
-from chalicelib.storage.port import WritePlan
-from chalicelib.validation import validate_transaction
+from chalicelib.domain.aggregates import ACCOUNT, BANK_KEY, AggKey, deltas_for
+from chalicelib.domain.rules import RuleConfig
+from chalicelib.domain.validation import validate_transaction
+from chalicelib.ports.store import WritePlan
+from chalicelib.store_factory import open_store
+from chalicelib.usecases.api_keys import create_key
+from chalicelib.usecases.ledger import CONFLICT, CREATED, DUPLICATE, ingest
+from chalicelib.usecases.reconcile import find_drift, repair
 from tests.aws_calls import TEST_TABLE, AwsCall, moto_dynamo_store, operations, record_aws_calls
 from tests.conftest import NOW
 from tests.dynamodb_local import dynamodb_local_store

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.storage.dynamo.store import DynamoStore
-from chalicelib.storage.port import ApiKeyRecord
+from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
+from chalicelib.ports.store import ApiKeyRecord
 from scripts import dynamodb_local
 from scripts.dynamodb_local import DynamoDBLocal, EmulatorUnavailable, NoJava
 from scripts.provision import create_table_request

@@ -18,11 +18,11 @@ from chalice.test import Client
 
 import app as app_module
 from app import app
-from chalicelib.auth import hash_key
+from chalicelib.adapters.sqlite import SqliteStore
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import ConfigError, Settings, load_settings
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.port import ApiKeyRecord
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.ports.store import ApiKeyRecord
+from chalicelib.usecases.api_keys import hash_key
 from tests.edge_support import check_error_shape
 
 KEY = "edge-demo-key"

@@ -8,7 +8,7 @@ from decimal import Decimal, Inexact, Rounded
 
 import pytest
 
-from chalicelib.money import parse_amount, quantize
+from chalicelib.domain.money import parse_amount, quantize
 from tests.conftest import Api
 from tests.edge_support import check_error_shape, snapshot, store_api
 
@@ -90,7 +90,7 @@ def test_parse_amount_checks_the_exponent_before_any_normalisation() -> None:
 
 
 def test_money_arithmetic_raises_instead_of_rounding() -> None:
-    from chalicelib.money import MONEY, add, subtract
+    from chalicelib.domain.money import MONEY, add, subtract
 
     big = Decimal("9" * 38)
     with pytest.raises(Inexact):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.framing import framing_error, log_path
 from chalicelib.observability import MAX_LOGGED_CHARS, log
+from chalicelib.web.framing import framing_error, log_path
 from scripts.demo import LocalServer
 from simulator.options import DEV_KEY
 from tests.edge_support import check_error_shape

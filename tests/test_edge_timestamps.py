@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib.timeutil import TimestampError, parse_timestamp
+from chalicelib.domain.timeutil import TimestampError, parse_timestamp
 from tests.conftest import Api
 from tests.edge_support import check_error_shape, snapshot, store_api
 from tests.factories import raw_tx

@@ -11,12 +11,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.aggregates import BANK_KEY
-from chalicelib.analytics import Window, bank_analytics
-from chalicelib.ledger import CONFLICT, CREATED, DUPLICATE, ingest
-from chalicelib.reconcile import find_drift
-from chalicelib.rules import RuleConfig
-from chalicelib.storage.sqlite.store import SqliteStore
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.domain.aggregates import BANK_KEY
+from chalicelib.domain.rules import RuleConfig
+from chalicelib.usecases.analytics import Window, bank_analytics
+from chalicelib.usecases.ledger import CONFLICT, CREATED, DUPLICATE, ingest
+from chalicelib.usecases.reconcile import find_drift
 from tests.conftest import NOW, Api
 from tests.factories import raw_tx
 

@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from app import app
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import Settings
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.sqlite.store import SqliteStore
 from tests.factories import raw_tx
 from tests.test_openapi import document, response_schema
 
@@ -148,7 +148,7 @@ class Ledger:
         self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
 
     def aggregates(self) -> tuple[Any, ...]:
-        # every aggregate row of every table (see chalicelib/storage/sqlite/buckets.py)
+        # every aggregate row of every table (see chalicelib/adapters/sqlite/sqlite_buckets.py)
         return tuple(tuple(self.conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4"))
                      for table in ("agg", "agg_currency", "agg_flags", "account_states"))
 

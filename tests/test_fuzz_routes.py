@@ -27,9 +27,9 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from app import app
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import Settings
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.port import Store
+from chalicelib.ports.store import Store
 from tests.aws_calls import record_aws_calls
 from tests.edge_support import check_error_shape
 from tests.factories import raw_tx

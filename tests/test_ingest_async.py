@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.queue.port import OutgoingMessage, Queue, QueueError
-from chalicelib.queue.runtime import AsyncRuntime, drain, get_async, set_async
-from chalicelib.runtime import Runtime
-from chalicelib.storage.port import ApiKeyRecord
+from chalicelib.bootstrap import Runtime
+from chalicelib.ports.queue import OutgoingMessage, Queue, QueueError
+from chalicelib.ports.store import ApiKeyRecord
+from chalicelib.usecases.async_runtime import AsyncRuntime, drain, get_async, set_async
 from tests.asyncing import install
 from tests.conftest import Api
 from tests.factories import raw_tx
@@ -192,7 +192,7 @@ def test_a_queue_failing_half_way_is_503_and_the_unsent_items_read_failed(
 
 def _request_ids(parts: AsyncRuntime) -> list[str]:
     """Every request id in the embedded receipts file (the 503 did not tell the client one)."""
-    from chalicelib.storage.sqlite.receipts import SqliteReceipts
+    from chalicelib.adapters.sqlite.sqlite_receipts import SqliteReceipts
 
     assert isinstance(parts.receipts, SqliteReceipts)
     return [str(r[0]) for r in parts.receipts.file.read(

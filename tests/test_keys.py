@@ -14,13 +14,13 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib.app_clients import list_clients, map_client, unmap_client
-from chalicelib.auth import KeyCache, authenticate, create_key, hash_key
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import Settings
 from chalicelib.errors import ForbiddenError
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.port import Store
-from chalicelib.storage.sqlite.store import SqliteStore
+from chalicelib.ports.store import Store
+from chalicelib.usecases.api_keys import KeyCache, authenticate, create_key, hash_key
+from chalicelib.usecases.app_clients import list_clients, map_client, unmap_client
 from scripts import keys
 from tests.factories import raw_tx
 
@@ -157,7 +157,7 @@ def test_command_manages_keys_on_dynamodb(monkeypatch: pytest.MonkeyPatch) -> No
     import boto3
     from moto import mock_aws
 
-    from chalicelib.storage.dynamo.store import DynamoStore
+    from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
     from scripts.provision import create_table_request
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -233,7 +233,7 @@ def test_a_version_1_sqlite_file_gains_the_app_client_table_and_keeps_its_keys(
         tmp_path: Path) -> None:
     import sqlite3
 
-    from chalicelib.storage.sqlite.schema import SCHEMA_VERSION
+    from chalicelib.adapters.sqlite.sqlite_schema import SCHEMA_VERSION
 
     path = str(tmp_path / "old.db")
     key, _ = create_key(SqliteStore(path), "acme")

@@ -14,9 +14,9 @@ import pytest
 from moto import mock_aws
 
 from app import app
-from chalicelib.auth import create_key
-from chalicelib.runtime import get_runtime, set_runtime
-from chalicelib.storage.dynamo.store import DynamoStore
+from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
+from chalicelib.bootstrap import get_runtime, set_runtime
+from chalicelib.usecases.api_keys import create_key
 from scripts.provision import create_table_request
 from tests.aws_calls import record_aws_calls
 from tests.factories import SEED_SAMPLE

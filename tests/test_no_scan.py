@@ -10,11 +10,11 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import Settings
-from chalicelib.ledger import ingest
-from chalicelib.rules import RuleConfig
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.sqlite.store import SqliteStore
+from chalicelib.domain.rules import RuleConfig
+from chalicelib.usecases.ledger import ingest
 from scripts.dynamodb_local import DynamoDBLocal
 from tests.aws_calls import operations, record_aws_calls
 from tests.conftest import NOW, TEST_KEY, Api

@@ -12,10 +12,10 @@ from chalice.local import LambdaContext
 from chalice.test import Client
 
 from app import app
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import Settings
 from chalicelib.observability import ingest_outcomes, mask_account
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.sqlite.store import SqliteStore
 from tests.factories import raw_tx
 
 DEMO_KEY = "demo-secret-key-123456"

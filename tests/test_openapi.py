@@ -14,9 +14,9 @@ import yaml
 from chalice.test import Client
 
 from app import PUBLIC_PATHS, app
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import Settings
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.sqlite.store import SqliteStore
 from tests.factories import SEED_SAMPLE, raw_tx
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
@@ -85,7 +85,7 @@ def test_every_app_route_is_documented_and_every_documented_route_exists() -> No
 
 
 def test_every_route_but_health_and_the_dashboard_requires_a_key_or_a_token() -> None:
-    from chalicelib.caller import required_scope
+    from chalicelib.usecases.caller import required_scope
 
     doc = document()
     schemes = doc["components"]["securitySchemes"]
@@ -126,10 +126,10 @@ def test_ingest_answers_match_the_document(api: Recorder) -> None:
 
 
 def test_async_answers_match_the_document(api: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.queue.runtime import drain, get_async, set_async
+    from chalicelib.usecases.async_runtime import drain, get_async, set_async
 
     monkeypatch.setenv("QUEUE_LOCAL_WORKERS", "0")  # this test consumes, so `pending` is seen
-    from chalicelib.runtime import get_runtime
+    from chalicelib.bootstrap import get_runtime
 
     post, receipt = "/transactions", "/ingest/{request_id}"
     prefer = {"prefer": "respond-async"}

@@ -121,7 +121,7 @@ def test_the_zips_own_pyjwt_verifies_a_token_in_a_bare_interpreter(
 
 
 def test_template_holds_the_user_pool_the_code_expects(packaged: Path) -> None:
-    from chalicelib.caller import (
+    from chalicelib.usecases.caller import (
         BANK_GROUP_PREFIX,
         READ_SCOPE,
         RESOURCE_SERVER,

@@ -6,9 +6,8 @@ import dataclasses
 
 import pytest
 
-from chalicelib.auth import authenticate, create_key, revoke_key
 from chalicelib.errors import ForbiddenError
-from chalicelib.storage.port import (
+from chalicelib.ports.store import (
     AdminStore,
     ApiKeyRecord,
     AppClientRecord,
@@ -16,6 +15,7 @@ from chalicelib.storage.port import (
     LedgerStore,
     Store,
 )
+from chalicelib.usecases.api_keys import authenticate, create_key, revoke_key
 
 
 class DictKeys(KeyStore):
@@ -76,7 +76,7 @@ def test_a_full_store_is_every_port_and_the_ports_share_no_method() -> None:
 
 
 def test_app_client_functions_run_on_a_fake_that_implements_only_the_key_port() -> None:
-    from chalicelib.app_clients import list_clients, map_client, unmap_client
+    from chalicelib.usecases.app_clients import list_clients, map_client, unmap_client
 
     keys = DictKeys()
     record, made = map_client(keys, "acme", "client1")

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import ingest_async
+from chalicelib.adapters.sqlite import SqliteStore
+from chalicelib.bootstrap import Runtime
 from chalicelib.config import Settings
-from chalicelib.queue.runtime import build
-from chalicelib.runtime import Runtime
-from chalicelib.storage.sqlite import SqliteStore
+from chalicelib.usecases import ingest_async
+from chalicelib.usecases.async_runtime import build
 from scripts.demo import PROJECT_DIR
 from tests.conftest import NOW
 from tests.factories import raw_tx

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.queue.port import OutgoingMessage, Queue, ReceivedMessage
-from chalicelib.storage.sqs_queue import _batches
+from chalicelib.adapters.sqs_queue import _batches
+from chalicelib.ports.queue import OutgoingMessage, Queue, ReceivedMessage
 from tests.queues import MAX_RECEIVES, QUEUES
 
 
@@ -130,7 +130,7 @@ def test_sqs_batches_hold_at_most_ten_messages_and_256_kib_in_order() -> None:
 def test_sqs_send_failing_on_a_later_batch_names_what_was_not_queued(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from chalicelib.queue.port import QueueError
+    from chalicelib.ports.queue import QueueError
     from tests.queues import moto_sqs_queue
 
     with moto_sqs_queue(tmp_path) as queue:
@@ -154,8 +154,8 @@ def test_sqs_send_failing_on_a_later_batch_names_what_was_not_queued(tmp_path: P
 
 
 def test_sqlite_send_failing_queues_nothing_and_says_so(tmp_path: Path) -> None:
-    from chalicelib.queue.port import QueueError
-    from chalicelib.storage.sqlite.queue import SqliteQueue
+    from chalicelib.adapters.sqlite.sqlite_queue import SqliteQueue
+    from chalicelib.ports.queue import QueueError
 
     blocker = tmp_path / "file"
     blocker.write_text("")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from chalicelib.model import Transaction
-from chalicelib.queue.messages import MAX_ITEMS, MessageError, group_for, parse, plan
+from chalicelib.domain.messages import MAX_ITEMS, MessageError, group_for, parse, plan
+from chalicelib.domain.model import Transaction
 from tests.factories import tx
 
 

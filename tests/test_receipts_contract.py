@@ -6,19 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.receipts import FAILED, QUEUED, REJECTED, ItemFate
-from chalicelib.storage.port import ReceiptStore, Store, StoreError
+from chalicelib.domain.receipts import FAILED, QUEUED, REJECTED, ItemFate
+from chalicelib.ports.store import ReceiptStore, Store, StoreError
 
 
 def receipts_for(store: Store, tmp_path: Path) -> ReceiptStore:
-    """The receipt store that goes with a ledger store (as chalicelib.queue.runtime builds it)."""
+    """The receipt store that goes with a ledger store (as the async runtime builds it)."""
     if store.name == "dynamodb":
-        from chalicelib.storage.dynamo import DynamoStore
-        from chalicelib.storage.dynamo.receipts import DynamoReceipts
+        from chalicelib.adapters.dynamo import DynamoStore
+        from chalicelib.adapters.dynamo.dynamo_receipts import DynamoReceipts
 
         assert isinstance(store, DynamoStore)
         return DynamoReceipts(store.db)
-    from chalicelib.storage.sqlite.receipts import SqliteReceipts
+    from chalicelib.adapters.sqlite.sqlite_receipts import SqliteReceipts
 
     return SqliteReceipts(str(tmp_path / "receipts.db"))
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.aggregates import BANK_KEY, Bucket
-from chalicelib.ledger import ingest
-from chalicelib.rules import RuleConfig
-from chalicelib.storage.sqlite.store import SqliteStore
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.domain.aggregates import BANK_KEY, Bucket
+from chalicelib.domain.rules import RuleConfig
+from chalicelib.usecases.ledger import ingest
 from scripts import reconcile
 from tests.conftest import NOW
 from tests.factories import raw_tx

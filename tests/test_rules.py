@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from chalicelib.config import load_settings
-from chalicelib.model import Transaction
-from chalicelib.rules import (
+from chalicelib.domain.model import Transaction
+from chalicelib.domain.rules import (
     LARGE_AMOUNT,
     RAPID_IN_OUT,
     ROUND_AMOUNT,

@@ -11,14 +11,14 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib.analytics import Window, bank_analytics
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import Settings
-from chalicelib.ledger import ingest
-from chalicelib.rules import RuleConfig
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.series import MAX_HOURS, hourly_series
-from chalicelib.storage.port import Store
-from chalicelib.timeutil import parse_timestamp
+from chalicelib.domain.rules import RuleConfig
+from chalicelib.domain.timeutil import parse_timestamp
+from chalicelib.ports.store import Store
+from chalicelib.usecases.analytics import Window, bank_analytics
+from chalicelib.usecases.ledger import ingest
+from chalicelib.usecases.series import MAX_HOURS, hourly_series
 from tests.conftest import NOW, TEST_KEY
 from tests.factories import raw_tx
 

@@ -12,11 +12,11 @@ from decimal import Decimal
 
 import pytest
 
+from chalicelib.domain.model import Transaction
+from chalicelib.domain.money import MINOR_UNITS
+from chalicelib.domain.rules import RULES, AccountState, RuleConfig, evaluate, remember
+from chalicelib.domain.validation import validate_transaction
 from chalicelib.errors import ValidationError
-from chalicelib.model import Transaction
-from chalicelib.money import MINOR_UNITS
-from chalicelib.rules import RULES, AccountState, RuleConfig, evaluate, remember
-from chalicelib.validation import validate_transaction
 from simulator.bank import build_cast
 from simulator.cli import main
 from simulator.faults import FAULTS

@@ -17,12 +17,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib import analytics, service
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.bootstrap import Runtime
 from chalicelib.config import Settings
+from chalicelib.domain.timeutil import now_utc
 from chalicelib.errors import AppError
-from chalicelib.runtime import Runtime
-from chalicelib.storage.sqlite.store import SqliteStore
-from chalicelib.timeutil import now_utc
+from chalicelib.usecases import analytics
+from chalicelib.usecases import ingest_sync as service
 from scripts.demo import PROJECT_DIR, free_port
 from simulator.cli import main
 

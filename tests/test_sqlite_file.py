@@ -13,14 +13,14 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.adapters.sqlite.sqlite_schema import SCHEMA_VERSION
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import ConfigError, Settings, load_settings
-from chalicelib.ledger import ingest
-from chalicelib.rules import RuleConfig
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.factory import open_store
-from chalicelib.storage.port import StoreError, UnitOfWork
-from chalicelib.storage.sqlite.schema import SCHEMA_VERSION
-from chalicelib.storage.sqlite.store import SqliteStore
+from chalicelib.domain.rules import RuleConfig
+from chalicelib.ports.store import StoreError, UnitOfWork
+from chalicelib.store_factory import open_store
+from chalicelib.usecases.ledger import ingest
 from tests.conftest import NOW
 from tests.factories import raw_tx
 

@@ -14,12 +14,12 @@ from chalice.test import Client
 from moto import mock_aws
 
 from app import app, consume_ingest
-from chalicelib.auth import create_key
-from chalicelib.queue.messages import group_for
-from chalicelib.queue.port import OutgoingMessage, ReceivedMessage
-from chalicelib.queue.runtime import get_async, set_async
-from chalicelib.runtime import get_runtime, set_runtime
-from chalicelib.storage.dynamo import DynamoStore
+from chalicelib.adapters.dynamo import DynamoStore
+from chalicelib.bootstrap import get_runtime, set_runtime
+from chalicelib.domain.messages import group_for
+from chalicelib.ports.queue import OutgoingMessage, ReceivedMessage
+from chalicelib.usecases.api_keys import create_key
+from chalicelib.usecases.async_runtime import get_async, set_async
 from scripts.provision import create_table_request
 from tests.aws_calls import record_aws_calls
 from tests.factories import raw_tx
@@ -137,7 +137,7 @@ def test_lambda_event_generated_by_chalice_reaches_the_consumer(deployed: str) -
 
 def test_lambda_event_without_partial_batch_responses_a_failure_fails_the_whole_batch(
         deployed: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.service_async import BatchFailedError
+    from chalicelib.usecases.async_service import BatchFailedError
 
     monkeypatch.setenv("QUEUE_PARTIAL_BATCH", "false")  # the `chalice deploy` mapping
     set_async(None, None)

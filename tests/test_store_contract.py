@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.aggregates import ACCOUNT, BANK_KEY, HOUR, AggKey, Bucket, deltas_for
-from chalicelib.ledger import CONFLICT, CREATED, DUPLICATE, ingest
-from chalicelib.model import Transaction
-from chalicelib.reconcile import find_drift, recompute, repair
-from chalicelib.rules import AccountState, RuleConfig
-from chalicelib.storage.port import ApiKeyRecord, CommitConflict, Store, WritePlan
-from chalicelib.timeutil import sort_key
+from chalicelib.domain.aggregates import ACCOUNT, BANK_KEY, HOUR, AggKey, Bucket, deltas_for
+from chalicelib.domain.model import Transaction
+from chalicelib.domain.rules import AccountState, RuleConfig
+from chalicelib.domain.timeutil import sort_key
+from chalicelib.ports.store import ApiKeyRecord, CommitConflict, Store, WritePlan
+from chalicelib.usecases.ledger import CONFLICT, CREATED, DUPLICATE, ingest
+from chalicelib.usecases.reconcile import find_drift, recompute, repair
 from tests.conftest import NOW
 from tests.factories import raw_tx, tx
 

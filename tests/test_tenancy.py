@@ -11,9 +11,9 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import Settings
-from chalicelib.runtime import Runtime, set_runtime
-from chalicelib.storage.sqlite.store import SqliteStore
 from tests.factories import raw_tx
 from tests.test_keys import cli_create
 

@@ -31,8 +31,8 @@ with mock_aws():
     from scripts.provision import create_table_request
     boto3.client("dynamodb").create_table(**create_table_request("txn-trace"))
     from app import app
-    from chalicelib.auth import create_key
-    from chalicelib.runtime import get_runtime
+    from chalicelib.usecases.api_keys import create_key
+    from chalicelib.bootstrap import get_runtime
     from tests.factories import SEED_SAMPLE
     from tests.test_lambda_event import LambdaContext, rest_event
     key, _ = create_key(get_runtime().store, "acme")

@@ -1,0 +1,1 @@
+"""Adapters behind the ports: SQLite, DynamoDB, SQS, S3, Cognito, X-Ray."""

@@ -1,0 +1,110 @@
+"""One DynamoDB ingest attempt: two BatchGetItem reads, then conditional transactional chunks.
+
+Split from `store` to keep each file to one idea; every call goes through `table`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.adapters.dynamo import dynamo_codec as codec
+from chalicelib.adapters.dynamo import dynamo_table as t
+from chalicelib.adapters.dynamo import dynamo_writes as writes
+from chalicelib.domain.aggregates import ACCOUNT, BANK, HOUR, Bucket
+from chalicelib.domain.model import Transaction
+from chalicelib.domain.rules import AccountState
+from chalicelib.domain.timeutil import hour_key
+from chalicelib.ports.store import CommitConflict, StoreError, UnitOfWork, WritePlan
+
+CHUNK_RETRIES = 3  # rebuilds of a chunk whose only failed conditions were maxima raised meanwhile
+_CONFLICTS = {"ConditionalCheckFailed", "TransactionConflict", "None"}
+_CANCELLED = "TransactionCanceledException"
+
+
+class DynamoUnitOfWork(UnitOfWork):
+    """Reads what one attempt needs in two BatchGetItem calls, then commits in chunks.
+
+    Nothing is locked: the commit's conditions (id absent, account version unchanged, maxima
+    not overtaken) detect a concurrent writer, and the service reads again and retries.
+    """
+
+    def __init__(self, db: t.DynamoTable, bank: str, shard: int) -> None:
+        self.db = db
+        self.bank = bank
+        self.shard = shard
+        self.hours: set[str] = set()
+        self.known: dict[t.ItemKey, Bucket | None] = {}
+        self.states: dict[str, AccountState] = {}
+
+    def get_transactions(self, ids: list[str]) -> dict[str, Transaction]:
+        items = self.db.batch_get([t.tx_key(self.bank, i) for i in ids])
+        return {tx.id: tx for tx in (codec.tx_from(codec.from_wire(w)) for w in items.values())}
+
+    def expect(self, transactions: list[Transaction]) -> None:
+        self.hours = {hour_key(tx.timestamp) for tx in transactions}
+
+    def get_account_states(self, accounts: list[str]) -> dict[str, AccountState]:
+        self._read(accounts, self.hours)
+        return {a: self.states[a] for a in accounts}
+
+    def _read(self, accounts: list[str], hours: set[str]) -> None:
+        """Account items, this attempt's bank shard and its hour items, in one BatchGetItem."""
+        wanted = ([t.account_key(self.bank, a) for a in accounts]
+                  + [t.shard_key(self.bank, self.shard)]
+                  + [t.hour_key(self.bank, self.shard, h) for h in sorted(hours)])
+        wanted = [w for w in wanted if t.item_key(w) not in self.known]
+        items = self.db.batch_get(wanted)
+        for wire in wanted:
+            at = t.item_key(wire)
+            item = codec.from_wire(items[at]) if at in items else None
+            _, agg = t.agg_of(*at) or ("", None)
+            if agg is not None and agg.kind == ACCOUNT:
+                self.states[agg.name] = codec.state_from(item)
+                self.known[at] = codec.account_bucket_from(item)
+            else:
+                self.known[at] = None if item is None else codec.flat_from(item)
+
+    def commit(self, plan: WritePlan) -> None:
+        accounts = set(plan.states) | {k.name for k in plan.deltas if k.kind == ACCOUNT}
+        hours = {k.name for k in plan.deltas if k.kind == HOUR}
+        self._read(sorted(a for a in accounts if a not in self.states), hours)  # usually no-op
+        committed: list[Transaction] = []
+        for chunk in writes.split(plan, self.states):
+            self._commit_chunk(chunk, committed)
+            committed.extend(chunk.transactions)
+            writes.after_commit(self.bank, self.shard, chunk, self.known)
+
+    def _commit_chunk(self, chunk: writes.Chunk, committed: list[Transaction]) -> None:
+        for _ in range(CHUNK_RETRIES):
+            actions, keys = writes.actions(self.db.name, self.bank, self.shard, chunk,
+                                           self.known)
+            try:
+                self.db.call("transact_write_items", expect={_CANCELLED}, TransactItems=actions)
+                return
+            except t.Rejected as exc:
+                reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons", [])
+                codes = {str(r.get("Code")) for r in reasons}
+                if not codes <= _CONFLICTS:  # throttled, or a validation error: not a race
+                    raise StoreError(f"DynamoDB cancelled the write: {sorted(codes)}") from exc
+                if not self._raised_meanwhile(reasons, keys):
+                    raise CommitConflict(f"a concurrent writer got there first: {sorted(codes)}",
+                                         committed) from exc
+        raise CommitConflict("maxima kept moving; read again", committed)
+
+    def _raised_meanwhile(self, reasons: list[dict[str, Any]], keys: list[t.ItemKey]
+                          ) -> bool:
+        """True (and `known` refreshed) when every failed condition was a bank shard's or an
+        hour's maximum that a concurrent writer raised: the chunk can be rebuilt at once."""
+        failed = [(keys[i], r) for i, r in enumerate(reasons) if r.get("Code") != "None"]
+        if not failed or any(r.get("Code") != "ConditionalCheckFailed" or "Item" not in r
+                             or not _is_flat(at) for at, r in failed):
+            return False
+        for at, reason in failed:
+            self.known[at] = codec.flat_from(codec.from_wire(reason["Item"]))
+        return True
+
+
+def _is_flat(at: t.ItemKey) -> bool:
+    """A bank shard's or an hour's item (flat counters, maxima raised by conditional SETs)."""
+    _, agg = t.agg_of(*at) or ("", None)
+    return agg is not None and agg.kind in (BANK, HOUR)

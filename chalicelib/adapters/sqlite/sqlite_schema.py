@@ -1,0 +1,104 @@
+"""The SQLite file's tables (besides the aggregates'), its version, and transaction rows."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from chalicelib.adapters.sqlite import sqlite_buckets as buckets
+from chalicelib.domain.model import Transaction
+from chalicelib.domain.money import to_text
+from chalicelib.domain.timeutil import sort_key
+from chalicelib.ports.store import StoreError
+
+SCHEMA_VERSION = 2  # PRAGMA user_version of a file this code wrote; bump on any table change
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS transactions (
+    bank TEXT NOT NULL, id TEXT NOT NULL, account TEXT NOT NULL,
+    ts TEXT NOT NULL,            -- timeutil.sort_key of the timestamp: orders by time
+    flagged INTEGER NOT NULL,
+    -- the transaction as columns (no JSON to encode on the hot path); flags comma-separated
+    amount TEXT NOT NULL, currency TEXT NOT NULL, type TEXT NOT NULL, timestamp TEXT NOT NULL,
+    description TEXT, merchant TEXT, counterparty TEXT, channel TEXT, flags TEXT NOT NULL,
+    PRIMARY KEY (bank, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tx_by_account ON transactions (bank, account, ts DESC, id DESC);
+CREATE INDEX IF NOT EXISTS tx_flagged ON transactions (bank, ts DESC, id DESC) WHERE flagged = 1;
+CREATE TABLE IF NOT EXISTS account_states (
+    bank TEXT NOT NULL, account TEXT NOT NULL, version INTEGER NOT NULL, seen TEXT NOT NULL,
+    PRIMARY KEY (bank, account)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_hash TEXT PRIMARY KEY, bank TEXT NOT NULL, key_id TEXT NOT NULL,
+    created_at TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+CREATE UNIQUE INDEX IF NOT EXISTS api_keys_by_bank ON api_keys (bank, key_id);
+"""
+# Version 2: Cognito app clients of banks' systems, beside the keys.
+APP_CLIENTS = """
+CREATE TABLE IF NOT EXISTS app_clients (
+    client_id TEXT PRIMARY KEY, bank TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS app_clients_by_bank ON app_clients (bank, created_at, client_id);
+"""
+# What brings a file of an older version to the next one: only additive changes, applied in
+# the same write transaction as the version bump.
+MIGRATIONS = {1: APP_CLIENTS}
+
+
+TX_COLUMNS = ("id, account, amount, currency, type, timestamp, description, merchant,"
+              " counterparty, channel, flags")
+
+
+def tx_from_row(row: tuple[Any, ...]) -> Transaction:
+    """A stored row back into a transaction (it was validated on the way in)."""
+    tx_id, account, amount, currency, kind, stamp, description, merchant, counterparty, \
+        channel, flags = row
+    return Transaction(tx_id, account, Decimal(amount), currency, kind,
+                       datetime.fromisoformat(stamp), description, merchant, counterparty,
+                       channel, tuple(flags.split(",")) if flags else ())
+
+
+def tx_row(bank: str, t: Transaction) -> tuple[Any, ...]:
+    """The row stored for a transaction, in INSERT order: bank, ts, flagged, TX_COLUMNS."""
+    return (bank, sort_key(t.timestamp_text), 1 if t.flags else 0, t.id, t.account,
+            to_text(t.amount), t.currency, t.type, t.timestamp_text, t.description, t.merchant,
+            t.counterparty, t.channel, ",".join(t.flags))
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The script's statements one by one (a `;` inside a comment does not end one)."""
+    buffer = ""
+    for part in script.split(";"):
+        buffer += part + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \n;"):
+                yield buffer
+            buffer = ""
+
+
+def create_schema(conn: sqlite3.Connection, path: str) -> None:
+    """Create the tables in a new file; refuse a file another schema version wrote, rather
+    than answer from half-matching tables. One write transaction, so that processes opening
+    a new file at the same moment never see it half made."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'"
+                              ).fetchone()[0]
+        while version in MIGRATIONS and version < SCHEMA_VERSION:
+            for statement in _statements(MIGRATIONS[version]):
+                conn.execute(statement)
+            version += 1
+            conn.execute(f"PRAGMA user_version={version}")
+        if version != SCHEMA_VERSION:
+            if version or tables:
+                raise StoreError(f"{path} holds schema version {version}, this code needs "
+                                 f"{SCHEMA_VERSION}: move the file away (or point SQLITE_PATH"
+                                 " elsewhere)")
+            for statement in _statements(SCHEMA + APP_CLIENTS + buckets.SCHEMA):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,1 @@
+"""Pure domain: values, money, time, validation, rules, aggregates; no I/O."""

@@ -1,0 +1,95 @@
+"""The transaction as the domain knows it: validated, normalised, immutable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from functools import cached_property
+
+from chalicelib.domain.money import to_text
+from chalicelib.domain.timeutil import format_timestamp, parse_timestamp
+
+OPTIONAL_TEXT_FIELDS = ("description", "merchant", "counterparty", "channel")
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """One validated transaction; `flags` are filled in by the rules when it is accepted."""
+
+    id: str
+    account: str
+    amount: Decimal
+    currency: str
+    type: str
+    timestamp: datetime
+    description: str | None = None
+    merchant: str | None = None
+    counterparty: str | None = None
+    channel: str | None = None
+    flags: tuple[str, ...] = ()
+
+    @property
+    def is_credit(self) -> bool:
+        return self.type == "credit"
+
+    @cached_property
+    def timestamp_text(self) -> str:
+        """The UTC text form, formatted once per object (aggregates ask for it often)."""
+        return format_timestamp(self.timestamp)
+
+    @property
+    def hour(self) -> str:
+        """The hourly bucket, `2026-01-10T14`: the cached UTC text's first 13 characters."""
+        return self.timestamp_text[:13]
+
+    def content(self) -> dict[str, str]:
+        """The normalised content a replay is compared on (flags are derived, not content)."""
+        body = {
+            "id": self.id,
+            "account": self.account,
+            "amount": to_text(self.amount),
+            "currency": self.currency,
+            "type": self.type,
+            "timestamp": self.timestamp_text,
+        }
+        for name in OPTIONAL_TEXT_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                body[name] = value
+        return body
+
+    def same_content(self, other: Transaction) -> bool:
+        return self.content() == other.content()
+
+    def with_flags(self, flags: tuple[str, ...]) -> Transaction:
+        """This transaction with `flags` (itself when they are the same: most have none)."""
+        return self if flags == self.flags else replace(self, flags=flags)
+
+    def to_json(self) -> dict[str, object]:
+        """The API (and storage) form: content plus flags, money as a decimal string."""
+        body: dict[str, object] = dict(self.content())
+        body["flags"] = list(self.flags)
+        return body
+
+    @classmethod
+    def from_json(cls, body: dict[str, object]) -> Transaction:
+        """Rebuild a stored transaction; the input is trusted (it was validated on the way in)."""
+        def text(name: str) -> str | None:
+            value = body.get(name)
+            return None if value is None else str(value)
+
+        flags = body.get("flags") or []
+        return cls(
+            id=str(body["id"]),
+            account=str(body["account"]),
+            amount=Decimal(str(body["amount"])),
+            currency=str(body["currency"]),
+            type=str(body["type"]),
+            timestamp=parse_timestamp(str(body["timestamp"])),
+            description=text("description"),
+            merchant=text("merchant"),
+            counterparty=text("counterparty"),
+            channel=text("channel"),
+            flags=tuple(str(f) for f in flags) if isinstance(flags, list) else (),
+        )

@@ -1,0 +1,1 @@
+"""The ports: what the use cases need of storage and queues, and nothing about how."""

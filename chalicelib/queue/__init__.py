@@ -1,1 +1,0 @@
-"""The ingest queue: its port, and how items become messages."""

@@ -1,1 +1,0 @@
-"""Storage adapters behind the ports of `chalicelib.storage.port` (ledger, keys, admin)."""

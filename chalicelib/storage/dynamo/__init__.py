@@ -1,5 +1,0 @@
-"""The DynamoDB adapter: table (client, calls, keys), codec, writes, unit of work, store."""
-
-from chalicelib.storage.dynamo.store import RETRY_CONFIG, DynamoStore
-
-__all__ = ["RETRY_CONFIG", "DynamoStore"]

@@ -1,5 +1,0 @@
-"""The SQLite adapter: schema, buckets, checkpoint, store."""
-
-from chalicelib.storage.sqlite.store import SqliteStore
-
-__all__ = ["SqliteStore"]

@@ -1,0 +1,1 @@
+"""Small helpers with no domain meaning: backoff with jitter, a TTL cache."""

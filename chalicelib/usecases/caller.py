@@ -1,0 +1,199 @@
+"""Who is calling: an API key or a Cognito bearer token, mapped to one bank and its scopes."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from chalicelib.adapters.cognito import JwksUnavailable, TokenRejected, verifier_for
+from chalicelib.bootstrap import Runtime
+from chalicelib.errors import (
+    AppError,
+    BadRequestError,
+    ForbiddenError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+)
+from chalicelib.observability import log
+from chalicelib.usecases.api_keys import BANK_PATTERN, KeyCache, authenticate
+
+RESOURCE_SERVER = "txn-stream"  # the Cognito resource server's identifier
+READ_SCOPE = f"{RESOURCE_SERVER}/read"  # GET routes
+WRITE_SCOPE = f"{RESOURCE_SERVER}/write"  # POST /transactions
+BANK_GROUP_PREFIX = "bank-"  # a person belongs to bank B through the group `bank-B`
+WRITERS_GROUP = "txn-stream-writers"  # a person in it may also write (people read by default)
+BEARER = re.compile(r"Bearer +([A-Za-z0-9_.=-]+)", re.IGNORECASE)
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The bank a request acts for, and how it proved it."""
+
+    bank: str
+    auth: str  # "key" or "token"
+    scopes: frozenset[str] = frozenset({READ_SCOPE, WRITE_SCOPE})
+    client_id: str | None = None
+    user: str | None = None  # the person's `sub` (a UUID: never a name or an e-mail)
+
+    def context(self) -> dict[str, Any]:
+        """What the middleware leaves in the request context (principalId is the bank, as an
+        API Gateway authorizer would set it)."""
+        return {"principalId": self.bank, "auth": self.auth, "client_id": self.client_id,
+                "user": self.user}
+
+
+class Refused(AppError):
+    """A refusal with a low-cardinality `reason`, counted by the metric AuthRefused."""
+
+    reason = "refused"
+
+
+class Unauthenticated(Refused, UnauthorizedError):
+    """401: no credential, or one that proves nothing."""
+
+    def __init__(self, reason: str, message: str, bearer: bool = False) -> None:
+        # RFC 6750: a refused bearer token is answered with a WWW-Authenticate challenge.
+        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if bearer else None
+        AppError.__init__(self, message, headers=headers)
+        self.reason = reason
+
+
+class NotAllowed(Refused, ForbiddenError):
+    """403: a proven caller that may not do this."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        AppError.__init__(self, message)
+        self.reason = reason
+
+
+class BothCredentials(Refused, BadRequestError):
+    """400: an API key and a bearer token in one request."""
+
+    reason = "both_credentials"
+
+
+class TtlCache(Generic[T]):
+    """Remembers lookups for a while, so a warm process does not ask the store every request."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, T | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, load: Callable[[str], T | None], ttl_s: float) -> T | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is not None and now - hit[0] < ttl_s:
+            return hit[1]
+        value = load(key)
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[key] = (now, value)
+        return value
+
+
+_key_cache = KeyCache()
+_client_cache: TtlCache[str] = TtlCache()
+
+
+def required_scope(http_method: str) -> str:
+    """Reading routes need the read scope; everything else (POST /transactions) the write one."""
+    return READ_SCOPE if http_method.upper() in READ_METHODS else WRITE_SCOPE
+
+
+def identify(rt: Runtime, headers: Mapping[str, str], http_method: str) -> Caller:
+    """The caller of a request, allowed to use `http_method`; raises Refused (400/401/403) or
+    ServiceUnavailableError (503: the store or the identity provider is down)."""
+    key = headers.get("x-api-key") or ""  # as sent: a key is compared byte for byte
+    authorization = (headers.get("authorization") or "").strip()
+    if key and authorization:
+        # Two credentials could name two banks; guessing which one the client meant could act
+        # on the wrong bank or hide a revoked key, so the client is told to pick one.
+        raise BothCredentials("send either x-api-key or Authorization: Bearer, not both")
+    if authorization:
+        return _bearer(rt, authorization, http_method)
+    try:
+        bank = authenticate(rt.store, key or None, rt.settings.demo_api_key, _key_cache,
+                            rt.settings.key_cache_ttl_s)
+    except UnauthorizedError as exc:
+        raise Unauthenticated("missing_credentials", "send your API key in the x-api-key "
+                              "header or a bearer token in Authorization") from exc
+    except ForbiddenError as exc:
+        raise NotAllowed("invalid_api_key", exc.message) from exc
+    return Caller(bank, "key")
+
+
+def _bearer(rt: Runtime, authorization: str, http_method: str) -> Caller:
+    config = rt.settings.cognito
+    if config is None:
+        raise Unauthenticated("bearer_disabled", "bearer auth is not enabled for this stage; "
+                              "use x-api-key")
+    match = BEARER.fullmatch(authorization)
+    if match is None:
+        raise Unauthenticated("malformed_token", "Authorization must be `Bearer <token>`",
+                              bearer=True)
+    try:
+        claims = verifier_for(config).verify(match.group(1))
+    except TokenRejected as exc:
+        raise Unauthenticated(exc.reason, exc.message, bearer=True) from exc
+    except JwksUnavailable as exc:
+        log("ERROR", "jwks_unavailable", jwks_url=config.jwks_url, error=str(exc))
+        raise ServiceUnavailableError("the identity provider's keys cannot be fetched; retry",
+                                      retry_after_s=5) from exc
+    caller = _person(claims) if _is_person(claims) else _system(rt, claims)
+    needed = required_scope(http_method)
+    if needed not in caller.scopes:
+        raise NotAllowed("missing_scope", f"the token lacks the scope {needed}")
+    return caller
+
+
+def _is_person(claims: Mapping[str, Any]) -> bool:
+    # A user's access token names its user; a client-credentials token has no user (its sub is
+    # the app client's id).
+    return "username" in claims or "cognito:groups" in claims
+
+
+def _token_scopes(claims: Mapping[str, Any]) -> set[str]:
+    scope = claims.get("scope")
+    words = scope.split() if isinstance(scope, str) else []
+    return {w for w in words if w in (READ_SCOPE, WRITE_SCOPE)}
+
+
+def _person(claims: Mapping[str, Any]) -> Caller:
+    groups = claims.get("cognito:groups")
+    groups = [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else []
+    banks = sorted({g[len(BANK_GROUP_PREFIX):] for g in groups if g.startswith(BANK_GROUP_PREFIX)
+                    and BANK_PATTERN.fullmatch(g[len(BANK_GROUP_PREFIX):])})
+    if not banks:
+        raise NotAllowed("no_bank", "the user belongs to no bank group (bank-<bank>)")
+    if len(banks) > 1:
+        raise NotAllowed("many_banks", "the user belongs to more than one bank group")
+    scopes = _token_scopes(claims) | {READ_SCOPE}
+    if WRITERS_GROUP in groups:
+        scopes.add(WRITE_SCOPE)
+    return Caller(banks[0], "token", frozenset(scopes), str(claims.get("client_id")),
+                  str(claims.get("sub")))
+
+
+def _system(rt: Runtime, claims: Mapping[str, Any]) -> Caller:
+    client_id = str(claims.get("client_id"))
+    bank = _client_cache.get(client_id, _bank_of_client(rt), rt.settings.key_cache_ttl_s)
+    if bank is None:
+        raise NotAllowed("no_bank", "the app client is mapped to no bank "
+                         "(python -m scripts.keys map-client)")
+    return Caller(bank, "token", frozenset(_token_scopes(claims)), client_id)
+
+
+def _bank_of_client(rt: Runtime) -> Callable[[str], str | None]:
+    def load(client_id: str) -> str | None:
+        record = rt.store.find_app_client(client_id)
+        return record.bank if record is not None else None
+    return load
+

@@ -1,0 +1,204 @@
+"""Asynchronous ingest: validate at once, queue the valid items, consume them, keep receipts.
+
+`submit` answers a `Prefer: respond-async` POST; `consume` applies one message with the same
+ledger ingest as the synchronous path (so the same decisions and flags); `status` answers
+GET /ingest/{request_id}. The ledger's conditional writes keep exactly-once across redeliveries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from chalicelib.bootstrap import Runtime
+from chalicelib.domain import messages
+from chalicelib.domain.model import Transaction
+from chalicelib.domain.receipts import (
+    FAILED,
+    QUEUED,
+    REJECTED,
+    REJECTED_PART,
+    ItemFate,
+    ReceiptPart,
+)
+from chalicelib.domain.timeutil import format_timestamp
+from chalicelib.domain.validation import parse_json, split_batch, validate_transaction
+from chalicelib.errors import NotFoundError, ServiceUnavailableError, ValidationError
+from chalicelib.observability import OUTCOME_METRICS, emit_metrics
+from chalicelib.ports.queue import Queue, QueueError, ReceivedMessage
+from chalicelib.ports.store import ReceiptStore
+from chalicelib.usecases.ledger import CREATED, DUPLICATE, ingest
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+DEAD_LETTERED, NOT_QUEUED = "queue", "request"  # the `field` of a failed item's error
+PREFER_ASYNC = re.compile(r"(^|[,;\s])respond-async\s*($|[,;])", re.IGNORECASE)
+
+
+def wants_async(prefer: str | None) -> bool:
+    """RFC 7240: the `respond-async` preference among any others in `Prefer`."""
+    return bool(prefer and PREFER_ASYNC.search(prefer))
+
+
+def submit(rt: Runtime, queue: Queue, receipts: ReceiptStore, bank: str, raw: bytes,
+           now: datetime, request_id: str, groups: int = 0) -> dict[str, Any]:
+    """Validate every item, store the receipt, queue the valid items: the 202 body.
+    `groups`: QUEUE_GROUPS (0: a message group per account)."""
+    body = parse_json(raw, rt.settings.max_body_bytes)
+    items, is_batch = split_batch(body, rt.settings.max_batch)
+    fates: list[ItemFate] = []
+    valid: list[tuple[int, Transaction]] = []
+    for index, item in enumerate(items):
+        tx_id = item.get("id") if isinstance(item, dict) else None
+        try:
+            valid.append((index, validate_transaction(item, now)))
+            fates.append(ItemFate(index, tx_id, QUEUED))
+        except ValidationError as exc:
+            if not is_batch:
+                raise  # one invalid transaction: 400, as the synchronous path answers
+            fates.append(ItemFate(index, tx_id if isinstance(tx_id, str) else None, REJECTED,
+                                  errors=tuple(e.to_json() for e in exc.details)))
+    parts = messages.plan(bank, request_id, valid, groups)
+    by_part: dict[int, list[ItemFate]] = {REJECTED_PART: [f for f in fates
+                                                          if f.status == REJECTED]}
+    for part in parts:
+        by_part[part.number] = [fates[i] for i, _ in part.items]
+    receipts.create(bank, request_id, format_timestamp(now), by_part)
+    outgoing = [p.message() for p in parts]
+    try:
+        queue.send(outgoing)
+    except QueueError as exc:
+        # The items of messages not known to be queued read `failed` and are never applied
+        # (a consumer skips a part that is not `queued`); the client gets a 503 and sends the
+        # request again, where what did go comes back `duplicate`.
+        unsent = {m.dedup_id for m in (outgoing if exc.unsent is None else exc.unsent)}
+        receipts.settle_many(bank, [
+            (request_id, part.number, [_failed(f, NOT_QUEUED, "not queued; send again")
+                                       for f in by_part[part.number]])
+            for part, message in zip(parts, outgoing, strict=True) if message.dedup_id in unsent])
+        raise ServiceUnavailableError(f"the ingest queue is unavailable; retry ({exc})") from exc
+    summary = Counter(f.status for f in fates)
+    return {"request_id": request_id,
+            "results": [{"index": f.index, "id": f.id, "status": f.status,
+                         "errors": list(f.errors)} for f in fates],
+            "summary": {QUEUED: summary[QUEUED], REJECTED: summary[REJECTED]}}
+
+
+def _failed(fate: ItemFate, reason: str, why: str) -> ItemFate:
+    return ItemFate(fate.index, fate.id, FAILED, errors=({"field": reason, "message": why},))
+
+
+def _to_apply(fate: ItemFate) -> bool:
+    """Still to be applied by a delivery: queued, or dead-lettered (a message moved back from
+    the dead-letter queue by any tool, `scripts.redrive` or SQS's own move task, is applied).
+    An item whose message was never known to be queued stays `failed`."""
+    return fate.status == QUEUED or (fate.status == FAILED
+                                     and any(e.get("field") == DEAD_LETTERED for e in fate.errors))
+
+
+def status(receipts: ReceiptStore, bank: str, request_id: str) -> dict[str, Any]:
+    """The receipt of one of the bank's requests: `done` once every item is final."""
+    receipt = (receipts.get(bank, request_id) if REQUEST_ID.fullmatch(request_id) else None)
+    if receipt is None:
+        raise NotFoundError(f"no ingest request {request_id!r} for this bank")
+    items = receipt.items()
+    return {"request_id": request_id, "status": "done" if receipt.done else "pending",
+            "submitted_at": receipt.created_at,
+            "results": [i.to_json() for i in items],
+            "summary": dict(sorted(Counter(i.status for i in items).items()))}
+
+
+def consume(rt: Runtime, receipts: ReceiptStore, message: ReceivedMessage,
+            now: datetime) -> None:
+    """Apply one message exactly once and record its items' fates in the receipt. Raises
+    (MessageError, StoreError, ...) to leave the message for another delivery."""
+    consume_many(rt, receipts, [message], now)
+
+
+def consume_many(rt: Runtime, receipts: ReceiptStore, batch: list[ReceivedMessage],
+                 now: datetime) -> None:
+    """Apply delivered messages, one ledger ingest (one commit) per bank for all of them.
+
+    The items are concatenated in delivery order, so each group's (account's) items keep their
+    order, and the ledger decides exactly as it would have message by message: a later message's
+    repeat of an id is settled against the earlier one. Raises on any failure; the caller then
+    handles the messages one by one (what was committed reads back as already written)."""
+    parsed = [messages.parse(m.body) for m in batch]
+    stored = receipts.get_parts([(p.bank, p.request_id, p.number) for p in parsed])
+    by_bank: dict[str, list[tuple[messages.Part, ReceiptPart]]] = {}
+    for part in parsed:
+        mine = stored.get((part.bank, part.request_id, part.number))
+        if mine is None or not any(_to_apply(f) for f in mine.items):
+            continue  # settled by an earlier delivery (or the receipt is gone): nothing to do
+        by_bank.setdefault(part.bank, []).append((part, mine))
+    for bank, todo in by_bank.items():
+        _apply(rt, receipts, bank, todo, now)
+
+
+def _apply(rt: Runtime, receipts: ReceiptStore, bank: str,
+           todo: list[tuple[messages.Part, ReceiptPart]], now: datetime) -> None:
+    owner: dict[str, messages.Part] = {}  # the part whose item the ledger writes for an id
+    for part, _ in todo:
+        for _, content in part.items:
+            owner.setdefault(str(content["id"]), part)
+
+    def mark(txs: list[Transaction]) -> None:
+        written: dict[int, tuple[messages.Part, list[str]]] = {}
+        for t in txs:
+            part = owner[t.id]
+            written.setdefault(id(part), (part, []))[1].append(t.id)
+        receipts.mark_writing_many(bank, [(part.request_id, part.number, ids)
+                                          for part, ids in written.values()])
+
+    items = [content for part, _ in todo for _, content in part.items]
+    results = iter(ingest(rt.store, bank, items, now, rt.settings.rules, before_commit=mark))
+    fates: list[ItemFate] = []
+    settles: list[tuple[str, int, list[ItemFate]]] = []
+    for part, stored in todo:
+        mine = []
+        for (index, _), result in zip(part.items, results, strict=False):
+            state = result.status
+            if state == DUPLICATE and result.id in stored.writing:
+                state = CREATED  # an earlier delivery of this message committed it, then died
+            flags = tuple(result.transaction.flags) if result.transaction else ()
+            mine.append(ItemFate(index, result.id, state, flags,
+                                 tuple(e.to_json() for e in result.errors)))
+        settles.append((part.request_id, part.number, mine))
+        fates += mine
+    receipts.settle_many(bank, settles)
+    _emit_outcomes(rt, fates)
+
+
+def _emit_outcomes(rt: Runtime, fates: list[ItemFate]) -> None:
+    """The same outcome metrics a synchronous request emits, for what this message applied."""
+    counts = Counter(f.status for f in fates)
+    metrics = {metric: (float(counts[name]), "Count")
+               for name, metric in OUTCOME_METRICS.items()}
+    metrics["Flagged"] = (float(sum(1 for f in fates if f.status == CREATED and f.flags)),
+                          "Count")
+    emit_metrics(rt.settings.stage, metrics, {"source": "ingest_queue"})
+
+
+def give_up(receipts: ReceiptStore, message: ReceivedMessage, why: str) -> None:
+    """The message's last allowed delivery failed: it goes to the dead letters, so its items
+    still queued become `failed` (a redrive puts them back to `queued`)."""
+    try:
+        part = messages.parse(message.body)
+    except messages.MessageError:
+        return  # not ours: no receipt to tell
+    stored = receipts.get_part(part.bank, part.request_id, part.number)
+    if stored is not None:
+        receipts.settle(part.bank, part.request_id, part.number,
+                        [_failed(f, DEAD_LETTERED, why) if f.status == QUEUED else f
+                         for f in stored.items])
+
+
+def requeue(receipts: ReceiptStore, message: ReceivedMessage) -> None:
+    """A dead letter is redriven: its failed items are `queued` again."""
+    part = messages.parse(message.body)
+    stored = receipts.get_part(part.bank, part.request_id, part.number)
+    if stored is not None:
+        receipts.settle(part.bank, part.request_id, part.number,
+                        [ItemFate(f.index, f.id, QUEUED) if f.status == FAILED and _to_apply(f)
+                         else f for f in stored.items])

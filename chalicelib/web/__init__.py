@@ -1,0 +1,1 @@
+"""The dashboard's page and files, and the HTTP framing checks of the local server."""
