@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.idp import LocalIdp
+from tests.support.idp import LocalIdp
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 9

@@ -10,7 +10,7 @@ from chalicelib.domain.rules import RULES, RuleConfig, unit_scale
 from simulator.money import MINOR_DIGITS, from_minor
 
 # Sized against the rules' defaults (read from chalicelib.domain.rules, not copied);
-# tests/test_simulator_generator.py replays the patterns through the rules to prove they trip.
+# tests/unit/simulator/test_generator.py replays the patterns through the rules to prove they trip.
 _DEFAULTS = RuleConfig()
 LARGE = int(_DEFAULTS.large_amount)
 NEAR = int(_DEFAULTS.large_amount * (1 - _DEFAULTS.structuring_margin))  # structuring's band

@@ -18,8 +18,8 @@ from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import Settings
 from chalicelib.ports.store import Store
 from scripts.dynamodb_local import DynamoDBLocal
-from tests import dynamodb_local as ddb_local
-from tests.stores import EMULATED, STORES
+from tests.support import dynamodb_local as ddb_local
+from tests.support.stores import EMULATED, STORES
 
 TEST_KEY = "test-demo-key"
 NOW = datetime(2026, 1, 10, 18, 0, tzinfo=UTC)
@@ -62,7 +62,8 @@ def _markers_tell_the_truth(request: pytest.FixtureRequest, monkeypatch: pytest.
 def dynamodb_local() -> Iterator[DynamoDBLocal]:
     """Amazon's DynamoDB Local, one per test process (per xdist worker), in memory, on a free
     port; `.endpoint`, `.env` (AWS_ENDPOINT_URL_DYNAMODB and credentials). Tests share it, so
-    each uses its own table (tests.dynamodb_local.table_name). Mark such tests `emulator`."""
+    each uses its own table (tests.support.dynamodb_local.table_name). Mark such tests
+    `emulator`."""
     yield ddb_local.emulator()
     ddb_local.stop()
 

@@ -36,7 +36,7 @@ class JwksUnavailable(Exception):
 
 def _jwt() -> ModuleType:
     # PyJWT and cryptography cost tens of milliseconds to import: only a process that sees a
-    # bearer token pays it, and only once (tests/test_cold_start.py checks the app never does).
+    # bearer token pays it, and only once (tests/e2e/test_cold_start.py checks the app never does).
     import jwt
 
     return jwt

@@ -1,0 +1,205 @@
+"""The prod stage's IAM policy allows every AWS call the code makes, and nothing on "*".
+
+The calls are collected by running the storage contract suite (and the other tests that drive
+AWS through moto: keys, the Lambda event, the S3 archive) in a child pytest with AWS_CALLS_LOG
+set, so every client hooked by tests.support.aws_calls.record_aws_calls reports the IAM
+permissions it used. Test resources are renamed to the prod stage's before matching: the test
+table becomes TABLE_NAME of the prod stage, any test bucket the archive bucket the policy names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.aws_calls import LOG_ENV
+
+pytestmark = [pytest.mark.e2e, pytest.mark.emulator, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = ROOT / ".chalice" / "policy-prod.json"  # the API function's role
+CONSUMER_POLICY = ROOT / ".chalice" / "policy-prod-consumer.json"  # the queue consumer's role
+LAMBDA = None  # both functions' roles together: what the code's calls are checked against
+# What only the operator's commands do (reconcile scans and repairs; the Lambda never does:
+# tests/integration/adapters/dynamo/test_dynamo_store.py drives every route and checks).
+# They are granted to the operator by infra/operator-policy.json, not to the Lambda.
+OPERATOR_POLICY = ROOT / "infra" / "operator-policy.json"
+OPERATOR_ONLY = {"dynamodb:Scan", "dynamodb:BatchWriteItem",
+                 "dynamodb:DeleteItem"}  # unmap-client (scripts.keys)
+AWS_TESTS = ["tests/contract/test_store_contract.py", "tests/integration/scripts/test_keys.py",
+             "tests/integration/api/test_lambda_event.py",
+             "tests/integration/adapters/test_s3_archive.py",
+             "tests/contract/test_queue_contract.py",
+             "tests/integration/usecases/test_consumer_sqs.py",
+             "tests/contract/test_receipts_contract.py"]
+# The dead-letter queue is the operator's (scripts.redrive); the Lambda never touches it.
+OPERATOR_RESOURCES = ("-dlq.fifo",)
+# Used by the Lambda runtime with the role, not by our boto3 calls: writing the function's log
+# stream, and the X-Ray daemon sending the segments the SDK hands it over UDP
+# (tests/integration/adapters/test_xray.py).
+RUNTIME_ONLY = {"logs:CreateLogStream", "logs:PutLogEvents",
+                "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# X-Ray's two write actions have no resource type (Service Authorization Reference): "*" is the
+# only resource they can be granted on. Nothing else may be granted on "*".
+STAR_ONLY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+OPTIONAL = {"s3:PutObject"}  # the archive is off unless ARCHIVE_BUCKET is set
+
+
+def statements(policy: Path | None = LAMBDA) -> list[dict[str, Any]]:
+    if policy is None:
+        return statements(POLICY) + statements(CONSUMER_POLICY)
+    body: dict[str, Any] = json.loads(policy.read_text())
+    return list(body["Statement"])
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def prod_table() -> str:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return str(config["stages"]["prod"]["environment_variables"]["TABLE_NAME"])
+
+
+def archive_bucket() -> str:
+    for statement in statements():
+        for resource in as_list(statement["Resource"]):
+            found = re.fullmatch(r"arn:aws:s3:::([^/*]+)/\*", resource)
+            if found:
+                return found.group(1)
+    raise AssertionError("the policy names no archive bucket")
+
+
+def allowed(action: str, resource: str, policy: Path | None = LAMBDA) -> bool:
+    return any(s["Effect"] == "Allow" and action in as_list(s["Action"])
+               and any(fnmatchcase(resource, r) for r in as_list(s["Resource"]))
+               for s in statements(policy))
+
+
+def to_prod(resource: str) -> str:
+    resource = re.sub(r"(:table/)[^/]+", rf"\g<1>{prod_table()}", resource)
+    return re.sub(r"^arn:aws:s3:::[^/]+", f"arn:aws:s3:::{archive_bucket()}", resource)
+
+
+def operator_only(action: str, resource: str) -> bool:
+    return action in OPERATOR_ONLY or resource.endswith(OPERATOR_RESOURCES)
+
+
+@pytest.fixture(scope="module")
+def used(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
+    """(action, resource) pairs the code needed while the AWS-backed tests ran."""
+    log = tmp_path_factory.mktemp("calls") / "calls.jsonl"
+    files = [f for f in AWS_TESTS if (ROOT / f).exists()]
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+         # the same calls on moto; DynamoDB Local's runs (the dynamodb-local store) add table
+         # setup. Not `-m "not emulator"`: moto is an emulator too (pyproject's markers).
+         "-k", "(dynamodb or lambda_event or archive or sqs) and not local",
+         *files],
+        cwd=ROOT, env={**os.environ, LOG_ENV: str(log)}, capture_output=True, text=True,
+        timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:]
+    pairs = {(r["action"], to_prod(r["resource"])) for r in map(json.loads,
+                                                                log.read_text().splitlines())}
+    assert any(a.startswith("dynamodb:") for a, _ in pairs)
+    return pairs
+
+
+@pytest.mark.parametrize("policy", [POLICY, CONSUMER_POLICY, OPERATOR_POLICY],
+                         ids=["api", "consumer", "operator"])
+def test_policy_grants_nothing_on_star_and_no_wildcard_action(policy: Path) -> None:
+    for statement in statements(policy):
+        assert statement["Effect"] == "Allow"
+        if "*" in as_list(statement["Resource"]):
+            assert as_list(statement["Resource"]) == ["*"], statement
+            assert set(as_list(statement["Action"])) <= STAR_ONLY, statement
+        assert all("*" not in action for action in as_list(statement["Action"])), statement
+        assert "NotAction" not in statement and "NotResource" not in statement
+
+
+def test_policy_names_the_table_and_its_indexes_and_the_archive_bucket() -> None:
+    resources = {r for s in statements() for r in as_list(s["Resource"])}
+    table = f"arn:aws:dynamodb:*:*:table/{prod_table()}"
+    assert table in resources
+    assert {f"{table}/index/by_account", f"{table}/index/flagged"} <= resources
+    assert f"arn:aws:s3:::{archive_bucket()}/*" in resources
+
+
+def test_queue_actions_are_on_the_ingest_queue_only_and_match_the_template() -> None:
+    resources = json.loads((ROOT / "infra" / "resources.json").read_text())["Resources"]
+    name = resources["IngestQueue"]["Properties"]["QueueName"]
+    dead = resources["IngestDeadLetterQueue"]["Properties"]["QueueName"]
+    from app import INGEST_QUEUE
+
+    assert name == INGEST_QUEUE
+    sqs = [s for s in statements() if any(a.startswith("sqs:") for a in as_list(s["Action"]))]
+    assert {r for s in sqs for r in as_list(s["Resource"])} == {f"arn:aws:sqs:*:*:{name}"}
+    send = {a for s in sqs if s["Sid"] == "IngestQueueSend" for a in as_list(s["Action"])}
+    assert send == {"sqs:SendMessage"}
+    assert not allowed("sqs:ReceiveMessage", f"arn:aws:sqs:us-east-1:123456789012:{dead}")
+    assert allowed("sqs:ReceiveMessage", f"arn:aws:sqs:us-east-1:123456789012:{dead}",
+                   OPERATOR_POLICY)
+
+
+def test_the_api_role_only_sends_and_the_consumer_role_only_receives() -> None:
+    api = {a for s in statements(POLICY) for a in as_list(s["Action"])}
+    consumer = {a for s in statements(CONSUMER_POLICY) for a in as_list(s["Action"])}
+    assert {a for a in api if a.startswith("sqs:")} == {"sqs:SendMessage"}
+    assert {a for a in consumer if a.startswith("sqs:")} == {
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes"}
+    assert "s3:PutObject" not in consumer  # the archive is written by the API, after its 2xx
+    functions = prod_stage()["lambda_functions"]
+    assert functions == {"consume_ingest": {"iam_policy_file": CONSUMER_POLICY.name}}
+    from app import app
+
+    assert "consume_ingest" in {h.name for h in app.event_sources}
+
+
+def test_policy_allows_every_call_the_code_made(used: set[tuple[str, str]]) -> None:
+    denied = sorted(pair for pair in used
+                    if not allowed(*pair, OPERATOR_POLICY if operator_only(*pair) else LAMBDA))
+    assert denied == []
+
+
+def test_policy_allows_nothing_the_code_does_not_use(used: set[tuple[str, str]]) -> None:
+    granted = {a for s in statements() for a in as_list(s["Action"])}
+    lambda_used = {a for a, r in used if not operator_only(a, r)}
+    unused = granted - lambda_used - RUNTIME_ONLY - OPTIONAL
+    assert unused == set()
+    assert not granted & OPERATOR_ONLY  # the Lambda never scans nor bulk-writes
+
+
+def test_operator_policy_covers_what_reconcile_and_keys_use(used: set[tuple[str, str]]) -> None:
+    operator = {a for s in statements(OPERATOR_POLICY) for a in as_list(s["Action"])}
+    assert OPERATOR_ONLY <= {a for a, _ in used} <= operator | RUNTIME_ONLY | OPTIONAL
+
+
+def prod_stage() -> dict[str, Any]:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    stage: dict[str, Any] = config["stages"]["prod"]
+    return stage
+
+
+def test_xray_is_granted_exactly_when_the_prod_function_traces() -> None:
+    granted = {a for s in statements() for a in as_list(s["Action"]) if a.startswith("xray:")}
+    tracing = prod_stage().get("xray") is True
+    assert tracing and prod_stage()["environment_variables"]["TRACING"] == "on"
+    assert granted == (STAR_ONLY if tracing else set())
+
+
+def test_role_cannot_create_log_groups_so_logs_land_only_in_the_stacks_group() -> None:
+    # The stack creates /aws/lambda/<function> with a retention (chalice's log_retention_in_days);
+    # a role allowed to create it would silently recreate a deleted group that keeps logs forever.
+    granted = {a for s in statements() for a in as_list(s["Action"])}
+    assert "logs:CreateLogGroup" not in granted
+    assert {"logs:CreateLogStream", "logs:PutLogEvents"} <= granted
+    assert isinstance(prod_stage()["log_retention_in_days"], int)

@@ -1,0 +1,53 @@
+"""`make worker` and `make redrive` as an operator runs them: child processes on the files the
+app would use, reading the same environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chalicelib.adapters.sqlite import SqliteStore
+from chalicelib.bootstrap import Runtime
+from chalicelib.config import Settings
+from chalicelib.usecases import ingest_async
+from chalicelib.usecases.async_runtime import build
+from scripts.demo import PROJECT_DIR
+from tests.conftest import NOW
+from tests.support.factories import raw_tx
+
+
+def command(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "STORE": "sqlite", "SQLITE_PATH": str(tmp_path / "ledger.db"),
+           "QUEUE_MAX_RECEIVES": "1"}
+    return subprocess.run([sys.executable, "-m", *args], cwd=PROJECT_DIR, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.e2e
+def test_worker_once_drains_and_redrive_moves_dead_letters_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUEUE_MAX_RECEIVES", "1")
+    store = SqliteStore(str(tmp_path / "ledger.db"))
+    rt = Runtime(Settings(sqlite_path=store.path), store)
+    parts = build(rt)  # the files beside the ledger, as the app finds them
+    body = json.dumps({"transactions": [raw_tx("q1", amount="3.00")]}).encode()
+    ingest_async.submit(rt, parts.queue, parts.receipts, "b1", body, NOW, "req1")
+    # one delivery that never finishes, then the dead letters (max receives: 1)
+    (message,) = parts.queue.receive(1, 0)
+    assert parts.queue.receive(1, 0) == [] and parts.queue.depth() == (0, 1)
+    listed = command(tmp_path, "scripts.redrive", "--list")
+    assert listed.returncode == 0 and "1 dead letter" in listed.stdout, listed.stderr
+    moved = command(tmp_path, "scripts.redrive")
+    assert moved.returncode == 0 and "redrove 1 message" in moved.stdout, moved.stderr
+    drained = command(tmp_path, "scripts.worker", "--once")
+    assert drained.returncode == 0, drained.stderr
+    assert "0 dead letter" in drained.stdout
+    receipt = parts.receipts.get("b1", "req1")
+    assert receipt is not None and [i.status for i in receipt.items()] == ["created"]
+    assert store.get_transaction("b1", "q1") is not None
+    assert message.body  # the original delivery's body is what was applied

@@ -1,0 +1,390 @@
+"""Every route, every parameter, both stores: generated requests (path segments, query strings,
+headers and bodies of arbitrary unicode with lone surrogates, decimals of extreme exponents and
+precision, timestamps at every calendar edge, real and forged cursors, wrong methods, unknown
+routes). Every answer is below 500; every refusal is in the one error shape; a refused request,
+and any read, stores nothing; a 2xx validates against openapi.yaml.
+
+A fast slice runs in the fast loop (`pytest -m "not slow"`); the rest is marked `slow` and runs
+in `make test`, sharded so pytest-xdist spreads it over the cores.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import pytest
+from chalice.local import RouteMatcher
+from chalice.test import Client
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+
+from app import app
+from chalicelib.bootstrap import Runtime, set_runtime
+from chalicelib.config import Settings
+from chalicelib.ports.store import Store
+from tests.integration.api.test_openapi import response_schema
+from tests.support.aws_calls import record_aws_calls
+from tests.support.edges import check_error_shape
+from tests.support.factories import raw_tx
+from tests.support.stores import STORES
+
+KEY = "fuzz-routes-key"
+MAX_BODY = 16 * 1024
+# (store, shard, examples, slow): 2,000 in the fast slice, 43,000 more in the slow one
+SHARDS = [("sqlite", 0, 1_800, False), ("dynamodb", 0, 200, False),
+          *[("sqlite", n, 10_000, True) for n in range(1, 5)],
+          ("dynamodb", 1, 1_500, True)]
+ROUTES = {"/transactions": ("POST",), "/analytics": ("GET",), "/transactions/{tx_id}": ("GET",),
+          "/accounts/{account}": ("GET",), "/accounts/{account}/transactions": ("GET",),
+          "/health": ("GET",)}
+# HEAD and OPTIONS are left out: chalice local answers OPTIONS itself (a CORS preflight, 200
+# without a body, which its test client cannot even read), and neither reaches the app on AWS
+# (API Gateway answers methods a route lacks with its 403).
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+MATCHER = RouteMatcher(sorted(app.routes))
+
+ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=()), max_size=40)  # surrogates too
+SHORT_TEXT = st.text(alphabet=st.characters(exclude_categories=()), max_size=8)
+ASCII_TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+
+
+# --- decimals: extreme exponents and precision, as JSON numbers and as strings ---------------
+def _number(digits: str, fraction: str, exponent: int | None, upper: bool) -> str:
+    text = digits + ("." + fraction if fraction else "")
+    if exponent is not None:
+        text += ("E" if upper else "e") + str(exponent)
+    return text
+
+
+DIGITS = st.one_of(st.from_regex(r"[1-9][0-9]{0,14}", fullmatch=True), st.just("0"),
+                   st.integers(1, 400).map(lambda n: "1" + "0" * n))
+FRACTIONS = st.one_of(st.just(""), st.from_regex(r"[0-9]{1,4}", fullmatch=True),
+                      st.integers(3, 400).map(lambda n: "0" * n + "1"),
+                      st.integers(3, 60).map(lambda n: "0" * n))
+EXPONENTS = st.one_of(st.none(), st.integers(-3, 13), st.integers(-2_000_000, 2_000_000),
+                      st.sampled_from([-999_999, -1_000_000, -1_000_027, -1_000_028,
+                                       999_999, 1_000_000, -(10**9), 10**9]))
+DECIMALS = st.builds(_number, DIGITS, FRACTIONS, EXPONENTS, st.booleans())
+GOOD_AMOUNTS = st.tuples(st.sampled_from(["number", "string"]), st.sampled_from(
+    ["10.00", "0.01", "250.5", "9999.99", "15000", "2.5e1", "1E+3"]))
+AMOUNTS = st.one_of(DECIMALS.map(lambda t: ("number", t)), DECIMALS.map(lambda t: ("string", t)))
+
+
+# --- timestamps at every calendar edge --------------------------------------------------------
+TIME_FRACTIONS = st.one_of(st.just(""), st.integers(0, 12).map(lambda n: "." + "9" * n),
+                           st.just(",5"))
+
+
+@st.composite
+def timestamps(draw: st.DrawFn) -> str:
+    year = draw(st.sampled_from(["0000", "0001", "1969", "1970", "2024", "2026", "9999"]))
+    month = draw(st.sampled_from(["00", "01", "02", "12", "13"]))
+    day = draw(st.sampled_from(["00", "01", "28", "29", "30", "31", "32"]))
+    hour = draw(st.sampled_from(["00", "13", "23", "24"]))
+    minute = draw(st.sampled_from(["00", "59", "60"]))
+    second = draw(st.sampled_from(["00", "59", "60"]))
+    fraction = draw(TIME_FRACTIONS)
+    zone = draw(st.sampled_from(["Z", "z", "+00:00", "-00:00", "+14:00", "-23:59", "+23:59",
+                                 "+24:00", "+00:01", "-00:01", "+0200", "+02", "+02:00:30",
+                                 ""]))
+    separator = draw(st.sampled_from(["T", "T", "t", " "]))
+    return f"{year}-{month}-{day}{separator}{hour}:{minute}:{second}{fraction}{zone}"
+
+
+VALID_TIMES = st.sampled_from(["2026-01-10T14:00:00Z", "2026-01-10T14:30:00.5+02:00",
+                               "2025-12-31T23:59:59.999999-00:00", "1970-01-01T00:00:00Z"])
+TIMESTAMPS = st.one_of(VALID_TIMES, timestamps(), ANY_TEXT)
+
+
+# --- bodies -------------------------------------------------------------------------------------
+NUMBER_MARK = "\u0000n\u0000"
+
+
+PERCENT = st.integers(0, 99)
+GOOD_IDS = st.from_regex(r"[A-Za-z0-9]{1,8}", fullmatch=True)
+GOOD_ACCOUNTS = st.sampled_from(["A1", "SEED", "B2"])
+CURRENCIES = st.sampled_from(["USD", "USD", "JPY", "EUR", "usd", "XXX"])
+FIELD_CHANGES = st.lists(st.sampled_from(["type", "description", "merchant", "channel", "id",
+                                          "account", "extra"]), max_size=2).flatmap(
+    lambda names: st.fixed_dictionaries({n: st.one_of(ANY_TEXT, st.none(), st.integers(),
+                                                      st.booleans()) for n in names}))
+
+
+@st.composite
+def transactions(draw: st.DrawFn) -> dict[str, Any]:
+    body = raw_tx(draw(GOOD_IDS if draw(PERCENT) < 80 else ANY_TEXT),
+                  account=draw(GOOD_ACCOUNTS if draw(PERCENT) < 80 else ANY_TEXT))
+    kind, amount = draw(GOOD_AMOUNTS if draw(PERCENT) < 50 else AMOUNTS)
+    body["amount"] = NUMBER_MARK + amount + NUMBER_MARK if kind == "number" else amount
+    body["timestamp"] = draw(VALID_TIMES if draw(PERCENT) < 60 else TIMESTAMPS)
+    body["currency"] = draw(CURRENCIES)
+    if draw(st.integers(0, 2)) == 0:
+        body.update(draw(FIELD_CHANGES))
+    return body
+
+
+def _dumps(value: Any) -> bytes:
+    # raw JSON numbers go in unquoted; lone surrogates are escaped as JSON allows (\ud800)
+    text = json.dumps(value, ensure_ascii=True)
+    return text.replace('"' + json.dumps(NUMBER_MARK)[1:-1], "").replace(
+        json.dumps(NUMBER_MARK)[1:-1] + '"', "").encode()
+
+
+BODIES = st.one_of(
+    transactions().map(_dumps),
+    st.lists(transactions(), min_size=1, max_size=5).map(lambda t: _dumps({"transactions": t})),
+    st.binary(max_size=64),
+    ANY_TEXT.map(lambda t: t.encode("utf-8", "surrogatepass")),
+)
+
+
+# --- requests -----------------------------------------------------------------------------------
+def _escape_query(text: str) -> str:
+    # only what would split the query string is escaped: lone surrogates reach the app as they are
+    return "".join(f"%{ord(c):02X}" if c in "%&=#+? \t\r\n" else c for c in text)
+
+
+def _segment(text: str) -> str:
+    return "".join(f"%{ord(c):02X}" if c in "/?#%" else c for c in text)
+
+
+@dataclass
+class Req:
+    method: str
+    path: str
+    route: str | None  # None: no such route (API Gateway's own 403)
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+SEGMENTS = st.one_of(st.from_regex(r"[A-Za-z0-9._:-]{1,34}", fullmatch=True),
+                     st.sampled_from(["SEED", "A1", "t1", "b1"]), ANY_TEXT.map(_segment),
+                     st.integers(35, 5000).map(lambda n: "9" * n))
+
+
+def _query_string(pairs: list[tuple[str, str]]) -> str:
+    if not pairs:
+        return ""
+    return "?" + "&".join(f"{_escape_query(k)}={_escape_query(v)}" for k, v in pairs)
+
+
+def queries(names: list[str], values: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    # built once, not inside a draw: a strategy built per draw costs more than drawing from it
+    return st.lists(st.tuples(st.one_of(st.sampled_from(names), SHORT_TEXT), values),
+                    max_size=3).map(_query_string)
+
+
+def cursors(real: list[str]) -> st.SearchStrategy[str]:
+    def mutate(cursor: str, at: int, char: str) -> str:
+        at %= max(1, len(cursor))
+        return cursor[:at] + char + cursor[at + 1:]
+
+    return st.one_of(st.sampled_from(real), ANY_TEXT, ASCII_TEXT,
+                     st.builds(mutate, st.sampled_from(real), st.integers(0, 200),
+                               st.one_of(st.sampled_from("Aa0_-."), SHORT_TEXT)))
+
+
+QUERY_X = queries(["x"], ANY_TEXT)
+QUERY_WINDOW = queries(["since", "until"], TIMESTAMPS)
+WRONG_METHODS = {route: st.sampled_from([m for m in METHODS if m not in allowed])
+                 for route, allowed in ROUTES.items()}
+ROUTE_NAMES = st.sampled_from(sorted(ROUTES))
+UNKNOWN = st.tuples(st.sampled_from(METHODS), st.sampled_from(
+    ["/nope", "/transactions/a/b", "/accounts", "/analytics/x", "/health/x"]))
+KINDS = st.sampled_from(["post", "post", "post", "analytics", "tx", "account", "history",
+                         "history", "health", "method", "unknown"])
+BAD_KEYS = st.one_of(ANY_TEXT, ASCII_TEXT, st.none())
+BAD_CONTENT_TYPES = st.one_of(ANY_TEXT, st.none())
+EXTRA_HEADERS = st.dictionaries(st.sampled_from(["accept", "x-forwarded-for", "prefer",
+                                                 "x-amzn-trace-id"]), ANY_TEXT, max_size=2)
+EMPTY_OR_OBJECT = st.sampled_from([b"", b"{}"])
+HISTORY_ACCOUNTS = st.one_of(st.just("SEED"), SEGMENTS)
+
+
+def requests(real_cursors: list[str]) -> st.SearchStrategy[Req]:
+    """Any request to any route (strategies built once: building them per draw is slow)."""
+    history_query = queries(["limit", "cursor"], st.one_of(
+        cursors(real_cursors), st.sampled_from(["1", "100", "101", "0"]), ANY_TEXT))
+
+    @st.composite
+    def one(draw: st.DrawFn) -> Req:
+        kind = draw(KINDS)
+        if kind == "post":
+            req = Req("POST", "/transactions" + draw(QUERY_X), "/transactions", body=draw(BODIES))
+        elif kind == "analytics":
+            req = Req("GET", "/analytics" + draw(QUERY_WINDOW), "/analytics")
+        elif kind == "tx":
+            req = Req("GET", f"/transactions/{draw(SEGMENTS)}", "/transactions/{tx_id}")
+        elif kind == "account":
+            req = Req("GET", f"/accounts/{draw(SEGMENTS)}", "/accounts/{account}")
+        elif kind == "history":
+            req = Req("GET", f"/accounts/{draw(HISTORY_ACCOUNTS)}/transactions"
+                      + draw(history_query), "/accounts/{account}/transactions")
+        elif kind == "health":
+            req = Req("GET", "/health" + draw(QUERY_X), "/health")
+        elif kind == "method":
+            route = draw(ROUTE_NAMES)
+            path = route.replace("{tx_id}", "t1").replace("{account}", "SEED")
+            req = Req(draw(WRONG_METHODS[route]), path, route, body=draw(EMPTY_OR_OBJECT))
+        else:
+            method, path = draw(UNKNOWN)
+            req = Req(method, path, None)
+        key = KEY if draw(PERCENT) < 85 else draw(BAD_KEYS)
+        if key is not None:
+            req.headers["x-api-key"] = key
+        content_type = "application/json" if draw(PERCENT) < 85 else draw(BAD_CONTENT_TYPES)
+        if content_type is not None:
+            req.headers["content-type"] = content_type
+        req.headers.update(draw(EXTRA_HEADERS))
+        return req
+
+    return one()
+
+
+# --- the run ------------------------------------------------------------------------------------
+@contextmanager
+def fuzz_runtime(store_name: str, tmp_path: Path) -> Iterator[tuple[Client, Store]]:
+    with STORES[store_name](tmp_path) as store:
+        set_runtime(Runtime(Settings(demo_api_key=KEY, max_body_bytes=MAX_BODY, max_batch=6,
+                                     stage="dev"), store))
+        try:
+            with Client(app) as client:
+                yield client, store
+        finally:
+            set_runtime(None)
+
+
+def seed_history(client: Client) -> list[str]:
+    """Twelve transactions of account SEED, and the real cursors of their pages."""
+    body = {"transactions": [raw_tx(f"s{i}", account="SEED",
+                                    timestamp=f"2026-01-10T10:{i:02d}:00Z") for i in range(6)]}
+    headers = {"x-api-key": KEY, "content-type": "application/json"}
+    for half in (0, 1):
+        batch = {"transactions": [dict(t, id=f"{t['id']}-{half}") for t in body["transactions"]]}
+        assert client.http.post("/transactions", body=json.dumps(batch),
+                                headers=headers).status_code == 200
+    found: list[str] = []
+    cursor = ""
+    while True:
+        page = json.loads(client.http.get(
+            "/accounts/SEED/transactions?limit=2" + (f"&cursor={cursor}" if cursor else ""),
+            headers=headers).body)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return found
+        found.append(cursor)
+
+
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
+class WriteWatch:
+    """A number that moves whenever anything is written: SQLite's data_version as another
+    connection sees it (it changes on every commit of another connection), or the count of
+    DynamoDB write calls the store's client made. Constant time, so it is read per request."""
+
+    def __init__(self, store: Store) -> None:
+        path = getattr(store, "path", None)
+        if path is not None:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            self.version: Callable[[], int] = lambda: int(
+                conn.execute("PRAGMA data_version").fetchone()[0])
+        else:
+            calls = record_aws_calls(store.client)  # type: ignore[attr-defined]
+            self.version = lambda: sum(1 for c in calls if c.operation in WRITES)
+
+
+def _matches(path: str) -> bool:
+    """Whether the path names a route, as API Gateway (and chalice local) parse it: an empty
+    last segment (`/accounts/`) or a stray `;` can leave no route at all."""
+    try:
+        MATCHER.match_route(path)
+    except ValueError:
+        return False
+    return True
+
+
+class Checker:
+    """Sends one request and checks the promises; counts what it saw."""
+
+    def __init__(self, client: Client, store: Store) -> None:
+        self.client, self.store = client, store
+        self.statuses: dict[int, int] = {}
+        self.schemas: dict[tuple[str, str, int], Any] = {}
+        self.before = 0
+        self.watch = WriteWatch(store)
+
+    def schema(self, route: str, method: str, status: int) -> Any:
+        key = (route, method, status)
+        if key not in self.schemas:
+            self.schemas[key] = jsonschema_rs.validator_for(response_schema(route, method,
+                                                                            status))
+        return self.schemas[key]
+
+    def __call__(self, req: Req) -> None:
+        self.before = self.watch.version()
+        response = self.client.http.request(req.method, req.path, headers=req.headers,
+                                            body=req.body)
+        status = response.status_code
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        assert status < 500, (req, status, response.body)
+        written = self.watch.version() != self.before
+        self.before = self.watch.version()
+        if req.route is None or not _matches(req.path):  # API Gateway's own answer
+            assert status == 403 and b"Missing Authentication Token" in response.body, req
+            return
+        body = json.loads(response.body)
+        if status >= 400:
+            check_error_shape(body)
+            assert not written, ("a refusal stored something", req)
+            return
+        assert req.headers.get("x-api-key") == KEY or req.route == "/health", req
+        assert self.schema(req.route, req.method, status).is_valid(body), (req, body)
+        if not (req.method == "POST" and req.route == "/transactions"):
+            assert not written, ("a read stored something", req)
+
+
+def run_fuzz(store_name: str, shard: int, examples: int, tmp_path: Path) -> None:
+    started = time.monotonic()
+    with fuzz_runtime(store_name, tmp_path) as (client, store):
+        real = seed_history(client)
+        check = Checker(client, store)
+
+        @seed(1000 + shard)
+        @settings(max_examples=examples, deadline=None, database=None,
+                  phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
+        @given(req=requests(real))
+        def send(req: Req) -> None:
+            check(req)
+
+        send()
+        assert client.http.get("/health").status_code == 200
+    sent = sum(check.statuses.values())
+    print(f"fuzz {store_name}/{shard}: {sent} requests in {time.monotonic() - started:.1f}s, "
+          f"statuses {sorted(check.statuses.items())}")
+    assert sent >= examples
+    assert {200, 400, 403, 404, 405} <= set(check.statuses), check.statuses
+
+
+def _param(store: str, shard: int, examples: int, slow: bool) -> Any:
+    marks = [pytest.mark.slow] if slow else []
+    return pytest.param(store, shard, examples, marks=marks, id=f"{store}-{shard}-{examples}")
+
+
+@pytest.mark.parametrize(("store_name", "shard", "examples"),
+                         [_param(*shard) for shard in SHARDS])
+def test_every_route_and_parameter_answers_below_500_in_shape_storing_nothing_refused(
+        store_name: str, shard: int, examples: int, tmp_path: Path) -> None:
+    run_fuzz(store_name, shard, examples, tmp_path)
+
+
+def total_requests(select: Callable[[bool], bool]) -> int:
+    return sum(n for _, _, n, slow in SHARDS if select(slow))

@@ -1,0 +1,199 @@
+"""POST /transactions with `Prefer: respond-async`, GET /ingest/{id}: the asynchronous contract."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.bootstrap import Runtime
+from chalicelib.ports.queue import OutgoingMessage, Queue, QueueError
+from chalicelib.ports.store import ApiKeyRecord
+from chalicelib.usecases.async_runtime import AsyncRuntime, drain, get_async, set_async
+from tests.conftest import Api
+from tests.support.asyncing import install
+from tests.support.factories import raw_tx
+
+ASYNC = {"prefer": "respond-async"}
+
+
+@pytest.fixture
+def parts(runtime: Runtime, tmp_path: Path) -> Iterator[AsyncRuntime]:
+    made = install(runtime, tmp_path)
+    yield made
+    set_async(None, None)
+
+
+def batch(*items: dict[str, Any]) -> str:
+    return json.dumps({"transactions": list(items)})
+
+
+def submit(api: Api, body: str) -> tuple[Any, dict[str, Any]]:
+    response = api.post(body, **ASYNC)
+    return response, json.loads(response.body)
+
+
+def receipt(api: Api, location: str) -> dict[str, Any]:
+    response = api.get(location)
+    assert response.status_code == 200, response.body
+    body: dict[str, Any] = json.loads(response.body)
+    return body
+
+
+def test_async_batch_is_202_with_location_and_each_item_queued_or_rejected(
+        api: Api, runtime: Runtime, parts: AsyncRuntime) -> None:
+    response, body = submit(api, batch(raw_tx("a"), {"id": "bad"}, raw_tx("b", account="B9")))
+    assert response.status_code == 202
+    location = response.headers["Location"]
+    assert location == f"/ingest/{body['request_id']}"
+    assert response.headers["Preference-Applied"] == "respond-async"
+    assert [(r["index"], r["id"], r["status"]) for r in body["results"]] == [
+        (0, "a", "queued"), (1, "bad", "rejected"), (2, "b", "queued")]
+    assert body["results"][1]["errors"]
+    assert body["summary"] == {"queued": 2, "rejected": 1}
+    assert runtime.store.get_transaction("demo", "a") is None  # queued, not yet applied
+    pending = receipt(api, location)
+    assert pending["status"] == "pending"
+    drain(runtime, parts)
+    done = receipt(api, location)
+    assert done["status"] == "done"
+    assert [(r["id"], r["status"]) for r in done["results"]] == [
+        ("a", "created"), ("bad", "rejected"), ("b", "created")]
+    assert done["summary"] == {"created": 2, "rejected": 1}
+    analytics = json.loads(api.get("/analytics").body)
+    assert analytics["count"] == 2
+
+
+def test_a_single_invalid_transaction_is_400_and_nothing_is_queued(
+        api: Api, parts: AsyncRuntime) -> None:
+    response, body = submit(api, json.dumps({"id": "x", "amount": "1.001"}))
+    assert response.status_code == 400 and body["Code"] == "ValidationError"
+    assert parts.queue.depth() == (0, 0)
+
+
+def test_a_single_valid_transaction_is_queued_too(api: Api, runtime: Runtime,
+                                                   parts: AsyncRuntime) -> None:
+    response, body = submit(api, json.dumps(raw_tx("one", amount="12345.67")))
+    assert response.status_code == 202 and body["summary"] == {"queued": 1, "rejected": 0}
+    drain(runtime, parts)
+    (item,) = receipt(api, response.headers["Location"])["results"]
+    assert (item["status"], item["flags"]) == ("created", ["large_amount"])
+
+
+def test_bad_json_and_wrong_content_type_are_refused_as_in_the_sync_path(
+        api: Api, parts: AsyncRuntime) -> None:
+    assert api.post("{", **ASYNC).status_code == 400
+    assert api.post(batch(raw_tx()), **ASYNC, **{"content-type": "text/plain"}).status_code == 415
+    assert parts.queue.depth() == (0, 0)
+
+
+def test_without_the_header_the_sync_path_answers(api: Api, parts: AsyncRuntime) -> None:
+    assert api.post(json.dumps(raw_tx("s"))).status_code == 201
+    assert api.post(json.dumps(raw_tx("s2")), prefer="return=minimal").status_code == 201
+    assert parts.queue.depth() == (0, 0)
+
+
+def test_prefer_with_other_preferences_still_means_async(api: Api, parts: AsyncRuntime) -> None:
+    response = api.post(json.dumps(raw_tx("p")), prefer="wait=10, Respond-Async")
+    assert response.status_code == 202
+
+
+def test_same_id_with_other_content_later_ends_conflict_not_dropped(
+        api: Api, runtime: Runtime, parts: AsyncRuntime) -> None:
+    first, _ = submit(api, batch(raw_tx("t1", amount="10.00")))
+    again, _ = submit(api, batch(raw_tx("t1", amount="10.00")))
+    other, _ = submit(api, batch(raw_tx("t1", amount="11.00")))
+    drain(runtime, parts)
+    fates = [receipt(api, r.headers["Location"])["results"][0]["status"]
+             for r in (first, again, other)]
+    assert fates == ["created", "duplicate", "conflict"]
+
+
+def test_another_banks_request_id_is_404(api: Api, runtime: Runtime, parts: AsyncRuntime) -> None:
+    import hashlib
+
+    response, _ = submit(api, batch(raw_tx("mine")))
+    runtime.store.put_api_key(ApiKeyRecord(hashlib.sha256(b"other-key").hexdigest(), "other",
+                                           "k1", "2026-01-01T00:00:00Z"))
+    foreign = api.get(response.headers["Location"], **{"x-api-key": "other-key"})
+    assert foreign.status_code == 404
+    assert json.loads(foreign.body)["Code"] == "NotFoundError"
+    assert api.get("/ingest/not-a-request").status_code == 404
+    assert api.get("/ingest/" + "x" * 80).status_code == 404
+
+
+def test_the_local_consumer_threads_apply_the_queue_in_the_background(
+        api: Api, runtime: Runtime, tmp_path: Path) -> None:
+    install(runtime, tmp_path, workers=2)
+    get_async(runtime)  # starts the threads, as the first async request in a server does
+    try:
+        response, _ = submit(api, batch(*[raw_tx(f"w{i}", account=f"A{i % 3}")
+                                          for i in range(30)]))
+        deadline = time.monotonic() + 60
+        while receipt(api, response.headers["Location"])["status"] != "done":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert json.loads(api.get("/analytics").body)["count"] == 30
+    finally:
+        set_async(None, None)
+
+
+class SendsOnlyTheFirst(Queue):
+    """A queue that takes the first message of a send and fails on the rest (SQS refusing a
+    later batch): everything else delegates to the embedded queue."""
+
+    def __init__(self, inner: Queue) -> None:
+        self.inner = inner
+        self.name, self.max_receives = inner.name, inner.max_receives
+
+    def send(self, messages: list[OutgoingMessage]) -> None:
+        self.inner.send(messages[:1])
+        raise QueueError("injected: the second batch was refused", messages[1:])
+
+    def receive(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.receive(*args, **kwargs)
+
+    def delete(self, handle: str) -> None:
+        self.inner.delete(handle)
+
+    def change_visibility(self, handle: str, timeout_s: int) -> None:
+        self.inner.change_visibility(handle, timeout_s)
+
+    def dead_letters(self, max_messages: int) -> Any:
+        return self.inner.dead_letters(max_messages)
+
+    def redrive(self, messages: Any) -> int:
+        return self.inner.redrive(messages)
+
+    def depth(self) -> tuple[int, int]:
+        return self.inner.depth()
+
+
+def test_a_queue_failing_half_way_is_503_and_the_unsent_items_read_failed(
+        api: Api, runtime: Runtime, parts: AsyncRuntime) -> None:
+    broken = AsyncRuntime(parts.settings, SendsOnlyTheFirst(parts.queue), parts.receipts)
+    set_async(runtime, broken)
+    response = api.post(batch(raw_tx("s1"), raw_tx("s2", account="B9")), **ASYNC)
+    assert response.status_code == 503 and json.loads(response.body)["Code"] == \
+        "ServiceUnavailableError"
+    assert response.headers["Retry-After"]
+    drain(runtime, broken)
+    (request_id,) = _request_ids(parts)
+    body = receipt(api, f"/ingest/{request_id}")
+    assert body["status"] == "done"
+    assert [(r["id"], r["status"]) for r in body["results"]] == [("s1", "created"),
+                                                                 ("s2", "failed")]
+    assert runtime.store.get_transaction("demo", "s2") is None  # never applied
+
+
+def _request_ids(parts: AsyncRuntime) -> list[str]:
+    """Every request id in the embedded receipts file (the 503 did not tell the client one)."""
+    from chalicelib.adapters.sqlite.sqlite_receipts import SqliteReceipts
+
+    assert isinstance(parts.receipts, SqliteReceipts)
+    return [str(r[0]) for r in parts.receipts.file.read(
+        "SELECT DISTINCT request_id FROM receipt_parts")]

@@ -1,0 +1,103 @@
+"""Each flag rule: trips on its pattern, stays quiet just below it, thresholds from config."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from chalicelib.config import load_settings
+from chalicelib.domain.model import Transaction
+from chalicelib.domain.rules import (
+    LARGE_AMOUNT,
+    RAPID_IN_OUT,
+    ROUND_AMOUNT,
+    STRUCTURING,
+    VELOCITY,
+    AccountState,
+    RuleConfig,
+    evaluate,
+    remember,
+)
+from tests.support.factories import tx
+
+CFG = RuleConfig()
+T0 = datetime(2026, 1, 10, 9, tzinfo=UTC)
+
+
+def run(*txs: Transaction, cfg: RuleConfig = CFG) -> list[tuple[str, ...]]:
+    """Flags of each transaction, evaluated in order against the account's growing past."""
+    state, out = AccountState(), []
+    for item in txs:
+        flags = evaluate(item, state, cfg)
+        state = remember(state, item.with_flags(flags), RuleConfig())
+        out.append(flags)
+    return out
+
+
+def test_large_amount_trips_at_the_threshold_not_below() -> None:
+    assert run(tx(amount="10000.00"), tx(amount="9999.99")) == [
+        (LARGE_AMOUNT, ROUND_AMOUNT), ()]
+
+
+def test_structuring_trips_on_the_third_near_threshold_amount_in_a_day() -> None:
+    near = [tx(f"s{i}", amount="9500.00", at=T0 + timedelta(hours=i)) for i in range(3)]
+    assert [STRUCTURING in f for f in run(*near)] == [False, False, True]
+
+
+def test_structuring_ignores_near_amounts_more_than_a_day_apart() -> None:
+    near = [tx(f"s{i}", amount="9500.00", at=T0 + timedelta(hours=13 * i)) for i in range(3)]
+    assert not any(STRUCTURING in f for f in run(*near))
+
+
+def test_velocity_trips_past_the_count_within_the_window() -> None:
+    burst = [tx(f"v{i}", amount="5.00", at=T0 + timedelta(minutes=i)) for i in range(11)]
+    flags = run(*burst)
+    assert [VELOCITY in f for f in flags] == [False] * 10 + [True]
+
+
+def test_velocity_stays_quiet_when_spread_out() -> None:
+    spread = [tx(f"v{i}", amount="5.00", at=T0 + timedelta(minutes=7 * i)) for i in range(11)]
+    assert not any(VELOCITY in f for f in run(*spread))
+
+
+def test_round_amount_needs_a_large_multiple_of_a_thousand() -> None:
+    assert run(tx(amount="5000.00"), tx(amount="4000.00"), tx(amount="5000.50")) == [
+        (ROUND_AMOUNT,), (), ()]
+
+
+def test_rapid_in_out_is_a_similar_debit_soon_after_a_credit() -> None:
+    flags = run(tx("c", amount="3000.00", kind="credit", at=T0),
+                tx("d", amount="2900.00", kind="debit", at=T0 + timedelta(minutes=20)))
+    assert flags == [(), (RAPID_IN_OUT,)]
+
+
+def test_rapid_in_out_ignores_a_late_or_different_sized_debit() -> None:
+    late = run(tx("c", amount="3000.00", at=T0),
+               tx("d", amount="3000.00", kind="debit", at=T0 + timedelta(hours=2)))
+    small = run(tx("c", amount="3000.00", at=T0),
+                tx("d", amount="1500.00", kind="debit", at=T0 + timedelta(minutes=5)))
+    assert late[-1] == () and small[-1] == ()
+
+
+def test_thresholds_come_from_the_environment() -> None:
+    settings = load_settings({"FLAG_LARGE_AMOUNT": "500", "FLAG_VELOCITY_COUNT": "2"})
+    assert settings.rules.large_amount == Decimal(500)
+    flags = run(*[tx(f"x{i}", amount="600.00", at=T0 + timedelta(seconds=i)) for i in range(3)],
+                cfg=settings.rules)
+    assert flags[0] == (LARGE_AMOUNT,) and VELOCITY in flags[2]
+
+
+def test_account_memory_keeps_only_what_rules_can_use() -> None:
+    plain, near = AccountState(), AccountState()
+    for i in range(500):
+        plain = remember(plain, tx(f"m{i}", at=T0 + timedelta(seconds=i)), RuleConfig())
+        near = remember(near, tx(f"n{i}", amount="9500.00", at=T0 + timedelta(seconds=i)),
+                        RuleConfig())
+    assert len(plain.seen) == CFG.velocity_count  # enough to tell a burst
+    assert len(near.seen) == 100  # near-threshold amounts are kept for a day, up to the cap
+
+
+def test_thresholds_scale_for_currencies_with_small_units() -> None:
+    yen = [tx("y1", amount="10000", currency="JPY"), tx("y2", amount="1000001", currency="JPY")]
+    assert run(*yen) == [(), (LARGE_AMOUNT,)]
+    assert run(tx("w", amount="5000000", currency="KRW")) == [(ROUND_AMOUNT,)]
