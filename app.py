@@ -10,7 +10,6 @@ from typing import Any
 
 from chalice.app import Chalice, Request, Response, SQSEvent
 
-from chalicelib.adapters.s3_archive import ArchiveError, archive_for
 from chalicelib.bootstrap import get_runtime
 from chalicelib.config import ConfigError
 from chalicelib.domain.timeutil import now_utc
@@ -22,9 +21,7 @@ from chalicelib.errors import (
 )
 from chalicelib.observability import RequestObserver, log
 from chalicelib.ports.store import StoreError
-from chalicelib.usecases import analytics
-from chalicelib.usecases import async_service as service_async
-from chalicelib.usecases import ingest_sync as service
+from chalicelib.usecases import analytics, consumer, ingest_async, ingest_sync, queries
 from chalicelib.usecases.caller import identify
 from chalicelib.web import dashboard
 
@@ -112,48 +109,40 @@ def _stage() -> str:
 
 @app.middleware("http")
 def observe_request(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Log and measure every request (registered first, so it wraps the key check too)."""
-    observer = RequestObserver(_request_id(event), event.method,
+    """Log and measure every request (registered first, so it wraps the key check too); what a
+    use case counts while it runs (ingest outcomes) lands in this request's record."""
+    event.context["requestId"] = _request_id(event)  # the same id for the route's use case
+    observer = RequestObserver(event.context["requestId"], event.method,
                                str(event.context.get("resourcePath", "")), _stage())
     if event.uri_params and "account" in event.uri_params:
         observer.fields["account"] = event.uri_params["account"]  # masked by the logger
-    try:
-        response = _in_error_shape(get_response(event))
-        authorizer = event.context.get("authorizer") or {}
-        bank = authorizer.get("principalId")
-        observer.identify(authorizer)
-        if observer.is_ingest and bank and 200 <= response.status_code < 300:
-            _archive(event, bank, observer)
-    except Exception as exc:  # whatever escaped: answered, logged and counted like the rest
-        response, bank = render_exception(exc), None
-    observer.finish(response.status_code, response.body, bank)
+    with observer:
+        try:
+            response = _in_error_shape(get_response(event))
+            authorizer = event.context.get("authorizer") or {}
+            bank = authorizer.get("principalId")
+            observer.identify(authorizer)
+        except Exception as exc:  # whatever escaped: answered, logged and counted like the rest
+            response, bank = render_exception(exc), None
+        observer.finish(response.status_code, response.body, bank)
     return response
 
 
-def _archive(event: Request, bank: str, observer: RequestObserver) -> None:
-    """Write an accepted body to the raw archive, when one is configured. The transactions are
-    already committed, so a failed write does not fail the request: it is logged at error
-    level and counted (ArchiveFailures) for an alarm; the ledger has lost nothing."""
-    bucket = get_runtime().settings.archive_bucket
-    if not bucket:
-        return
-    try:
-        archive_for(bucket).put(bank, observer.request_id, _raw_body(event), now_utc())
-        observer.count("ArchiveFailures", 0)
-    except Exception as exc:  # ArchiveError, or anything else: the commit stands either way
-        log("ERROR", "archive_failed", request_id=observer.request_id, bank=bank,
-            error=str(exc) if isinstance(exc, ArchiveError) else type(exc).__name__)
-        observer.count("ArchiveFailures", 1)
+def _repeated_headers(event: Request) -> list[str]:
+    """Header names the request carried more than once (API Gateway's multiValueHeaders)."""
+    multi = event.to_original_event().get("multiValueHeaders") or {}
+    return [name for name, values in multi.items() if isinstance(values, list) and len(values) > 1]
 
 
 @app.middleware("http")
 def require_caller(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Map `x-api-key` or a bearer token to a bank for every route but /health, and check the
-    token's scope against the method (runs the same locally and on AWS)."""
+    """Map `x-api-key` or a bearer token to a bank for every route but the public ones (health,
+    the dashboard's page and files), and check the token's scope against the method (runs the
+    same locally and on AWS)."""
     if event.context.get("resourcePath") in PUBLIC_PATHS:
         return get_response(event)
     try:
-        caller = identify(get_runtime(), event.headers, event.method)
+        caller = identify(get_runtime(), event.headers, event.method, _repeated_headers(event))
     except Exception as exc:  # a misconfigured store is answered and seen like a route's error
         event.context["authorizer"] = {"refused": getattr(exc, "reason", None)}
         return render_exception(exc)
@@ -188,27 +177,28 @@ def _base_path(request: Request) -> str:
 @route("/transactions", methods=["POST"], content_types=["*/*"])
 def post_transactions() -> Response:
     request = _request()
-    if service_async.wants_async(request.headers.get("prefer")):
-        request_id, body = service_async.post(get_runtime(), _bank(),
-                                              request.headers.get("content-type"),
-                                              _raw_body(request), now_utc())
+    if ingest_async.wants_async(request.headers.get("prefer")):
+        request_id, body = ingest_async.post(get_runtime(), _bank(),
+                                             request.headers.get("content-type"),
+                                             _raw_body(request), now_utc())
         return Response(body=body, status_code=202, headers={
             "Location": f"{_base_path(request)}/ingest/{request_id}",
             "Preference-Applied": "respond-async"})
-    status, body = service.post_transactions(get_runtime(), _bank(),
-                                             request.headers.get("content-type"),
-                                             _raw_body(request), now_utc())
+    status, body = ingest_sync.post_transactions(get_runtime(), _bank(),
+                                                 request.headers.get("content-type"),
+                                                 _raw_body(request), now_utc(),
+                                                 str(request.context["requestId"]))
     return Response(body=body, status_code=status)
 
 
 @route("/analytics", methods=["GET"])
 def get_analytics() -> dict[str, Any]:
-    return service.get_analytics(get_runtime(), _bank(), _request().query_params, now_utc())
+    return queries.get_analytics(get_runtime(), _bank(), _request().query_params, now_utc())
 
 
 @route("/analytics/series", methods=["GET"])
 def get_analytics_series() -> dict[str, Any]:
-    return service.get_series(get_runtime(), _bank(), _request().query_params, now_utc())
+    return queries.get_series(get_runtime(), _bank(), _request().query_params, now_utc())
 
 
 @route("/transactions/{tx_id}", methods=["GET"])
@@ -230,18 +220,18 @@ def get_account_transactions(account: str) -> dict[str, Any]:
 
 @route("/ingest/{request_id}", methods=["GET"])
 def get_ingest(request_id: str) -> dict[str, Any]:
-    return service_async.status(get_runtime(), _bank(), request_id)
+    return ingest_async.status(get_runtime().receipts, _bank(), request_id)
 
 
 @app.on_sqs_message(queue=INGEST_QUEUE, batch_size=10)
 def consume_ingest(event: SQSEvent) -> dict[str, Any]:
     """The asynchronous path's consumer on AWS (partial batch failures, FIFO rule)."""
-    return service_async.on_sqs_records(get_runtime(), [r.to_dict() for r in event])
+    return consumer.on_sqs_records(get_runtime(), [r.to_dict() for r in event])
 
 
 @route("/health", methods=["GET"])
 def health() -> dict[str, str]:
-    return service.health(get_runtime())
+    return queries.health(get_runtime())
 
 
 def _page(answer: dashboard.Answer) -> Response:

@@ -16,6 +16,7 @@ import math
 import os
 from collections import Counter
 from contextlib import redirect_stdout
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,14 +25,12 @@ import boto3
 from moto import mock_aws
 
 from chalicelib.adapters.dynamo import DynamoStore
-from chalicelib.adapters.dynamo.dynamo_receipts import DynamoReceipts
 from chalicelib.adapters.sqs_queue import SqsQueue
-from chalicelib.bootstrap import Runtime
-from chalicelib.config import Settings
+from chalicelib.bootstrap import bootstrap
+from chalicelib.config import QueueSettings, Settings
 from chalicelib.domain.rules import RuleConfig
-from chalicelib.queue_settings import QueueSettings
 from chalicelib.usecases import ingest_async
-from chalicelib.usecases.async_runtime import AsyncRuntime, consume_batch
+from chalicelib.usecases.consumer import consume_batch
 from chalicelib.usecases.ledger import ingest
 from scripts.provision import create_table_request
 
@@ -93,7 +92,7 @@ def measure(groups: int | None) -> tuple[Meter, int]:
         dlq = sqs.create_queue(QueueName="b-dlq.fifo", Attributes={"FifoQueue": "true"})
         url = sqs.create_queue(QueueName="b.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
         store = DynamoStore("bench", shards=8, client=dynamodb)
-        rt = Runtime(Settings(store="dynamodb", table_name="bench"), store)
+        rt = bootstrap(Settings(store="dynamodb", table_name="bench"), store)
         meter = Meter()
         dynamodb.meta.events.register("before-parameter-build.dynamodb", meter.on_dynamodb)
         sqs.meta.events.register("before-parameter-build.sqs", meter.on_sqs)
@@ -102,15 +101,15 @@ def measure(groups: int | None) -> tuple[Meter, int]:
             ingest(store, BANK, body, NOW, RuleConfig())
             return meter, 0
         queue = SqsQueue(url, dlq["QueueUrl"], 5, client=sqs)
-        parts = AsyncRuntime(QueueSettings(kind="sqs", groups=groups), queue,
-                             DynamoReceipts(store.db))
+        parts = replace(rt, queue=queue, settings=replace(
+            rt.settings, queue=QueueSettings(kind="sqs", groups=groups)))
         raw = json.dumps({"transactions": body}).encode()
         invocations = 0
         with redirect_stdout(io.StringIO()):  # EMF lines are not figures
-            ingest_async.submit(rt, queue, parts.receipts, BANK, raw, NOW, "req", groups)
+            ingest_async.submit(parts, BANK, raw, NOW, "req")
             while batch := queue.receive(10, 60):
                 invocations += 1
-                outcome = consume_batch(rt, parts, batch)
+                outcome = consume_batch(parts, batch)
                 assert not outcome.failed_ids()
                 meter.sqs += 1  # the event source mapping's DeleteMessageBatch
                 for m in batch:  # (moto: one call each; not counted again)

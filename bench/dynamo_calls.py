@@ -25,7 +25,7 @@ from moto import mock_aws
 from app import app
 from chalicelib.adapters.dynamo import dynamo_codec as codec
 from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
-from chalicelib.bootstrap import Runtime, set_runtime
+from chalicelib.bootstrap import bootstrap, set_runtime
 from chalicelib.config import Settings
 from chalicelib.domain.rules import RuleConfig
 from chalicelib.domain.validation import validate_transaction
@@ -70,7 +70,7 @@ def counted_api() -> Iterator[tuple[DynamoStore, Client, dict[str, str], list[st
         calls: list[str] = []
         client.meta.events.register("before-parameter-build.dynamodb",
                                     lambda model, **_: calls.append(model.name))
-        set_runtime(Runtime(Settings(store="dynamodb", table_name=TABLE), store))
+        set_runtime(bootstrap(Settings(store="dynamodb", table_name=TABLE), store))
         key, _ = create_key(store, BANK)
         with Client(app) as http:
             yield store, http, {"x-api-key": key, "content-type": "application/json"}, calls

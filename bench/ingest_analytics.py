@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.spread import RUNS, ratios, spread
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
-from chalicelib.bootstrap import Runtime
+from chalicelib.bootstrap import Runtime, bootstrap
 from chalicelib.config import Settings
 from chalicelib.usecases.analytics import Window, bank_analytics
 from chalicelib.usecases.ingest_sync import post_transactions
@@ -40,7 +40,7 @@ def ingest_rate(rt: Runtime, first: int, total: int, batch: int) -> float:
     bodies = [body(i, batch) for i in range(first, first + total, batch)]
     began = time.perf_counter()
     for raw in bodies:
-        status, _ = post_transactions(rt, BANK, "application/json", raw, NOW)
+        status, _ = post_transactions(rt, BANK, "application/json", raw, NOW, "bench")
         assert status in (200, 201), status
     return total / (time.perf_counter() - began)
 
@@ -66,7 +66,7 @@ def durability_cost(tmp: str, total: int, runs: int) -> None:
         for run in range(runs):
             for mode in ("NORMAL", "FULL"):
                 store = SqliteStore(str(Path(tmp) / f"sync-{mode}-{batch}-{run}.db"), mode)
-                rates[mode].append(ingest_rate(Runtime(Settings(sqlite_path=store.path), store),
+                rates[mode].append(ingest_rate(bootstrap(Settings(sqlite_path=store.path), store),
                                                0, count, batch))
         full, normal = rates["FULL"], rates["NORMAL"]
         print(f"  batches of {batch:>3}: FULL {spread(full).show(unit=' tx/s')}, "
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         singles, batches = [], []
         for run in range(args.runs):  # each run on a fresh store: no run inherits a bigger file
             store = SqliteStore(str(Path(tmp) / f"ingest{run}.db"))
-            rt = Runtime(Settings(sqlite_path=store.path), store)
+            rt = bootstrap(Settings(sqlite_path=store.path), store)
             singles.append(ingest_rate(rt, 0, args.ingest // 10, 1))
             batches.append(ingest_rate(rt, args.ingest // 10, args.ingest, 100))
         print(f"ingest in-process, median and min-max of {args.runs} runs, each on a new store")
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         durability_cost(tmp, args.ingest, args.runs)
         # analytics on a store of its own, grown from empty to each size in turn
         store = SqliteStore(str(Path(tmp) / "analytics.db"))
-        rt = Runtime(Settings(sqlite_path=store.path), store)
+        rt = bootstrap(Settings(sqlite_path=store.path), store)
         stored = 0
         print(f"\nGET /analytics (service call; per run the median of 40 calls) beside the "
               "baseline a scanning\ndesign pays: recompute the same answer from every stored "

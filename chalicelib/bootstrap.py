@@ -1,43 +1,132 @@
-"""The process-wide runtime (settings + store), built on first use and reused across calls."""
+"""The one composition root: every dependency built from the settings, once, immutable.
+
+Entry points build the runtime (`app.py` on the first request, `scripts/serve_local.py` and
+`scripts/worker.py` at start) and start workers; a request never starts a thread. Adapters are
+imported only when the settings choose them (boto3 only on AWS), and none touches the disk or
+the network before its first call. Tests install a runtime with `set_runtime` (the one
+injection point), passing fakes for any part.
+"""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from chalicelib.config import Settings, load_settings
-from chalicelib.ports.store import Store
-from chalicelib.store_factory import open_store
+from chalicelib.config import QueueSettings, Settings, load_settings
+from chalicelib.ports.archive import Archive
+from chalicelib.ports.queue import Queue
+from chalicelib.ports.store import ApiKeyRecord, ReceiptStore, Store
+from chalicelib.support.ttl_cache import TtlCache
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.cognito import TokenVerifier
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a request or a consumer needs; built by `bootstrap`, never changed after."""
+
+    settings: Settings
+    store: Store
+    queue: Queue
+    receipts: ReceiptStore
+    keys: TtlCache[ApiKeyRecord]  # API key hash -> record (revocation waits out the TTL)
+    clients: TtlCache[str]  # Cognito app client id -> bank
+    verifier: TokenVerifier | None  # None: bearer tokens are refused on this stage
+    archive: Archive | None  # None: no raw archive (ARCHIVE_BUCKET unset)
+    stop: threading.Event = field(default_factory=threading.Event, compare=False)
+
+    @property
+    def queue_settings(self) -> QueueSettings:
+        return self.settings.queue
+
+
+def open_store(settings: Settings) -> Store:
+    """The ledger store the settings name: SQLite on disk by default, DynamoDB on AWS."""
+    if settings.store == "dynamodb":
+        from chalicelib.adapters.dynamo.dynamo_store import DynamoStore  # boto3 only here
+
+        return DynamoStore.from_settings(settings)
+    from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+
+    return SqliteStore(settings.sqlite_path, settings.sqlite_synchronous)
+
+
+def open_queue(settings: Settings) -> Queue:
+    """The ingest queue: SQS FIFO on AWS, the embedded SQLite queue locally."""
+    qs = settings.queue.files_beside(settings.sqlite_path)
+    if qs.kind == "sqs":
+        from chalicelib.adapters.sqs_queue import SqsQueue
+
+        return SqsQueue(str(qs.url), qs.dead_letter_url, qs.max_receives)
+    from chalicelib.adapters.sqlite.sqlite_queue import SqliteQueue
+
+    return SqliteQueue(qs.path, qs.max_receives, synchronous=settings.sqlite_synchronous)
+
+
+def open_receipts(settings: Settings, store: Store) -> ReceiptStore:
+    """Receipts live beside the ledger: in its table on DynamoDB, in a file of their own on
+    SQLite (the ledger's file is written by the request path; receipts by the consumer too)."""
+    if store.name == "dynamodb":
+        from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
+
+        if isinstance(store, DynamoStore):
+            return store.receipts()
+    from chalicelib.adapters.sqlite.sqlite_receipts import SqliteReceipts
+
+    qs = settings.queue.files_beside(settings.sqlite_path)
+    return SqliteReceipts(qs.receipts_path, settings.sqlite_synchronous)
+
+
+def bootstrap(settings: Settings | None = None, store: Store | None = None, *,
+              queue: Queue | None = None, receipts: ReceiptStore | None = None,
+              verifier: TokenVerifier | None = None) -> Runtime:
+    """The runtime for `settings` (read from the environment when None); any part may be
+    passed in instead of built (tests pass fakes and local stand-ins)."""
+    settings = settings or load_settings()
+    if settings.tracing:
+        from chalicelib.adapters.xray import enable_tracing
+
+        enable_tracing()  # before the store makes its first AWS call
+    store = store if store is not None else open_store(settings)
+    if verifier is None and settings.cognito is not None:
+        from chalicelib.adapters.cognito import TokenVerifier
+
+        verifier = TokenVerifier(settings.cognito)
+    archive: Archive | None = None
+    if settings.archive_bucket:
+        from chalicelib.adapters.s3_archive import S3Archive
+
+        archive = S3Archive(settings.archive_bucket)
+    return Runtime(
+        settings=settings, store=store,
+        queue=queue if queue is not None else open_queue(settings),
+        receipts=receipts if receipts is not None else open_receipts(settings, store),
+        keys=TtlCache(settings.key_cache_ttl_s),
+        clients=TtlCache(settings.key_cache_ttl_s, remember_misses=True),
+        verifier=verifier, archive=archive)
+
 
 _lock = threading.Lock()
 _current: Runtime | None = None
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """What a request needs: the settings and the store they name."""
-
-    settings: Settings
-    store: Store
-
-
 def get_runtime() -> Runtime:
-    """The runtime, built from the environment on the first request (not at import)."""
+    """The process's runtime, built from the environment on first use (not at import)."""
     global _current
     if _current is None:
         with _lock:
             if _current is None:
-                settings = load_settings()
-                if settings.tracing:
-                    from chalicelib.adapters.xray import enable_tracing
-
-                    enable_tracing()  # before the store makes its first AWS call
-                _current = Runtime(settings, open_store(settings))
+                _current = bootstrap()
     return _current
 
 
 def set_runtime(runtime: Runtime | None) -> None:
-    """Install a runtime (tests inject one), or None to rebuild from the environment."""
+    """Install a runtime (tests, entry points), or None to rebuild from the environment on next
+    use. The previous runtime's workers are told to stop."""
     global _current
     with _lock:
+        if _current is not None and _current is not runtime:
+            _current.stop.set()
         _current = runtime

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 from chalicelib.domain.rules import RuleConfig
 
@@ -31,9 +32,43 @@ class CognitoConfig:
     client_ids: frozenset[str]
 
 
+def _beside(sqlite_path: str, suffix: str) -> str:
+    """A file next to the ledger's (tests that move the ledger move these too)."""
+    ledger = Path(sqlite_path)
+    return str(ledger.with_name(f"{ledger.stem}-{suffix}.db"))
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """Which queue, where, and how it retries (the SQS queue's own attributes must match)."""
+
+    kind: str = "sqlite"  # QUEUE: sqlite (embedded) or sqs
+    path: str = ""  # QUEUE_PATH: the embedded queue's file ("": beside the ledger's)
+    receipts_path: str = ""  # RECEIPTS_PATH: receipts' file on SQLite ("": beside the ledger's)
+    url: str | None = None  # QUEUE_URL
+    dead_letter_url: str | None = None  # DEAD_LETTER_QUEUE_URL
+    max_receives: int = 5  # QUEUE_MAX_RECEIVES: the redrive policy's maxReceiveCount
+    visibility_s: int = 60  # QUEUE_VISIBILITY_S: the queue's visibility timeout
+    # QUEUE_LOCAL_WORKERS: consumer threads beside the local server (SQLite's writes are
+    # serialised anyway; on DynamoDB, whose calls wait, LOCAL_WORKERS_DYNAMODB)
+    local_workers: int = 2
+    groups: int = 0  # QUEUE_GROUPS: 0 = a message group per account, N = N groups per bank
+    # QUEUE_PARTIAL_BATCH: the event source mapping reports batch item failures (the template
+    # sets it); without it a failed message fails the whole batch, or Lambda would delete it
+    partial_batch: bool = False
+
+    def files_beside(self, sqlite_path: str) -> QueueSettings:
+        """These settings with the embedded queue's and receipts' files resolved."""
+        return replace(self, path=self.path or _beside(sqlite_path, "queue"),
+                       receipts_path=self.receipts_path or _beside(sqlite_path, "receipts"))
+
+
+LOCAL_WORKERS_DYNAMODB = 4
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Every knob of the service, with the defaults DESIGN.md documents."""
+    """Every knob of the service and its default (docs/configuration.md lists them)."""
 
     store: str = "sqlite"
     sqlite_path: str = DEFAULT_SQLITE_PATH
@@ -53,6 +88,12 @@ class Settings:
     rules: RuleConfig = field(default_factory=RuleConfig)
     # signs history cursors (HMAC-SHA256); random per process unless CURSOR_SECRET is set
     cursor_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+
+
+def _default(cls: type, name: str) -> Any:
+    """A field's default, so the loader never writes a default a second time."""
+    return {f.name: f.default for f in fields(cls)}[name]
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -156,17 +197,47 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sqlite_path=env.get("SQLITE_PATH") or DEFAULT_SQLITE_PATH,
         sqlite_synchronous=_synchronous(env),
         table_name=table,
-        aggregate_shards=_int(env, "AGGREGATE_SHARDS", 8, 1, 100),
+        aggregate_shards=_int(env, "AGGREGATE_SHARDS", _default(Settings, "aggregate_shards"),
+                              1, 100),
         archive_bucket=env.get("ARCHIVE_BUCKET") or None,
         demo_api_key=demo_key,
-        max_batch=_int(env, "MAX_BATCH", 500, 1, 10000),
-        max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 6 * 1024 * 1024),
+        max_batch=_int(env, "MAX_BATCH", _default(Settings, "max_batch"), 1, 10000),
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", _default(Settings, "max_body_bytes"), 1024,
+                            6 * 1024 * 1024),
         stage=stage,
-        key_cache_ttl_s=_int(env, "KEY_CACHE_TTL_S", 30, 0, 3600),
+        key_cache_ttl_s=_int(env, "KEY_CACHE_TTL_S", _default(Settings, "key_cache_ttl_s"), 0,
+                             3600),
         cognito=_cognito(env),
         tracing=_switch(env, "TRACING"),
         rules=_rules(env),
         cursor_secret=_cursor_secret(env, stage),
+        queue=_queue(env, store),
+    )
+
+
+def _queue(env: Mapping[str, str], store: str) -> QueueSettings:
+    """The asynchronous path's settings; `store` is the ledger's kind."""
+    kind = env.get("QUEUE", "sqlite") or "sqlite"
+    if kind not in ("sqlite", "sqs"):
+        raise ConfigError(f"QUEUE must be 'sqlite' or 'sqs', got {kind!r}")
+    url = env.get("QUEUE_URL") or None
+    if kind == "sqs" and not url:
+        raise ConfigError("QUEUE_URL is required when QUEUE=sqs")
+    workers = (LOCAL_WORKERS_DYNAMODB if store == "dynamodb"
+               else _default(QueueSettings, "local_workers"))
+    return QueueSettings(
+        kind=kind,
+        path=env.get("QUEUE_PATH") or "",
+        receipts_path=env.get("RECEIPTS_PATH") or "",
+        url=url,
+        dead_letter_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
+        max_receives=_int(env, "QUEUE_MAX_RECEIVES", _default(QueueSettings, "max_receives"),
+                          1, 1000),
+        visibility_s=_int(env, "QUEUE_VISIBILITY_S", _default(QueueSettings, "visibility_s"),
+                          1, 43200),
+        local_workers=_int(env, "QUEUE_LOCAL_WORKERS", workers, 0, 64),
+        groups=_int(env, "QUEUE_GROUPS", _default(QueueSettings, "groups"), 0, 10_000),
+        partial_batch=_switch(env, "QUEUE_PARTIAL_BATCH"),
     )
 
 
@@ -181,4 +252,4 @@ def _cursor_secret(env: Mapping[str, str], stage: str) -> str:
     if stage in LOCAL_STAGES:
         return secrets.token_urlsafe(32)
     raise ConfigError(f"CURSOR_SECRET is required on stage {stage!r} (at least "
-                      f"{MIN_SECRET_CHARS} characters; see README, 'Edge inputs')")
+                      f"{MIN_SECRET_CHARS} characters; see docs/configuration.md)")

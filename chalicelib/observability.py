@@ -6,11 +6,13 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.usecases.ledger import STATUSES
+from chalicelib.errors import AppError
 
 NAMESPACE = "TxnStream"
 DIMENSIONS = [["stage"]]  # low cardinality only: never bank, account or request id
@@ -22,6 +24,8 @@ SECRET_FIELDS = frozenset({"api_key", "x-api-key", "key", "authorization", "x_ap
                            "access_token", "id_token"})
 MAX_LOGGED_CHARS = 256  # a logged value longer than this is cut (a 60,000-character path)
 _write_lock = threading.Lock()
+# The request being served in this thread (chalice local serves each on a thread of its own).
+_current_observer: ContextVar[RequestObserver | None] = ContextVar("observer", default=None)
 
 
 def _emit(record: Mapping[str, Any]) -> None:
@@ -92,27 +96,43 @@ def emit_metrics(stage: str, metrics: Mapping[str, tuple[float, str]],
     _emit(record)
 
 
-def ingest_outcomes(status: int, body: Any) -> dict[str, int]:
-    """What a POST /transactions answer says happened, by ledger status plus `flagged`
-    (created transactions that tripped a rule). A body refused whole (bad JSON, wrong type,
-    too large, a single invalid transaction) counts as one rejected."""
-    counts = dict.fromkeys((*STATUSES, "flagged"), 0)
-    if not isinstance(body, Mapping):
+def record_outcomes(stage: str, statuses: Mapping[str, int], flagged: int,
+                    source: str = "api") -> dict[str, int]:
+    """Count what an ingest decided, where it decided it (the request path and the queue's
+    consumer alike): into the current request's record when there is one (its log line and
+    EMF record, beside its latency), else as a record of its own. Returns the counts."""
+    counts = {name: int(statuses.get(name, 0)) for name in OUTCOME_METRICS}
+    counts["flagged"] = flagged
+    observer = _current_observer.get()
+    if observer is not None:
+        observer.outcomes(counts)
         return counts
-    if isinstance(body.get("summary"), Mapping):  # a batch
-        for name in STATUSES:
-            counts[name] = int(body["summary"].get(name, 0))
-        counts["flagged"] = sum(1 for r in body.get("results", ())
-                                if r.get("status") == "created" and r.get("flags"))
-    elif body.get("status") in ("created", "duplicate"):
-        counts[str(body["status"])] = 1
-        flags = (body.get("transaction") or {}).get("flags")
-        counts["flagged"] = int(body["status"] == "created" and bool(flags))
-    elif status == 409:
-        counts["conflict"] = 1
-    elif 400 <= status < 500 and status not in (401, 403):
-        counts["rejected"] = 1
+    metrics = {metric: (float(counts[name]), "Count") for name, metric in OUTCOME_METRICS.items()}
+    metrics["Flagged"] = (float(flagged), "Count")
+    emit_metrics(stage, metrics, {"source": source})
     return counts
+
+
+def count_metric(stage: str, metric: str, value: float = 1, unit: str = "Count") -> None:
+    """Add a metric to the current request's EMF record (e.g. ArchiveFailures); outside a
+    request it is printed as a record of its own."""
+    observer = _current_observer.get()
+    if observer is not None:
+        observer.count(metric, value, unit)
+    else:
+        emit_metrics(stage, {metric: (value, unit)})
+
+
+@contextmanager
+def refusal_counted(stage: str) -> Iterator[None]:
+    """A body refused whole (bad JSON, wrong type, too large, one invalid transaction) is
+    counted as one rejected ingest where it is refused; 401/403 never reached an ingest."""
+    try:
+        yield
+    except AppError as exc:
+        if 400 <= exc.status < 500 and exc.status not in (401, 403):
+            record_outcomes(stage, {"rejected": 1}, 0)
+        raise
 
 
 class RequestObserver:
@@ -127,10 +147,22 @@ class RequestObserver:
         self.metrics: dict[str, tuple[float, str]] = {}
         self.fields: dict[str, Any] = {}
         self.refusal: str | None = None
+        self.is_ingest = False  # set when the request's use case counted ingest outcomes
 
-    @property
-    def is_ingest(self) -> bool:
-        return self.method == "POST" and self.route == "/transactions"
+    def __enter__(self) -> RequestObserver:
+        self._token = _current_observer.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _current_observer.reset(self._token)
+
+    def outcomes(self, counts: Mapping[str, int]) -> None:
+        """What this request's ingest decided: logged with it and counted in its record."""
+        self.fields["outcomes"] = dict(counts)
+        for name, metric in OUTCOME_METRICS.items():
+            self.count(metric, counts.get(name, 0))
+        self.count("Flagged", counts.get("flagged", 0))
+        self.is_ingest = True
 
     def count(self, metric: str, value: float = 1, unit: str = "Count") -> None:
         """Add a metric to this request's EMF record (e.g. ArchiveFailures)."""
@@ -154,12 +186,7 @@ class RequestObserver:
                                   "latency_ms": latency_ms, **self.fields}
         if status >= 400 and isinstance(body, Mapping):
             fields["error"] = body.get("Code")  # the code only: messages may quote input
-        if self.is_ingest and bank is not None:  # 401/403 never reached the ledger
-            outcomes = ingest_outcomes(status, body)
-            fields["outcomes"] = outcomes
-            for name, metric in OUTCOME_METRICS.items():
-                self.count(metric, outcomes[name])
-            self.count("Flagged", outcomes["flagged"])
+        if self.is_ingest:
             self.count("IngestLatency", latency_ms, "Milliseconds")
         if status >= 500:
             self.count("ServerErrors", 1)

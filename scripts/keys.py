@@ -8,10 +8,10 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
+from chalicelib.bootstrap import open_store
 from chalicelib.config import ConfigError, load_settings
 from chalicelib.errors import ValidationError
 from chalicelib.ports.store import KeyStore, StoreError
-from chalicelib.store_factory import open_store
 from chalicelib.usecases.api_keys import create_key, list_keys, revoke_key
 from chalicelib.usecases.app_clients import list_clients, map_client, unmap_client
 

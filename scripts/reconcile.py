@@ -9,10 +9,10 @@ import sys
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from chalicelib.bootstrap import open_store
 from chalicelib.config import ConfigError, load_settings
 from chalicelib.domain.aggregates import BANK_KEY
 from chalicelib.ports.store import StoreError
-from chalicelib.store_factory import open_store
 from chalicelib.usecases.reconcile import find_drift, repair
 
 

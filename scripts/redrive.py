@@ -12,25 +12,24 @@ import argparse
 from chalicelib.bootstrap import Runtime, get_runtime
 from chalicelib.domain import messages
 from chalicelib.usecases import ingest_async
-from chalicelib.usecases.async_runtime import AsyncRuntime, get_async
 
 BATCH = 10
 
 
-def redrive(rt: Runtime, parts: AsyncRuntime, limit: int | None = None) -> int:
+def redrive(rt: Runtime, limit: int | None = None) -> int:
     """Redrive up to `limit` dead letters (all by default); how many moved. Receipts first, so
     no consumer settles a message whose items still read `failed`."""
     moved = 0
     while limit is None or moved < limit:
-        batch = parts.queue.dead_letters(BATCH if limit is None else min(BATCH, limit - moved))
+        batch = rt.queue.dead_letters(BATCH if limit is None else min(BATCH, limit - moved))
         if not batch:
             break
         for message in batch:
             try:
-                ingest_async.requeue(parts.receipts, message)
+                ingest_async.requeue(rt.receipts, message)
             except messages.MessageError:
                 pass  # not ours: moved back as it is, the consumer will dead-letter it again
-        moved += parts.queue.redrive(batch)
+        moved += rt.queue.redrive(batch)
     return moved
 
 
@@ -40,12 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="redrive at most this many messages")
     args = parser.parse_args(argv)
     rt = get_runtime()
-    parts = get_async(rt, start_workers=False)
-    queued, dead = parts.queue.depth()
-    print(f"queue {parts.queue.name}: {queued} message(s) queued, {dead} dead letter(s)")
+    queued, dead = rt.queue.depth()
+    print(f"queue {rt.queue.name}: {queued} message(s) queued, {dead} dead letter(s)")
     if args.list:
         return 0
-    moved = redrive(rt, parts, args.limit)
+    moved = redrive(rt, args.limit)
     print(f"redrove {moved} message(s)")
     return 0
 

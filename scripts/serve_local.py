@@ -28,6 +28,16 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 IDLE_TIMEOUT_S = 30.0
 
 
+def _repeated_credential(get_all: Any) -> AppError | None:
+    """A credential header sent twice is refused here: the event chalice builds keeps only one
+    of them (the first; API Gateway keeps the last), so the app would never see the other."""
+    from chalicelib.usecases.caller import CREDENTIAL_HEADERS, BothCredentials
+
+    twice = [h for h in CREDENTIAL_HEADERS if len(get_all(h) or []) > 1]
+    return (BothCredentials(f"send exactly one credential ({twice[0]} was sent more than once)")
+            if twice else None)
+
+
 class FrontDoorHandler(ChaliceRequestHandler):
     """chalice local's handler, careful at the door: what the headers alone can refuse is
     answered (in the one error shape) before the key check and before the body is read."""
@@ -39,6 +49,8 @@ class FrontDoorHandler(ChaliceRequestHandler):
         error = framing_error(self.command, self.headers.get_all("Content-Length") or [],
                               self.headers.get_all("Transfer-Encoding") or [],
                               self.max_body_bytes)
+        if error is None:
+            error = _repeated_credential(self.headers.get_all)
         if error is not None:
             self._refuse(error)
             return
@@ -113,13 +125,16 @@ def build_server(host: str = "127.0.0.1", port: int = 8000, stage: str = "dev",
 
 
 def start_consumer() -> None:
-    """Consume what the embedded ingest queue holds from the start (a previous run may have
-    left messages), instead of on the first asynchronous request as under `chalice local`."""
+    """The local server is an entry point: it builds the runtime and starts the embedded
+    queue's consumer threads (a request never does), which also drain what a previous run
+    left. On SQS the consumer is the Lambda: nothing to start."""
     from chalicelib.bootstrap import get_runtime
-    from chalicelib.usecases.async_runtime import get_async
+    from chalicelib.usecases.consumer import start_local_workers
 
     try:
-        get_async(get_runtime())
+        rt = get_runtime()
+        if rt.settings.queue.kind == "sqlite":
+            start_local_workers(rt)
     except Exception as exc:  # a broken config is answered by each request, as before
         print(f"ingest consumer not started: {exc}", file=sys.stderr)
 

@@ -1,8 +1,9 @@
 """`make worker` (`python -m scripts.worker`): consume the embedded SQLite ingest queue in a
-process of its own. Not needed beside `make serve`, `chalice local` or `make demo`, whose server
-process runs consumer threads itself; useful to drain a queue left by a stopped server
-(`--once`), or to add consumers. Reads the same environment as the app (SQLITE_PATH, QUEUE_PATH,
-STORE, TABLE_NAME, QUEUE_LOCAL_WORKERS ...)."""
+process of its own. Not needed beside `make serve`, `make demo` or `make dashboard`, whose
+server process starts consumer threads itself; needed beside a bare `chalice local` (a request
+never starts a thread), to drain a queue left by a stopped server (`--once`), or to add
+consumers. Reads the same environment as the app (SQLITE_PATH, QUEUE_PATH, STORE, TABLE_NAME,
+QUEUE_LOCAL_WORKERS ...)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import time
 from types import FrameType
 
 from chalicelib.bootstrap import get_runtime
-from chalicelib.usecases.async_runtime import drain, get_async
+from chalicelib.usecases.consumer import drain, start_local_workers
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -26,25 +27,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rt = get_runtime()
     if args.once:
-        parts = get_async(rt, start_workers=False)
-        drain(rt, parts)
-        queued, dead = parts.queue.depth()
+        drain(rt)
+        queued, dead = rt.queue.depth()
         print(f"drained: {queued} message(s) left in flight or delayed, {dead} dead letter(s)")
         return 0
-    parts = get_async(rt)  # starts QUEUE_LOCAL_WORKERS consumer threads
-    if parts.settings.kind != "sqlite":
+    if rt.settings.queue.kind != "sqlite":
         print("QUEUE is not sqlite: on AWS the consumer is the Lambda on the SQS queue")
         return 2
+    workers = start_local_workers(rt)  # QUEUE_LOCAL_WORKERS consumer threads
     signal.signal(signal.SIGTERM, _stop)
-    print(f"consuming {parts.settings.path} with {len(parts.workers)} thread(s); Ctrl-C stops",
-          flush=True)
+    path = rt.settings.queue.files_beside(rt.settings.sqlite_path).path
+    print(f"consuming {path} with {len(workers)} thread(s); Ctrl-C stops", flush=True)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        parts.stop.set()
+        rt.stop.set()
     return 0
 
 

@@ -14,7 +14,7 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
-from chalicelib.bootstrap import Runtime, set_runtime
+from chalicelib.bootstrap import Runtime, bootstrap, set_runtime
 from chalicelib.config import Settings
 from chalicelib.ports.store import Store
 from scripts.dynamodb_local import DynamoDBLocal
@@ -87,7 +87,7 @@ def sqlite(tmp_path: Path) -> SqliteStore:
 
 @pytest.fixture
 def runtime(sqlite: SqliteStore) -> Iterator[Runtime]:
-    rt = Runtime(Settings(sqlite_path=sqlite.path, demo_api_key=TEST_KEY), sqlite)
+    rt = bootstrap(Settings(sqlite_path=sqlite.path, demo_api_key=TEST_KEY), sqlite)
     set_runtime(rt)
     yield rt
     set_runtime(None)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -17,7 +14,7 @@ JWKS_TIMEOUT_S = 3.0  # a Lambda has 29 s; an identity provider that slow is an 
 REFETCH_INTERVAL_S = 60.0  # an unknown kid refetches the JWKS at most this often
 LEEWAY_S = 5  # clock skew allowed on exp, nbf and iat
 MAX_TOKEN_CHARS = 8192  # Cognito's access tokens are ~1 KB; more is not a token of theirs
-MAX_JWKS_BYTES = 1_000_000
+FAILURE_MEMORY_S = 5.0  # a failed fetch answers the tokens of the next seconds (503)
 ACCESS = "access"
 
 
@@ -42,74 +39,62 @@ def _jwt() -> ModuleType:
     return jwt
 
 
-def fetch_jwks(url: str, timeout_s: float = JWKS_TIMEOUT_S) -> dict[str, Any]:
-    """The JSON Web Key Set at `url` (urllib: nothing else to vendor)."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json",
-                                                   "User-Agent": "txn-stream"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            body = response.read(MAX_JWKS_BYTES + 1)
-    except (urllib.error.URLError, OSError, ValueError) as exc:  # HTTPError is a URLError
-        raise JwksUnavailable(f"GET {url}: {exc}") from exc
-    if len(body) > MAX_JWKS_BYTES:
-        raise JwksUnavailable(f"GET {url}: more than {MAX_JWKS_BYTES} bytes")
-    try:
-        document = json.loads(body)
-    except ValueError as exc:
-        raise JwksUnavailable(f"GET {url}: not JSON") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise JwksUnavailable(f"GET {url}: no 'keys' list")
-    return document
-
-
-def signing_keys(document: dict[str, Any]) -> dict[str, Any]:
-    """The RS256 signing keys of a JWKS by kid; other keys (encryption, other types) are left
-    out, so a token naming them is refused as signed by an unknown key."""
-    jwt = _jwt()
-    keys: dict[str, Any] = {}
-    for entry in document["keys"]:
-        if not isinstance(entry, dict) or entry.get("kty") != "RSA":
-            continue
-        if entry.get("use", "sig") != "sig" or entry.get("alg", "RS256") != "RS256":
-            continue
-        kid = entry.get("kid")
-        if not isinstance(kid, str):
-            continue
-        try:
-            keys[kid] = jwt.PyJWK(entry, algorithm="RS256").key
-        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
-            continue  # a malformed entry is skipped; its kid then signs nothing
-    return keys
-
-
 class TokenVerifier:
-    """Checks access tokens of one issuer. The JWKS is fetched once per warm process and again
-    only for a kid it does not hold (key rotation), at most once a minute."""
+    """Checks access tokens of one issuer. PyJWT's `PyJWKClient` fetches and parses the JWKS;
+    around it: a known kid is answered from memory without waiting on anything, an unknown kid
+    refetches at most once a minute, one fetch is in flight at a time, and a failed fetch is
+    remembered for a few seconds so a JWKS outage answers 503 at once instead of stalling every
+    request for its timeout in turn."""
 
     def __init__(self, config: CognitoConfig,
-                 fetch: Callable[[str], dict[str, Any]] = fetch_jwks,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
-        self._fetch = fetch
         self._clock = clock
-        self._keys: dict[str, Any] | None = None
+        self._client: Any = None  # made on the first fetch (PyJWT is imported only then)
+        self._keys: dict[str, Any] | None = None  # RS256 signing keys by kid
         self._fetched_at = 0.0
+        self._failed_at: float | None = None
         self._lock = threading.Lock()
         self.fetches = 0  # how many times the JWKS was asked for (tests count them)
 
-    def _refresh(self) -> None:
-        self._fetched_at = self._clock()
+    def _fetch(self) -> None:
+        jwt = _jwt()
+        if self._client is None:
+            self._client = jwt.PyJWKClient(
+                self.config.jwks_url, cache_jwk_set=False, timeout=JWKS_TIMEOUT_S,
+                headers={"Accept": "application/json", "User-Agent": "txn-stream"})
         self.fetches += 1
-        self._keys = signing_keys(self._fetch(self.config.jwks_url))
+        self._fetched_at = self._clock()
+        try:
+            jwk_set = self._client.get_jwk_set(refresh=True)
+        except (jwt.PyJWKClientError, jwt.PyJWKSetError, ValueError) as exc:
+            # a connection error, a timeout, or an answer that is not a usable JWKS
+            self._failed_at = self._clock()
+            raise JwksUnavailable(f"GET {self.config.jwks_url}: {exc}") from exc
+        self._failed_at = None
+        # RS256 signing keys only: a token naming an encryption key or another type is refused
+        # as signed by an unknown key.
+        self._keys = {k.key_id: k.key for k in jwk_set.keys
+                      if isinstance(k.key_id, str) and k.key_type == "RSA"
+                      and k.public_key_use in (None, "sig") and k.algorithm_name == "RS256"}
+
+    def _check_failure(self) -> None:
+        failed_at = self._failed_at
+        if failed_at is not None and self._clock() - failed_at < FAILURE_MEMORY_S:
+            raise JwksUnavailable(f"GET {self.config.jwks_url} failed "
+                                  f"{self._clock() - failed_at:.1f} s ago")
 
     def _key_for(self, kid: str) -> Any:
-        # One thread fetches while the others wait for its answer rather than fetching too.
-        with self._lock:
-            if self._keys is None:
-                self._refresh()
-            elif (kid not in self._keys
-                  and self._clock() - self._fetched_at >= REFETCH_INTERVAL_S):
-                self._refresh()
+        keys = self._keys
+        if keys is not None and kid in keys:
+            return keys[kid]  # a known kid never waits for a fetch another token started
+        self._check_failure()
+        with self._lock:  # one fetch in flight; the others wait for its answer
+            keys = self._keys
+            if keys is None or (kid not in keys
+                                and self._clock() - self._fetched_at >= REFETCH_INTERVAL_S):
+                self._check_failure()
+                self._fetch()
             key = (self._keys or {}).get(kid)
         if key is None:
             raise TokenRejected("unknown_key", "the token is signed by a key this stage does "
@@ -132,6 +117,7 @@ class TokenVerifier:
         if not isinstance(kid, str):
             raise TokenRejected("malformed_token", "the token's header names no key (kid)")
         claims = self._decode(jwt, token, self._key_for(kid))
+        _check_claim_types(claims)
         if claims.get("token_use") != ACCESS:
             raise TokenRejected("wrong_token_use", "send an access token, not an id token")
         if claims.get("client_id") not in self.config.client_ids:
@@ -158,14 +144,19 @@ class TokenVerifier:
         return claims
 
 
-_verifiers: dict[CognitoConfig, TokenVerifier] = {}
-_verifiers_lock = threading.Lock()
+# The type of every claim the service reads: a token the pool signed may still carry a claim of
+# another type (a list for client_id), and that is a refusal (401), never a crash.
+CLAIM_TYPES: dict[str, type] = {"token_use": str, "client_id": str, "sub": str, "username": str,
+                                "scope": str, "cognito:groups": list}
 
 
-def verifier_for(config: CognitoConfig) -> TokenVerifier:
-    """The process's verifier for `config`, made on first use so its JWKS is fetched once."""
-    with _verifiers_lock:
-        verifier = _verifiers.get(config)
-        if verifier is None:
-            verifier = _verifiers[config] = TokenVerifier(config)
-        return verifier
+def _check_claim_types(claims: dict[str, Any]) -> None:
+    for name, kind in CLAIM_TYPES.items():
+        value = claims.get(name)
+        if value is not None and not isinstance(value, kind):
+            raise TokenRejected("malformed_token", f"the token's {name} claim must be a "
+                                f"{'string' if kind is str else 'list of strings'}")
+    groups = claims.get("cognito:groups")
+    if groups is not None and not all(isinstance(g, str) for g in groups):
+        raise TokenRejected("malformed_token", "the token's cognito:groups claim must be a "
+                            "list of strings")

@@ -7,14 +7,12 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.ports.archive import ArchiveError
+
 PREFIX = "raw"
 ENCRYPTION = "AES256"  # SSE-S3: encrypted at rest with no key to manage; a bucket default may
 # still be SSE-KMS, which S3 applies when the bucket policy asks for it.
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-class ArchiveError(Exception):
-    """The body could not be written to S3 (bucket missing, access denied, S3 unreachable)."""
 
 
 def object_key(bank: str, request_id: str, received: datetime) -> str:
@@ -63,15 +61,3 @@ class S3Archive:
         except (BotoCoreError, ClientError) as exc:
             raise ArchiveError(f"cannot archive to s3://{self.bucket}/{key}: {exc}") from exc
         return key
-
-
-_archives: dict[str, S3Archive] = {}
-_archives_lock = threading.Lock()
-
-
-def archive_for(bucket: str) -> S3Archive:
-    """The process's archive of `bucket` (one client per warm Lambda, not one per request)."""
-    with _archives_lock:
-        if bucket not in _archives:
-            _archives[bucket] = S3Archive(bucket)
-        return _archives[bucket]

@@ -6,17 +6,15 @@ import hashlib
 import hmac
 import re
 import secrets
-import threading
-import time
 
 from chalicelib.domain.timeutil import format_timestamp, now_utc
 from chalicelib.errors import FieldError, ForbiddenError, UnauthorizedError, ValidationError
 from chalicelib.ports.store import ApiKeyRecord, KeyStore
+from chalicelib.support.ttl_cache import TtlCache
 
 DEMO_BANK = "demo"
 KEY_PREFIX = "tsk_"
 BANK_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
-CACHE_TTL_S = 30.0  # default revocation delay; Settings.key_cache_ttl_s (KEY_CACHE_TTL_S) wins
 
 
 def hash_key(key: str) -> str:
@@ -52,37 +50,8 @@ def revoke_key(store: KeyStore, bank: str, key_id: str) -> bool:
     return store.revoke_api_key(check_bank(bank), key_id)
 
 
-class KeyCache:
-    """Remembers recent successful lookups so a warm Lambda does not ask the store on every
-    request. A miss is never remembered: a key created right after a failed try works at once
-    (an unknown key costs one store read per request, as it would without a cache)."""
-
-    def __init__(self, ttl_s: float = CACHE_TTL_S) -> None:
-        self.ttl_s = ttl_s
-        self._entries: dict[str, tuple[float, ApiKeyRecord]] = {}
-        self._lock = threading.Lock()
-
-    def lookup(self, store: KeyStore, key_hash: str,
-               ttl_s: float | None = None) -> ApiKeyRecord | None:
-        """The record of `key_hash`, from memory when looked up less than `ttl_s` ago."""
-        ttl = self.ttl_s if ttl_s is None else ttl_s
-        now = time.monotonic()
-        with self._lock:
-            hit = self._entries.get(key_hash)
-        if hit is not None and now - hit[0] < ttl:
-            return hit[1]
-        record = store.find_api_key(key_hash)
-        if record is None:
-            return None
-        with self._lock:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[key_hash] = (now, record)
-        return record
-
-
 def authenticate(store: KeyStore, key: str | None, demo_key: str | None,
-                 cache: KeyCache | None = None, ttl_s: float | None = None) -> str:
+                 cache: TtlCache[ApiKeyRecord] | None = None) -> str:
     """The bank a key belongs to; 401 without a key, 403 for an unknown or revoked one."""
     if not key:
         raise UnauthorizedError("send your API key in the x-api-key header")
@@ -91,7 +60,10 @@ def authenticate(store: KeyStore, key: str | None, demo_key: str | None,
     if demo_key and hmac.compare_digest(key.encode(), demo_key.encode()):
         return DEMO_BANK
     digest = hash_key(key)
-    record = cache.lookup(store, digest, ttl_s) if cache else store.find_api_key(digest)
+    # Only found keys are remembered (a miss costs a read each time, as without a cache), so a
+    # key created right after a failed try works at once; a revocation waits out the TTL.
+    record = (cache.get(digest, store.find_api_key) if cache is not None
+              else store.find_api_key(digest))
     if record is None or record.revoked:
         raise ForbiddenError("the API key is not valid")
     return record.bank

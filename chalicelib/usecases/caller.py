@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from chalicelib.adapters.cognito import JwksUnavailable, TokenRejected, verifier_for
+from chalicelib.adapters.cognito import JwksUnavailable, TokenRejected
 from chalicelib.bootstrap import Runtime
 from chalicelib.errors import (
     AppError,
@@ -19,7 +17,7 @@ from chalicelib.errors import (
     UnauthorizedError,
 )
 from chalicelib.observability import log
-from chalicelib.usecases.api_keys import BANK_PATTERN, KeyCache, authenticate
+from chalicelib.usecases.api_keys import BANK_PATTERN, authenticate
 
 RESOURCE_SERVER = "txn-stream"  # the Cognito resource server's identifier
 READ_SCOPE = f"{RESOURCE_SERVER}/read"  # GET routes
@@ -28,7 +26,6 @@ BANK_GROUP_PREFIX = "bank-"  # a person belongs to bank B through the group `ban
 WRITERS_GROUP = "txn-stream-writers"  # a person in it may also write (people read by default)
 BEARER = re.compile(r"Bearer +([A-Za-z0-9_.=-]+)", re.IGNORECASE)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,34 +70,12 @@ class NotAllowed(Refused, ForbiddenError):
 
 
 class BothCredentials(Refused, BadRequestError):
-    """400: an API key and a bearer token in one request."""
+    """400: more than one credential in one request (a key and a token, or two of either)."""
 
     reason = "both_credentials"
 
 
-class TtlCache(Generic[T]):
-    """Remembers lookups for a while, so a warm process does not ask the store every request."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, T | None]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str, load: Callable[[str], T | None], ttl_s: float) -> T | None:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._entries.get(key)
-        if hit is not None and now - hit[0] < ttl_s:
-            return hit[1]
-        value = load(key)
-        with self._lock:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[key] = (now, value)
-        return value
-
-
-_key_cache = KeyCache()
-_client_cache: TtlCache[str] = TtlCache()
+CREDENTIAL_HEADERS = ("x-api-key", "authorization")
 
 
 def required_scope(http_method: str) -> str:
@@ -108,20 +83,25 @@ def required_scope(http_method: str) -> str:
     return READ_SCOPE if http_method.upper() in READ_METHODS else WRITE_SCOPE
 
 
-def identify(rt: Runtime, headers: Mapping[str, str], http_method: str) -> Caller:
+def identify(rt: Runtime, headers: Mapping[str, str], http_method: str,
+             repeated: Collection[str] = ()) -> Caller:
     """The caller of a request, allowed to use `http_method`; raises Refused (400/401/403) or
-    ServiceUnavailableError (503: the store or the identity provider is down)."""
+    ServiceUnavailableError (503: the store or the identity provider is down). `repeated`: the
+    header names the request carried more than once (which one a server keeps differs: the
+    local server kept the first, API Gateway keeps the last)."""
     key = headers.get("x-api-key") or ""  # as sent: a key is compared byte for byte
     authorization = (headers.get("authorization") or "").strip()
-    if key and authorization:
+    twice = sorted(h for h in CREDENTIAL_HEADERS if h in {r.lower() for r in repeated})
+    if (key and authorization) or twice:
         # Two credentials could name two banks; guessing which one the client meant could act
         # on the wrong bank or hide a revoked key, so the client is told to pick one.
-        raise BothCredentials("send either x-api-key or Authorization: Bearer, not both")
+        raise BothCredentials("send exactly one credential: one x-api-key or one "
+                              "Authorization: Bearer" + (f" ({twice[0]} was sent more than "
+                                                         "once)" if twice else ""))
     if authorization:
         return _bearer(rt, authorization, http_method)
     try:
-        bank = authenticate(rt.store, key or None, rt.settings.demo_api_key, _key_cache,
-                            rt.settings.key_cache_ttl_s)
+        bank = authenticate(rt.store, key or None, rt.settings.demo_api_key, rt.keys)
     except UnauthorizedError as exc:
         raise Unauthenticated("missing_credentials", "send your API key in the x-api-key "
                               "header or a bearer token in Authorization") from exc
@@ -131,8 +111,8 @@ def identify(rt: Runtime, headers: Mapping[str, str], http_method: str) -> Calle
 
 
 def _bearer(rt: Runtime, authorization: str, http_method: str) -> Caller:
-    config = rt.settings.cognito
-    if config is None:
+    verifier = rt.verifier
+    if verifier is None:
         raise Unauthenticated("bearer_disabled", "bearer auth is not enabled for this stage; "
                               "use x-api-key")
     match = BEARER.fullmatch(authorization)
@@ -140,11 +120,11 @@ def _bearer(rt: Runtime, authorization: str, http_method: str) -> Caller:
         raise Unauthenticated("malformed_token", "Authorization must be `Bearer <token>`",
                               bearer=True)
     try:
-        claims = verifier_for(config).verify(match.group(1))
+        claims = verifier.verify(match.group(1))
     except TokenRejected as exc:
         raise Unauthenticated(exc.reason, exc.message, bearer=True) from exc
     except JwksUnavailable as exc:
-        log("ERROR", "jwks_unavailable", jwks_url=config.jwks_url, error=str(exc))
+        log("ERROR", "jwks_unavailable", jwks_url=verifier.config.jwks_url, error=str(exc))
         raise ServiceUnavailableError("the identity provider's keys cannot be fetched; retry",
                                       retry_after_s=5) from exc
     caller = _person(claims) if _is_person(claims) else _system(rt, claims)
@@ -184,7 +164,7 @@ def _person(claims: Mapping[str, Any]) -> Caller:
 
 def _system(rt: Runtime, claims: Mapping[str, Any]) -> Caller:
     client_id = str(claims.get("client_id"))
-    bank = _client_cache.get(client_id, _bank_of_client(rt), rt.settings.key_cache_ttl_s)
+    bank = rt.clients.get(client_id, _bank_of_client(rt))
     if bank is None:
         raise NotAllowed("no_bank", "the app client is mapped to no bank "
                          "(python -m scripts.keys map-client)")

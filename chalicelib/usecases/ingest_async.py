@@ -8,6 +8,7 @@ GET /ingest/{request_id}. The ledger's conditional writes keep exactly-once acro
 from __future__ import annotations
 
 import re
+import uuid
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -26,9 +27,10 @@ from chalicelib.domain.receipts import (
 from chalicelib.domain.timeutil import format_timestamp
 from chalicelib.domain.validation import parse_json, split_batch, validate_transaction
 from chalicelib.errors import NotFoundError, ServiceUnavailableError, ValidationError
-from chalicelib.observability import OUTCOME_METRICS, emit_metrics
-from chalicelib.ports.queue import Queue, QueueError, ReceivedMessage
+from chalicelib.observability import record_outcomes, refusal_counted
+from chalicelib.ports.queue import QueueError, ReceivedMessage
 from chalicelib.ports.store import ReceiptStore
+from chalicelib.usecases.ingest_sync import archive_body, check_content_type
 from chalicelib.usecases.ledger import CREATED, DUPLICATE, ingest
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
@@ -41,10 +43,23 @@ def wants_async(prefer: str | None) -> bool:
     return bool(prefer and PREFER_ASYNC.search(prefer))
 
 
-def submit(rt: Runtime, queue: Queue, receipts: ReceiptStore, bank: str, raw: bytes,
-           now: datetime, request_id: str, groups: int = 0) -> dict[str, Any]:
-    """Validate every item, store the receipt, queue the valid items: the 202 body.
-    `groups`: QUEUE_GROUPS (0: a message group per account)."""
+def post(rt: Runtime, bank: str, content_type: str | None, raw: bytes,
+         now: datetime) -> tuple[str, dict[str, Any]]:
+    """POST /transactions with `Prefer: respond-async`: the new request's id and 202 body."""
+    request_id = uuid.uuid4().hex
+    with refusal_counted(rt.settings.stage):
+        check_content_type(content_type)
+        body = submit(rt, bank, raw, now, request_id)
+    # the consumer counts what it creates; what was refused here is counted here
+    record_outcomes(rt.settings.stage, {REJECTED: body["summary"][REJECTED]}, 0)
+    archive_body(rt, bank, request_id, raw, now)
+    return request_id, body
+
+
+def submit(rt: Runtime, bank: str, raw: bytes, now: datetime,
+           request_id: str) -> dict[str, Any]:
+    """Validate every item, store the receipt, queue the valid items: the 202 body."""
+    queue, receipts, groups = rt.queue, rt.receipts, rt.settings.queue.groups
     body = parse_json(raw, rt.settings.max_body_bytes)
     items, is_batch = split_batch(body, rt.settings.max_batch)
     fates: list[ItemFate] = []
@@ -98,7 +113,8 @@ def _to_apply(fate: ItemFate) -> bool:
 
 
 def status(receipts: ReceiptStore, bank: str, request_id: str) -> dict[str, Any]:
-    """The receipt of one of the bank's requests: `done` once every item is final."""
+    """GET /ingest/{request_id}: the receipt of one of the bank's requests, `done` once every
+    item is final."""
     receipt = (receipts.get(bank, request_id) if REQUEST_ID.fullmatch(request_id) else None)
     if receipt is None:
         raise NotFoundError(f"no ingest request {request_id!r} for this bank")
@@ -109,21 +125,20 @@ def status(receipts: ReceiptStore, bank: str, request_id: str) -> dict[str, Any]
             "summary": dict(sorted(Counter(i.status for i in items).items()))}
 
 
-def consume(rt: Runtime, receipts: ReceiptStore, message: ReceivedMessage,
-            now: datetime) -> None:
+def consume(rt: Runtime, message: ReceivedMessage, now: datetime) -> None:
     """Apply one message exactly once and record its items' fates in the receipt. Raises
     (MessageError, StoreError, ...) to leave the message for another delivery."""
-    consume_many(rt, receipts, [message], now)
+    consume_many(rt, [message], now)
 
 
-def consume_many(rt: Runtime, receipts: ReceiptStore, batch: list[ReceivedMessage],
-                 now: datetime) -> None:
+def consume_many(rt: Runtime, batch: list[ReceivedMessage], now: datetime) -> None:
     """Apply delivered messages, one ledger ingest (one commit) per bank for all of them.
 
     The items are concatenated in delivery order, so each group's (account's) items keep their
     order, and the ledger decides exactly as it would have message by message: a later message's
     repeat of an id is settled against the earlier one. Raises on any failure; the caller then
     handles the messages one by one (what was committed reads back as already written)."""
+    receipts = rt.receipts
     parsed = [messages.parse(m.body) for m in batch]
     stored = receipts.get_parts([(p.bank, p.request_id, p.number) for p in parsed])
     by_bank: dict[str, list[tuple[messages.Part, ReceiptPart]]] = {}
@@ -133,11 +148,12 @@ def consume_many(rt: Runtime, receipts: ReceiptStore, batch: list[ReceivedMessag
             continue  # settled by an earlier delivery (or the receipt is gone): nothing to do
         by_bank.setdefault(part.bank, []).append((part, mine))
     for bank, todo in by_bank.items():
-        _apply(rt, receipts, bank, todo, now)
+        _apply(rt, bank, todo, now)
 
 
-def _apply(rt: Runtime, receipts: ReceiptStore, bank: str,
-           todo: list[tuple[messages.Part, ReceiptPart]], now: datetime) -> None:
+def _apply(rt: Runtime, bank: str, todo: list[tuple[messages.Part, ReceiptPart]],
+           now: datetime) -> None:
+    receipts = rt.receipts
     owner: dict[str, messages.Part] = {}  # the part whose item the ledger writes for an id
     for part, _ in todo:
         for _, content in part.items:
@@ -172,12 +188,8 @@ def _apply(rt: Runtime, receipts: ReceiptStore, bank: str,
 
 def _emit_outcomes(rt: Runtime, fates: list[ItemFate]) -> None:
     """The same outcome metrics a synchronous request emits, for what this message applied."""
-    counts = Counter(f.status for f in fates)
-    metrics = {metric: (float(counts[name]), "Count")
-               for name, metric in OUTCOME_METRICS.items()}
-    metrics["Flagged"] = (float(sum(1 for f in fates if f.status == CREATED and f.flags)),
-                          "Count")
-    emit_metrics(rt.settings.stage, metrics, {"source": "ingest_queue"})
+    record_outcomes(rt.settings.stage, Counter(f.status for f in fates),
+                    sum(1 for f in fates if f.status == CREATED and f.flags), "ingest_queue")
 
 
 def give_up(receipts: ReceiptStore, message: ReceivedMessage, why: str) -> None:

@@ -181,7 +181,7 @@ def test_template_holds_the_fifo_queue_its_dead_letters_and_the_consumer_mapping
         assert int(variables["QUEUE_MAX_RECEIVES"]) == policy["maxReceiveCount"]
         assert int(variables["QUEUE_VISIBILITY_S"]) == queue["VisibilityTimeout"]
     # the consumer's answer lists failed messages only where the mapping reads it
-    assert consumer["Environment"]["Variables"]["QUEUE_PARTIAL_BATCH"] == "true"
+    assert consumer["Environment"]["Variables"]["QUEUE_PARTIAL_BATCH"] == "on"
     role = resources["ConsumeIngestRole"]["Properties"]  # its own role: receive, never send
     policy_file = json.loads((ROOT / ".chalice" / "policy-prod-consumer.json").read_text())
     assert [p["PolicyDocument"] for p in role["Policies"]] == [policy_file]

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from chalicelib.adapters.sqlite import SqliteStore
-from chalicelib.bootstrap import Runtime
-from chalicelib.config import Settings
+from chalicelib.bootstrap import bootstrap
+from chalicelib.config import QueueSettings, Settings
 from chalicelib.usecases import ingest_async
-from chalicelib.usecases.async_runtime import build
 from scripts.demo import PROJECT_DIR
 from tests.conftest import NOW
 from tests.support.factories import raw_tx
@@ -33,10 +32,11 @@ def test_worker_once_drains_and_redrive_moves_dead_letters_back(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUEUE_MAX_RECEIVES", "1")
     store = SqliteStore(str(tmp_path / "ledger.db"))
-    rt = Runtime(Settings(sqlite_path=store.path), store)
-    parts = build(rt)  # the files beside the ledger, as the app finds them
+    # the queue's and receipts' files beside the ledger, as the app finds them
+    parts = bootstrap(Settings(sqlite_path=store.path, queue=QueueSettings(max_receives=1)),
+                      store)
     body = json.dumps({"transactions": [raw_tx("q1", amount="3.00")]}).encode()
-    ingest_async.submit(rt, parts.queue, parts.receipts, "b1", body, NOW, "req1")
+    ingest_async.submit(parts, "b1", body, NOW, "req1")
     # one delivery that never finishes, then the dead letters (max receives: 1)
     (message,) = parts.queue.receive(1, 0)
     assert parts.queue.receive(1, 0) == [] and parts.queue.depth() == (0, 1)

@@ -56,6 +56,16 @@ def test_serves_the_app_on_the_dev_stage_with_keepalive_without_the_nagle_stall(
         body = json.loads(conn.getresponse().read())
         conn.close()
         assert body["count"] == 40 and body["totals"]["USD"]["credits"]["total"] == "40.00"
+        # two keys (two banks) in one request: chalice's event would keep only the first
+        conn = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=60)
+        conn.putrequest("GET", "/analytics")
+        conn.putheader("x-api-key", "tsk_another-bank")
+        conn.putheader("x-api-key", DEV_KEY)
+        conn.endheaders()
+        twice = conn.getresponse()
+        refused = json.loads(twice.read())
+        conn.close()
+        assert twice.status == 400 and refused["Code"] == "BadRequestError"
 
 
 def test_stops_on_sigterm_with_status_zero(tmp_path: Path) -> None:

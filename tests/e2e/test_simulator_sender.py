@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
-from chalicelib.bootstrap import Runtime
+from chalicelib.bootstrap import bootstrap
 from chalicelib.config import Settings
 from chalicelib.domain.timeutil import now_utc
 from chalicelib.errors import AppError
-from chalicelib.usecases import analytics
+from chalicelib.usecases import analytics, queries
 from chalicelib.usecases import ingest_sync as service
 from scripts.demo import PROJECT_DIR, free_port
 from simulator.cli import main
@@ -39,7 +39,7 @@ class FlakyApi(ThreadingHTTPServer):
 
     def __init__(self, db: str) -> None:
         super().__init__(("127.0.0.1", 0), FlakyHandler)
-        self.runtime = Runtime(Settings(sqlite_path=db), SqliteStore(db))
+        self.runtime = bootstrap(Settings(sqlite_path=db), SqliteStore(db))
         self.fail_next = 0  # answer this many POSTs with 503 first
         self.drop_after_commit = 0  # commit this many POSTs, then hang up without answering
         self.always_fail = False
@@ -83,7 +83,7 @@ class FlakyHandler(BaseHTTPRequestHandler):
             except AppError as exc:
                 return self._answer(exc.status, exc.to_json())
             return self._answer(200, found)
-        body = service.get_analytics(self.server.runtime, "demo", {}, now_utc())
+        body = queries.get_analytics(self.server.runtime, "demo", {}, now_utc())
         usd = body["totals"].get("USD")
         if usd and self.server.skew:
             usd["credits"]["total"] = str(Decimal(usd["credits"]["total"]) + self.server.skew)
@@ -107,7 +107,7 @@ class FlakyHandler(BaseHTTPRequestHandler):
             for _ in range(2 if again else 1):  # like a store call retried after it committed
                 status, body = service.post_transactions(srv.runtime, "demo",
                                                          self.headers.get("content-type"), raw,
-                                                         now_utc())
+                                                         now_utc(), "sender-test")
         except AppError as exc:  # what app.py does: the one error shape
             status, body = exc.status, exc.to_json()
         if hang:  # committed, then the answer never comes (a server that stalls)

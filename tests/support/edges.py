@@ -10,7 +10,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib.bootstrap import Runtime, set_runtime
+from chalicelib.bootstrap import bootstrap, set_runtime
 from chalicelib.config import Settings
 from chalicelib.ports.store import Store
 from tests.conftest import TEST_KEY, Api
@@ -37,7 +37,7 @@ def snapshot(store: Store, bank: str = "demo") -> tuple[Any, ...]:
 @pytest.fixture
 def store_api(store: Store) -> Iterator[tuple[Api, Store]]:
     """The test client on each store in turn (SQLite on disk, DynamoDB on moto)."""
-    set_runtime(Runtime(Settings(demo_api_key=TEST_KEY), store))
+    set_runtime(bootstrap(Settings(demo_api_key=TEST_KEY), store))
     try:
         with Client(app) as client:
             yield Api(client), store

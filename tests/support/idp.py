@@ -45,11 +45,15 @@ class LocalIdp:
         self.jwks: dict[str, Any] = {"keys": [public_jwk(self.key, self.kid)]}
         self.hits = 0
         self.status = 200
+        self.held = False  # True: each GET waits for `release` (a JWKS that hangs)
+        self.release = threading.Event()
         idp = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 idp.hits += 1
+                if idp.held:
+                    idp.release.wait(30)
                 body = json.dumps(idp.jwks).encode()
                 self.send_response(idp.status)
                 self.send_header("content-type", "application/json")
@@ -71,6 +75,7 @@ class LocalIdp:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -13,9 +13,9 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
-from chalicelib.bootstrap import Runtime, set_runtime
+from chalicelib.bootstrap import bootstrap, set_runtime
 from chalicelib.config import Settings
-from chalicelib.observability import ingest_outcomes, mask_account
+from chalicelib.observability import mask_account, record_outcomes
 from tests.support.factories import raw_tx
 
 DEMO_KEY = "demo-secret-key-123456"
@@ -26,7 +26,7 @@ UNITS = {"Count", "Milliseconds", "Seconds", "Bytes", "None"}
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[Client]:
     store = SqliteStore(str(tmp_path / "ledger.db"))
-    set_runtime(Runtime(Settings(sqlite_path=store.path, demo_api_key=DEMO_KEY, stage="dev"),
+    set_runtime(bootstrap(Settings(sqlite_path=store.path, demo_api_key=DEMO_KEY, stage="dev"),
                         store))
     with Client(app) as test_client:
         yield test_client
@@ -139,7 +139,7 @@ def test_no_api_key_and_no_full_account_number_reaches_the_output(
 def test_request_id_comes_from_api_gateway_request_context(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = SqliteStore(str(tmp_path / "ledger.db"))
-    set_runtime(Runtime(Settings(sqlite_path=store.path, demo_api_key=DEMO_KEY), store))
+    set_runtime(bootstrap(Settings(sqlite_path=store.path, demo_api_key=DEMO_KEY), store))
     try:
         event = {"resource": "/analytics", "path": "/analytics", "httpMethod": "GET",
                  "headers": {"x-api-key": DEMO_KEY}, "multiValueQueryStringParameters": None,
@@ -161,7 +161,7 @@ def test_a_5xx_is_logged_at_error_level_and_counted(
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     store = SqliteStore(str(blocker / "ledger.db"))  # cannot be opened: the store is down
-    set_runtime(Runtime(Settings(sqlite_path=store.path, stage="dev"), store))
+    set_runtime(bootstrap(Settings(sqlite_path=store.path, stage="dev"), store))
     try:
         with Client(app) as test_client:
             capsys.readouterr()
@@ -193,5 +193,12 @@ def test_accounts_are_masked_to_their_last_four() -> None:
     assert mask_account("A123") == "****"
 
 
-def test_outcomes_of_a_body_that_is_not_an_object_are_zero() -> None:
-    assert set(ingest_outcomes(500, "oops").values()) == {0}
+def test_outcomes_counted_outside_a_request_are_a_record_of_their_own(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    record_outcomes("dev", {"created": 3, "duplicate": 1}, 2, "ingest_queue")
+    _, records = printed(capsys)
+    (record,) = emf_records(records)
+    assert record["source"] == "ingest_queue"
+    assert check_emf(record) == {"TransactionsCreated": 3, "Duplicates": 1, "Conflicts": 0,
+                                 "Rejected": 0, "Flagged": 2}

@@ -25,6 +25,7 @@ from chalicelib.domain.model import Transaction
 from chalicelib.ports.store import (
     ApiKeyRecord,
     AppClientRecord,
+    ReceiptStore,
     Store,
     StoreError,
     UnitOfWork,
@@ -56,6 +57,12 @@ class DynamoStore(Store):
     def table(self) -> str:
         """The table's name."""
         return self.db.name
+
+    def receipts(self) -> ReceiptStore:
+        """The receipts of asynchronous requests, kept in this store's table."""
+        from chalicelib.adapters.dynamo.dynamo_receipts import DynamoReceipts
+
+        return DynamoReceipts(self.db)
 
     @property
     def client(self) -> DynamoDBClient:

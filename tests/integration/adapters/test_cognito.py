@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from chalicelib.adapters.cognito import (
+    FAILURE_MEMORY_S,
     REFETCH_INTERVAL_S,
     JwksUnavailable,
     TokenRejected,
     TokenVerifier,
-    fetch_jwks,
-    signing_keys,
 )
 from chalicelib.config import CognitoConfig, ConfigError, load_settings
 from tests.support.idp import ISSUER, LocalIdp, new_key, public_jwk
@@ -72,31 +74,107 @@ def test_a_known_kid_never_refetches(idp: LocalIdp) -> None:
     assert idp.hits == 1
 
 
-def test_a_failed_fetch_is_tried_again_by_the_next_token(idp: LocalIdp) -> None:
-    check = verifier(idp, Clock())
+def test_a_failed_fetch_is_remembered_briefly_then_tried_again(idp: LocalIdp) -> None:
+    clock = Clock()
+    check = verifier(idp, clock)
     idp.status = 503
     with pytest.raises(JwksUnavailable):
         check.verify(idp.system_token("c1"))
     idp.status = 200
+    with pytest.raises(JwksUnavailable):  # within the failure's memory: no second fetch
+        check.verify(idp.system_token("c1"))
+    assert idp.hits == 1
+    clock.now += FAILURE_MEMORY_S
     assert check.verify(idp.system_token("c1"))["client_id"] == "c1"
+    assert idp.hits == 2
 
 
-def test_fetch_refuses_what_is_not_a_jwks(idp: LocalIdp) -> None:
+def test_what_is_not_a_jwks_and_an_unreachable_jwks_are_unavailable(idp: LocalIdp) -> None:
     idp.jwks = {"not": "keys"}  # type: ignore[dict-item]
-    with pytest.raises(JwksUnavailable, match="no 'keys'"):
-        fetch_jwks(idp.url)
     with pytest.raises(JwksUnavailable):
-        fetch_jwks("http://127.0.0.1:9/jwks.json", timeout_s=1)
+        verifier(idp, Clock()).verify(idp.system_token("c1"))
+    gone = TokenVerifier(CognitoConfig(ISSUER, "http://127.0.0.1:9/jwks.json",
+                                       frozenset({"c1"})))
+    with pytest.raises(JwksUnavailable):
+        gone.verify(idp.system_token("c1"))
 
 
-def test_only_rsa_signing_keys_are_kept(idp: LocalIdp) -> None:
+def test_only_rsa_signing_keys_sign(idp: LocalIdp) -> None:
     rsa_key = public_jwk(idp.key, "a")
-    keys = signing_keys({"keys": [rsa_key, {**rsa_key, "kid": "enc", "use": "enc"},
-                                  {**rsa_key, "kid": "hs", "alg": "HS256"},
-                                  {"kty": "oct", "kid": "sym", "k": "c2VjcmV0"},
-                                  {**rsa_key, "kid": None}, "junk",
-                                  {"kty": "RSA", "kid": "broken", "n": "x"}]})
-    assert set(keys) == {"a"}
+    idp.jwks = {"keys": [rsa_key, {**rsa_key, "kid": "enc", "use": "enc"},
+                         {**rsa_key, "kid": "hs", "alg": "HS256"},
+                         {"kty": "oct", "kid": "sym", "k": "c2VjcmV0"},
+                         {**rsa_key, "kid": None}, "junk",
+                         {"kty": "RSA", "kid": "broken", "n": "x"}]}
+    check = verifier(idp, Clock())
+    assert check.verify(idp.mint(kid="a", sub="c1", client_id="c1"))["client_id"] == "c1"
+    for kid in ("enc", "hs", "sym", "broken"):
+        with pytest.raises(TokenRejected) as refused:
+            check.verify(idp.mint(kid=kid, sub="c1", client_id="c1"))
+        assert refused.value.reason == "unknown_key"
+
+
+def test_concurrent_tokens_during_a_jwks_outage_share_one_fetch(idp: LocalIdp) -> None:
+    """Four requests while the JWKS hangs: one fetch times out and all four are answered by
+    it (they used to refetch in turn, 3, 6, 9 and 12 s)."""
+    check = verifier(idp, Clock())
+    idp.held = True
+    outcomes: list[str] = []
+
+    def call() -> None:
+        try:
+            check.verify(idp.system_token("c1"))
+            outcomes.append("ok")
+        except JwksUnavailable:
+            outcomes.append("unavailable")
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert outcomes == ["unavailable"] * 4
+    assert idp.hits == 1
+
+
+def test_an_unknown_kid_never_stalls_valid_tokens(idp: LocalIdp) -> None:
+    clock = Clock()
+    check = verifier(idp, clock)
+    check.verify(idp.system_token("c1"))
+    clock.now += REFETCH_INTERVAL_S
+    idp.held = True  # the unknown kid's refetch hangs until released
+    refused: list[str] = []
+
+    def send_unknown() -> None:
+        try:
+            check.verify(idp.mint(None, "unknown", sub="c1", client_id="c1"))
+        except TokenRejected as exc:
+            refused.append(exc.reason)
+
+    unknown = threading.Thread(target=send_unknown)
+    unknown.start()
+    deadline = time.monotonic() + 30
+    while idp.hits < 2:  # its fetch is in flight
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert check.verify(idp.system_token("c1"))["client_id"] == "c1"
+    assert unknown.is_alive()  # a valid token was answered while that fetch still hung
+    idp.release.set()
+    unknown.join(30)
+    assert refused == ["unknown_key"]
+
+
+def test_a_claim_of_an_unexpected_type_is_refused_not_a_crash(idp: LocalIdp) -> None:
+    check = verifier(idp, Clock())
+    claims: dict[str, Any]
+    for claims in ({"client_id": ["c1"]}, {"client_id": {"c": 1}}, {"sub": 5},
+                   {"scope": ["txn-stream/read"]}, {"cognito:groups": "bank-a"},
+                   {"cognito:groups": [1]}, {"token_use": ["access"]}, {"username": {}}):
+        merged: dict[str, Any] = {"sub": "c1", "client_id": "c1", **claims}
+        token = idp.mint(None, None, **merged)
+        with pytest.raises(TokenRejected) as refused:
+            check.verify(token)
+        assert refused.value.reason == "malformed_token", claims
 
 
 def test_the_issuer_comes_from_the_pool_id_and_its_region() -> None:

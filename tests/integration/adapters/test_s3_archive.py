@@ -17,9 +17,9 @@ from chalice.test import Client
 from moto import mock_aws
 
 from app import app
-from chalicelib.adapters.s3_archive import S3Archive, archive_for, object_key
+from chalicelib.adapters.s3_archive import S3Archive, object_key
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
-from chalicelib.bootstrap import Runtime, set_runtime
+from chalicelib.bootstrap import bootstrap, get_runtime, set_runtime
 from chalicelib.config import Settings
 from tests.support.aws_calls import record_aws_calls
 from tests.support.factories import raw_tx
@@ -44,16 +44,23 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 def make_client(tmp_path: Path, bucket: str | None) -> Client:
     store = SqliteStore(str(tmp_path / "ledger.db"))
-    set_runtime(Runtime(Settings(sqlite_path=store.path, demo_api_key=KEY, stage="dev",
+    set_runtime(bootstrap(Settings(sqlite_path=store.path, demo_api_key=KEY, stage="dev",
                                  archive_bucket=bucket), store))
     return Client(app)
 
 
 @pytest.fixture
 def bucket(aws: Any) -> str:
-    name = f"raw-{uuid.uuid4().hex[:12]}"  # a fresh name: archive_for caches per bucket
+    name = f"raw-{uuid.uuid4().hex[:12]}"
     aws.create_bucket(Bucket=name)
     return name
+
+
+def the_archive() -> S3Archive:
+    """The runtime's archive (one client per warm process, built by the composition root)."""
+    archive = get_runtime().archive
+    assert isinstance(archive, S3Archive)
+    return archive
 
 
 def objects(aws: Any, bucket: str) -> list[str]:
@@ -77,9 +84,10 @@ def test_each_accepted_body_is_one_encrypted_object_as_received(
     single = b'{ "id":"t1","account":"A123","amount":250.50,  "type":"credit",' \
              b'"timestamp":"2026-01-10T14:00:00Z"}'
     batch = json.dumps({"transactions": [raw_tx("t2"), raw_tx("t3", amount="x")]}).encode()
-    calls = record_aws_calls(archive_for(bucket).client)  # for the call budget and the policy
+    made = make_client(tmp_path, bucket)
+    calls = record_aws_calls(the_archive().client)  # for the call budget and the policy
     capsys.readouterr()
-    with make_client(tmp_path, bucket) as client:
+    with made as client:
         assert client.http.post("/transactions", body=single, headers=HEADERS).status_code == 201
         assert client.http.post("/transactions", body=batch, headers=HEADERS).status_code == 200
         assert client.http.post("/transactions", body=single, headers=HEADERS).status_code == 200
@@ -99,8 +107,9 @@ def test_each_accepted_body_is_one_encrypted_object_as_received(
 
 def test_refused_requests_and_reads_are_not_archived(
         tmp_path: Path, aws: Any, bucket: str) -> None:
-    calls = record_aws_calls(archive_for(bucket).client)
-    with make_client(tmp_path, bucket) as client:
+    made = make_client(tmp_path, bucket)
+    calls = record_aws_calls(the_archive().client)
+    with made as client:
         client.http.post("/transactions", body=json.dumps(raw_tx(amount="0")), headers=HEADERS)
         client.http.post("/transactions", body="{bad", headers=HEADERS)
         client.http.post("/transactions", body=json.dumps(raw_tx()),
@@ -140,8 +149,9 @@ def test_s3_unreachable_does_not_fail_the_request(
     def unreachable(**_: Any) -> None:
         raise EndpointConnectionError(endpoint_url="https://s3.amazonaws.com")
 
-    archive_for(bucket).client.meta.events.register("before-call.s3.PutObject", unreachable)
-    with make_client(tmp_path, bucket) as client:
+    made = make_client(tmp_path, bucket)
+    the_archive().client.meta.events.register("before-call.s3.PutObject", unreachable)
+    with made as client:
         capsys.readouterr()
         batch = {"transactions": [raw_tx("t1"), raw_tx("t2")]}
         response = client.http.post("/transactions", body=json.dumps(batch), headers=HEADERS)
@@ -161,7 +171,7 @@ def test_client_is_created_once_and_reused(aws: Any, bucket: str) -> None:
     archive.put("demo", "r1", b"{}", now)
     first = archive._client
     archive.put("demo", "r2", b"{}", now)
-    assert archive._client is first and archive_for(bucket) is archive_for(bucket)
+    assert archive._client is first
     assert len(objects(aws, bucket)) == 2
 
 

@@ -19,7 +19,7 @@ from chalice.test import Client
 import app as app_module
 from app import app
 from chalicelib.adapters.sqlite import SqliteStore
-from chalicelib.bootstrap import Runtime, set_runtime
+from chalicelib.bootstrap import bootstrap, set_runtime
 from chalicelib.config import ConfigError, Settings, load_settings
 from chalicelib.ports.store import ApiKeyRecord
 from chalicelib.usecases.api_keys import hash_key
@@ -51,7 +51,7 @@ def server_errors(lines: list[dict[str, Any]]) -> int:
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[Client]:
     store = MisconfiguredStore(str(tmp_path / "ledger.db"))
-    set_runtime(Runtime(Settings(sqlite_path=store.path, demo_api_key=KEY, stage="dev"), store))
+    set_runtime(bootstrap(Settings(sqlite_path=store.path, demo_api_key=KEY, stage="dev"), store))
     with Client(app) as test_client:
         yield test_client
     set_runtime(None)
@@ -110,7 +110,7 @@ def test_whatever_escapes_the_inner_chain_is_answered_logged_and_counted(
 
 def test_wrong_method_is_405_in_the_error_shape_with_allow(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "ledger.db"))
-    set_runtime(Runtime(Settings(demo_api_key=KEY), store))
+    set_runtime(bootstrap(Settings(demo_api_key=KEY), store))
     try:
         with Client(app) as client:
             for method, path in [("DELETE", "/transactions"), ("PUT", "/analytics"),
@@ -127,7 +127,7 @@ def test_wrong_method_is_405_in_the_error_shape_with_allow(tmp_path: Path) -> No
 
 def test_a_key_created_right_after_a_failed_try_works_at_once(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "ledger.db"))
-    set_runtime(Runtime(Settings(key_cache_ttl_s=30), store))
+    set_runtime(bootstrap(Settings(key_cache_ttl_s=30), store))
     key = "tsk_created-after-a-failed-try"
     try:
         with Client(app) as client:

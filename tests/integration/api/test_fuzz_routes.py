@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from app import app
-from chalicelib.bootstrap import Runtime, set_runtime
+from chalicelib.bootstrap import bootstrap, set_runtime
 from chalicelib.config import Settings
 from chalicelib.ports.store import Store
 from tests.integration.api.test_openapi import response_schema
@@ -253,7 +253,7 @@ def requests(real_cursors: list[str]) -> st.SearchStrategy[Req]:
 @contextmanager
 def fuzz_runtime(store_name: str, tmp_path: Path) -> Iterator[tuple[Client, Store]]:
     with STORES[store_name](tmp_path) as store:
-        set_runtime(Runtime(Settings(demo_api_key=KEY, max_body_bytes=MAX_BODY, max_batch=6,
+        set_runtime(bootstrap(Settings(demo_api_key=KEY, max_body_bytes=MAX_BODY, max_batch=6,
                                      stage="dev"), store))
         try:
             with Client(app) as client:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chalicelib.bootstrap import Runtime
+from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.ports.queue import OutgoingMessage, Queue, QueueError
 from chalicelib.ports.store import ApiKeyRecord
-from chalicelib.usecases.async_runtime import AsyncRuntime, drain, get_async, set_async
+from chalicelib.usecases.consumer import drain, start_local_workers
 from tests.conftest import Api
 from tests.support.asyncing import install
 from tests.support.factories import raw_tx
@@ -22,10 +23,10 @@ ASYNC = {"prefer": "respond-async"}
 
 
 @pytest.fixture
-def parts(runtime: Runtime, tmp_path: Path) -> Iterator[AsyncRuntime]:
+def parts(runtime: Runtime, tmp_path: Path) -> Iterator[Runtime]:
     made = install(runtime, tmp_path)
     yield made
-    set_async(None, None)
+    set_runtime(None)
 
 
 def batch(*items: dict[str, Any]) -> str:
@@ -45,7 +46,7 @@ def receipt(api: Api, location: str) -> dict[str, Any]:
 
 
 def test_async_batch_is_202_with_location_and_each_item_queued_or_rejected(
-        api: Api, runtime: Runtime, parts: AsyncRuntime) -> None:
+        api: Api, runtime: Runtime, parts: Runtime) -> None:
     response, body = submit(api, batch(raw_tx("a"), {"id": "bad"}, raw_tx("b", account="B9")))
     assert response.status_code == 202
     location = response.headers["Location"]
@@ -58,7 +59,7 @@ def test_async_batch_is_202_with_location_and_each_item_queued_or_rejected(
     assert runtime.store.get_transaction("demo", "a") is None  # queued, not yet applied
     pending = receipt(api, location)
     assert pending["status"] == "pending"
-    drain(runtime, parts)
+    drain(parts)
     done = receipt(api, location)
     assert done["status"] == "done"
     assert [(r["id"], r["status"]) for r in done["results"]] == [
@@ -69,51 +70,51 @@ def test_async_batch_is_202_with_location_and_each_item_queued_or_rejected(
 
 
 def test_a_single_invalid_transaction_is_400_and_nothing_is_queued(
-        api: Api, parts: AsyncRuntime) -> None:
+        api: Api, parts: Runtime) -> None:
     response, body = submit(api, json.dumps({"id": "x", "amount": "1.001"}))
     assert response.status_code == 400 and body["Code"] == "ValidationError"
     assert parts.queue.depth() == (0, 0)
 
 
 def test_a_single_valid_transaction_is_queued_too(api: Api, runtime: Runtime,
-                                                   parts: AsyncRuntime) -> None:
+                                                   parts: Runtime) -> None:
     response, body = submit(api, json.dumps(raw_tx("one", amount="12345.67")))
     assert response.status_code == 202 and body["summary"] == {"queued": 1, "rejected": 0}
-    drain(runtime, parts)
+    drain(parts)
     (item,) = receipt(api, response.headers["Location"])["results"]
     assert (item["status"], item["flags"]) == ("created", ["large_amount"])
 
 
 def test_bad_json_and_wrong_content_type_are_refused_as_in_the_sync_path(
-        api: Api, parts: AsyncRuntime) -> None:
+        api: Api, parts: Runtime) -> None:
     assert api.post("{", **ASYNC).status_code == 400
     assert api.post(batch(raw_tx()), **ASYNC, **{"content-type": "text/plain"}).status_code == 415
     assert parts.queue.depth() == (0, 0)
 
 
-def test_without_the_header_the_sync_path_answers(api: Api, parts: AsyncRuntime) -> None:
+def test_without_the_header_the_sync_path_answers(api: Api, parts: Runtime) -> None:
     assert api.post(json.dumps(raw_tx("s"))).status_code == 201
     assert api.post(json.dumps(raw_tx("s2")), prefer="return=minimal").status_code == 201
     assert parts.queue.depth() == (0, 0)
 
 
-def test_prefer_with_other_preferences_still_means_async(api: Api, parts: AsyncRuntime) -> None:
+def test_prefer_with_other_preferences_still_means_async(api: Api, parts: Runtime) -> None:
     response = api.post(json.dumps(raw_tx("p")), prefer="wait=10, Respond-Async")
     assert response.status_code == 202
 
 
 def test_same_id_with_other_content_later_ends_conflict_not_dropped(
-        api: Api, runtime: Runtime, parts: AsyncRuntime) -> None:
+        api: Api, runtime: Runtime, parts: Runtime) -> None:
     first, _ = submit(api, batch(raw_tx("t1", amount="10.00")))
     again, _ = submit(api, batch(raw_tx("t1", amount="10.00")))
     other, _ = submit(api, batch(raw_tx("t1", amount="11.00")))
-    drain(runtime, parts)
+    drain(parts)
     fates = [receipt(api, r.headers["Location"])["results"][0]["status"]
              for r in (first, again, other)]
     assert fates == ["created", "duplicate", "conflict"]
 
 
-def test_another_banks_request_id_is_404(api: Api, runtime: Runtime, parts: AsyncRuntime) -> None:
+def test_another_banks_request_id_is_404(api: Api, runtime: Runtime, parts: Runtime) -> None:
     import hashlib
 
     response, _ = submit(api, batch(raw_tx("mine")))
@@ -128,8 +129,7 @@ def test_another_banks_request_id_is_404(api: Api, runtime: Runtime, parts: Asyn
 
 def test_the_local_consumer_threads_apply_the_queue_in_the_background(
         api: Api, runtime: Runtime, tmp_path: Path) -> None:
-    install(runtime, tmp_path, workers=2)
-    get_async(runtime)  # starts the threads, as the first async request in a server does
+    start_local_workers(install(runtime, tmp_path), 2)  # as the local server does at start
     try:
         response, _ = submit(api, batch(*[raw_tx(f"w{i}", account=f"A{i % 3}")
                                           for i in range(30)]))
@@ -139,7 +139,7 @@ def test_the_local_consumer_threads_apply_the_queue_in_the_background(
             time.sleep(0.05)
         assert json.loads(api.get("/analytics").body)["count"] == 30
     finally:
-        set_async(None, None)
+        set_runtime(None)
 
 
 class SendsOnlyTheFirst(Queue):
@@ -174,14 +174,14 @@ class SendsOnlyTheFirst(Queue):
 
 
 def test_a_queue_failing_half_way_is_503_and_the_unsent_items_read_failed(
-        api: Api, runtime: Runtime, parts: AsyncRuntime) -> None:
-    broken = AsyncRuntime(parts.settings, SendsOnlyTheFirst(parts.queue), parts.receipts)
-    set_async(runtime, broken)
+        api: Api, runtime: Runtime, parts: Runtime) -> None:
+    broken = replace(parts, queue=SendsOnlyTheFirst(parts.queue))
+    set_runtime(broken)
     response = api.post(batch(raw_tx("s1"), raw_tx("s2", account="B9")), **ASYNC)
     assert response.status_code == 503 and json.loads(response.body)["Code"] == \
         "ServiceUnavailableError"
     assert response.headers["Retry-After"]
-    drain(runtime, broken)
+    drain(broken)
     (request_id,) = _request_ids(parts)
     body = receipt(api, f"/ingest/{request_id}")
     assert body["status"] == "done"
@@ -190,7 +190,7 @@ def test_a_queue_failing_half_way_is_503_and_the_unsent_items_read_failed(
     assert runtime.store.get_transaction("demo", "s2") is None  # never applied
 
 
-def _request_ids(parts: AsyncRuntime) -> list[str]:
+def _request_ids(parts: Runtime) -> list[str]:
     """Every request id in the embedded receipts file (the 503 did not tell the client one)."""
     from chalicelib.adapters.sqlite.sqlite_receipts import SqliteReceipts
 

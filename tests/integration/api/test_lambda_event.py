@@ -130,3 +130,18 @@ def test_unknown_key_is_403_and_health_names_dynamodb(deployed: str) -> None:
     assert denied["statusCode"] == 403
     health = app(rest_event("GET", "/health", "/health", None), LambdaContext())
     assert json.loads(health["body"]) == {"status": "ok", "store": "dynamodb"}
+
+
+def test_two_keys_in_one_request_are_400_whichever_api_gateway_keeps(deployed: str) -> None:
+    """API Gateway keeps the last of a repeated header in `headers`, all in multiValueHeaders:
+    two keys for two banks must not act for either, whichever comes last."""
+    event = rest_event("GET", "/analytics", "/analytics", deployed)
+    event["multiValueHeaders"]["x-api-key"] = ["tsk_other-bank-key", deployed]
+    answer = app(event, LambdaContext())
+    assert answer["statusCode"] == 400
+    body = json.loads(answer["body"])
+    assert body["Code"] == "BadRequestError" and "more than once" in body["Message"]
+    bearer = rest_event("GET", "/analytics", "/analytics", None)
+    bearer["multiValueHeaders"]["Authorization"] = ["Bearer a.b.c", "Bearer d.e.f"]
+    bearer["headers"]["Authorization"] = "Bearer d.e.f"
+    assert app(bearer, LambdaContext())["statusCode"] == 400

@@ -15,7 +15,7 @@ from chalice.test import Client
 
 from app import PUBLIC_PATHS, app
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
-from chalicelib.bootstrap import Runtime, set_runtime
+from chalicelib.bootstrap import bootstrap, set_runtime
 from chalicelib.config import Settings
 from tests.support.factories import SEED_SAMPLE, raw_tx
 
@@ -69,7 +69,7 @@ class Recorder:
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Recorder]:
     store = SqliteStore(str(tmp_path / "ledger.db"))
-    set_runtime(Runtime(Settings(sqlite_path=store.path, demo_api_key=KEY, max_batch=3,
+    set_runtime(bootstrap(Settings(sqlite_path=store.path, demo_api_key=KEY, max_batch=3,
                                  max_body_bytes=2048), store))
     with Client(app) as client:
         yield Recorder(client)
@@ -125,29 +125,23 @@ def test_ingest_answers_match_the_document(api: Recorder) -> None:
     assert statuses == {200, 201, 400, 401, 403, 409, 413, 415}
 
 
-def test_async_answers_match_the_document(api: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.usecases.async_runtime import drain, get_async, set_async
-
-    monkeypatch.setenv("QUEUE_LOCAL_WORKERS", "0")  # this test consumes, so `pending` is seen
+def test_async_answers_match_the_document(api: Recorder) -> None:
     from chalicelib.bootstrap import get_runtime
+    from chalicelib.usecases.consumer import drain
 
     post, receipt = "/transactions", "/ingest/{request_id}"
     prefer = {"prefer": "respond-async"}
     batch = {"transactions": [raw_tx("q1", amount="12345.67"), {"id": 5}, raw_tx("q2")]}
-    try:
-        queued = api.call("POST", post, post, json.dumps(batch), **prefer)
-        single = api.call("POST", post, post, json.dumps(raw_tx("q3")), **prefer)
-        api.call("POST", post, post, json.dumps(raw_tx("q4", amount="-1")), **prefer)  # 400
-        pending = api.call("GET", receipt, f"/ingest/{queued['request_id']}")
-        rt = get_runtime()
-        drain(rt, get_async(rt, start_workers=False))
-        done = api.call("GET", receipt, f"/ingest/{queued['request_id']}")
-        api.call("GET", receipt, f"/ingest/{single['request_id']}")
-        api.call("GET", receipt, "/ingest/nobody")                                   # 404
-        api.call("GET", receipt, "/ingest/nobody", key=None)                         # 401
-        api.call("GET", receipt, "/ingest/nobody", key="tsk_nobody")                 # 403
-    finally:
-        set_async(None, None)
+    queued = api.call("POST", post, post, json.dumps(batch), **prefer)
+    single = api.call("POST", post, post, json.dumps(raw_tx("q3")), **prefer)
+    api.call("POST", post, post, json.dumps(raw_tx("q4", amount="-1")), **prefer)  # 400
+    pending = api.call("GET", receipt, f"/ingest/{queued['request_id']}")
+    drain(get_runtime())  # no consumer threads here: this test consumes
+    done = api.call("GET", receipt, f"/ingest/{queued['request_id']}")
+    api.call("GET", receipt, f"/ingest/{single['request_id']}")
+    api.call("GET", receipt, "/ingest/nobody")                                   # 404
+    api.call("GET", receipt, "/ingest/nobody", key=None)                         # 401
+    api.call("GET", receipt, "/ingest/nobody", key="tsk_nobody")                 # 403
     assert pending["status"] == "pending" and done["status"] == "done"
     assert done["summary"] == {"created": 2, "rejected": 1}
     assert {(r, s) for _, r, s in api.seen} >= {(post, 202), (post, 400), (receipt, 200),
@@ -197,7 +191,7 @@ def test_unavailable_store_answer_matches_the_document(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     store = SqliteStore(str(blocker / "ledger.db"))
-    set_runtime(Runtime(Settings(sqlite_path=store.path, demo_api_key=KEY), store))
+    set_runtime(bootstrap(Settings(sqlite_path=store.path, demo_api_key=KEY), store))
     try:
         with Client(app) as client:
             recorder = Recorder(client)

@@ -12,7 +12,7 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
-from chalicelib.bootstrap import Runtime, set_runtime
+from chalicelib.bootstrap import bootstrap, set_runtime
 from chalicelib.config import Settings
 from tests.integration.scripts.test_keys import cli_create
 from tests.support.factories import raw_tx
@@ -41,7 +41,7 @@ def banks(tmp_path: Path) -> Iterator[tuple[Bank, Bank]]:
     key_a, _ = cli_create(env, "bank-a")
     key_b, _ = cli_create(env, "bank-b")
     store = SqliteStore(env["SQLITE_PATH"])
-    set_runtime(Runtime(Settings(sqlite_path=store.path, key_cache_ttl_s=0), store))
+    set_runtime(bootstrap(Settings(sqlite_path=store.path, key_cache_ttl_s=0), store))
     with Client(app) as client:
         yield Bank(client, key_a), Bank(client, key_b)
     set_runtime(None)

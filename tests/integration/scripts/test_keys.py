@@ -15,11 +15,12 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
-from chalicelib.bootstrap import Runtime, set_runtime
+from chalicelib.bootstrap import bootstrap, set_runtime
 from chalicelib.config import Settings
 from chalicelib.errors import ForbiddenError
-from chalicelib.ports.store import Store
-from chalicelib.usecases.api_keys import KeyCache, authenticate, create_key, hash_key
+from chalicelib.ports.store import ApiKeyRecord, Store
+from chalicelib.support.ttl_cache import TtlCache
+from chalicelib.usecases.api_keys import authenticate, create_key, hash_key
 from chalicelib.usecases.app_clients import list_clients, map_client, unmap_client
 from scripts import keys
 from tests.support.factories import raw_tx
@@ -51,7 +52,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 def client(env: dict[str, str]) -> Iterator[Client]:
     """The app on the same SQLite file the admin command writes, trusting no cached key."""
     store = SqliteStore(env["SQLITE_PATH"])
-    set_runtime(Runtime(Settings(sqlite_path=store.path, key_cache_ttl_s=0), store))
+    set_runtime(bootstrap(Settings(sqlite_path=store.path, key_cache_ttl_s=0), store))
     with Client(app) as test_client:
         yield test_client
     set_runtime(None)
@@ -116,12 +117,15 @@ def test_invalid_bank_id_is_a_usage_error(env: dict[str, str]) -> None:
 def test_cache_keeps_a_key_for_its_ttl_then_asks_the_store_again(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "ledger.db"))
     key, record = create_key(store, "acme")
-    cache = KeyCache()
-    assert authenticate(store, key, None, cache, ttl_s=30) == "acme"
+    now = [0.0]
+    cache: TtlCache[ApiKeyRecord] = TtlCache(30, clock=lambda: now[0])
+    assert authenticate(store, key, None, cache) == "acme"
     store.revoke_api_key("acme", record.key_id)
-    assert authenticate(store, key, None, cache, ttl_s=30) == "acme"  # within the TTL
+    now[0] = 29.9
+    assert authenticate(store, key, None, cache) == "acme"  # within the TTL
+    now[0] = 30.0
     with pytest.raises(ForbiddenError):
-        authenticate(store, key, None, cache, ttl_s=0)
+        authenticate(store, key, None, cache)
 
 
 def test_key_cache_ttl_comes_from_the_environment() -> None:

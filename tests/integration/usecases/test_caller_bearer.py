@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from app import app
 from chalicelib.adapters.sqlite import SqliteStore
-from chalicelib.bootstrap import Runtime, set_runtime
+from chalicelib.bootstrap import bootstrap, set_runtime
 from chalicelib.config import load_settings
 from chalicelib.usecases.app_clients import map_client, unmap_client
 from tests.support.factories import raw_tx
@@ -52,7 +52,7 @@ def store(tmp_path: Path) -> SqliteStore:
 def install(store: SqliteStore, env: dict[str, str]) -> None:
     settings = load_settings({"SQLITE_PATH": store.path, "STAGE": "dev", "DEMO_API_KEY": DEMO_KEY,
                               "KEY_CACHE_TTL_S": "0", **env})
-    set_runtime(Runtime(settings, store))
+    set_runtime(bootstrap(settings, store))
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from chalicelib.bootstrap import get_runtime, set_runtime
 from chalicelib.domain.messages import group_for
 from chalicelib.ports.queue import OutgoingMessage, ReceivedMessage
 from chalicelib.usecases.api_keys import create_key
-from chalicelib.usecases.async_runtime import get_async, set_async
 from scripts.provision import create_table_request
 from tests.integration.api.test_lambda_event import LambdaContext, rest_event
 from tests.support.aws_calls import record_aws_calls
@@ -39,7 +38,7 @@ def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
                             "AWS_SECRET_ACCESS_KEY": "testing", "STORE": "dynamodb",
                             "TABLE_NAME": TABLE, "AGGREGATE_SHARDS": "2", "STAGE": "prod",
                             "QUEUE": "sqs", "QUEUE_URL": url, "DEAD_LETTER_QUEUE_URL": dlq,
-                            "QUEUE_MAX_RECEIVES": "3", "QUEUE_PARTIAL_BATCH": "true",
+                            "QUEUE_MAX_RECEIVES": "3", "QUEUE_PARTIAL_BATCH": "on",
                             "CURSOR_SECRET": "sqs-cursor-secret-" + "x" * 32}.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("DEMO_API_KEY", raising=False)
@@ -49,12 +48,10 @@ def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
             rt = get_runtime()
             assert isinstance(rt.store, DynamoStore)
             record_aws_calls(rt.store.client)
-            parts = get_async(rt, start_workers=False)
-            record_aws_calls(parts.queue.client)  # type: ignore[attr-defined]
+            record_aws_calls(rt.queue.client)  # type: ignore[attr-defined]
             key, _ = create_key(rt.store, "acme-bank")
             yield key
         finally:
-            set_async(None, None)
             set_runtime(None)
 
 
@@ -69,7 +66,7 @@ def post_async(key: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def deliver(max_messages: int = 10) -> list[ReceivedMessage]:
     """What the event source mapping would hand the consumer: one receive from the queue."""
-    return get_async(get_runtime(), start_workers=False).queue.receive(max_messages, 60)
+    return get_runtime().queue.receive(max_messages, 60)
 
 
 def sqs_event(messages: list[ReceivedMessage]) -> dict[str, Any]:
@@ -103,7 +100,7 @@ def test_lambda_event_async_post_is_applied_by_the_sqs_consumer(deployed: str) -
     answer = consume_ingest(sqs_event(batch), LambdaContext())
     assert answer == {"batchItemFailures": []}
     for m in batch:  # the event source mapping deletes what the answer did not list
-        get_async(get_runtime(), start_workers=False).queue.delete(m.handle)
+        get_runtime().queue.delete(m.handle)
     done = ingest_status(deployed, location)
     assert done["status"] == "done"
     assert [r["status"] for r in done["results"]] == ["created", "created"]
@@ -111,7 +108,7 @@ def test_lambda_event_async_post_is_applied_by_the_sqs_consumer(deployed: str) -
 
 def test_lambda_event_a_failed_message_fails_the_rest_of_its_group_in_the_batch(
         deployed: str) -> None:
-    queue = get_async(get_runtime(), start_workers=False).queue
+    queue = get_runtime().queue
     queue.send([OutgoingMessage(group_for("acme-bank", "A123"), "poison", "not a message")])
     response = post_async(deployed, {"transactions": [raw_tx("a1"), raw_tx("b1", account="B9"),
                                                       raw_tx("a2")]})
@@ -137,11 +134,11 @@ def test_lambda_event_generated_by_chalice_reaches_the_consumer(deployed: str) -
 
 def test_lambda_event_without_partial_batch_responses_a_failure_fails_the_whole_batch(
         deployed: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.usecases.async_service import BatchFailedError
+    from chalicelib.usecases.consumer import BatchFailedError
 
-    monkeypatch.setenv("QUEUE_PARTIAL_BATCH", "false")  # the `chalice deploy` mapping
-    set_async(None, None)
-    queue = get_async(get_runtime(), start_workers=False).queue
+    monkeypatch.setenv("QUEUE_PARTIAL_BATCH", "off")  # the `chalice deploy` mapping
+    set_runtime(None)  # rebuilt from the environment on the next request
+    queue = get_runtime().queue
     queue.send([OutgoingMessage(group_for("acme-bank", "A123"), "poison", "not a message")])
     response = post_async(deployed, {"transactions": [raw_tx("b1", account="B9")]})
     with pytest.raises(BatchFailedError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,16 +16,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from chalicelib.adapters.sqlite import SqliteStore
-from chalicelib.bootstrap import Runtime
-from chalicelib.config import Settings
+from chalicelib.bootstrap import Runtime, bootstrap, set_runtime
+from chalicelib.config import QueueSettings, Settings
 from chalicelib.domain.aggregates import BANK_KEY
 from chalicelib.domain.receipts import ItemFate
 from chalicelib.domain.rules import RuleConfig
 from chalicelib.ports.queue import ReceivedMessage
 from chalicelib.ports.store import ReceiptStore, Store, StoreError
-from chalicelib.queue_settings import QueueSettings
 from chalicelib.usecases import ingest_async, ledger
-from chalicelib.usecases.async_runtime import AsyncRuntime, build, drain, poll_once, set_async
+from chalicelib.usecases.consumer import consume_batch, drain, poll_once
 from chalicelib.usecases.ledger import ingest
 from chalicelib.usecases.reconcile import find_drift
 from tests.conftest import NOW
@@ -35,32 +35,31 @@ BANK = "b1"
 RUNS = itertools.count()
 
 
-def parts_for(store: Store, tmp_path: Path, max_receives: int = 3) -> tuple[Runtime,
-                                                                             AsyncRuntime]:
-    rt = Runtime(Settings(sqlite_path=str(tmp_path / "ledger.db")), store)
-    parts = build(rt, QueueSettings(path=str(tmp_path / "queue.db"),
-                                    receipts_path=str(tmp_path / "receipts.db"),
-                                    max_receives=max_receives, visibility_s=30,
-                                    local_workers=0))
-    return rt, parts
+def parts_for(store: Store, tmp_path: Path, max_receives: int = 3) -> tuple[Runtime, Runtime]:
+    """The runtime twice (the tests read the ledger from one, the queue from the other)."""
+    queue = QueueSettings(path=str(tmp_path / "queue.db"),
+                          receipts_path=str(tmp_path / "receipts.db"),
+                          max_receives=max_receives, visibility_s=30, local_workers=0)
+    rt = bootstrap(Settings(sqlite_path=str(tmp_path / "ledger.db"), queue=queue), store)
+    return rt, rt
 
 
 @pytest.fixture
-def env(store: Store, tmp_path: Path) -> Iterator[tuple[Runtime, AsyncRuntime]]:
+def env(store: Store, tmp_path: Path) -> Iterator[tuple[Runtime, Runtime]]:
     rt, parts = parts_for(store, tmp_path)
     yield rt, parts
-    set_async(None, None)
+    set_runtime(None)
 
 
-def submit(parts: AsyncRuntime, rt: Runtime, *items: dict[str, Any], groups: int = 0) -> str:
+def submit(parts: Runtime, rt: Runtime, *items: dict[str, Any], groups: int = 0) -> str:
     request_id = f"r{next(RUNS)}"
-    ingest_async.submit(rt, parts.queue, parts.receipts, BANK,
-                        json.dumps({"transactions": list(items)}).encode(), NOW, request_id,
-                        groups)
+    grouped = replace(parts.settings, queue=replace(parts.settings.queue, groups=groups))
+    ingest_async.submit(replace(parts, settings=grouped), BANK,
+                        json.dumps({"transactions": list(items)}).encode(), NOW, request_id)
     return request_id
 
 
-def fates(parts: AsyncRuntime, request_id: str) -> list[tuple[str | None, str]]:
+def fates(parts: Runtime, request_id: str) -> list[tuple[str | None, str]]:
     receipt = parts.receipts.get(BANK, request_id)
     assert receipt is not None
     return [(i.id, i.status) for i in receipt.items()]
@@ -97,34 +96,34 @@ class SettleFailsOnce(ReceiptStore):
         self.inner.settle(bank, request_id, part, items)
 
 
-def test_a_message_delivered_twice_counts_once(env: tuple[Runtime, AsyncRuntime]) -> None:
+def test_a_message_delivered_twice_counts_once(env: tuple[Runtime, Runtime]) -> None:
     rt, parts = env
     request = submit(parts, rt, raw_tx("a", amount="1.10"), raw_tx("b", amount="2.20"))
     (message,) = parts.queue.receive(10, 30)
-    ingest_async.consume(rt, parts.receipts, message, NOW)
-    ingest_async.consume(rt, parts.receipts, message, NOW)  # at-least-once: again
+    ingest_async.consume(rt, message, NOW)
+    ingest_async.consume(rt, message, NOW)  # at-least-once: again
     # and a delivery that finds the part not yet settled (its first consumer died before that)
     parts.receipts.settle(BANK, request, 0, [ItemFate(0, "a", "queued"),
                                               ItemFate(1, "b", "queued")])
-    ingest_async.consume(rt, parts.receipts, message, NOW)
+    ingest_async.consume(rt, message, NOW)
     assert fates(parts, request) == [("a", "created"), ("b", "created")]
     assert totals(rt.store) == (2, Decimal("3.30"))
 
 
 def test_a_consumer_killed_after_its_commit_is_finished_by_the_next_delivery(
-        env: tuple[Runtime, AsyncRuntime]) -> None:
+        env: tuple[Runtime, Runtime]) -> None:
     rt, parts = env
     earlier = submit(parts, rt, raw_tx("old", amount="5.00"))
-    drain(rt, parts)
+    drain(parts)
     request = submit(parts, rt, raw_tx("n1", amount="1.00"), raw_tx("old", amount="5.00"),
                      raw_tx("n2", amount="2.00"))
-    dying = AsyncRuntime(parts.settings, parts.queue, SettleFailsOnce(parts.receipts))
-    assert poll_once(rt, dying) == 1  # the commit happened, recording the fates did not
+    dying = replace(parts, receipts=SettleFailsOnce(parts.receipts))
+    assert poll_once(dying) == 1  # the commit happened, recording the fates did not
     assert totals(rt.store) == (3, Decimal("8.00"))
     assert fates(parts, request) == [("n1", "queued"), ("old", "queued"), ("n2", "queued")]
     (again,) = parts.queue.receive(10, 30, wait_s=5)  # back after its (short) backoff
     assert again.receive_count == 2
-    ingest_async.consume(rt, parts.receipts, again, NOW)
+    ingest_async.consume(rt, again, NOW)
     parts.queue.delete(again.handle)
     # created by the first delivery, not duplicates of themselves; the real replay stays one
     assert fates(parts, request) == [("n1", "created"), ("old", "duplicate"), ("n2", "created")]
@@ -134,12 +133,12 @@ def test_a_consumer_killed_after_its_commit_is_finished_by_the_next_delivery(
 
 
 def test_a_batch_that_fails_after_its_commit_is_settled_message_by_message(
-        env: tuple[Runtime, AsyncRuntime]) -> None:
+        env: tuple[Runtime, Runtime]) -> None:
     rt, parts = env
     first = submit(parts, rt, raw_tx("x1", amount="1.00"), raw_tx("y1", account="B2"))
     second = submit(parts, rt, raw_tx("x2", amount="2.00"), raw_tx("x1", amount="1.00"))
-    dying = AsyncRuntime(parts.settings, parts.queue, SettleFailsOnce(parts.receipts))
-    assert poll_once(rt, dying) == 3  # one commit for three messages, then the split
+    dying = replace(parts, receipts=SettleFailsOnce(parts.receipts))
+    assert poll_once(dying) == 3  # one commit for three messages, then the split
     assert fates(parts, first) == [("x1", "created"), ("y1", "created")]
     assert fates(parts, second) == [("x2", "created"), ("x1", "duplicate")]
     assert totals(rt.store) == (3, Decimal("13.00"))
@@ -148,7 +147,7 @@ def test_a_batch_that_fails_after_its_commit_is_settled_message_by_message(
 
 @pytest.mark.parametrize("tool", ["scripts.redrive", "the queue's own move"])
 def test_a_poison_message_ends_failed_and_a_redrive_applies_it(
-        env: tuple[Runtime, AsyncRuntime], monkeypatch: pytest.MonkeyPatch, tool: str) -> None:
+        env: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch, tool: str) -> None:
     rt, parts = env
     request = submit(parts, rt, raw_tx("p1", amount="7.00"), raw_tx("p2", account="B2"))
     real = ledger.ingest
@@ -177,21 +176,19 @@ def test_a_poison_message_ends_failed_and_a_redrive_applies_it(
     if tool == "scripts.redrive":  # receipts back to `queued` first, then the messages
         from scripts.redrive import redrive
 
-        assert redrive(rt, parts) == 1
+        assert redrive(rt) == 1
         assert fates(parts, request) == [("p1", "queued"), ("p2", "created")]
     else:  # SQS's start-message-move-task: the messages only, receipts untouched
         assert parts.queue.redrive(parts.queue.dead_letters(10)) == 1
-    drain(rt, parts)
+    drain(parts)
     assert fates(parts, request) == [("p1", "created"), ("p2", "created")]
     assert totals(rt.store) == (2, Decimal("17.00"))
     assert parts.queue.depth() == (0, 0)
 
 
-def ingest_async_batch(rt: Runtime, parts: AsyncRuntime, batch: list[ReceivedMessage]) -> bool:
+def ingest_async_batch(rt: Runtime, parts: Runtime, batch: list[ReceivedMessage]) -> bool:
     """True when the batch failed (the message stays for another delivery)."""
-    from chalicelib.usecases.async_runtime import consume_batch
-
-    return bool(consume_batch(rt, parts, batch).failed)
+    return bool(consume_batch(parts, batch).failed)
 
 
 @pytest.mark.parametrize("groups", [0, 2])  # a group per account; accounts hashed into 2
@@ -208,7 +205,7 @@ def test_async_decisions_and_flags_equal_the_sync_paths(tmp_path: Path, groups: 
     want = [[(r.id, r.status, r.transaction.flags if r.transaction else ())
              for r in ingest(sync_store, BANK, items, NOW, rules)] for items in batches]
     requests = [submit(parts, rt, *items, groups=groups) for items in batches]
-    drain(rt, parts)
+    drain(parts)
     got = []
     for request in requests:
         receipt = parts.receipts.get(BANK, request)
@@ -232,11 +229,11 @@ def test_a_dynamodb_commit_failing_between_chunks_is_finished_by_the_next_delive
         faults.fail = {2, 3, 4}  # the second chunk and both its retries
         (message,) = parts.queue.receive(10, 30)
         with pytest.raises(StoreError):
-            ingest_async.consume(rt, parts.receipts, message, NOW)
+            ingest_async.consume(rt, message, NOW)
         half = totals(store)
         assert 0 < half[0] < 99  # the first chunk is in, with its aggregates
         assert find_drift(store, BANK) == []
-        ingest_async.consume(rt, parts.receipts, message, NOW)  # the next delivery
+        ingest_async.consume(rt, message, NOW)  # the next delivery
         assert {status for _, status in fates(parts, request)} == {"created"}
         assert totals(store) == (99, sum((Decimal(f"{i}.01") for i in range(99)), Decimal(0)))
         assert find_drift(store, BANK) == []

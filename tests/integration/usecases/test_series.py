@@ -11,7 +11,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib.bootstrap import Runtime, set_runtime
+from chalicelib.bootstrap import bootstrap, set_runtime
 from chalicelib.config import Settings
 from chalicelib.domain.rules import RuleConfig
 from chalicelib.domain.timeutil import parse_timestamp
@@ -53,7 +53,7 @@ class SeriesApi:
 
 @pytest.fixture
 def series_api(store: Store) -> Iterator[SeriesApi]:
-    set_runtime(Runtime(Settings(demo_api_key=TEST_KEY), store))
+    set_runtime(bootstrap(Settings(demo_api_key=TEST_KEY), store))
     try:
         with Client(app) as client:
             yield SeriesApi(client)

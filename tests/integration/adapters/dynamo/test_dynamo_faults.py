@@ -20,7 +20,7 @@ from chalice.test import Client
 from app import app
 from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
-from chalicelib.bootstrap import Runtime, set_runtime
+from chalicelib.bootstrap import bootstrap, set_runtime
 from chalicelib.config import Settings
 from chalicelib.domain.aggregates import ACCOUNT, BANK_KEY, AggKey, Bucket
 from chalicelib.domain.rules import VELOCITY, RuleConfig
@@ -102,7 +102,7 @@ def fault_store(request: pytest.FixtureRequest, where: str) -> AbstractContextMa
 @pytest.fixture(params=["moto"])
 def api(request: pytest.FixtureRequest) -> Iterator[tuple[DynamoStore, Client]]:
     with fault_store(request, request.param) as store:
-        set_runtime(Runtime(Settings(store="dynamodb", table_name=store.table,
+        set_runtime(bootstrap(Settings(store="dynamodb", table_name=store.table,
                                      demo_api_key=HEADERS["x-api-key"]), store))
         try:
             with Client(app) as client:
@@ -216,7 +216,7 @@ def test_a_retry_after_a_failure_between_chunks_flags_with_the_configured_rules(
     with fault_store(request, "dynamodb-local") as store:  # 120 items in 3 chunks
         faults = Faults(store, "TransactWriteItems")
         faults.fail_from = 2  # the first chunk commits, the second is refused until the retry
-        set_runtime(Runtime(Settings(store="dynamodb", table_name=store.table, rules=rules,
+        set_runtime(bootstrap(Settings(store="dynamodb", table_name=store.table, rules=rules,
                                      demo_api_key=HEADERS["x-api-key"]), store))
         try:
             with Client(app) as client:

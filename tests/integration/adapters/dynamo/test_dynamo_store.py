@@ -14,13 +14,12 @@ from chalice.test import Client
 from app import app
 from chalicelib.adapters.dynamo import dynamo_codec as codec
 from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
-from chalicelib.bootstrap import Runtime, set_runtime
+from chalicelib.bootstrap import bootstrap, open_store, set_runtime
 from chalicelib.config import Settings, load_settings
 from chalicelib.domain.aggregates import ACCOUNT, BANK_KEY, AggKey, deltas_for
 from chalicelib.domain.rules import RuleConfig
 from chalicelib.domain.validation import validate_transaction
 from chalicelib.ports.store import WritePlan
-from chalicelib.store_factory import open_store
 from chalicelib.usecases.api_keys import create_key
 from chalicelib.usecases.ledger import CONFLICT, CREATED, DUPLICATE, ingest
 from chalicelib.usecases.reconcile import find_drift, repair
@@ -94,7 +93,7 @@ class CountingApi:
 
 @pytest.fixture
 def counting(dynamo: DynamoStore) -> Iterator[CountingApi]:
-    set_runtime(Runtime(Settings(store="dynamodb", table_name=TEST_TABLE), dynamo))
+    set_runtime(bootstrap(Settings(store="dynamodb", table_name=TEST_TABLE), dynamo))
     try:
         with Client(app) as client:
             yield CountingApi(dynamo, client)
