@@ -1,7 +1,7 @@
 """`make demo`: a fresh local API on a temporary SQLite file, a simulated bank's traffic
-(fraud scenario, batched, verified), the resulting analytics as tables and the dashboard's
-address; then everything stops. `make dashboard` (`--serve`) keeps the server up, with a slow
-simulator still sending, until Ctrl-C."""
+(fraud scenario, batched, verified), the resulting analytics as tables and what they mean; then
+everything stops. `make dashboard` (`--serve`) keeps the server up, with a slow simulator still
+sending, and prints the dashboard's address, until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -26,12 +26,15 @@ from typing import Any
 
 from rich.table import Table
 
-from simulator.console import analytics_tables, make_console
-from simulator.options import DEV_KEY
+from chalicelib.rules import RuleConfig
+from simulator.console import analytics_tables, make_console, titled_table
+from simulator.faults import FAULTS
+from simulator.options import DEV_KEY, Options
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 COUNT = 5000
-ASYNC_COUNT = 1000  # then through the queue: 8 senders over 6 busy accounts
+ASYNC_COUNT = 1000  # then through the queue: 8 senders over a few busy accounts
+ASYNC_ACCOUNTS = 6
 START_TIMEOUT_S = 120.0  # chalice local imports slowly on a busy machine
 SIMULATOR_TIMEOUT_S = 90.0
 
@@ -137,17 +140,99 @@ def get_json(url: str, path: str) -> Any:
 
 
 def flagged_table(body: dict[str, Any]) -> Table:
-    """The newest flagged transactions."""
-    table = Table(title="newest flagged transactions", header_style="bold")
-    for name in ("id", "account", "amount", "type", "flags"):
-        table.add_column(name, justify="right" if name == "amount" else "left")
+    """The newest flagged transactions, as the dashboard lists them (no type: the account's
+    history has it); one flag a line, and a long account number folds rather than being cut
+    short, so that 80 columns show every character."""
+    table = titled_table("newest flagged transactions")
+    table.add_column("id", no_wrap=True)
+    table.add_column("account", overflow="fold")
+    table.add_column("amount", justify="right", no_wrap=True)
+    table.add_column("flags", no_wrap=True)
     for tx in body.get("flags", {}).get("recent", [])[:8]:
-        table.add_row(tx["id"], tx["account"], f"{tx['amount']} {tx['currency']}", tx["type"],
-                      ", ".join(tx["flags"]))
+        table.add_row(tx["id"], tx["account"], f"{tx['amount']} {tx['currency']}",
+                      "\n".join(tx["flags"]))
     return table
 
 
-def dashboard_line(url: str) -> str:
+def python_command() -> str:
+    """How a person runs this project's Python: `.venv/bin/python` from the project folder."""
+    try:
+        return str(Path(sys.executable).relative_to(PROJECT_DIR))
+    except ValueError:
+        return sys.executable
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    """A simulator run's `--output` report, or {} if it wrote none (it failed early)."""
+    try:
+        loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ... 11th, 12th, 13th, ... 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def within(seconds: int) -> str:
+    """3600 -> "an hour", 600 -> "10 minutes", 90 -> "90 seconds"."""
+    if seconds == 3600:
+        return "an hour"
+    return f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
+
+
+def velocity(body: dict[str, Any]) -> int:
+    """Transactions flagged `velocity` so far."""
+    return int(body.get("flags", {}).get("by_rule", {}).get("velocity", 0))
+
+
+def explanation(reports: list[dict[str, Any]], before_async: dict[str, Any],
+                after: dict[str, Any]) -> Table:
+    """What the figures above mean: which are injected on purpose, and why velocity leads (a
+    list whose items wrap under their own first word, not under the dash)."""
+    def total(key: str) -> int:
+        return sum(int(r.get(key, 0)) for r in reports)
+
+    sent = sum(int(r.get("fraud_patterns", {}).get("sent", 0)) for r in reports)
+    caught = sum(int(r.get("fraud_patterns", {}).get("flagged", 0)) for r in reports)
+    flagged = int(after.get("flags", {}).get("count", 0))
+    by_queue = velocity(after) - velocity(before_async)
+    rules = RuleConfig()  # the dev stage's thresholds, unless FLAG_* variables say otherwise
+    notes = [
+        f"duplicates ({total('duplicates'):,}) and rejected ({total('rejected'):,}) are "
+        f"injected on purpose: the simulator resends about {Options.duplicate_rate:.0%} of "
+        "transactions unchanged (the API answers `duplicate` and stores each once) and breaks "
+        f"about {Options.invalid_rate:.0%} in one of {len(FAULTS)} ways (no amount, a decimal "
+        "too many, a timestamp two hours ahead, ...), which the API must reject. "
+        f"`unexpected {total('unexpected'):,}` counts answers other than the one each item "
+        "deserved.",
+        f"velocity is on {velocity(after):,} of the {flagged:,} flagged transactions: it "
+        f"trips from an account's {ordinal(rules.velocity_count + 1)} transaction within "
+        f"{within(rules.velocity_window_s)}, and the simulated timestamps of this demo "
+        f"span only a few minutes. The asynchronous run sends {ASYNC_COUNT:,} transactions to "
+        f"just {ASYNC_ACCOUNTS} accounts, so nearly every one of them trips it: {by_queue:,} "
+        "of the velocity flags come from that run.",
+        f"the other rules fire on the fraud patterns the simulator injects, each built to "
+        f"trip one rule ({caught:,} of {sent:,} patterns flagged as intended).",
+    ]
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for note in notes:
+        grid.add_row("-", note)
+    return grid
+
+
+def dashboard_line(url: str | None) -> str:
+    """The dashboard's address while its server is up (`url`); once it has stopped, how to
+    get one that stays up."""
+    if url is None:
+        return ("The demo's server has stopped. To see the dashboard, run `make dashboard`: "
+                "the same demo, then the server stays up with live traffic and prints the "
+                "address to open.")
     return f"[bold]dashboard[/] {url}/dashboard  (API key: {DEV_KEY})"
 
 
@@ -178,6 +263,16 @@ def serve_until_interrupted(url: str, console: Any) -> None:
             trickle.kill()
 
 
+def simulate(url: str, workdir: str, name: str, console: Any, options: list[str]) -> int:
+    """One simulator run against `url`, its report kept in `workdir`; its exit status."""
+    command = [sys.executable, "-m", "simulator", "--url", url, "--api-key", DEV_KEY, *options,
+               "--output", str(Path(workdir) / f"{name}.json")]
+    console.print(f"[bold]{name}[/] {python_command()} " + " ".join(command[1:]),
+                  highlight=False)
+    return subprocess.run(command, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
+                          timeout=SIMULATOR_TIMEOUT_S, check=False).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; the exit status is the simulator's (0: everything as expected)."""
     parser = argparse.ArgumentParser(prog="python -m scripts.demo", description=__doc__)
@@ -192,33 +287,30 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         url = server.url
         console.print(f"[bold]local API[/] {url} (SQLite in {workdir}); demo key {DEV_KEY}")
-        command = [sys.executable, "-m", "simulator", "--url", url, "--api-key", DEV_KEY,
-                   "--count", str(COUNT), "--batch-size", "100", "--concurrency", "4",
-                   "--scenario", "fraud", "--seed", "2026", "--verify"]
-        console.print("[bold]simulator[/] python -m simulator " + " ".join(command[3:]),
-                      highlight=False)
-        status = subprocess.run(command, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
-                                timeout=SIMULATOR_TIMEOUT_S, check=False).returncode
+        status = simulate(url, workdir, "simulator", console, [
+            "--count", str(COUNT), "--batch-size", "100", "--concurrency", "4",
+            "--scenario", "fraud", "--seed", "2026", "--verify"])
+        before_async = get_json(url, "/analytics")
         # the asynchronous path on the same server: its embedded queue, its consumer threads
-        queued = [sys.executable, "-m", "simulator", "--url", url, "--api-key", DEV_KEY,
-                  "--count", str(ASYNC_COUNT), "--batch-size", "50", "--concurrency", "8",
-                  "--accounts", "6", "--scenario", "fraud", "--seed", "2027", "--verify",
-                  "--async"]
-        console.print("[bold]simulator, asynchronous[/] python -m simulator "
-                      + " ".join(queued[3:]), highlight=False)
-        status = status or subprocess.run(queued, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
-                                          timeout=SIMULATOR_TIMEOUT_S, check=False).returncode
+        status = simulate(url, workdir, "simulator-async", console, [
+            "--count", str(ASYNC_COUNT), "--batch-size", "50", "--concurrency", "8",
+            "--accounts", str(ASYNC_ACCOUNTS), "--scenario", "fraud", "--seed", "2027", "--verify",
+            "--async"]) or status
         body = get_json(url, "/analytics")
         for table in analytics_tables(body):
             console.print(table)
         console.print(flagged_table(body))
+        reports = [read_report(Path(workdir) / f"{name}.json")
+                   for name in ("simulator", "simulator-async")]
+        console.print("[bold]What the figures mean[/]")
+        console.print(explanation(reports, before_async, body), highlight=False)
         console.print(f"demo finished in {time.monotonic() - began:.1f} s, simulator exit "
                       f"status {status}")
         if args.serve:
             serve_until_interrupted(url, console)
         else:
-            console.print(dashboard_line(url))
-            console.print("(this server stops now; `make dashboard` keeps one up)")
+            server.stop()
+            console.print(dashboard_line(None), highlight=False)
         return status
     finally:
         server.stop()

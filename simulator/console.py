@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +24,19 @@ from simulator.tally import Tally
 
 
 def make_console(stderr: bool = False) -> Console:
-    """A console; when not a terminal (CI, pipes) wide enough for the tables, not 80 columns."""
+    """A console; when not a terminal (CI, pipes) as wide as `COLUMNS` says, else wide enough
+    for the tables (120), not rich's 80."""
     probe = Console(stderr=stderr)
-    return probe if probe.is_terminal else Console(stderr=stderr, width=120)
+    if probe.is_terminal:
+        return probe  # rich reads COLUMNS itself, else the terminal's size
+    columns = os.environ.get("COLUMNS", "")
+    return Console(stderr=stderr, width=int(columns) if columns.isdigit() else 120)
+
+
+def titled_table(title: str, **options: Any) -> Table:
+    """A table at least as wide as its title: rich wraps a title to the table's width, so a
+    narrow table would break its title over lines (mid-word where a word does not fit)."""
+    return Table(title=title, min_width=len(title), header_style="bold", **options)
 
 
 def outcomes(tally: Tally) -> str:
@@ -78,26 +90,32 @@ def summary_table(tally: Tally) -> Table:
 
 
 def analytics_tables(body: dict[str, Any]) -> list[Table]:
-    """GET /analytics as tables: totals per currency, then flags by rule."""
-    totals = Table(title=f"analytics: {body.get('count', 0):,} transactions, "
-                         f"{body.get('accounts', 0):,} accounts", header_style="bold")
-    for name in ("currency", "credits", "credit total", "debits", "debit total", "net",
-                 "largest"):
-        totals.add_column(name, justify="left" if name == "currency" else "right")
-    for currency, t in sorted(body.get("totals", {}).items()):
-        largest = t.get("max_transaction") or {}
-        totals.add_row(currency, f"{t['credits']['count']:,}",
-                       _money(t["credits"]["total"]), f"{t['debits']['count']:,}",
-                       _money(t["debits"]["total"]), _money(t["net"]),
-                       _money(largest.get("amount", "0")))
+    """GET /analytics as tables: the totals with one column per currency (so that 80 columns
+    hold them whole: a row per currency would cut the amounts short), then flags by rule."""
+    totals: dict[str, Any] = body.get("totals", {})
+    currencies = sorted(totals)
+    table = titled_table(f"analytics: {body.get('count', 0):,} transactions, "
+                         f"{body.get('accounts', 0):,} accounts")
+    table.add_column("per currency")
+    for currency in currencies:
+        table.add_column(currency, justify="right")
+    rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+        ("credits", lambda t: f"{t['credits']['count']:,}"),
+        ("credit total", lambda t: _money(t["credits"]["total"])),
+        ("debits", lambda t: f"{t['debits']['count']:,}"),
+        ("debit total", lambda t: _money(t["debits"]["total"])),
+        ("net", lambda t: _money(t["net"])),
+        ("largest", lambda t: _money((t.get("max_transaction") or {}).get("amount", "0"))),
+    ]
+    for name, cell in rows:
+        table.add_row(name, *(cell(totals[currency]) for currency in currencies))
     flags = body.get("flags", {})
-    by_rule = Table(title=f"flags: {flags.get('count', 0):,} flagged transactions",
-                    header_style="bold")
+    by_rule = titled_table(f"flags: {flags.get('count', 0):,} flagged transactions")
     by_rule.add_column("rule")
     by_rule.add_column("transactions", justify="right")
-    for rule, n in sorted(flags.get("by_rule", {}).items()):
+    for rule, n in sorted(flags.get("by_rule", {}).items(), key=lambda kv: (-kv[1], kv[0])):
         by_rule.add_row(rule, f"{n:,}")
-    return [totals, by_rule]
+    return [table, by_rule]
 
 
 def _money(text: Any) -> str:
