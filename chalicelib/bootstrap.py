@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from chalicelib.config import QueueSettings, Settings, load_settings
 from chalicelib.ports.archive import Archive
 from chalicelib.ports.queue import Queue
 from chalicelib.ports.store import ApiKeyRecord, ReceiptStore, Store
+from chalicelib.ports.tokens import TokenVerifier
 from chalicelib.support.ttl_cache import TtlCache
-
-if TYPE_CHECKING:
-    from chalicelib.adapters.cognito import TokenVerifier
 
 
 @dataclass(frozen=True)
@@ -91,9 +88,9 @@ def bootstrap(settings: Settings | None = None, store: Store | None = None, *,
         enable_tracing()  # before the store makes its first AWS call
     store = store if store is not None else open_store(settings)
     if verifier is None and settings.cognito is not None:
-        from chalicelib.adapters.cognito import TokenVerifier
+        from chalicelib.adapters.cognito import CognitoVerifier
 
-        verifier = TokenVerifier(settings.cognito)
+        verifier = CognitoVerifier(settings.cognito)
     archive: Archive | None = None
     if settings.archive_bucket:
         from chalicelib.adapters.s3_archive import S3Archive

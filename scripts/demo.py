@@ -26,7 +26,7 @@ from typing import Any
 
 from rich.table import Table
 
-from chalicelib.rules import RuleConfig
+from chalicelib.domain.rules import RuleConfig
 from simulator.console import analytics_tables, make_console, titled_table
 from simulator.faults import FAULTS
 from simulator.options import DEV_KEY, Options

@@ -9,6 +9,7 @@ from types import ModuleType
 from typing import Any
 
 from chalicelib.config import CognitoConfig
+from chalicelib.ports.tokens import JwksUnavailable, TokenRejected
 
 JWKS_TIMEOUT_S = 3.0  # a Lambda has 29 s; an identity provider that slow is an outage
 REFETCH_INTERVAL_S = 60.0  # an unknown kid refetches the JWKS at most this often
@@ -16,19 +17,6 @@ LEEWAY_S = 5  # clock skew allowed on exp, nbf and iat
 MAX_TOKEN_CHARS = 8192  # Cognito's access tokens are ~1 KB; more is not a token of theirs
 FAILURE_MEMORY_S = 5.0  # a failed fetch answers the tokens of the next seconds (503)
 ACCESS = "access"
-
-
-class TokenRejected(Exception):
-    """The token is not one this stage accepts; `reason` is a short fixed word for metrics."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-class JwksUnavailable(Exception):
-    """The identity provider's keys could not be fetched or read (a dependency outage)."""
 
 
 def _jwt() -> ModuleType:
@@ -39,7 +27,7 @@ def _jwt() -> ModuleType:
     return jwt
 
 
-class TokenVerifier:
+class CognitoVerifier:
     """Checks access tokens of one issuer. PyJWT's `PyJWKClient` fetches and parses the JWKS;
     around it: a known kid is answered from memory without waiting on anything, an unknown kid
     refetches at most once a minute, one fetch is in flight at a time, and a failed fetch is
@@ -56,6 +44,10 @@ class TokenVerifier:
         self._failed_at: float | None = None
         self._lock = threading.Lock()
         self.fetches = 0  # how many times the JWKS was asked for (tests count them)
+
+    @property
+    def jwks_url(self) -> str:
+        return self.config.jwks_url
 
     def _fetch(self) -> None:
         jwt = _jwt()
@@ -160,3 +152,6 @@ def _check_claim_types(claims: dict[str, Any]) -> None:
     if groups is not None and not all(isinstance(g, str) for g in groups):
         raise TokenRejected("malformed_token", "the token's cognito:groups claim must be a "
                             "list of strings")
+
+
+TokenVerifier = CognitoVerifier  # the name the tests and docs use for this adapter

@@ -7,7 +7,6 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.adapters.cognito import JwksUnavailable, TokenRejected
 from chalicelib.bootstrap import Runtime
 from chalicelib.errors import (
     AppError,
@@ -17,6 +16,7 @@ from chalicelib.errors import (
     UnauthorizedError,
 )
 from chalicelib.observability import log
+from chalicelib.ports.tokens import JwksUnavailable, TokenRejected
 from chalicelib.usecases.api_keys import BANK_PATTERN, authenticate
 
 RESOURCE_SERVER = "txn-stream"  # the Cognito resource server's identifier
@@ -124,7 +124,7 @@ def _bearer(rt: Runtime, authorization: str, http_method: str) -> Caller:
     except TokenRejected as exc:
         raise Unauthenticated(exc.reason, exc.message, bearer=True) from exc
     except JwksUnavailable as exc:
-        log("ERROR", "jwks_unavailable", jwks_url=verifier.config.jwks_url, error=str(exc))
+        log("ERROR", "jwks_unavailable", jwks_url=verifier.jwks_url, error=str(exc))
         raise ServiceUnavailableError("the identity provider's keys cannot be fetched; retry",
                                       retry_after_s=5) from exc
     caller = _person(claims) if _is_person(claims) else _system(rt, claims)

@@ -9,14 +9,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.cognito import (
-    FAILURE_MEMORY_S,
-    REFETCH_INTERVAL_S,
-    JwksUnavailable,
-    TokenRejected,
-    TokenVerifier,
-)
+from chalicelib.adapters.cognito import FAILURE_MEMORY_S, REFETCH_INTERVAL_S, TokenVerifier
 from chalicelib.config import CognitoConfig, ConfigError, load_settings
+from chalicelib.ports.tokens import JwksUnavailable, TokenRejected
 from tests.support.idp import ISSUER, LocalIdp, new_key, public_jwk
 
 pytestmark = [pytest.mark.e2e]  # a local identity provider serves the JWKS
