@@ -73,14 +73,15 @@ class PayloadTooLargeError(AppError):
 
 
 class UnauthorizedError(AppError):
-    """No API key was sent."""
+    """No credential proves who is calling: no API key or bearer token, or a token refused."""
 
     status = 401
     code = "UnauthorizedError"
 
 
 class ForbiddenError(AppError):
-    """The API key is unknown or revoked."""
+    """The caller may not do this: an unknown or revoked API key, a token without the scope
+    or the bank the request needs."""
 
     status = 403
     code = "ForbiddenError"

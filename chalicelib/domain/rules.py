@@ -29,7 +29,8 @@ MEMORY_ITEMS = 100  # cap on remembered transactions per account (bounds the sta
 
 @dataclass(frozen=True)
 class RuleConfig:
-    """Thresholds of the rules; DESIGN.md's defaults, overridable through FLAG_* variables."""
+    """Thresholds of the rules; the defaults docs/configuration.md lists, overridable through
+    FLAG_* variables."""
 
     large_amount: Decimal = Decimal(10000)
     # structuring: amounts within this fraction below the large threshold ...

@@ -74,7 +74,7 @@ class UnitOfWork(ABC):
     def get_transactions(self, ids: list[str]) -> dict[str, Transaction]:
         """The stored transactions among `ids`."""
 
-    def expect(self, transactions: list[Transaction]) -> None:  # noqa: B027 (optional hook)
+    def will_write(self, transactions: list[Transaction]) -> None:  # noqa: B027 (optional hook)
         """A hint, before `get_account_states`: the transactions the commit will write, so a
         store can read what their aggregates need in the same round trip. Optional."""
 

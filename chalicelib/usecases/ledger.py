@@ -120,7 +120,7 @@ def _attempt(store: LedgerStore, bank: str, todo: dict[str, tuple[ItemResult, Tr
         if not todo:
             return []
         accounts = sorted({tx.account for _, tx in todo.values()})
-        uow.expect([tx for _, tx in todo.values()])  # lets a store fetch more in one read
+        uow.will_write([tx for _, tx in todo.values()])  # lets a store fetch more in one read
         states = uow.get_account_states(accounts)
         accepted: list[Transaction] = []
         for _, tx in todo.values():

@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.observability import DIMENSIONS, NAMESPACE, RequestObserver
+from chalicelib.observability import (
+    DIMENSIONS,
+    NAMESPACE,
+    RequestObserver,
+    count_metric,
+    record_outcomes,
+)
 from tests.e2e.test_package_prod import ROOT, packaged, template
 
 pytestmark = [pytest.mark.e2e]  # chalice package, checkov
@@ -33,10 +39,10 @@ def resources(packaged: Path, kind: str | None = None) -> dict[str, dict[str, An
 def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     """Namespace, dimension names and metric names of the EMF records the app prints for an
     accepted flagged ingest, an archive failure and a 5xx."""
-    ingest = RequestObserver("r1", "POST", "/transactions", "prod")
-    ingest.count("ArchiveFailures", 1)
-    ingest.finish(200, {"summary": {"created": 1, "duplicate": 0, "conflict": 0, "rejected": 0},
-                        "results": [{"status": "created", "flags": ["large_amount"]}]}, "acme")
+    with RequestObserver("r1", "POST", "/transactions", "prod") as ingest:
+        record_outcomes("prod", {"created": 1}, 1)  # as the ingest use case counts them
+        count_metric("prod", "ArchiveFailures", 1)
+        ingest.finish(200, {}, "acme")
     RequestObserver("r2", "GET", "/analytics", "prod").finish(503, {"Code": "X"}, "acme")
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     directives = [d for r in lines if "_aws" in r for d in r["_aws"]["CloudWatchMetrics"]]

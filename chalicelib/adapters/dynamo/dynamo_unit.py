@@ -40,7 +40,7 @@ class DynamoUnitOfWork(UnitOfWork):
         items = self.db.batch_get([t.tx_key(self.bank, i) for i in ids])
         return {tx.id: tx for tx in (codec.tx_from(codec.from_wire(w)) for w in items.values())}
 
-    def expect(self, transactions: list[Transaction]) -> None:
+    def will_write(self, transactions: list[Transaction]) -> None:
         self.hours = {hour_key(tx.timestamp) for tx in transactions}
 
     def get_account_states(self, accounts: list[str]) -> dict[str, AccountState]:

@@ -173,7 +173,7 @@ def test_an_api_key_and_a_token_together_are_400(client: Client, idp: LocalIdp) 
     response = client.http.get("/analytics", headers={
         "x-api-key": DEMO_KEY, "authorization": f"Bearer {idp.person_token(PEOPLE, [])}"})
     status, code, message = refusal(response)
-    assert (status, code) == (400, "BadRequestError") and "not both" in message
+    assert (status, code) == (400, "BadRequestError") and "exactly one credential" in message
 
 
 def test_api_keys_work_as_before_beside_bearer_auth(client: Client) -> None:

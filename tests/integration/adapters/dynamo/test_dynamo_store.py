@@ -185,7 +185,7 @@ def test_a_maximum_raised_by_a_concurrent_writer_is_kept_without_a_conflict(
     mine = [validate_transaction(raw_tx("mine", amount="500.00", account="M1"), NOW)]
     with dynamo.unit_of_work(BANK) as uow:
         uow.get_transactions(["mine"])
-        uow.expect(mine)
+        uow.will_write(mine)
         states = uow.get_account_states(["M1"])
         # another writer commits a bigger maximum between our read and our commit
         ingest(dynamo, BANK, [raw_tx("rival", amount="900.00", account="R1")], NOW, RULES)
