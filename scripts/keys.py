@@ -25,9 +25,12 @@ examples:
   python -m scripts.keys unmap-client --bank acme --client-id 4tb1ce...
 
 The store is the one the app uses, named by the same environment: STORE (sqlite|dynamodb),
-SQLITE_PATH, TABLE_NAME. Rotating a key: create a new one, move the bank to it, revoke the
-old one. A revoked key is refused (403) within KEY_CACHE_TTL_S seconds (default 30) on every
-warm process. Only SHA-256 hashes of keys are stored, so a lost key cannot be shown again.
+SQLITE_PATH, TABLE_NAME. Each command names it first, on stderr ("store: SQLite file ..." or
+"store: DynamoDB table ... at <endpoint> (region ...)"), so a listing stays rows only.
+
+Rotating a key: create a new one, move the bank to it, revoke the old one. A revoked key is
+refused (403) within KEY_CACHE_TTL_S seconds (default 30) on every warm process. Only SHA-256
+hashes of keys are stored, so a lost key cannot be shown again.
 
 A bank's system may use a Cognito app client (client-credentials tokens) instead of a key: the
 app client is mapped to one bank here. A client keeps the bank it was first mapped to until it
@@ -58,12 +61,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None,
-         out: TextIO | None = None) -> int:
-    """Exit 0 on success, 1 when there is no such key to revoke, 2 on a usage or store error."""
+         out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Exit 0 on success, 1 when there is no such key to revoke, 2 on a usage or store error.
+    The store used is named first, on stderr: a listing on stdout stays rows only."""
     args = _parser().parse_args(argv)
-    out = out or sys.stdout
+    out, err = out or sys.stdout, err or sys.stderr
     try:
         store = open_store(load_settings(env))
+        err.write(f"store: {store.describe()}\n")
         if args.command == "create":
             key, record = create_key(store, args.bank)
             out.write(f"bank:   {record.bank}\nkey id: {record.key_id}\nkey:    {key}\n"
@@ -76,23 +81,23 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None,
             if not records:
                 out.write(f"bank {args.bank} has no keys\n")
         elif args.command in ("map-client", "list-clients", "unmap-client"):
-            return _clients(store, args, out)
+            return _clients(store, args, out, err)
         elif not revoke_key(store, args.bank, args.key_id):
-            sys.stderr.write(f"error: bank {args.bank} has no key {args.key_id}\n")
+            err.write(f"error: bank {args.bank} has no key {args.key_id}\n")
             return 1
         else:
             out.write(f"revoked key {args.key_id} of bank {args.bank}\n")
     except ValidationError as exc:
         details = "; ".join(f"{d.field} {d.message}" for d in exc.details)
-        sys.stderr.write(f"error: {exc.message}: {details}\n")
+        err.write(f"error: {exc.message}: {details}\n")
         return 2
     except (ConfigError, StoreError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        err.write(f"error: {exc}\n")
         return 2
     return 0
 
 
-def _clients(store: KeyStore, args: argparse.Namespace, out: TextIO) -> int:
+def _clients(store: KeyStore, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """The app-client subcommands: 0 done, 1 refused (mapped elsewhere, or not mapped)."""
     if args.command == "list-clients":
         records = list_clients(store, args.bank)
@@ -103,14 +108,14 @@ def _clients(store: KeyStore, args: argparse.Namespace, out: TextIO) -> int:
         return 0
     if args.command == "unmap-client":
         if not unmap_client(store, args.bank, args.client_id):
-            sys.stderr.write(f"error: app client {args.client_id} is not mapped to bank "
+            err.write(f"error: app client {args.client_id} is not mapped to bank "
                              f"{args.bank}\n")
             return 1
         out.write(f"unmapped app client {args.client_id} from bank {args.bank}\n")
         return 0
     record, made = map_client(store, args.bank, args.client_id)
     if record.bank != args.bank:
-        sys.stderr.write(f"error: app client {args.client_id} is mapped to bank {record.bank}; "
+        err.write(f"error: app client {args.client_id} is mapped to bank {record.bank}; "
                          "unmap it there first\n")
         return 1
     out.write(f"mapped app client {record.client_id} to bank {record.bank}"

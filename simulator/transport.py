@@ -12,6 +12,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+from chalicelib.support.backoff import Backoff
+
 BACKOFF_BASE_S = 0.05
 BACKOFF_CAP_S = 2.0
 RETRY_AFTER_CAP_S = 10.0
@@ -96,7 +98,9 @@ class Client:
         self.timeout = timeout
         self.retries = retries
         self.stop = stop or threading.Event()
-        self.rng = random.Random(seed)  # jitter only; need not be reproducible
+        # the project's one jitter formula, drawn from this client's own generator: one per
+        # sender thread, so threads never share a generator (seeded when a test needs it)
+        self.jitter = Backoff(BACKOFF_BASE_S, BACKOFF_CAP_S, random=random.Random(seed).random)
         self.conn: http.client.HTTPConnection | None = None
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -113,7 +117,7 @@ class Client:
 
     def backoff(self, attempt: int, retry_after: str | None) -> float:
         """Full jitter (random in [0, base * 2^attempt], capped), or the server's Retry-After."""
-        delay = self.rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt))
+        delay = self.jitter.delay(attempt)
         if retry_after and retry_after.strip().isdigit():
             delay = max(delay, min(float(retry_after), RETRY_AFTER_CAP_S))
         return delay

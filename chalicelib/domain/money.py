@@ -23,13 +23,13 @@ MINOR_UNITS: dict[str, int] = {
     "NOK": 2, "NZD": 2, "PLN": 2, "RON": 2, "SAR": 2, "SEK": 2, "SGD": 2, "THB": 2, "TRY": 2,
     "USD": 2, "ZAR": 2,
 }
-MAX_AMOUNT = Decimal(10) ** 12
-MAX_DIGITS = 12  # whole digits of an amount below 10^12
+MAX_AMOUNT = Decimal(10) ** 12  # every amount is below it (openapi.yaml says the same)
 ZERO = Decimal(0)
 
 # Money arithmetic signals instead of rounding: 38 digits (DynamoDB's number precision), and
 # every inexact, rounded, overflowing or underflowing result raises. Totals of amounts below
-# 10^12 with 2 decimals stay exact for 10^23 transactions, so a trap here is a bug, never data.
+# MAX_AMOUNT (10^12) with 2 decimals stay exact for 10^23 transactions, so a trap here is a
+# bug, never data.
 MONEY = Context(prec=38, Emax=999_999, Emin=-999_999,
                 traps=[Inexact, Rounded, Underflow, Overflow, Subnormal, Clamped,
                        InvalidOperation, DivisionByZero])
@@ -68,9 +68,8 @@ def parse_amount(value: object, currency: str) -> Decimal:
         raise AmountError("must be greater than 0")
     trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
     places = max(0, -(exponent + trailing))  # decimal places of the exact value
-    whole = len(digits) + exponent  # digits before the point (<= 0 for values below 1)
-    if whole > MAX_DIGITS:
-        raise AmountError("must be below 10^12")
+    if amount >= MAX_AMOUNT:  # a comparison is exact at any exponent: no context, no rounding
+        raise AmountError(f"must be below 10^{MAX_AMOUNT.adjusted()}")
     minor = MINOR_UNITS.get(currency, 2)
     if places > minor:
         raise AmountError(f"has more than {minor} decimal places for {currency}")

@@ -182,6 +182,11 @@ class AdminStore(ABC):
     def banks(self) -> list[str]:
         """Every bank that has stored anything."""
 
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the data lives, for an operator's output (the SQLite file; the DynamoDB table,
+        endpoint and region): the scripts name the store they used."""
+
 
 class Store(LedgerStore, KeyStore, AdminStore, ABC):
     """A full adapter (SQLite, DynamoDB): all three ports in one object, as the runtime holds

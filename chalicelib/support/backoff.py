@@ -1,4 +1,4 @@
-"""The one retry pause of the code base: capped exponential backoff with full jitter."""
+"""Capped exponential backoff with full jitter: the one jitter formula every retry pause uses."""
 
 from __future__ import annotations
 

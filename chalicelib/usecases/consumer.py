@@ -8,7 +8,6 @@ first, because the queue moves it to the dead letters on the next receive.
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,12 +18,14 @@ from chalicelib.domain.timeutil import now_utc
 from chalicelib.observability import log
 from chalicelib.ports.queue import MAX_RECEIVE_BATCH, QueueError, ReceivedMessage
 from chalicelib.ports.store import StoreError
+from chalicelib.support.backoff import Backoff
 from chalicelib.usecases import ingest_async
 
 IDLE_WAIT_S = 1.0  # a worker's long poll of the embedded queue
 
 BACKOFF_BASE_S = 2  # a failed message comes back after 2, 4, 8 ... s (jittered), not the full
 BACKOFF_CAP_S = 60  # visibility timeout: its group is blocked meanwhile
+REDELIVERY_BACKOFF = Backoff(BACKOFF_BASE_S, BACKOFF_CAP_S)
 
 
 @dataclass
@@ -39,9 +40,10 @@ class BatchOutcome:
         return [m.message_id for m in (*self.failed, *self.skipped)]
 
 
-def backoff_s(receive_count: int) -> int:
-    """Seconds before a failed message is delivered again (full jitter, at least 1)."""
-    return max(1, int(random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S ** receive_count))))
+def backoff_s(receive_count: int, backoff: Backoff = REDELIVERY_BACKOFF) -> int:
+    """Seconds before a failed message is delivered again: the backoff's delay before retry
+    `receive_count - 1`, in whole seconds (a visibility timeout), at least 1."""
+    return max(1, int(backoff.delay(receive_count - 1)))
 
 
 def handle_batch(batch: list[ReceivedMessage], handle: Callable[[ReceivedMessage], None],

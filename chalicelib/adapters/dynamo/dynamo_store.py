@@ -190,6 +190,10 @@ class DynamoStore(Store):
         prefixes = [*t.aggregate_prefixes()[:1], *t.tx_prefixes()]  # bank shards, transactions
         return sorted({t.bank_of(str(i[t.PK])) for i in self._scan(prefixes)})
 
+    def describe(self) -> str:
+        meta = self.client.meta  # endpoint and region as boto3 resolved them from the environment
+        return f"DynamoDB table {self.table} at {meta.endpoint_url} (region {meta.region_name})"
+
     # --- API keys ----------------------------------------------------------------------------
 
     def put_api_key(self, record: ApiKeyRecord) -> None:

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 BATCH_GET = 100  # BatchGetItem's limit per call
 BATCH_WRITE = 25  # BatchWriteItem's limit per call
-BATCH_TRIES = 8  # calls for what a batch call leaves unprocessed, before StoreError
+BATCH_TRIES = 8  # calls of one BatchWriteItem chunk that leave items unprocessed, then StoreError
+BATCH_STALLS = 8  # BatchGetItem calls in a row that process no key, then StoreError
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2},  # 2 retries, 3 tries
                       connect_timeout=2, read_timeout=5)
 UNPROCESSED_BACKOFF = Backoff(0.05, 1.0)
@@ -251,23 +252,29 @@ class DynamoTable:
         return self.call(operation, expect=expect, TableName=self.name, **params)
 
     def batch_get(self, keys: list[Wire]) -> dict[ItemKey, Wire]:
-        """The items at `keys` (absent ones left out), strongly consistent, 100 a call."""
+        """The items at `keys` (absent ones left out), strongly consistent, 100 a call.
+
+        What a call leaves unprocessed (DynamoDB throttled part of it) is resent, and only
+        that, in the next call, topped up with keys not yet asked, after a pause that grows
+        with the calls in a row that processed nothing. Any number of keys can be read; only
+        `BATCH_STALLS` such calls in a row raise StoreError."""
         pending = list({item_key(k): k for k in keys}.values())
         found: dict[ItemKey, Wire] = {}
-        for attempt in range(BATCH_TRIES):
-            if not pending:
-                return found
+        stalls = 0
+        while pending:
             batch, pending = pending[:BATCH_GET], pending[BATCH_GET:]
             out = self.call("batch_get_item", RequestItems={
                 self.name: {"Keys": batch, "ConsistentRead": True}})
             for wire in out.get("Responses", {}).get(self.name, []):
                 found[item_key(wire)] = wire
-            left = out.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", [])
-            if left:
-                pending.extend(left)
-                self.backoff.pause(attempt)
-        if pending:
-            raise StoreError("DynamoDB left keys unprocessed after retries")
+            left: list[Wire] = out.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", [])
+            stalls = stalls + 1 if len(left) >= len(batch) else 0
+            if not left:
+                continue
+            if stalls >= BATCH_STALLS:
+                raise StoreError(f"DynamoDB left keys unprocessed in {stalls} calls in a row")
+            self.backoff.pause(stalls)
+            pending = left + pending
         return found
 
     def batch_write(self, requests: list[dict[str, Any]]) -> None:

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from chalicelib.adapters.sqlite import sqlite_buckets as buckets
@@ -207,6 +208,9 @@ class SqliteStore(Store):
         rows = self._query("SELECT DISTINCT bank FROM agg UNION"
                            " SELECT DISTINCT bank FROM transactions", ())
         return sorted(str(r[0]) for r in rows)
+
+    def describe(self) -> str:
+        return f"SQLite file {Path(self.path).resolve()}"
 
     def put_api_key(self, record: ApiKeyRecord) -> None:
         with self._write() as conn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from app import PUBLIC_PATHS, app
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
 from chalicelib.bootstrap import bootstrap, set_runtime
 from chalicelib.config import Settings
+from chalicelib.domain.money import MAX_AMOUNT
 from tests.support.factories import SEED_SAMPLE, raw_tx
 
 DOC_PATH = Path(__file__).resolve().parents[3] / "openapi.yaml"
@@ -210,3 +212,10 @@ def test_documented_examples_of_schemas_reject_what_the_app_never_sends() -> Non
     assert created.is_valid(good)
     assert not created.is_valid({**good, "transaction": {**good["transaction"], "amount": 250.5}})
     assert not created.is_valid({**good, "status": "duplicate"})
+
+
+def test_the_documented_amount_limit_is_the_one_the_code_enforces() -> None:
+    number, text = document()["components"]["schemas"]["TransactionInput"]["properties"][
+        "amount"]["oneOf"]
+    assert Decimal(number["exclusiveMaximum"]) == MAX_AMOUNT
+    assert text["pattern"].startswith(f"^[0-9]{{1,{MAX_AMOUNT.adjusted()}}}")

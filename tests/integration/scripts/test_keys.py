@@ -23,6 +23,8 @@ from chalicelib.support.ttl_cache import TtlCache
 from chalicelib.usecases.api_keys import authenticate, create_key, hash_key
 from chalicelib.usecases.app_clients import list_clients, map_client, unmap_client
 from scripts import keys
+from scripts.dynamodb_local import DynamoDBLocal
+from tests.support.dynamodb_local import dynamodb_local_store
 from tests.support.factories import raw_tx
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -30,9 +32,15 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def cli(env: dict[str, str], *argv: str) -> tuple[int, str]:
     """Run the admin command in-process; its exit code and what it printed."""
-    out = io.StringIO()
-    code = keys.main(list(argv), env=env, out=out)
-    return code, out.getvalue()
+    code, out, _ = cli_streams(env, *argv)
+    return code, out
+
+
+def cli_streams(env: dict[str, str], *argv: str) -> tuple[int, str, str]:
+    """Run the admin command in-process; its exit code, its output and its diagnostics."""
+    out, err = io.StringIO(), io.StringIO()
+    code = keys.main(list(argv), env=env, out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
 
 
 def cli_create(env: dict[str, str], bank: str) -> tuple[str, str]:
@@ -179,6 +187,43 @@ def test_command_manages_keys_on_dynamodb(monkeypatch: pytest.MonkeyPatch) -> No
         with pytest.raises(ForbiddenError):
             authenticate(store, key, None)
         assert "revoked" in cli(env, "list", "--bank", "acme")[1]
+
+
+@pytest.mark.parametrize("argv", [
+    ["create", "--bank", "acme"], ["list", "--bank", "acme"], ["list-clients", "--bank", "acme"],
+    ["map-client", "--bank", "acme", "--client-id", "abc"],
+    ["revoke", "--bank", "acme", "--key-id", "nosuch"]])
+def test_every_command_names_the_sqlite_file_it_used_apart_from_its_output(
+        env: dict[str, str], argv: list[str]) -> None:
+    _, out, err = cli_streams(env, *argv)
+    assert err.splitlines()[0] == f"store: SQLite file {Path(env['SQLITE_PATH']).resolve()}"
+    assert "store:" not in out  # a listing stays rows only
+
+
+def test_a_relative_sqlite_path_is_named_in_full(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    _, _, err = cli_streams({"STORE": "sqlite", "SQLITE_PATH": "here.db"}, "list", "--bank", "a")
+    assert err.splitlines()[0] == f"store: SQLite file {tmp_path.resolve() / 'here.db'}"
+
+
+def test_a_misconfigured_store_is_an_error_that_names_no_store(env: dict[str, str]) -> None:
+    code, _, err = cli_streams({"STORE": "dynamodb"}, "list", "--bank", "acme")
+    assert code == 2 and err.startswith("error: TABLE_NAME") and "store:" not in err
+
+
+@pytest.mark.emulator
+def test_on_dynamodb_the_command_names_the_table_the_endpoint_and_the_region(
+        monkeypatch: pytest.MonkeyPatch, dynamodb_local: DynamoDBLocal) -> None:
+    with dynamodb_local_store() as store:  # a fresh table on DynamoDB Local
+        for name, value in dynamodb_local.env.items():
+            monkeypatch.setenv(name, value)
+        code, out, err = cli_streams({"STORE": "dynamodb", "TABLE_NAME": store.table},
+                                     "create", "--bank", "acme")
+        assert code == 0 and "tsk_" in out
+        assert err.splitlines()[0] == (f"store: DynamoDB table {store.table} at "
+                                       f"{dynamodb_local.endpoint} (region us-east-1)")
+        assert store.list_api_keys("acme")  # the table named is the one written
 
 
 # --- app clients: a bank's system on Cognito, mapped beside the keys -------------------------
