@@ -158,7 +158,7 @@ def _apply(rt: Runtime, receipts: ReceiptStore, bank: str,
     results = iter(outcomes)
     fates: list[ItemFate] = []
     settles: list[tuple[str, int, list[ItemFate]]] = []
-    seen: set[str] = set()  # a repeat of an id within these messages stays `duplicate`
+    seen: set[str | None] = set()  # a repeat of an id in these messages stays `duplicate`
     for part, _ in todo:
         mine = []
         for (index, _), result in zip(part.items, results, strict=False):
