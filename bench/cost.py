@@ -61,11 +61,13 @@ WRITE_LINES = {"records": ("records",), "account items": ("accounts",),
 
 
 def raw_batch(prefix: str, accounts: int, now: datetime) -> list[dict[str, Any]]:
-    """The README's batch: 100 transactions over `accounts` accounts within the last 2 hours."""
+    """The README's batch: 100 transactions over `accounts` accounts in two whole hours (the
+    hour before the current one, and the one before that: the same items whatever the clock)."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
     return [{"id": f"{prefix}-{i}", "account": f"AC{i % accounts:04d}",
              "amount": f"{i % 900 + 1}.10", "type": "credit" if i % 3 else "debit",
              "merchant": "Corner Shop Ltd",
-             "timestamp": (now - timedelta(minutes=30 + i % 60)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+             "timestamp": (hour - timedelta(minutes=30 + i % 60)).strftime("%Y-%m-%dT%H:%M:%SZ")}
             for i in range(PER_BATCH)]
 
 
