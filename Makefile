@@ -101,7 +101,7 @@ bench: $(STAMP) $(DDB_STAMP)
 	$(PY) -m bench.ingest_analytics
 	$(PY) -m bench.e2e_http
 	$(PY) -m bench.dynamo_calls
-	$(PY) -m bench.async_calls
+	$(PY) -m bench.cost
 	$(PY) -m bench.bearer_cold_start
 	$(PY) -m bench.contention
 

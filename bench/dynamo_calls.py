@@ -2,8 +2,9 @@
 
 moto is far slower than DynamoDB (it deep-copies the table on each TransactWriteItems), so
 this bench counts calls and item sizes, never seconds. It prints the calls of a 100-transaction
-batch over 50 accounts, of GET /analytics at 10 and at 1,000 stored transactions, the write and
-read units those imply, and the on-demand cost of 1M transactions and 10k analytics requests.
+batch over 50 accounts and of GET /analytics at 10 and at 1,000 stored transactions, with the
+units bench.meter bills for them (the one counter, also bench.cost's), and the on-demand cost of
+10k analytics requests. The cost of ingest, by part and path, is bench.cost's (DynamoDB Local).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from chalice.test import Client
 from moto import mock_aws
 
 from app import app
+from bench import billing
+from bench.cost import indexes
+from bench.meter import Meter
 from chalicelib.adapters.dynamo import dynamo_codec as codec
 from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
 from chalicelib.bootstrap import bootstrap, set_runtime
@@ -37,8 +41,7 @@ from scripts.provision import create_table_request
 TABLE = "bench"
 BANK = "demo"
 NOW = datetime(2026, 1, 10, 18, tzinfo=UTC)
-WRITE_PER_M, READ_PER_M = Decimal("0.625"), Decimal("0.125")  # on-demand, per million units
-APIGW_PER_M, LAMBDA_PER_M, GB_S = Decimal("3.50"), Decimal("0.20"), Decimal("0.0000166667")
+READ_PER_M, APIGW_PER_M = billing.READ_PER_M, billing.APIGW_REST_PER_M
 
 
 def raw_batch(prefix: str, n: int, accounts: int, hours: int) -> list[dict[str, Any]]:
@@ -52,37 +55,41 @@ def raw_batch(prefix: str, n: int, accounts: int, hours: int) -> list[dict[str, 
     return out
 
 
-def item_kb(item: dict[str, Any]) -> int:
-    """An item's size in (rounded up) KB, by DynamoDB's rule: names + values, numbers ~21 B."""
-    size = sum(len(k) + (21 if isinstance(v, Decimal) else len(json.dumps(v, default=str)))
-               for k, v in item.items())
-    return max(1, math.ceil(size / 1024))
+def item_kb(wire: dict[str, Any]) -> int:
+    """An item's size in (rounded up) KB, by DynamoDB's rule (bench.billing)."""
+    return billing.write_units(0, billing.item_size(wire))
 
 
 @contextmanager
-def counted_api() -> Iterator[tuple[DynamoStore, Client, dict[str, str], list[str]]]:
+def counted_api() -> Iterator[tuple[DynamoStore, Client, dict[str, str], Meter]]:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
-        client = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x",
-                                       region_name="us-east-1").client("dynamodb")
+        session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x",
+                                        region_name="us-east-1")
+        client, shadow = session.client("dynamodb"), session.client("dynamodb")
         client.create_table(**create_table_request(TABLE))
         store = DynamoStore(TABLE, shards=8, client=client)
-        calls: list[str] = []
-        client.meta.events.register("before-parameter-build.dynamodb",
-                                    lambda model, **_: calls.append(model.name))
+        meter = Meter(shadow, TABLE, indexes())
+        meter.attach(client)
         set_runtime(bootstrap(Settings(store="dynamodb", table_name=TABLE), store))
         key, _ = create_key(store, BANK)
         with Client(app) as http:
-            yield store, http, {"x-api-key": key, "content-type": "application/json"}, calls
+            yield store, http, {"x-api-key": key, "content-type": "application/json"}, meter
         set_runtime(None)
 
 
-def measure(calls: list[str], action: Any) -> list[str]:
-    start = len(calls)
+def measure(meter: Meter, action: Any) -> tuple[list[str], int, Decimal]:
+    """The calls an action made, and the write and read units they were billed."""
+    start, wru, rru = len(meter.log), meter.write_units, meter.read_units
     with redirect_stdout(io.StringIO()):  # the app's request logs and EMF lines: not figures
         response = action()
     assert response.status_code == 200, response.body
-    return calls[start:]
+    return meter.log[start:], meter.write_units - wru, meter.read_units - rru
+
+
+def shown(measured: tuple[list[str], int, Decimal]) -> str:
+    calls, wru, rru = measured
+    return f"{len(calls)} calls: {calls}; {wru} write units, {rru} read units"
 
 
 def seed(store: DynamoStore, n: int) -> None:
@@ -97,64 +104,51 @@ def seed(store: DynamoStore, n: int) -> None:
 
 def main() -> None:
     rows: list[tuple[str, str]] = []
-    with counted_api() as (store, http, headers, calls):
+    with counted_api() as (store, http, headers, meter):
         analytics = lambda: http.http.get("/analytics", headers=headers)  # noqa: E731
         ingest(store, BANK, raw_batch("s", 10, 5, 1), NOW, RuleConfig())
-        cold_10 = measure(calls, analytics)
-        warm_10 = measure(calls, analytics)
+        cold_10 = measure(meter, analytics)
+        warm_10 = measure(meter, analytics)
         batches = {}
         for hours in (1, 48):
             body = json.dumps({"transactions": raw_batch(f"h{hours}-", 100, 50, hours)})
-            batches[hours] = measure(calls, lambda b=body: http.http.post(  # type: ignore[misc]
+            batches[hours] = measure(meter, lambda b=body: http.http.post(  # type: ignore[misc]
                 "/transactions", headers=headers, body=b))
-        window = measure(calls, lambda: http.http.get(
+        window = measure(meter, lambda: http.http.get(
             "/analytics?since=2026-01-10T00:00:00Z", headers=headers))
         seed(store, 1000 - 210)
-        warm_1000 = measure(calls, analytics)
-        scan = store.client.scan(TableName=TABLE)["Items"]
-        items = [codec.from_wire(i) for i in scan]
-    tx_kb = max(item_kb(i) for i in items if str(i["pk"]).startswith("TX#"))
-    acct_kb = max(item_kb(i) for i in items if str(i["pk"]).startswith("AC#"))
-    agg_kb = max(item_kb(i) for i in items if str(i["pk"]).startswith(("BS#", "HR#")))
+        warm_1000 = measure(meter, analytics)
+        items = store.client.scan(TableName=TABLE)["Items"]
+    tx_kb = max(item_kb(i) for i in items if str(i["pk"]["S"]).startswith("TX#"))
+    acct_kb = max(item_kb(i) for i in items if str(i["pk"]["S"]).startswith("AC#"))
+    agg_kb = max(item_kb(i) for i in items if str(i["pk"]["S"]).startswith(("BS#", "HR#")))
     for hours, ops in batches.items():
-        rows.append((f"POST 100 tx / 50 accounts / {hours} h", f"{len(ops)} calls: {ops}"))
-    rows += [("GET /analytics, 10 tx, key looked up", f"{len(cold_10)} calls: {cold_10}"),
-             ("GET /analytics, 10 tx, key cached", f"{len(warm_10)} calls: {warm_10}"),
-             ("GET /analytics, 1,000 tx, key cached", f"{len(warm_1000)} calls: {warm_1000}"),
-             ("GET /analytics?since= (window)", f"{len(window)} calls (1 + one Query per shard"
-                                                " + 1)"),
+        rows.append((f"POST 100 tx / 50 new accounts / {hours} h", shown(ops)))
+    rows += [("GET /analytics, 10 tx, key looked up", shown(cold_10)),
+             ("GET /analytics, 10 tx, key cached", shown(warm_10)),
+             ("GET /analytics, 1,000 tx, key cached", shown(warm_1000)),
+             ("GET /analytics?since= (window)", f"{len(window[0])} calls (1 + one Query per"
+                                                " shard + 1)"),
              ("largest items (KB): tx / account / aggregate", f"{tx_kb} / {acct_kb} / {agg_kb}")]
     width = max(len(r[0]) for r in rows)
     print("DynamoDB calls, counted with a before-parameter-build hook on moto (8 shards)")
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
-    print_cost(tx_kb, acct_kb, agg_kb)
+    print_cost(tx_kb, agg_kb)
 
 
-def print_cost(tx_kb: int, acct_kb: int, agg_kb: int) -> None:
-    """On-demand cost of 1M transactions (batches of 100 over 50 accounts) and of 10k analytics
-    requests over 10M stored rows, beside a design that scans for analytics."""
-    # per batch: transactional writes cost 2 units per KB; the account index 1 per KB per tx
-    wru_batch = 100 * 2 * tx_kb + 100 * tx_kb + 50 * 2 * acct_kb + 2 * 2 * agg_kb
-    rru_batch = 100 * 1 + 50 * math.ceil(acct_kb / 4) + 2  # consistent reads, 4 KB a unit
-    batches = 10_000
-    write_cost = wru_batch * batches * WRITE_PER_M / 1_000_000
-    read_cost = rru_batch * batches * READ_PER_M / 1_000_000
-    api = batches * APIGW_PER_M / 1_000_000
-    lam = batches * LAMBDA_PER_M / 1_000_000 + batches * Decimal("0.3") * Decimal("0.5") * GB_S
-    ingest_total = write_cost + read_cost + api + lam
+def print_cost(tx_kb: int, agg_kb: int) -> None:
+    """On-demand cost of 10k analytics requests over 10M stored rows, beside a design that
+    scans for analytics (ingest's cost by part: `python -m bench.cost`)."""
     # analytics: 8 shard items (consistent) + 20 flagged from the index (eventual) + key
     rru_analytics = 8 * math.ceil(agg_kb / 4) + Decimal("0.5") * math.ceil(20 * tx_kb / 4) + 1
     a_read = 10_000 * rru_analytics * READ_PER_M / 1_000_000
     a_api = 10_000 * APIGW_PER_M / 1_000_000
-    a_lam = 10_000 * LAMBDA_PER_M / 1_000_000 + 10_000 * Decimal("0.05") * Decimal("0.5") * GB_S
+    a_lam = billing.lambda_cost(10_000, Decimal("0.05"), Decimal("0.5"))
     scan_rru = Decimal(10_000_000 * 400) / 4096 / 2  # 10M items of ~400 B, eventually consistent
     s_read = 10_000 * scan_rru * READ_PER_M / 1_000_000
-    s_lam = 10_000 * Decimal(80) * 1 * GB_S  # ~4,000 sequential 1 MB pages: ~80 s at 1 GB
+    s_lam = 10_000 * Decimal(80) * 1 * billing.LAMBDA_GB_S  # ~4,000 sequential 1 MB pages
     print("\nOn-demand cost (us-east-1 list prices)")
-    print(f"  1M transactions in 10k batches: {wru_batch} write units + {rru_batch} read units"
-          f" a batch -> DynamoDB ${write_cost + read_cost:.2f}, API Gateway ${api:.3f},"
-          f" Lambda ${lam:.3f}: ${ingest_total:.2f}")
     print(f"  10k GET /analytics over 10M rows, precomputed: {rru_analytics} read units each ->"
           f" ${a_read + a_api + a_lam:.3f}")
     print(f"  10k GET /analytics over 10M rows, scanning: {scan_rru:,.0f} read units each ->"

@@ -7,15 +7,24 @@ handled by one consumer at a time, so parts never race. Before a commit the cons
 its part the ids it is about to write: should it die after the commit but before recording the
 outcome, the next delivery reads the marks and reports those ids `created` (the ledger will call
 them duplicates of themselves), not `duplicate`.
+
+Nothing in a part grows with a request's content without a bound (a DynamoDB item holds 400 KB):
+an item keeps at most MAX_ERRORS errors (one more says how many were left out) and MAX_TEXT
+characters of any text it echoes; the rejected items fill as many parts as they need (-1, -2,
+...), each of at most PART_BYTES; a message's part holds at most messages.MAX_ITEMS items.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 QUEUED, FAILED, REJECTED = "queued", "failed", "rejected"
 REJECTED_PART = -1
+MAX_ERRORS = 5  # errors kept per item; how many more there were is said in one more
+MAX_TEXT = 200  # characters kept of an id, an error's field or message echoed from a request
+PART_BYTES = 200 * 1024  # a part of rejected items, well under DynamoDB's 400 KB item
 FINAL = frozenset({"created", "duplicate", "conflict", REJECTED, FAILED})
 
 
@@ -61,3 +70,33 @@ class Receipt:
     @property
     def done(self) -> bool:
         return all(i.status in FINAL for i in self.items())
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1] + "\u2026"
+
+
+def bounded(fate: ItemFate) -> ItemFate:
+    """The fate as kept and answered: at most MAX_ERRORS errors (and a note of how many more),
+    texts cut to MAX_TEXT characters."""
+    errors = [{k: _cut(str(v)) for k, v in e.items()} for e in fate.errors[:MAX_ERRORS]]
+    if len(fate.errors) > MAX_ERRORS:
+        errors.append({"field": "errors",
+                       "message": f"{len(fate.errors) - MAX_ERRORS} more errors not shown"})
+    return ItemFate(fate.index, None if fate.id is None else _cut(fate.id), fate.status,
+                    tuple(_cut(f) for f in fate.flags), tuple(errors))
+
+
+def rejected_parts(fates: list[ItemFate]) -> dict[int, list[ItemFate]]:
+    """Rejected (bounded) items in parts -1, -2, ... of at most PART_BYTES each; part -1 is
+    always there, empty when nothing was rejected."""
+    parts: dict[int, list[ItemFate]] = {REJECTED_PART: []}
+    number, size = REJECTED_PART, 0
+    for fate in fates:
+        length = len(json.dumps(fate.to_json(), separators=(",", ":"))) + 1
+        if parts[number] and size + length > PART_BYTES:
+            number, size = number - 1, 0
+            parts[number] = []
+        parts[number].append(fate)
+        size += length
+    return parts

@@ -3,7 +3,8 @@
 Messages are handled in order. When one fails, every later message of its group in the batch
 is left alone and reported failed too: handling it would apply an account's items out of order.
 A failure on the message's last allowed delivery settles its items `failed` in the receipt
-first, because the queue moves it to the dead letters on the next receive.
+first, because the queue moves it to the dead letters on the next receive; so does a message
+skipped on its last allowed delivery (it goes to the dead letters beside the one that failed).
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def handle_batch(batch: list[ReceivedMessage], handle: Callable[[ReceivedMessage
     for message in batch:
         if message.group in broken:
             outcome.skipped.append(message)
+            if message.receive_count >= max_receives:
+                _give_up(give_up, message, f"moved to the dead-letter queue after "
+                                           f"{message.receive_count} attempts, behind a failed"
+                                           f" message of its group")
             continue
         try:
             handle(message)
@@ -65,15 +70,20 @@ def handle_batch(batch: list[ReceivedMessage], handle: Callable[[ReceivedMessage
             log("ERROR", "ingest_message_failed", message_id=message.message_id,
                 receive_count=message.receive_count, error=why[:500])
             if message.receive_count >= max_receives:
-                try:
-                    give_up(message, f"moved to the dead-letter queue after "
-                                     f"{message.receive_count} attempts ({why[:200]})")
-                except Exception as second:  # the dead letter still holds the items
-                    log("ERROR", "ingest_give_up_failed", message_id=message.message_id,
-                        error=str(second)[:500])
+                _give_up(give_up, message, f"moved to the dead-letter queue after "
+                                           f"{message.receive_count} attempts ({why[:200]})")
             continue
         outcome.done.append(message)
     return outcome
+
+
+def _give_up(give_up: Callable[[ReceivedMessage, str], None], message: ReceivedMessage,
+             why: str) -> None:
+    try:
+        give_up(message, why)
+    except Exception as second:  # the dead letter still holds the items
+        log("ERROR", "ingest_give_up_failed", message_id=message.message_id,
+            error=str(second)[:500])
 
 
 def consume_batch(rt: Runtime, batch: list[ReceivedMessage]) -> BatchOutcome:

@@ -20,9 +20,10 @@ from chalicelib.domain.receipts import (
     FAILED,
     QUEUED,
     REJECTED,
-    REJECTED_PART,
     ItemFate,
     ReceiptPart,
+    bounded,
+    rejected_parts,
 )
 from chalicelib.domain.timeutil import format_timestamp
 from chalicelib.domain.validation import parse_json, split_batch, validate_transaction
@@ -31,7 +32,7 @@ from chalicelib.observability import record_outcomes, refusal_counted
 from chalicelib.ports.queue import QueueError, ReceivedMessage
 from chalicelib.ports.store import ReceiptStore
 from chalicelib.usecases.ingest_sync import archive_body, check_content_type
-from chalicelib.usecases.ledger import CREATED, DUPLICATE, ingest
+from chalicelib.usecases.ledger import CREATED, DUPLICATE, ItemResult, ingest
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 DEAD_LETTERED, NOT_QUEUED = "queue", "request"  # the `field` of a failed item's error
@@ -72,11 +73,11 @@ def submit(rt: Runtime, bank: str, raw: bytes, now: datetime,
         except ValidationError as exc:
             if not is_batch:
                 raise  # one invalid transaction: 400, as the synchronous path answers
-            fates.append(ItemFate(index, tx_id if isinstance(tx_id, str) else None, REJECTED,
-                                  errors=tuple(e.to_json() for e in exc.details)))
+            fates.append(bounded(ItemFate(index, tx_id if isinstance(tx_id, str) else None,
+                                          REJECTED, errors=tuple(e.to_json()
+                                                                 for e in exc.details))))
     parts = messages.plan(bank, request_id, valid, groups)
-    by_part: dict[int, list[ItemFate]] = {REJECTED_PART: [f for f in fates
-                                                          if f.status == REJECTED]}
+    by_part = rejected_parts([f for f in fates if f.status == REJECTED])
     for part in parts:
         by_part[part.number] = [fates[i] for i, _ in part.items]
     receipts.create(bank, request_id, format_timestamp(now), by_part)
@@ -168,22 +169,51 @@ def _apply(rt: Runtime, bank: str, todo: list[tuple[messages.Part, ReceiptPart]]
                                           for part, ids in written.values()])
 
     items = [content for part, _ in todo for _, content in part.items]
-    results = iter(ingest(rt.store, bank, items, now, rt.settings.rules, before_commit=mark))
+    outcomes = ingest(rt.store, bank, items, now, rt.settings.rules, before_commit=mark)
+    writing = _writing_now(receipts, bank, todo, outcomes)
+    results = iter(outcomes)
     fates: list[ItemFate] = []
     settles: list[tuple[str, int, list[ItemFate]]] = []
-    for part, stored in todo:
+    seen: set[str | None] = set()  # a repeat of an id in these messages stays `duplicate`
+    for part, _ in todo:
         mine = []
         for (index, _), result in zip(part.items, results, strict=False):
             state = result.status
-            if state == DUPLICATE and result.id in stored.writing:
-                state = CREATED  # an earlier delivery of this message committed it, then died
+            if (state == DUPLICATE and result.id not in seen
+                    and result.id in writing[part.number, part.request_id]):
+                state = CREATED  # another delivery of this message committed it
+            seen.add(result.id)
             flags = tuple(result.transaction.flags) if result.transaction else ()
-            mine.append(ItemFate(index, result.id, state, flags,
-                                 tuple(e.to_json() for e in result.errors)))
+            mine.append(bounded(ItemFate(index, result.id, state, flags,
+                                         tuple(e.to_json() for e in result.errors))))
         settles.append((part.request_id, part.number, mine))
         fates += mine
     receipts.settle_many(bank, settles)
     _emit_outcomes(rt, fates)
+
+
+def _writing_now(receipts: ReceiptStore, bank: str,
+                 todo: list[tuple[messages.Part, ReceiptPart]],
+                 outcomes: list[ItemResult]) -> dict[tuple[int, str], set[str]]:
+    """The ids each part's consumers marked as writing, as of after this ingest. A delivery
+    of the same message that committed an id marked it before its commit, so before this
+    ingest found the id stored: when an id came back `duplicate` without a mark in the part as
+    read at the start (a second consumer at work meanwhile, the first stalled past the
+    visibility timeout), the marks are read again, and a marked id reads `created`."""
+    writing = {(p.number, p.request_id): set(stored.writing) for p, stored in todo}
+    results = iter(outcomes)
+    unsure = False
+    for p, _ in todo:
+        for _, result in zip(p.items, results, strict=False):
+            unsure |= result.status == DUPLICATE and result.id not in writing[p.number,
+                                                                                p.request_id]
+    if unsure:
+        fresh = receipts.get_parts([(bank, p.request_id, p.number) for p, _ in todo])
+        for p, _ in todo:
+            got = fresh.get((bank, p.request_id, p.number))
+            if got is not None:
+                writing[p.number, p.request_id] |= got.writing
+    return writing
 
 
 def _emit_outcomes(rt: Runtime, fates: list[ItemFate]) -> None:

@@ -97,7 +97,8 @@ def receipt_pk(bank: str, request_id: str) -> str:
 
 
 def receipt_part_sk(part: int) -> str:
-    """Sort key of a receipt's part; part -1 (the rejected items) is `P#00000`."""
+    """Sort key of a receipt's part; part -1 (the rejected items) is `P#00000`, and the rejected
+    items' further parts -2, -3 ... (when they need more than one item) `P#-0001`, `P#-0002`."""
     return f"P#{part + 1:05d}"
 
 

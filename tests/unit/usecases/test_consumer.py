@@ -1,12 +1,22 @@
-"""The consumer's redelivery pause: full jitter on a doubling from 2 s, capped at 60 s, in
-whole seconds and never under 1 s (a visibility timeout of 0 would redeliver at once)."""
+"""The consumer's rules: the redelivery pause (full jitter on a doubling from 2 s, capped at 60 s,
+in whole seconds and never under 1 s: a visibility timeout of 0 would redeliver at once), and the
+FIFO rule of a delivered batch (a failed message stops its group; on the last allowed delivery
+the failed message and the siblings skipped behind it are all settled as given up)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
+from chalicelib.ports.queue import ReceivedMessage
 from chalicelib.support.backoff import Backoff
-from chalicelib.usecases.consumer import BACKOFF_BASE_S, BACKOFF_CAP_S, backoff_s
+from chalicelib.usecases.consumer import (
+    BACKOFF_BASE_S,
+    BACKOFF_CAP_S,
+    backoff_s,
+    handle_batch,
+)
 
 
 @pytest.mark.parametrize(("receive_count", "most"),
@@ -29,3 +39,33 @@ def test_the_redelivery_pause_is_the_backoff_s_full_jitter_in_whole_seconds(
         fraction: float, pauses: list[int]) -> None:
     jitter = Backoff(BACKOFF_BASE_S, BACKOFF_CAP_S, random=lambda: fraction)
     assert [backoff_s(receives, jitter) for receives in range(1, 8)] == pauses
+
+
+def message(n: int, group: str, receives: int) -> ReceivedMessage:
+    return ReceivedMessage(str(n), group, f"body{n}", receives, f"h{n}")
+
+
+def fail_on(bad: set[str]) -> Callable[[ReceivedMessage], None]:
+    def handle(m: ReceivedMessage) -> None:
+        if m.message_id in bad:
+            raise RuntimeError("down")
+    return handle
+
+
+def test_on_the_last_delivery_the_skipped_siblings_are_given_up_too() -> None:
+    batch = [message(1, "g", 3), message(2, "g", 3), message(3, "h", 3)]
+    given_up: list[str] = []
+    outcome = handle_batch(batch, fail_on({"1"}), 3,
+                           lambda m, why: given_up.append(m.message_id))
+    assert [m.message_id for m in outcome.failed] == ["1"]
+    assert [m.message_id for m in outcome.skipped] == ["2"]
+    assert [m.message_id for m in outcome.done] == ["3"]
+    assert given_up == ["1", "2"]
+
+
+def test_before_the_last_delivery_nothing_is_given_up() -> None:
+    batch = [message(1, "g", 2), message(2, "g", 2)]
+    given_up: list[str] = []
+    handle_batch(batch, fail_on({"1"}), 3,
+                 lambda m, why: given_up.append(m.message_id))
+    assert given_up == []

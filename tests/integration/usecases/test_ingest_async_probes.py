@@ -1,0 +1,135 @@
+"""What probing found in the asynchronous path (issue 18, point 4), on every store: a receipt
+that outgrew DynamoDB's 400 KB item, a second consumer that called a request's own new
+transactions `duplicate`, and dead-lettered siblings that left a receipt `pending` for ever."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from chalicelib.bootstrap import Runtime
+from chalicelib.domain.receipts import MAX_ERRORS, ReceiptPart
+from chalicelib.ports.store import ReceiptStore, Store, StoreError
+from chalicelib.usecases import ingest_async, ledger
+from chalicelib.usecases.consumer import consume_batch, drain
+from tests.conftest import NOW
+from tests.integration.usecases.test_ingest_async_exactly_once import (
+    BANK,
+    env,  # noqa: F401 (the fixture)
+    fates,
+    submit,
+    totals,
+)
+from tests.support.factories import raw_tx
+
+
+def test_a_request_whose_rejected_items_carry_many_errors_is_202_and_its_valid_items_apply(
+        env: tuple[Runtime, Runtime]) -> None:  # noqa: F811
+    rt, parts = env
+    # 300 items with 100 unknown fields each: ~1.3 MB of errors from a ~300 KB body
+    noisy = [{**raw_tx(f"bad{i}"), **{f"x{k:03d}": 1 for k in range(100)}} for i in range(300)]
+    body = {"transactions": [raw_tx("ok1", amount="1.00"), *noisy, raw_tx("ok2", amount="2.00")]}
+    answer = ingest_async.submit(parts, BANK, json.dumps(body).encode(), NOW, "noisy")
+    assert answer["summary"] == {"queued": 2, "rejected": 300}
+    drain(parts)
+    got = dict(fates(parts, "noisy"))
+    assert got["ok1"] == got["ok2"] == "created"
+    assert totals(rt.store) == (2, Decimal("3.00"))
+    receipt = parts.receipts.get(BANK, "noisy")
+    assert receipt is not None and receipt.done
+    bad = [i for i in receipt.items() if i.status == "rejected"]
+    assert len(bad) == 300
+    for item in bad:  # a bounded list of errors, and how many were left out
+        assert len(item.errors) == MAX_ERRORS + 1
+        assert item.errors[-1]["message"] == f"{100 - MAX_ERRORS} more errors not shown"
+    assert answer["results"][1]["errors"] == list(bad[0].errors)  # the 202 says the same
+
+
+class SecondConsumer(ReceiptStore):
+    """Receipts as a second consumer sees them when the first one, stalled past the visibility
+    timeout, works the same message at the same time: the first reads the part, then the
+    other consumer marks, commits and settles it before the first goes on."""
+
+    def __init__(self, inner: ReceiptStore, other: Any) -> None:
+        self.inner = inner
+        self.other = other
+
+    def create(self, *args: Any) -> None:
+        self.inner.create(*args)
+
+    def get(self, bank: str, request_id: str) -> Any:
+        return self.inner.get(bank, request_id)
+
+    def get_part(self, bank: str, request_id: str, part: int) -> Any:
+        return self.inner.get_part(bank, request_id, part)
+
+    def get_parts(self, keys: list[tuple[str, str, int]]
+                  ) -> dict[tuple[str, str, int], ReceiptPart]:
+        seen = self.inner.get_parts(keys)
+        if self.other is not None:
+            other, self.other = self.other, None
+            other()
+        return seen
+
+    def mark_writing(self, bank: str, request_id: str, part: int, ids: list[str]) -> None:
+        self.inner.mark_writing(bank, request_id, part, ids)
+
+    def settle(self, bank: str, request_id: str, part: int, items: list[Any]) -> None:
+        self.inner.settle(bank, request_id, part, items)
+
+
+def test_two_consumers_on_one_message_report_its_new_transactions_created(
+        env: tuple[Runtime, Runtime]) -> None:  # noqa: F811
+    rt, parts = env
+    submit(parts, rt, raw_tx("old", amount="5.00"))
+    drain(parts)
+    request = submit(parts, rt, raw_tx("n1", amount="1.00"), raw_tx("old", amount="5.00"),
+                     raw_tx("n2", amount="2.00"))
+    (message,) = parts.queue.receive(10, 30)
+    first = SecondConsumer(parts.receipts, lambda: ingest_async.consume(rt, message, NOW))
+    ingest_async.consume(replace(rt, receipts=first), message, NOW)  # the late one settles last
+    assert fates(parts, request) == [("n1", "created"), ("old", "duplicate"), ("n2", "created")]
+    assert totals(rt.store) == (3, Decimal("8.00"))
+
+
+def test_a_dead_lettered_message_and_its_skipped_siblings_read_failed_and_redrive_once(
+        env: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    rt, parts = env
+    head = submit(parts, rt, raw_tx("p1", amount="7.00"))  # the same account: one group
+    behind = submit(parts, rt, raw_tx("q1", amount="3.00"), raw_tx("q2", amount="4.00"))
+    real = ledger.ingest
+    broken = {"p1"}
+
+    def flaky(store: Store, bank: str, items: list[Any], *args: Any, **kw: Any) -> Any:
+        if any(i["id"] in broken for i in items):
+            raise StoreError("the store is down for this item")
+        return real(store, bank, items, *args, **kw)
+
+    monkeypatch.setattr(ingest_async, "ingest", flaky)
+    for _ in range(parts.queue.max_receives + 1):
+        batch = parts.queue.receive(10, 30)
+        if batch:
+            assert len(batch) == 2  # the group's two messages, in order
+        outcome = consume_batch(parts, batch)
+        assert not outcome.done
+        for m in (*outcome.failed, *outcome.skipped):
+            parts.queue.change_visibility(m.handle, 0)
+    assert parts.queue.depth() == (0, 2)  # both moved to the dead letters
+    for request in (head, behind):
+        receipt = parts.receipts.get(BANK, request)
+        assert receipt is not None and receipt.done, fates(parts, request)
+        assert {s for _, s in fates(parts, request)} == {"failed"}
+    broken.clear()
+    from scripts.redrive import redrive
+
+    assert redrive(rt) == 2
+    drain(parts)
+    assert redrive(rt) == 0
+    drain(parts)
+    assert fates(parts, head) == [("p1", "created")]
+    assert fates(parts, behind) == [("q1", "created"), ("q2", "created")]
+    assert totals(rt.store) == (3, Decimal("14.00"))
