@@ -24,6 +24,7 @@ from chalicelib.runtime import get_runtime
 from chalicelib.storage.port import StoreError
 from chalicelib.storage.s3_archive import ArchiveError, archive_for
 from chalicelib.timeutil import now_utc
+from chalicelib.usecases import statements
 
 app = Chalice(app_name="txn-stream")
 INGEST_QUEUE = "txn-stream-prod-ingest.fifo"  # infra/resources.json's IngestQueue
@@ -135,7 +136,8 @@ def _archive(event: Request, bank: str, observer: RequestObserver) -> None:
     if not bucket:
         return
     try:
-        archive_for(bucket).put(bank, observer.request_id, _raw_body(event), now_utc())
+        archive_for(bucket).put(bank, observer.request_id, _raw_body(event), now_utc(),
+                                statement=observer.route == "/statements")
         observer.count("ArchiveFailures", 0)
     except Exception as exc:  # ArchiveError, or anything else: the commit stands either way
         log("ERROR", "archive_failed", request_id=observer.request_id, bank=bank,
@@ -196,6 +198,18 @@ def post_transactions() -> Response:
                                              request.headers.get("content-type"),
                                              _raw_body(request), now_utc())
     return Response(body=body, status_code=status)
+
+
+@route("/statements", methods=["POST"], content_types=["*/*"])
+def post_statements() -> Response:
+    request = _request()
+    answer = statements.post_statement(get_runtime(), _bank(), request.headers.get("content-type"),
+                                       request.query_params, request.headers.get("prefer"),
+                                       _raw_body(request), now_utc())
+    headers = {} if answer.request_id is None else {
+        "Location": f"{_base_path(request)}/ingest/{answer.request_id}",
+        "Preference-Applied": "respond-async"}
+    return Response(body=answer.body, status_code=answer.status, headers=headers)
 
 
 @route("/analytics", methods=["GET"])

@@ -59,6 +59,21 @@ def submit(rt: Runtime, queue: Queue, receipts: ReceiptStore, bank: str, raw: by
                 raise  # one invalid transaction: 400, as the synchronous path answers
             fates.append(ItemFate(index, tx_id if isinstance(tx_id, str) else None, REJECTED,
                                   errors=tuple(e.to_json() for e in exc.details)))
+    return enqueue(queue, receipts, bank, now, request_id, fates, valid, groups)
+
+
+def submit_valid(queue: Queue, receipts: ReceiptStore, bank: str, txs: list[Transaction],
+                 now: datetime, request_id: str, groups: int = 0) -> dict[str, Any]:
+    """Queue transactions validated already (a statement's entries): the 202 body."""
+    return enqueue(queue, receipts, bank, now, request_id,
+                   [ItemFate(i, tx.id, QUEUED) for i, tx in enumerate(txs)],
+                   list(enumerate(txs)), groups)
+
+
+def enqueue(queue: Queue, receipts: ReceiptStore, bank: str, now: datetime, request_id: str,
+            fates: list[ItemFate], valid: list[tuple[int, Transaction]],
+            groups: int) -> dict[str, Any]:
+    """Store the receipt and queue the valid items: the 202 body."""
     parts = messages.plan(bank, request_id, valid, groups)
     by_part: dict[int, list[ItemFate]] = {REJECTED_PART: [f for f in fates
                                                           if f.status == REJECTED]}

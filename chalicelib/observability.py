@@ -115,6 +115,9 @@ def ingest_outcomes(status: int, body: Any) -> dict[str, int]:
     return counts
 
 
+INGEST_ROUTES = frozenset({"/transactions", "/statements"})  # the routes that write the ledger
+
+
 class RequestObserver:
     """Times one request and, when it ends, prints its log line and its metrics."""
 
@@ -130,7 +133,7 @@ class RequestObserver:
 
     @property
     def is_ingest(self) -> bool:
-        return self.method == "POST" and self.route == "/transactions"
+        return self.method == "POST" and self.route in INGEST_ROUTES
 
     def count(self, metric: str, value: float = 1, unit: str = "Count") -> None:
         """Add a metric to this request's EMF record (e.g. ArchiveFailures)."""

@@ -216,3 +216,30 @@ def test_documented_examples_of_schemas_reject_what_the_app_never_sends() -> Non
     assert created.is_valid(good)
     assert not created.is_valid({**good, "transaction": {**good["transaction"], "amount": 250.5}})
     assert not created.is_valid({**good, "status": "duplicate"})
+
+
+STATEMENTS = Path(__file__).resolve().parent / "unit" / "domain" / "statements_samples"
+
+
+def test_statement_answers_match_the_document(api: Recorder,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.queue.runtime import set_async
+
+    monkeypatch.setenv("QUEUE_LOCAL_WORKERS", "0")
+    post = "/statements"
+    mt940 = (STATEMENTS / "mt940_bare.sta").read_text()
+    camt = (STATEMENTS / "camt052_v08.xml").read_text()
+    xml = {"content-type": "application/xml"}
+    try:
+        assert api.call("POST", post, post, camt, **xml)["format"] == "camt.052"
+        api.call("POST", post, post, mt940, **{"content-type": "text/plain"})
+        api.call("POST", post, post, mt940.replace("C300,", "C301,"), **xml)          # 422
+        api.call("POST", post, post, mt940.replace(":61:", ":61:x"), **xml)           # 400
+        api.call("POST", post, post, mt940 + " " * 2048, **xml)                       # 413
+        api.call("POST", post, post, mt940)                                           # 415
+        api.call("POST", post, post, mt940, key=None, **xml)                          # 401
+        api.call("POST", post, post, mt940, key="tsk_nobody", **xml)                  # 403
+        api.call("POST", post, post, camt, prefer="respond-async", **xml)             # 202
+    finally:
+        set_async(None, None)
+    assert {s for _, r, s in api.seen if r == post} == {200, 202, 400, 401, 403, 413, 415, 422}

@@ -37,6 +37,7 @@ OPENING, CLOSING, INTERIM = ("OPBD", "PRCD"), ("CLBD",), ("ITBD",)
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)(Z|[+-]\d{2}:\d{2})?")
 NOT_PROVIDED = "NOTPROVIDED"
+AMOUNT = re.compile(r"\d{1,18}(?:\.\d{1,18})?")  # ISO's 18 digits; the money rules judge more
 
 
 class _Reader:
@@ -212,17 +213,20 @@ def _entry(read: _Reader, ntry: Any, where: str, currency: str) -> Entry | None:
         read.problems.add(f"{where}/Sts", f"{code[:16]} is not BOOK, PDNG, INFO or FUTR")
     if mark is not None and mark not in ("CRDT", "DBIT"):
         read.problems.add(f"{where}/CdtDbtInd", "must be CRDT or DBIT")
+    amount = (amount_el.text or "").strip() if amount_el is not None else ""
     if amount_el is None:
         read.problems.add(f"{where}/Amt", "is required")
+    elif not AMOUNT.fullmatch(amount):
+        read.problems.add(f"{where}/Amt", f"{amount[:40]!r} is not an amount such as 12.50")
     booking = _booking(read, ntry, where, status or BOOKED)
-    if amount_el is None or status is None or mark not in ("CRDT", "DBIT"):
+    if not AMOUNT.fullmatch(amount) or status is None or mark not in ("CRDT", "DBIT"):
         return None
     if booking is None and status == BOOKED:
         return None
     kind = CREDIT if mark == "CRDT" else DEBIT
     counterparty, description, reference = _details(read, ntry, kind)
     return Entry(
-        source=where, amount=(amount_el.text or "").strip(),
+        source=where, amount=amount,
         currency=str(amount_el.get("Ccy") or currency), type=kind,
         booking=booking or "", status=status,
         reversal=(read.text(ntry, "RvslInd") or "").lower() in ("true", "1"),

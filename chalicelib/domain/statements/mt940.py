@@ -19,7 +19,6 @@ from chalicelib.domain.statements.model import (
     Statement,
 )
 from chalicelib.domain.statements.problems import Problems, balance_amount, clean_text
-from chalicelib.money import MINOR_UNITS
 
 TAG = re.compile(r":(?P<tag>[0-9]{2}[A-Z]?):(?P<value>.*)")
 KNOWN_TAGS = frozenset({"13", "13D", "20", "21", "25", "25P", "28", "28C", "34F", "60F", "60M",
@@ -203,26 +202,24 @@ def _statement(fields: list[_Field], problems: Problems) -> Statement | None:
     missing = [t for t in ("20", "25", "60", "62") if t not in by_tag]
     if missing:
         problems.add(where, "the statement lacks " + ", ".join(f":{t}:" for t in missing))
-        return None
-    opening, closing = _balance(by_tag["60"], problems), _balance(by_tag["62"], problems)
-    if opening is None or closing is None:
-        return None
-    if opening.currency != closing.currency:
+    opening = _balance(by_tag["60"], problems) if "60" in by_tag else None
+    closing = _balance(by_tag["62"], problems) if "62" in by_tag else None
+    currency = opening.currency if opening else ""
+    if opening and closing and opening.currency != closing.currency:
         problems.add(by_tag["62"].where, f"the closing balance is in {closing.currency}, "
                                          f"the opening balance in {opening.currency}")
-    if opening.currency not in MINOR_UNITS:
-        problems.add(by_tag["60"].where, f"{opening.currency} is not a supported currency")
-    statement = Statement(source=where, account=_account(by_tag["25"], problems),
-                          currency=opening.currency,
-                          statement_id=by_tag["20"].lines[0].strip() or None,
-                          opening=opening, closing=closing)
+    entries = []  # read even when the statement is refused: every bad line is named at once
     for i, f in enumerate(fields):
         if f.tag == "61":
             info = fields[i + 1] if i + 1 < len(fields) and fields[i + 1].tag == "86" else None
-            entry = _entry(f, info, opening.currency, problems)
+            entry = _entry(f, info, currency, problems)
             if entry is not None:
-                statement.entries.append(entry)
-    return statement
+                entries.append(entry)
+    if missing or opening is None or closing is None:
+        return None
+    return Statement(source=where, account=_account(by_tag["25"], problems), currency=currency,
+                     statement_id=by_tag["20"].lines[0].strip() or None,
+                     opening=opening, closing=closing, entries=entries)
 
 
 def parse_mt940(text: str) -> list[Statement]:
