@@ -68,7 +68,7 @@ def post_statement(rt: Runtime, bank: str, content_type: str | None,
     described = describe(parsed, booked)
     txs = [b.transaction for b in booked]
     if ingest_async.wants_async(prefer):
-        from chalicelib.queue.runtime import get_async  # noqa: PLC0415 (only when queued)
+        from chalicelib.queue.runtime import get_async  # only when queued
 
         parts = get_async(rt)
         request_id = uuid.uuid4().hex
