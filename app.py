@@ -206,7 +206,7 @@ def post_statements() -> Response:
     answer = statements.post_statement(get_runtime(), _bank(), request.headers.get("content-type"),
                                        request.query_params, request.headers.get("prefer"),
                                        _raw_body(request), now_utc())
-    headers = {} if answer.request_id is None else {
+    headers: dict[str, str | list[str]] = {} if answer.request_id is None else {
         "Location": f"{_base_path(request)}/ingest/{answer.request_id}",
         "Preference-Applied": "respond-async"}
     return Response(body=answer.body, status_code=answer.status, headers=headers)
