@@ -89,6 +89,9 @@ def _root(raw: bytes) -> Any:
         raise StatementFormatError("the XML is not well-formed; nothing was stored",
                                    [FieldError(f"line {line} column {column}", str(exc)[:200])]
                                    ) from exc
+    except LookupError as exc:  # an encoding Python does not know, named in the declaration
+        raise StatementFormatError("the XML declares an unknown encoding; send UTF-8",
+                                   [FieldError("line 1", str(exc)[:200])]) from exc
 
 
 def parse_camt(raw: bytes) -> tuple[str, list[Statement]]:

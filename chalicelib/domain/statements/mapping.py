@@ -46,7 +46,7 @@ PLACEHOLDER_ID = "pending"
 def detect_format(raw: bytes) -> str:
     """`camt` for XML, `mt940` for SWIFT fields; StatementFormatError when neither."""
     head = raw[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"<"):
+    if head.startswith(b"<") or head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 XML too
         return "camt"
     if head.startswith(b"{1:") or head.startswith(b":20:") or b"\n:20:" in head \
             or (head.startswith(b":") and b":20:" in head):

@@ -114,3 +114,15 @@ def test_deeply_nested_xml_is_read_without_recursion() -> None:
     raw = stmt("<AddtlStmtInf>" + "<x>" * 5000 + "</x>" * 5000 + "</AddtlStmtInf>")
     _kind, (statement,) = parse_camt(raw)
     assert statement.entries == []
+
+
+def test_unknown_encoding_in_the_declaration_is_refused() -> None:
+    error = refused(b'<?xml version="1.0" encoding="x-nope"?><Document/>')
+    assert error.details[0].field == "line 1" and "UTF-8" in error.message
+
+
+def test_utf16_document_is_read() -> None:
+    text = stmt("").decode().replace("<Document", '<?xml version="1.0" encoding="UTF-16"?>'
+                                     "<Document", 1)
+    _, (statement,) = parse_camt(text.encode("utf-16"))
+    assert statement.account == "DE1"
