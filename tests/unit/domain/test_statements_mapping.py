@@ -112,3 +112,11 @@ def test_entry_in_another_currency_than_the_balances_is_refused() -> None:
     raw = sample("camt053_v08.xml").replace(b'<Amt Ccy="GBP">30.00', b'<Amt Ccy="EUR">30.00')
     with pytest.raises(StatementFormatError, match="currency differs"):
         prepare(read_statements(raw), NOW)
+
+
+def test_the_documented_id_examples_hold() -> None:
+    """docs/statements.md derives these by hand: the scheme must not drift from it."""
+    camt = ids(sample("camt053_v08.xml"))
+    assert camt[0] == "st-38738879e9eede56c2e08968fdad2c9f"  # account + AcctSvcrRef GB-1
+    mt = ids(sample("mt940_envelope.sta"))
+    assert mt[-1] == "st-a7fc936b724485df32eb6486f63f4df0"  # the 2nd identical salary entry
