@@ -24,7 +24,7 @@ from chalicelib.runtime import get_runtime
 from chalicelib.storage.port import StoreError
 from chalicelib.storage.s3_archive import ArchiveError, archive_for
 from chalicelib.timeutil import now_utc
-from chalicelib.usecases import statements
+from chalicelib.usecases import statement_uploads, statements
 
 app = Chalice(app_name="txn-stream")
 INGEST_QUEUE = "txn-stream-prod-ingest.fifo"  # infra/resources.json's IngestQueue
@@ -210,6 +210,21 @@ def post_statements() -> Response:
         "Location": f"{_base_path(request)}/ingest/{answer.request_id}",
         "Preference-Applied": "respond-async"}
     return Response(body=answer.body, status_code=answer.status, headers=headers)
+
+
+@route("/statements/uploads", methods=["POST"], content_types=["*/*"])
+def post_statement_upload() -> Response:
+    request = _request()
+    request_id, body = statement_uploads.request_upload(get_runtime(), _bank(),
+                                                        request.query_params, now_utc())
+    return Response(body=body, status_code=201,
+                    headers={"Location": f"{_base_path(request)}/ingest/{request_id}"})
+
+
+@app.lambda_function(name="import_statement_upload")
+def import_statement_upload(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """The upload bucket's object-created notification (S3 cannot notify a FIFO queue)."""
+    return statement_uploads.on_s3_records(get_runtime(), event.get("Records") or [], now_utc())
 
 
 @route("/analytics", methods=["GET"])

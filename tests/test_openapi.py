@@ -243,3 +243,8 @@ def test_statement_answers_match_the_document(api: Recorder,
     finally:
         set_async(None, None)
     assert {s for _, r, s in api.seen if r == post} == {200, 202, 400, 401, 403, 413, 415, 422}
+    uploads = "/statements/uploads"  # no upload bucket here: 404 (tests/integration has S3)
+    api.call("POST", uploads, f"{uploads}?size=10")                                     # 404
+    api.call("POST", uploads, f"{uploads}?size=10", key=None)                           # 401
+    api.call("POST", uploads, f"{uploads}?size=10", key="tsk_nobody")                   # 403
+    assert {s for _, r, s in api.seen if r == uploads} == {401, 403, 404}
