@@ -22,6 +22,7 @@ from chalicelib.queue.runtime import AsyncRuntime, drain, set_async
 from chalicelib.runtime import Runtime, set_runtime
 from chalicelib.storage.sqlite.store import SqliteStore
 from tests.asyncing import install
+from tests.aws_calls import record_aws_calls
 from tests.test_openapi import response_schema
 
 pytestmark = [pytest.mark.emulator]
@@ -69,6 +70,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
                               max_upload_bytes=4096, upload_expiry_s=300), store)
         set_runtime(rt)
         parts = install(rt, tmp_path)
+        from chalicelib.adapters.s3_uploads import uploads_for
+
+        record_aws_calls(uploads_for(BUCKET).client)  # the policy test collects these
         try:
             with Client(app) as client:
                 yield Env(client, rt, parts, s3)
