@@ -24,7 +24,6 @@ from chalicelib.runtime import get_runtime
 from chalicelib.storage.port import StoreError
 from chalicelib.storage.s3_archive import ArchiveError, archive_for
 from chalicelib.timeutil import now_utc
-from chalicelib.usecases import statement_uploads, statements
 
 app = Chalice(app_name="txn-stream")
 INGEST_QUEUE = "txn-stream-prod-ingest.fifo"  # infra/resources.json's IngestQueue
@@ -202,6 +201,8 @@ def post_transactions() -> Response:
 
 @route("/statements", methods=["POST"], content_types=["*/*"])
 def post_statements() -> Response:
+    from chalicelib.usecases import statements  # a cold start for JSON never loads the parsers
+
     request = _request()
     answer = statements.post_statement(get_runtime(), _bank(), request.headers.get("content-type"),
                                        request.query_params, request.headers.get("prefer"),
@@ -214,6 +215,8 @@ def post_statements() -> Response:
 
 @route("/statements/uploads", methods=["POST"], content_types=["*/*"])
 def post_statement_upload() -> Response:
+    from chalicelib.usecases import statement_uploads
+
     request = _request()
     request_id, body = statement_uploads.request_upload(get_runtime(), _bank(),
                                                         request.query_params, now_utc())
@@ -224,6 +227,8 @@ def post_statement_upload() -> Response:
 @app.lambda_function(name="import_statement_upload")
 def import_statement_upload(event: dict[str, Any], context: Any) -> dict[str, int]:
     """The upload bucket's object-created notification (S3 cannot notify a FIFO queue)."""
+    from chalicelib.usecases import statement_uploads
+
     return statement_uploads.on_s3_records(get_runtime(), event.get("Records") or [], now_utc())
 
 
