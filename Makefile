@@ -104,6 +104,7 @@ bench: $(STAMP) $(DDB_STAMP)
 	$(PY) -m bench.cost
 	$(PY) -m bench.bearer_cold_start
 	$(PY) -m bench.contention
+	$(PY) -m bench.statements
 
 ## package: the prod stage for CloudFormation: build/package/sam.json (infra/resources.json merged) + deployment.zip
 ## (chalice downloads PyJWT's and cryptography's Lambda wheels the first time; check_package fails if it could not)

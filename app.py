@@ -191,6 +191,40 @@ def post_transactions() -> Response:
     return Response(body=body, status_code=status)
 
 
+@route("/statements", methods=["POST"], content_types=["*/*"])
+def post_statements() -> Response:
+    from chalicelib.usecases import statements  # a cold start for JSON never loads the parsers
+
+    request = _request()
+    answer = statements.post_statement(get_runtime(), _bank(), request.headers.get("content-type"),
+                                       request.query_params, request.headers.get("prefer"),
+                                       _raw_body(request), now_utc(),
+                                       str(request.context["requestId"]))
+    headers: dict[str, str | list[str]] = {} if answer.request_id is None else {
+        "Location": f"{_base_path(request)}/ingest/{answer.request_id}",
+        "Preference-Applied": "respond-async"}
+    return Response(body=answer.body, status_code=answer.status, headers=headers)
+
+
+@route("/statements/uploads", methods=["POST"], content_types=["*/*"])
+def post_statement_upload() -> Response:
+    from chalicelib.usecases import statement_uploads
+
+    request = _request()
+    request_id, body = statement_uploads.request_upload(get_runtime(), _bank(),
+                                                        request.query_params, now_utc())
+    return Response(body=body, status_code=201,
+                    headers={"Location": f"{_base_path(request)}/ingest/{request_id}"})
+
+
+@app.lambda_function(name="import_statement_upload")
+def import_statement_upload(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """The upload bucket's object-created notification (S3 cannot notify a FIFO queue)."""
+    from chalicelib.usecases import statement_uploads
+
+    return statement_uploads.on_s3_records(get_runtime(), event.get("Records") or [], now_utc())
+
+
 @route("/analytics", methods=["GET"])
 def get_analytics() -> dict[str, Any]:
     return queries.get_analytics(get_runtime(), _bank(), _request().query_params, now_utc())

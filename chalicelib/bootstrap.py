@@ -17,6 +17,7 @@ from chalicelib.ports.archive import Archive
 from chalicelib.ports.queue import Queue
 from chalicelib.ports.store import ApiKeyRecord, ReceiptStore, Store
 from chalicelib.ports.tokens import TokenVerifier
+from chalicelib.ports.uploads import Uploads
 from chalicelib.support.ttl_cache import TtlCache
 
 
@@ -32,6 +33,7 @@ class Runtime:
     clients: TtlCache[str]  # Cognito app client id -> bank
     verifier: TokenVerifier | None  # None: bearer tokens are refused on this stage
     archive: Archive | None  # None: no raw archive (ARCHIVE_BUCKET unset)
+    uploads: Uploads | None  # None: no presigned uploads of large files (UPLOAD_BUCKET unset)
     stop: threading.Event = field(default_factory=threading.Event, compare=False)
 
     @property
@@ -96,13 +98,18 @@ def bootstrap(settings: Settings | None = None, store: Store | None = None, *,
         from chalicelib.adapters.s3_archive import S3Archive
 
         archive = S3Archive(settings.archive_bucket)
+    uploads: Uploads | None = None
+    if settings.upload_bucket:
+        from chalicelib.adapters.s3_uploads import S3Uploads
+
+        uploads = S3Uploads(settings.upload_bucket)
     return Runtime(
         settings=settings, store=store,
         queue=queue if queue is not None else open_queue(settings),
         receipts=receipts if receipts is not None else open_receipts(settings, store),
         keys=TtlCache(settings.key_cache_ttl_s),
         clients=TtlCache(settings.key_cache_ttl_s, remember_misses=True),
-        verifier=verifier, archive=archive)
+        verifier=verifier, archive=archive, uploads=uploads)
 
 
 _lock = threading.Lock()

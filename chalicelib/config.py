@@ -78,6 +78,9 @@ class Settings:
     table_name: str | None = None
     aggregate_shards: int = 8
     archive_bucket: str | None = None
+    upload_bucket: str | None = None  # large statement files: presigned PUTs land here
+    max_upload_bytes: int = 50 * 1024 * 1024  # camt parsing peaks near 9x the file: 1 GB memory
+    upload_expiry_s: int = 900
     demo_api_key: str | None = None
     max_batch: int = 500
     max_body_bytes: int = 1024 * 1024
@@ -200,6 +203,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         aggregate_shards=_int(env, "AGGREGATE_SHARDS", _default(Settings, "aggregate_shards"),
                               1, 100),
         archive_bucket=env.get("ARCHIVE_BUCKET") or None,
+        upload_bucket=env.get("UPLOAD_BUCKET") or None,
+        max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", _default(Settings, "max_upload_bytes"),
+                              1024, 1024 ** 3),
+        upload_expiry_s=_int(env, "UPLOAD_EXPIRY_S", _default(Settings, "upload_expiry_s"), 60,
+                             3600),
         demo_api_key=demo_key,
         max_batch=_int(env, "MAX_BATCH", _default(Settings, "max_batch"), 1, 10000),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", _default(Settings, "max_body_bytes"), 1024,

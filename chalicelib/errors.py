@@ -116,3 +116,18 @@ class ServiceUnavailableError(AppError):
 
     def __init__(self, message: str, retry_after_s: int = 1) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+
+
+class StatementFormatError(AppError):
+    """A statement file that cannot be read: `details` name the line (MT940) or the element
+    path (camt XML) of each problem; nothing of the file is stored."""
+
+    code = "StatementFormatError"
+
+
+class StatementBalanceError(AppError):
+    """A statement whose opening balance plus credits minus debits is not its closing balance;
+    `details` give the figures of each such statement; nothing of the file is stored."""
+
+    status = 422
+    code = "StatementBalanceError"

@@ -86,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the simulator; the exit status says whether everything went as expected."""
     opts = options.parse(argv, secrets.randbelow(2 ** 31))
     start = opts.start or datetime.now(UTC)
+    if opts.statement_format:
+        from simulator.statement_run import run_statements
+
+        return run_statements(opts)
     if opts.dry_run:
         return dry_run(opts, start)
     out, err = console.make_console(), console.make_console(stderr=True)

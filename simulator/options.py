@@ -43,6 +43,10 @@ class Options:
     progress: bool = True
     asynchronous: bool = False
     poll_timeout: float = 300.0
+    statement_format: str | None = None  # write statement files instead of JSON transactions
+    statement_file: str | None = None  # where to write them (`-`: stdout); else POST them
+    statements: int = 1
+    unbalanced: bool = False
 
 
 def _fraction(text: str) -> float:
@@ -164,6 +168,17 @@ def parser() -> argparse.ArgumentParser:
                         "errors (default 300)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no live progress bar")
+    files = p.add_argument_group("statement files (POST /statements)")
+    files.add_argument("--format", dest="statement_format",
+                       choices=("mt940", "camt053", "camt052", "camt054"),
+                       help="write one statement file in this format instead of sending JSON "
+                            "transactions; --count is the entries per statement")
+    files.add_argument("--statement-file", metavar="PATH",
+                       help="write the file there (`-`: stdout) instead of sending it")
+    files.add_argument("--statements", type=_positive_int, default=1,
+                       help="statements in the file (default 1), each on its own account")
+    files.add_argument("--unbalanced", action="store_true",
+                       help="closing balances one minor unit off: the API must answer 422")
     return p
 
 
@@ -183,4 +198,6 @@ def parse(argv: list[str] | None, random_seed: int) -> Options:
                    currencies=ns.currencies, dry_run=ns.dry_run, verify=ns.verify,
                    output=ns.output, retries=ns.retries, timeout=ns.timeout,
                    progress=ns.progress, asynchronous=ns.asynchronous,
-                   poll_timeout=ns.poll_timeout)
+                   poll_timeout=ns.poll_timeout, statement_format=ns.statement_format,
+                   statement_file=ns.statement_file, statements=ns.statements,
+                   unbalanced=ns.unbalanced)

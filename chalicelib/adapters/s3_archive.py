@@ -10,17 +10,20 @@ from typing import Any
 from chalicelib.ports.archive import ArchiveError
 
 PREFIX = "raw"
+STATEMENT_PREFIX, STATEMENT_SUFFIX = "statements", ".stmt"
 ENCRYPTION = "AES256"  # SSE-S3: encrypted at rest with no key to manage; a bucket default may
 # still be SSE-KMS, which S3 applies when the bucket policy asks for it.
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def object_key(bank: str, request_id: str, received: datetime) -> str:
+def object_key(bank: str, request_id: str, received: datetime, prefix: str = PREFIX,
+               suffix: str = ".json") -> str:
     """`raw/bank=<bank>/date=<YYYY-MM-DD>/<request-id>.json`: Hive-style partitions, so Athena
-    or Glue can query by bank and day without listing everything."""
+    or Glue can query by bank and day without listing everything. Statement files go under
+    their own prefix (`statements/...`), so a JSON query over `raw/` never meets one."""
     day = received.astimezone(UTC).strftime("%Y-%m-%d")
     safe_id = _UNSAFE.sub("_", request_id)[:128] or "unknown"
-    return f"{PREFIX}/bank={bank}/date={day}/{safe_id}.json"
+    return f"{prefix}/bank={bank}/date={day}/{safe_id}{suffix}"
 
 
 class S3Archive:
@@ -47,15 +50,20 @@ class S3Archive:
                         retries={"max_attempts": 2, "mode": "standard"}))
         return self._client
 
-    def put(self, bank: str, request_id: str, body: bytes, received: datetime) -> str:
-        """Write the body as received; return its key or raise ArchiveError."""
+    def put(self, bank: str, request_id: str, body: bytes, received: datetime,
+            statement: bool = False) -> str:
+        """Write the body as received (a statement file under `statements/`); return its key
+        or raise ArchiveError."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        key = object_key(bank, request_id, received)
-        safe_id = key.rsplit("/", 1)[-1].removesuffix(".json")
+        suffix = STATEMENT_SUFFIX if statement else ".json"
+        key = object_key(bank, request_id, received, STATEMENT_PREFIX if statement else PREFIX,
+                         suffix)
+        safe_id = key.rsplit("/", 1)[-1].removesuffix(suffix)
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body,
-                                   ContentType="application/json",
+                                   ContentType=("application/octet-stream" if statement
+                                                else "application/json"),
                                    ServerSideEncryption=ENCRYPTION,
                                    Metadata={"bank": bank, "request-id": safe_id})
         except (BotoCoreError, ClientError) as exc:

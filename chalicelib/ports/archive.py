@@ -11,6 +11,8 @@ class ArchiveError(Exception):
 
 
 class Archive(Protocol):
-    """Keeps one accepted body per request; answers the object's key."""
+    """Keeps one accepted body per request (a statement file apart from JSON bodies); answers
+    the object's key."""
 
-    def put(self, bank: str, request_id: str, body: bytes, received: datetime) -> str: ...
+    def put(self, bank: str, request_id: str, body: bytes, received: datetime,
+            statement: bool = False) -> str: ...

@@ -60,7 +60,6 @@ def post(rt: Runtime, bank: str, content_type: str | None, raw: bytes,
 def submit(rt: Runtime, bank: str, raw: bytes, now: datetime,
            request_id: str) -> dict[str, Any]:
     """Validate every item, store the receipt, queue the valid items: the 202 body."""
-    queue, receipts, groups = rt.queue, rt.receipts, rt.settings.queue.groups
     body = parse_json(raw, rt.settings.max_body_bytes)
     items, is_batch = split_batch(body, rt.settings.max_batch)
     fates: list[ItemFate] = []
@@ -76,6 +75,21 @@ def submit(rt: Runtime, bank: str, raw: bytes, now: datetime,
             fates.append(bounded(ItemFate(index, tx_id if isinstance(tx_id, str) else None,
                                           REJECTED, errors=tuple(e.to_json()
                                                                  for e in exc.details))))
+    return enqueue(rt, bank, now, request_id, fates, valid)
+
+
+def submit_valid(rt: Runtime, bank: str, txs: list[Transaction], now: datetime,
+                 request_id: str) -> dict[str, Any]:
+    """Queue transactions validated already (a statement's entries): the 202 body."""
+    return enqueue(rt, bank, now, request_id,
+                   [ItemFate(i, tx.id, QUEUED) for i, tx in enumerate(txs)],
+                   list(enumerate(txs)))
+
+
+def enqueue(rt: Runtime, bank: str, now: datetime, request_id: str, fates: list[ItemFate],
+            valid: list[tuple[int, Transaction]]) -> dict[str, Any]:
+    """Store the receipt and queue the valid items: the 202 body."""
+    queue, receipts, groups = rt.queue, rt.receipts, rt.settings.queue.groups
     parts = messages.plan(bank, request_id, valid, groups)
     by_part = rejected_parts([f for f in fates if f.status == REJECTED])
     for part in parts:

@@ -52,14 +52,15 @@ def post_transactions(rt: Runtime, bank: str, content_type: str | None, raw: byt
             {"status": result.status, "transaction": result.transaction.to_json()})
 
 
-def archive_body(rt: Runtime, bank: str, request_id: str, raw: bytes, now: datetime) -> None:
+def archive_body(rt: Runtime, bank: str, request_id: str, raw: bytes, now: datetime,
+                 statement: bool = False) -> None:
     """Write an accepted body to the raw archive, when one is configured. The transactions are
     already committed (or queued), so a failed write does not fail the request: it is logged at
     error level and counted (ArchiveFailures) for an alarm; the ledger has lost nothing."""
     if rt.archive is None:
         return
     try:
-        rt.archive.put(bank, request_id, raw, now)
+        rt.archive.put(bank, request_id, raw, now, statement)
         count_metric(rt.settings.stage, "ArchiveFailures", 0)
     except Exception as exc:  # ArchiveError, or anything else: the commit stands either way
         log("ERROR", "archive_failed", request_id=request_id, bank=bank,

@@ -187,6 +187,34 @@ def test_template_holds_the_fifo_queue_its_dead_letters_and_the_consumer_mapping
     assert [p["PolicyDocument"] for p in role["Policies"]] == [policy_file]
 
 
+def test_template_holds_the_upload_bucket_whose_creation_events_invoke_the_import(
+        packaged: Path) -> None:
+    resources = template(packaged)["Resources"]
+    bucket = resources["UploadBucket"]["Properties"]
+    name = {"Fn::Sub": "txn-stream-prod-uploads-${AWS::AccountId}"}
+    assert bucket["BucketName"] == name
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True}
+    rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    function = resources["ImportStatementUpload"]["Properties"]
+    event = function["Events"]["UploadCreated"]
+    assert event["Type"] == "S3" and event["Properties"]["Bucket"] == {"Ref": "UploadBucket"}
+    assert event["Properties"]["Filter"]["S3Key"]["Rules"] == [
+        {"Name": "prefix", "Value": "uploads/"}]  # only what the API signs keys for
+    assert function["DeadLetterQueue"]["TargetArn"] == {
+        "Fn::GetAtt": ["UploadFailureQueue", "Arn"]}  # failed events are kept, not lost
+    for handler in ("APIHandler", "ImportStatementUpload"):
+        variables = resources[handler]["Properties"]["Environment"]["Variables"]
+        assert variables["UPLOAD_BUCKET"] == name  # a name, no Ref: no dependency cycle
+        assert variables["MAX_UPLOAD_BYTES"] == {"Ref": "MaxUploadBytes"}
+    assert function["Environment"]["Variables"]["QUEUE_URL"] == {"Ref": "IngestQueue"}
+    role = resources["ImportStatementUploadRole"]["Properties"]
+    policy_file = json.loads((ROOT / ".chalice" / "policy-prod-uploads.json").read_text())
+    assert [p["PolicyDocument"] for p in role["Policies"]] == [policy_file]
+
+
 def test_deployment_zip_carries_the_dashboard_files(packaged: Path) -> None:
     """chalice package copies chalicelib/ whole: the page, its scripts and uPlot's licence."""
     with zipfile.ZipFile(packaged / "deployment.zip") as zf:

@@ -27,7 +27,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.emulator, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / ".chalice" / "policy-prod.json"  # the API function's role
 CONSUMER_POLICY = ROOT / ".chalice" / "policy-prod-consumer.json"  # the queue consumer's role
-LAMBDA = None  # both functions' roles together: what the code's calls are checked against
+UPLOADS_POLICY = ROOT / ".chalice" / "policy-prod-uploads.json"  # the statement upload import's
+UPLOAD_BUCKET = "txn-stream-prod-uploads-123456789012"  # the template's name, in moto's account
+LAMBDA = None  # every function's role together: what the code's calls are checked against
 # What only the operator's commands do (reconcile scans and repairs; the Lambda never does:
 # tests/integration/adapters/dynamo/test_dynamo_store.py drives every route and checks).
 # They are granted to the operator by infra/operator-policy.json, not to the Lambda.
@@ -39,7 +41,8 @@ AWS_TESTS = ["tests/contract/test_store_contract.py", "tests/integration/scripts
              "tests/integration/adapters/test_s3_archive.py",
              "tests/contract/test_queue_contract.py",
              "tests/integration/usecases/test_consumer_sqs.py",
-             "tests/contract/test_receipts_contract.py"]
+             "tests/contract/test_receipts_contract.py",
+             "tests/integration/usecases/test_statement_uploads.py"]
 # The dead-letter queue is the operator's (scripts.redrive); the Lambda never touches it.
 OPERATOR_RESOURCES = ("-dlq.fifo",)
 # Used by the Lambda runtime with the role, not by our boto3 calls: writing the function's log
@@ -55,7 +58,7 @@ OPTIONAL = {"s3:PutObject"}  # the archive is off unless ARCHIVE_BUCKET is set
 
 def statements(policy: Path | None = LAMBDA) -> list[dict[str, Any]]:
     if policy is None:
-        return statements(POLICY) + statements(CONSUMER_POLICY)
+        return statements(POLICY) + statements(CONSUMER_POLICY) + statements(UPLOADS_POLICY)
     body: dict[str, Any] = json.loads(policy.read_text())
     return list(body["Statement"])
 
@@ -86,6 +89,8 @@ def allowed(action: str, resource: str, policy: Path | None = LAMBDA) -> bool:
 
 def to_prod(resource: str) -> str:
     resource = re.sub(r"(:table/)[^/]+", rf"\g<1>{prod_table()}", resource)
+    if re.match(r"^arn:aws:s3:::[^/]*uploads", resource):  # a test's upload bucket
+        return re.sub(r"^arn:aws:s3:::[^/]+", f"arn:aws:s3:::{UPLOAD_BUCKET}", resource)
     return re.sub(r"^arn:aws:s3:::[^/]+", f"arn:aws:s3:::{archive_bucket()}", resource)
 
 
@@ -102,7 +107,7 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
          # the same calls on moto; DynamoDB Local's runs (the dynamodb-local store) add table
          # setup. Not `-m "not emulator"`: moto is an emulator too (pyproject's markers).
-         "-k", "(dynamodb or lambda_event or archive or sqs) and not local",
+         "-k", "(dynamodb or lambda_event or archive or sqs or statement_uploads) and not local",
          *files],
         cwd=ROOT, env={**os.environ, LOG_ENV: str(log)}, capture_output=True, text=True,
         timeout=900)
@@ -113,8 +118,8 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
     return pairs
 
 
-@pytest.mark.parametrize("policy", [POLICY, CONSUMER_POLICY, OPERATOR_POLICY],
-                         ids=["api", "consumer", "operator"])
+@pytest.mark.parametrize("policy", [POLICY, CONSUMER_POLICY, UPLOADS_POLICY, OPERATOR_POLICY],
+                         ids=["api", "consumer", "uploads", "operator"])
 def test_policy_grants_nothing_on_star_and_no_wildcard_action(policy: Path) -> None:
     for statement in statements(policy):
         assert statement["Effect"] == "Allow"
@@ -140,8 +145,15 @@ def test_queue_actions_are_on_the_ingest_queue_only_and_match_the_template() -> 
     from app import INGEST_QUEUE
 
     assert name == INGEST_QUEUE
+    failures = resources["UploadFailureQueue"]["Properties"]["QueueName"]
     sqs = [s for s in statements() if any(a.startswith("sqs:") for a in as_list(s["Action"]))]
-    assert {r for s in sqs for r in as_list(s["Resource"])} == {f"arn:aws:sqs:*:*:{name}"}
+    # besides the ingest queue, only the upload import's own failed-event queue (its async
+    # invocations' dead letters, sent by Lambda with that function's role)
+    assert {r for s in sqs for r in as_list(s["Resource"])} == {
+        f"arn:aws:sqs:*:*:{name}", f"arn:aws:sqs:*:*:{failures}"}
+    assert {r for s in statements(UPLOADS_POLICY) if s["Sid"] == "FailedEvents"
+            for r in as_list(s["Resource"])} == {f"arn:aws:sqs:*:*:{failures}"}
+    assert not allowed("sqs:SendMessage", f"arn:aws:sqs:us-east-1:1:{failures}", POLICY)
     send = {a for s in sqs if s["Sid"] == "IngestQueueSend" for a in as_list(s["Action"])}
     assert send == {"sqs:SendMessage"}
     assert not allowed("sqs:ReceiveMessage", f"arn:aws:sqs:us-east-1:123456789012:{dead}")
@@ -157,11 +169,26 @@ def test_the_api_role_only_sends_and_the_consumer_role_only_receives() -> None:
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
         "sqs:GetQueueAttributes"}
     assert "s3:PutObject" not in consumer  # the archive is written by the API, after its 2xx
+    uploads = {a for s in statements(UPLOADS_POLICY) for a in as_list(s["Action"])}
+    assert {a for a in uploads if a.startswith(("s3:", "sqs:"))} == {"s3:GetObject",
+                                                                     "sqs:SendMessage"}
     functions = prod_stage()["lambda_functions"]
-    assert functions == {"consume_ingest": {"iam_policy_file": CONSUMER_POLICY.name}}
+    assert functions["consume_ingest"] == {"iam_policy_file": CONSUMER_POLICY.name}
+    assert functions["import_statement_upload"]["iam_policy_file"] == UPLOADS_POLICY.name
+    assert set(functions) == {"consume_ingest", "import_statement_upload"}
     from app import app
 
     assert "consume_ingest" in {h.name for h in app.event_sources}
+    assert any(f.name == "import_statement_upload" for f in app.pure_lambda_functions)
+
+
+def test_upload_role_reads_only_the_upload_prefix_and_the_api_only_signs_puts_there() -> None:
+    assert allowed("s3:GetObject", f"arn:aws:s3:::{UPLOAD_BUCKET}/uploads/bank=a/x.stmt",
+                   UPLOADS_POLICY)
+    assert not allowed("s3:GetObject", f"arn:aws:s3:::{archive_bucket()}/raw/x.json",
+                       UPLOADS_POLICY)
+    assert allowed("s3:PutObject", f"arn:aws:s3:::{UPLOAD_BUCKET}/uploads/bank=a/x.stmt", POLICY)
+    assert not allowed("s3:GetObject", f"arn:aws:s3:::{UPLOAD_BUCKET}/uploads/x", POLICY)
 
 
 def test_policy_allows_every_call_the_code_made(used: set[tuple[str, str]]) -> None:
@@ -180,7 +207,10 @@ def test_policy_allows_nothing_the_code_does_not_use(used: set[tuple[str, str]])
 
 def test_operator_policy_covers_what_reconcile_and_keys_use(used: set[tuple[str, str]]) -> None:
     operator = {a for s in statements(OPERATOR_POLICY) for a in as_list(s["Action"])}
-    assert OPERATOR_ONLY <= {a for a, _ in used} <= operator | RUNTIME_ONLY | OPTIONAL
+    # reading an uploaded statement file is the upload import's alone, never an operator's
+    uploads = f"arn:aws:s3:::{UPLOAD_BUCKET}/"
+    assert OPERATOR_ONLY <= {a for a, r in used if not r.startswith(uploads)} <= (
+        operator | RUNTIME_ONLY | OPTIONAL)
 
 
 def prod_stage() -> dict[str, Any]:

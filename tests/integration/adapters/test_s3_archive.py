@@ -119,6 +119,22 @@ def test_refused_requests_and_reads_are_not_archived(
     assert objects(aws, bucket) == [] and calls == []
 
 
+def test_an_accepted_statement_file_is_archived_under_its_own_prefix(
+        tmp_path: Path, aws: Any, bucket: str) -> None:
+    raw = (Path(__file__).resolve().parents[2] / "unit" / "domain" / "statements_samples"
+           / "camt054_v02.xml").read_bytes()
+    headers = {"x-api-key": KEY, "content-type": "application/xml"}
+    with make_client(tmp_path, bucket) as client:
+        assert client.http.post("/statements", body=raw, headers=headers).status_code == 200
+        refused = raw.replace(b"75.25", b"75.255")
+        assert client.http.post("/statements", body=refused, headers=headers).status_code == 400
+    set_runtime(None)
+    (key,) = objects(aws, bucket)
+    assert key.startswith("statements/bank=demo/date=") and key.endswith(".stmt")
+    stored = aws.get_object(Bucket=bucket, Key=key)
+    assert stored["Body"].read() == raw and stored["ServerSideEncryption"] == "AES256"
+
+
 def test_without_a_bucket_nothing_is_written(tmp_path: Path, aws: Any, bucket: str) -> None:
     with make_client(tmp_path, None) as client:
         response = client.http.post("/transactions", body=json.dumps(raw_tx()), headers=HEADERS)

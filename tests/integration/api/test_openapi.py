@@ -219,3 +219,28 @@ def test_the_documented_amount_limit_is_the_one_the_code_enforces() -> None:
         "amount"]["oneOf"]
     assert Decimal(number["exclusiveMaximum"]) == MAX_AMOUNT
     assert text["pattern"].startswith(f"^[0-9]{{1,{MAX_AMOUNT.adjusted()}}}")
+
+
+STATEMENTS = Path(__file__).resolve().parents[2] / "unit" / "domain" / "statements_samples"
+
+
+def test_statement_answers_match_the_document(api: Recorder) -> None:
+    post = "/statements"
+    mt940 = (STATEMENTS / "mt940_bare.sta").read_text()
+    camt = (STATEMENTS / "camt052_v08.xml").read_text()
+    xml = {"content-type": "application/xml"}
+    assert api.call("POST", post, post, camt, **xml)["format"] == "camt.052"
+    api.call("POST", post, post, mt940, **{"content-type": "text/plain"})
+    api.call("POST", post, post, mt940.replace("C300,", "C301,"), **xml)          # 422
+    api.call("POST", post, post, mt940.replace(":61:", ":61:x"), **xml)           # 400
+    api.call("POST", post, post, mt940 + " " * 2048, **xml)                       # 413
+    api.call("POST", post, post, mt940)                                           # 415
+    api.call("POST", post, post, mt940, key=None, **xml)                          # 401
+    api.call("POST", post, post, mt940, key="tsk_nobody", **xml)                  # 403
+    api.call("POST", post, post, camt, prefer="respond-async", **xml)             # 202
+    assert {s for _, r, s in api.seen if r == post} == {200, 202, 400, 401, 403, 413, 415, 422}
+    uploads = "/statements/uploads"  # no upload bucket here: 404 (tests/integration has S3)
+    api.call("POST", uploads, f"{uploads}?size=10")                                     # 404
+    api.call("POST", uploads, f"{uploads}?size=10", key=None)                           # 401
+    api.call("POST", uploads, f"{uploads}?size=10", key="tsk_nobody")                   # 403
+    assert {s for _, r, s in api.seen if r == uploads} == {401, 403, 404}
