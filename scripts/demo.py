@@ -1,7 +1,8 @@
 """`make demo`: a fresh local API on a temporary SQLite file, a simulated bank's traffic
-(fraud scenario, batched, verified), the resulting analytics as tables and the dashboard's
-address; then everything stops. `make dashboard` (`--serve`) keeps the server up, with a slow
-simulator still sending, until Ctrl-C."""
+(fraud scenario, batched, verified, spread over the last three days so the dashboard's charts
+have a history), the resulting analytics as tables and the dashboard's address; then everything
+stops. `make dashboard` (`--serve`) keeps the server up, with a slow simulator still sending
+live traffic, until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -30,8 +31,15 @@ from simulator.console import analytics_tables, make_console
 from simulator.options import DEV_KEY
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-COUNT = 5000
-ASYNC_COUNT = 1000  # then through the queue: 8 senders over 6 busy accounts
+COUNT = 20000  # backdated over HISTORY_H hours: ~280 an hour, fewer at night
+# Ending now (nothing is stamped in the future). One sender, so each account's transactions
+# arrive in time order: the rules remember an account's past relative to the newest
+# transaction seen, and a request hours ahead of another would age the other's out.
+HISTORY_H = 72
+ASYNC_COUNT = 1000  # then live, through the queue: 8 senders over 6 busy accounts
+# `--serve`'s live traffic, in transactions a second: about the history's own daytime rate, so
+# the current hour's bar stands among the others instead of dwarfing them.
+LIVE_RATE = 0.1
 START_TIMEOUT_S = 120.0  # chalice local imports slowly on a busy machine
 SIMULATOR_TIMEOUT_S = 90.0
 
@@ -158,13 +166,14 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def serve_until_interrupted(url: str, console: Any) -> None:
     """Keep the server up with a trickle of live traffic until Ctrl-C (or SIGTERM)."""
     trickle = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "--url", url, "--api-key", DEV_KEY, "--rate", "2",
-         "--duration", "86400", "--scenario", "fraud", "--no-progress"],
+        [sys.executable, "-m", "simulator", "--url", url, "--api-key", DEV_KEY, "--rate",
+         str(LIVE_RATE), "--duration", "86400", "--scenario", "fraud", "--no-progress"],
         cwd=PROJECT_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     signal.signal(signal.SIGTERM, _interrupt)
     console.print(dashboard_line(url))
-    console.print("serving, with the simulator sending 2 transactions/s; Ctrl-C stops both")
+    console.print(f"serving, with the simulator sending a transaction every {1 / LIVE_RATE:g} s;"
+                  " Ctrl-C stops both")
     try:
         while trickle.poll() is None:
             time.sleep(0.5)
@@ -193,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         url = server.url
         console.print(f"[bold]local API[/] {url} (SQLite in {workdir}); demo key {DEV_KEY}")
         command = [sys.executable, "-m", "simulator", "--url", url, "--api-key", DEV_KEY,
-                   "--count", str(COUNT), "--batch-size", "100", "--concurrency", "4",
-                   "--scenario", "fraud", "--seed", "2026", "--verify"]
+                   "--count", str(COUNT), "--batch-size", "100", "--concurrency", "1",
+                   "--scenario", "fraud", "--seed", "2026", "--history", str(HISTORY_H),
+                   "--verify"]
         console.print("[bold]simulator[/] python -m simulator " + " ".join(command[3:]),
                       highlight=False)
         status = subprocess.run(command, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
