@@ -187,6 +187,28 @@ def serve_until_interrupted(url: str, console: Any) -> None:
             trickle.kill()
 
 
+def send_demo_traffic(url: str, console: Any) -> int:
+    """The demo's data: three days of a bank's history, then a live burst through the queue.
+    Returns the simulator's exit status (0: everything as expected)."""
+    command = [sys.executable, "-m", "simulator", "--url", url, "--api-key", DEV_KEY,
+               "--count", str(COUNT), "--batch-size", "100", "--concurrency", "1",
+               "--scenario", "fraud", "--seed", "2026", "--history", str(HISTORY_H),
+               "--verify"]
+    console.print("[bold]simulator[/] python -m simulator " + " ".join(command[3:]),
+                  highlight=False)
+    status = subprocess.run(command, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
+                            timeout=SIMULATOR_TIMEOUT_S, check=False).returncode
+    # the asynchronous path on the same server: its embedded queue, its consumer threads
+    queued = [sys.executable, "-m", "simulator", "--url", url, "--api-key", DEV_KEY,
+              "--count", str(ASYNC_COUNT), "--batch-size", "50", "--concurrency", "8",
+              "--accounts", "6", "--scenario", "fraud", "--seed", "2027", "--verify",
+              "--async"]
+    console.print("[bold]simulator, asynchronous[/] python -m simulator "
+                  + " ".join(queued[3:]), highlight=False)
+    return status or subprocess.run(queued, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
+                                    timeout=SIMULATOR_TIMEOUT_S, check=False).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; the exit status is the simulator's (0: everything as expected)."""
     parser = argparse.ArgumentParser(prog="python -m scripts.demo", description=__doc__)
@@ -201,23 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         url = server.url
         console.print(f"[bold]local API[/] {url} (SQLite in {workdir}); demo key {DEV_KEY}")
-        command = [sys.executable, "-m", "simulator", "--url", url, "--api-key", DEV_KEY,
-                   "--count", str(COUNT), "--batch-size", "100", "--concurrency", "1",
-                   "--scenario", "fraud", "--seed", "2026", "--history", str(HISTORY_H),
-                   "--verify"]
-        console.print("[bold]simulator[/] python -m simulator " + " ".join(command[3:]),
-                      highlight=False)
-        status = subprocess.run(command, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
-                                timeout=SIMULATOR_TIMEOUT_S, check=False).returncode
-        # the asynchronous path on the same server: its embedded queue, its consumer threads
-        queued = [sys.executable, "-m", "simulator", "--url", url, "--api-key", DEV_KEY,
-                  "--count", str(ASYNC_COUNT), "--batch-size", "50", "--concurrency", "8",
-                  "--accounts", "6", "--scenario", "fraud", "--seed", "2027", "--verify",
-                  "--async"]
-        console.print("[bold]simulator, asynchronous[/] python -m simulator "
-                      + " ".join(queued[3:]), highlight=False)
-        status = status or subprocess.run(queued, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
-                                          timeout=SIMULATOR_TIMEOUT_S, check=False).returncode
+        status = send_demo_traffic(url, console)
         body = get_json(url, "/analytics")
         for table in analytics_tables(body):
             console.print(table)
