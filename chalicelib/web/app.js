@@ -184,6 +184,9 @@
     const held = credential();
     forget();
     state.account = null;
+    state.focus = null;  // the next person starts from the window, with no filter
+    $("filter-rule").value = "";
+    $("filter-account").value = "";
     $("account-detail").hidden = true;
     showSignIn(message, held ? held.method : null);
   }

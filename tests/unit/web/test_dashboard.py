@@ -120,7 +120,7 @@ def test_a_file_asked_for_without_its_hash_is_revalidated(api: Api) -> None:
 @pytest.mark.parametrize(("path", "status"), [
     ("/dashboard/static/index.html", 404), ("/dashboard/static/..%2Fapp.py", 404),
     ("/dashboard/static/uplot.LICENSE", 404), ("/dashboard/static/app.js?x=1", 400)])
-def test_anything_but_the_four_files_is_a_4xx_in_the_error_shape(api: Api, path: str,
+def test_anything_but_the_dashboards_files_is_a_4xx_in_the_error_shape(api: Api, path: str,
                                                                  status: int) -> None:
     answer = api.client.http.get(path)
     assert answer.status_code == status
