@@ -315,6 +315,7 @@ def test_account_drill_down_pages_with_the_cursor(browser: Browser, served: Serv
         wait_for(browser, lambda: text(browser, "#history-caption").startswith(
             f"Page {number} "), f"page {number}")
 
+    wait_page(1)  # the summary and the first page arrive together
     assert f"{PAGED_COUNT}" in text(browser, "#account-summary")
     for page, size in ((1, 10), (2, 10), (3, 5)):
         wait_page(page)
