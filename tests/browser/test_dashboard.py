@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -112,7 +112,9 @@ def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
 
 
 def wait_for(browser: Browser, condition: Callable[[], Any], what: str) -> Any:
-    return WebDriverWait(browser.driver, WAIT_S, poll_frequency=0.2).until(
+    # the page re-renders on every refresh: an element found just before one may be gone
+    return WebDriverWait(browser.driver, WAIT_S, poll_frequency=0.2,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda _: condition(), message=what)
 
 
@@ -415,10 +417,12 @@ def test_clicking_a_bar_drills_into_that_hour_and_the_money_chart_shows_exact_am
              and shown_window(browser) == f"?since={hour:%Y-%m-%dT%H}:00:00Z"
                                           f"&until={after:%Y-%m-%dT%H}:00:00Z"
              and tiles_match(browser, served), "the tiles and tables of the clicked hour")
-    rows = browser.driver.find_elements(By.CSS_SELECTOR, "#flagged tbody tr[data-id]")
-    assert OLD_ID in [r.get_attribute("data-id") for r in rows]
-    for row in rows:  # the flagged list is that hour's
-        assert row.find_element(By.CSS_SELECTOR, "td.time").text.startswith(f"{hour:%Y-%m-%d %H}:")
+    times = dict(browser.driver.execute_script("""
+        return [...document.querySelectorAll('#flagged tbody tr[data-id]')].map(
+            (r) => [r.dataset.id, r.querySelector('td.time').textContent]);"""))
+    assert OLD_ID in times
+    for shown in times.values():  # the flagged list is that hour's
+        assert shown.startswith(f"{hour:%Y-%m-%d %H}:")
     assert text(browser, "#flagged-note").endswith("newest flagged in this hour.")
     # money in and out of that hour in CHF, exactly as GET /analytics/series has it
     Select(browser.driver.find_element(By.ID, "money-currency")).select_by_value("CHF")
@@ -443,9 +447,11 @@ def test_clicking_a_bar_drills_into_that_hour_and_the_money_chart_shows_exact_am
 
 
 def flagged_rows(browser: Browser) -> list[tuple[str, str, list[str]]]:
-    return [(r.get_attribute("data-id") or "", r.get_attribute("data-account") or "",
-             (r.get_attribute("data-rules") or "").split())
-            for r in browser.driver.find_elements(By.CSS_SELECTOR, "#flagged tbody tr[data-id]")]
+    """(id, account, rules) of each row shown, read in one call (a refresh cannot split it)."""
+    rows = browser.driver.execute_script("""
+        return [...document.querySelectorAll('#flagged tbody tr[data-id]')].map(
+            (r) => [r.dataset.id, r.dataset.account, r.dataset.rules.split(' ')]);""")
+    return [(i, a, [r for r in rules if r]) for i, a, rules in rows]
 
 
 def test_the_flagged_list_filters_by_rule_and_account_and_any_account_opens_or_says_why(
