@@ -33,6 +33,7 @@
   const state = {
     timer: null, busy: false, again: false, range: "24",
     focus: null,  // the picked hour ("2026-01-10T14:00:00Z") or null: the whole window
+    shown: { focus: null, range: "24" },  // what the figures on the page are for
     hours: [],  // the series' hours on the charts, oldest first
     currency: null,  // the money chart's currency, once the reader picks one
     flagged: [], rules: [],  // the flagged list as loaded, and the rules the filter offers
@@ -259,8 +260,10 @@
     try {
       const chart = chartWindow();
       const tiles = tileWindow(chart);
+      const shown = { focus: state.focus, range: state.range };  // whatever is clicked meanwhile
       const [analytics, series] = await Promise.all([
         api("analytics" + windowQuery(tiles)), api("analytics/series" + windowQuery(chart))]);
+      state.shown = shown;
       renderHeading(analytics.window);
       renderTiles(analytics);
       renderCurrencies(analytics.totals);
@@ -333,19 +336,20 @@
     const section = $("window");
     section.dataset.since = span.since || "";
     section.dataset.until = span.until || "";
-    section.dataset.focus = state.focus || "";
-    if (state.focus) {
-      $("window-title").textContent = dayText(state.focus) + ", " + state.focus.slice(11, 16) +
-        " to " + (span.until || "").slice(11, 16) + " UTC";
+    section.dataset.focus = state.shown.focus || "";
+    if (state.shown.focus) {
+      const hour = state.shown.focus;
+      $("window-title").textContent = dayText(hour) + ", " + hour.slice(11, 16) + " to " +
+        (span.until || "").slice(11, 16) + " UTC";
       $("window-range").textContent = "An hour picked on the charts, which still show " +
-        WINDOWS[state.range].span + ".";
+        WINDOWS[state.shown.range].span + ".";
     } else {
-      $("window-title").textContent = WINDOWS[state.range].title;
+      $("window-title").textContent = WINDOWS[state.shown.range].title;
       $("window-range").textContent = span.since && span.until
         ? rangeText(span.since, span.until) : "Everything since the first transaction.";
     }
-    $("focus-bar").hidden = !state.focus;
-    $("focus-clear").textContent = "Back to " + WINDOWS[state.range].title.toLowerCase();
+    $("focus-bar").hidden = !state.shown.focus;
+    $("focus-clear").textContent = "Back to " + WINDOWS[state.shown.range].title.toLowerCase();
   }
 
   // ---- tiles: always four, so the grid (4 across, 2 by 2 on a phone) is always full ----
@@ -495,7 +499,7 @@
         ? "None of these matches the filter." : "Nothing flagged in this window."));
     }
     $("flagged").tBodies[0].replaceChildren(...rows);
-    const where = state.focus ? "this hour" : "this window";
+    const where = state.shown.focus ? "this hour" : "this window";
     $("flagged-note").textContent = !state.flagged.length ? "" : filtered
       ? F.count(shown.length) + " of the " + F.count(state.flagged.length) + " newest flagged in " +
         where + " match. Pick an hour on a chart to reach older ones."
@@ -516,7 +520,7 @@
 
   function renderSeries(series) {
     let hours = series.hours;
-    if (state.range === "all") {
+    if (state.shown.range === "all") {
       // "all": from the first hour with data (the API serves at most 31 days per request)
       const first = hours.findIndex((h) => h.count > 0);
       hours = first > 0 ? hours.slice(Math.max(0, first - 1)) : hours;
@@ -536,7 +540,7 @@
     chart.setAttribute("aria-label", "Transactions per hour: " + F.count(total) +
       " transactions in " + F.count(xs.length) + " hours, " + F.count(flaggedTotal) + " flagged");
     $("series-note").textContent = !total ? "No transactions in this window."
-      : state.range === "all" ? "From the first hour with data, up to 31 days back." : "";
+      : state.shown.range === "all" ? "From the first hour with data, up to 31 days back." : "";
     countChart.set(xs, [counts, flagged], [counts.map(F.count), flagged.map(F.count)]);
     renderMoney(xs, hours);
   }
