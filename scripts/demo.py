@@ -1,7 +1,8 @@
 """`make demo`: a fresh local API on a temporary SQLite file, a simulated bank's traffic
-(fraud scenario, batched, verified), the resulting analytics as tables and what they mean; then
-everything stops. `make dashboard` (`--serve`) keeps the server up, with a slow simulator still
-sending, and prints the dashboard's address, until Ctrl-C."""
+(fraud scenario, batched, verified, spread over the last three days so the dashboard's charts
+have a history), the resulting analytics as tables and what they mean; then everything stops.
+`make dashboard` (`--serve`) keeps the server up, with a slow simulator still sending live
+traffic, and prints the dashboard's address, until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -32,9 +33,16 @@ from simulator.faults import FAULTS
 from simulator.options import DEV_KEY, Options
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-COUNT = 5000
-ASYNC_COUNT = 1000  # then through the queue: 8 senders over a few busy accounts
+COUNT = 20000  # backdated over HISTORY_H hours: ~280 an hour, fewer at night
+# Ending now (nothing is stamped in the future). One sender, so each account's transactions
+# arrive in time order: the rules remember an account's past relative to the newest
+# transaction seen, and a request hours ahead of another would age the other's out.
+HISTORY_H = 72
+ASYNC_COUNT = 1000  # then live, through the queue: 8 senders over a few busy accounts
 ASYNC_ACCOUNTS = 6
+# `--serve`'s live traffic, in transactions a second: about the history's own daytime rate, so
+# the current hour's bar stands among the others instead of dwarfing them.
+LIVE_RATE = 0.1
 START_TIMEOUT_S = 120.0  # chalice local imports slowly on a busy machine
 SIMULATOR_TIMEOUT_S = 90.0
 
@@ -243,13 +251,14 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def serve_until_interrupted(url: str, console: Any) -> None:
     """Keep the server up with a trickle of live traffic until Ctrl-C (or SIGTERM)."""
     trickle = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "--url", url, "--api-key", DEV_KEY, "--rate", "2",
-         "--duration", "86400", "--scenario", "fraud", "--no-progress"],
+        [sys.executable, "-m", "simulator", "--url", url, "--api-key", DEV_KEY, "--rate",
+         str(LIVE_RATE), "--duration", "86400", "--scenario", "fraud", "--no-progress"],
         cwd=PROJECT_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     signal.signal(signal.SIGTERM, _interrupt)
     console.print(dashboard_line(url))
-    console.print("serving, with the simulator sending 2 transactions/s; Ctrl-C stops both")
+    console.print(f"serving, with the simulator sending a transaction every {1 / LIVE_RATE:g} s;"
+                  " Ctrl-C stops both")
     try:
         while trickle.poll() is None:
             time.sleep(0.5)
@@ -271,6 +280,20 @@ def simulate(url: str, workdir: str, name: str, console: Any, options: list[str]
                   highlight=False)
     return subprocess.run(command, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
                           timeout=SIMULATOR_TIMEOUT_S, check=False).returncode
+
+
+# The demo's traffic: three days of a bank's history, then a live burst through the queue.
+HISTORY_RUN = ["--count", str(COUNT), "--batch-size", "100", "--concurrency", "1",
+               "--scenario", "fraud", "--seed", "2026", "--history", str(HISTORY_H), "--verify"]
+ASYNC_RUN = ["--count", str(ASYNC_COUNT), "--batch-size", "50", "--concurrency", "8",
+             "--accounts", str(ASYNC_ACCOUNTS), "--scenario", "fraud", "--seed", "2027",
+             "--verify", "--async"]
+
+
+def send_demo_traffic(url: str, console: Any, workdir: str) -> int:
+    """The demo's data (the history, then the burst through the queue); 0 when as expected."""
+    status = simulate(url, workdir, "simulator", console, HISTORY_RUN)
+    return simulate(url, workdir, "simulator-async", console, ASYNC_RUN) or status
 
 
 # (simulator --format, seed, extra options): the camt.053 repeats the camt.052's entries (same
@@ -323,15 +346,10 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         url = server.url
         console.print(f"[bold]local API[/] {url} (SQLite in {workdir}); demo key {DEV_KEY}")
-        status = simulate(url, workdir, "simulator", console, [
-            "--count", str(COUNT), "--batch-size", "100", "--concurrency", "4",
-            "--scenario", "fraud", "--seed", "2026", "--verify"])
+        status = simulate(url, workdir, "simulator", console, HISTORY_RUN)
         before_async = get_json(url, "/analytics")
         # the asynchronous path on the same server: its embedded queue, its consumer threads
-        status = simulate(url, workdir, "simulator-async", console, [
-            "--count", str(ASYNC_COUNT), "--batch-size", "50", "--concurrency", "8",
-            "--accounts", str(ASYNC_ACCOUNTS), "--scenario", "fraud", "--seed", "2027", "--verify",
-            "--async"]) or status
+        status = simulate(url, workdir, "simulator-async", console, ASYNC_RUN) or status
         status = import_statements(url, console) or status
         body = get_json(url, "/analytics")
         for table in analytics_tables(body):

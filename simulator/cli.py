@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -17,6 +17,7 @@ from simulator import console, options, preflight, runner, verify
 from simulator.bank import build_cast
 from simulator.generator import Generator, Mix, take
 from simulator.options import Options
+from simulator.pace import Spread
 from simulator.plan import Group
 from simulator.report import write_report
 from simulator.tally import Tally
@@ -32,11 +33,20 @@ GRACE_S = 1.0
 def stream(opts: Options, start: datetime) -> Iterator[Group]:
     """The run's groups of transactions (bounded by --count if given)."""
     cast = build_cast(opts.seed, opts.accounts, opts.currencies)
-    mix = Mix(opts.scenario, opts.invalid_rate, opts.duplicate_rate)
-    # A pinned --start keeps the whole stream a pure function of the seed; otherwise the
-    # timestamp cap follows the real clock so a long run never gets ahead of the API.
-    live = None if opts.start else (lambda: datetime.now(UTC))
-    groups = Generator(cast, opts.seed, start, mix, live).groups()
+    # A steady --rate paces simulated time like real time; else 20 transactions a second.
+    gap = 1 / opts.rate if opts.rate and not opts.start else Mix.gap_s
+    mix = Mix(opts.scenario, opts.invalid_rate, opts.duplicate_rate, gap)
+    if opts.start:
+        # A pinned --start keeps the whole stream a pure function of the seed.
+        generator = Generator(cast, opts.seed, start, mix)
+    else:
+        # Live: the cap is the real clock, so no transaction is ever stamped in the future;
+        # --history spreads the run over the hours before `start` (now) instead.
+        spread = (Spread(start - timedelta(hours=opts.history), start, opts.count or 1)
+                  if opts.history else None)
+        generator = Generator(cast, opts.seed, start, mix, lambda: datetime.now(UTC),
+                              timedelta(0), spread)
+    groups = generator.groups()
     return take(groups, opts.count) if opts.count else groups
 
 

@@ -17,9 +17,13 @@ from simulator import fraud
 from simulator.bank import CHANNELS, Account, Cast
 from simulator.faults import break_it
 from simulator.money import MINOR_DIGITS, SCALE, from_minor, text
+from simulator.pace import Spread
 from simulator.plan import INVALID, REPLAY, VALID, Group, Planned
 
-AHEAD = timedelta(minutes=4)  # the API refuses timestamps more than 5 minutes ahead
+# A pinned clock (--start) may run this far past it; the API refuses more than 5 minutes ahead.
+# A live run's timestamps never pass the real clock.
+AHEAD = timedelta(minutes=4)
+PATTERN_GAP_S = (1.0, 30.0)  # a backdated fraud pattern's steps follow each other this closely
 NORMAL_CAP_USD = 8_000  # ordinary traffic stays below the fraud bands
 FRAUD_RATE = 0.02  # in the fraud scenario, the chance that a step starts a pattern
 
@@ -48,7 +52,8 @@ class Generator:
     """A reproducible stream of groups of planned transactions (see `groups`)."""
 
     def __init__(self, cast: Cast, seed: int, start: datetime, mix: Mix,
-                 wallclock: Callable[[], datetime] | None = None) -> None:
+                 wallclock: Callable[[], datetime] | None = None,
+                 ahead: timedelta = AHEAD, spread: Spread | None = None) -> None:
         self.cast = cast
         self.mix = mix
         self.rng = random.Random(seed ^ 0x5EED)
@@ -57,6 +62,10 @@ class Generator:
         # The cap on timestamps follows the real clock in a live run; a fixed clock (tests,
         # --start) keeps the stream a pure function of the seed.
         self.wallclock = wallclock or (lambda: start)
+        self.ahead = ahead
+        # A backdated run (--history) stamps item k inside its slot of the spread instead.
+        self.spread = spread
+        self.slots = itertools.count()
         self.seq = itertools.count(1)
         self.recent: deque[Planned] = deque(maxlen=500)
         self.cum_weights = list(itertools.accumulate(a.weight for a in cast.accounts))
@@ -66,14 +75,38 @@ class Generator:
         return self.rng.choices(self.cast.accounts, cum_weights=self.cum_weights)[0]
 
     def _tick(self) -> str:
+        if self.spread is not None:
+            slot = self.spread.slot(next(self.slots))
+            moment = slot.start + (slot.end - slot.start) * self.rng.random()
+            return stamp(min(moment, self.wallclock()))
         self.clock += timedelta(seconds=self.rng.expovariate(1 / self.mix.gap_s))
-        return stamp(min(self.clock, self.wallclock() + AHEAD))
+        return stamp(min(self.clock, self.wallclock() + self.ahead))
+
+    def _burst(self, size: int) -> list[str | None]:
+        """Timestamps for a pattern of `size` steps in a backdated run: the first in its own slot,
+        the others seconds apart within the group's slots (a pattern is quick however thinly
+        the run is spread). None in a live or pinned run: each step ticks the clock as before."""
+        if self.spread is None:
+            return [None] * size
+        first = next(self.slots)
+        for _ in range(size - 1):
+            next(self.slots)
+        slot, last = self.spread.slot(first), self.spread.slot(first + size - 1)
+        moment = slot.start + (slot.end - slot.start) * self.rng.random()
+        ceiling = min(last.end - timedelta(milliseconds=1), self.wallclock())
+        stamps: list[str | None] = []
+        for _ in range(size):
+            moment = max(min(moment, ceiling), slot.start)
+            stamps.append(stamp(moment))
+            moment += timedelta(seconds=self.rng.uniform(*PATTERN_GAP_S))
+        return stamps
 
     def _planned(self, account: Account, amount: Decimal, credit: bool, extra: dict[str, str],
-                 rule: str | None = None) -> Planned:
+                 rule: str | None = None, when: str | None = None) -> Planned:
         raw: dict[str, Any] = {"id": f"{self.tag}-{next(self.seq):07d}", "account": account.iban,
                                "amount": text(amount), "currency": account.currency,
-                               "type": "credit" if credit else "debit", "timestamp": self._tick()}
+                               "type": "credit" if credit else "debit",
+                               "timestamp": self._tick() if when is None else when}
         raw.update(extra)
         return Planned(raw, VALID, amount, account.currency, credit, rule)
 
@@ -120,9 +153,10 @@ class Generator:
         """One pattern on one account, in order; its last item is meant to be flagged `rule`."""
         acct = self._account()
         moves = fraud.pattern(rule, self.rng, acct.currency)
+        stamps = self._burst(len(moves))
         return [self._planned(acct, m.amount, m.credit,
                               {"description": m.description, "channel": m.channel},
-                              rule if i == len(moves) - 1 else None)
+                              rule if i == len(moves) - 1 else None, stamps[i])
                 for i, m in enumerate(moves)]
 
     def groups(self) -> Iterator[Group]:
@@ -136,6 +170,7 @@ class Generator:
                 yield [Planned(raw, INVALID, fault=fault)]
             elif roll < mix.invalid_rate + mix.duplicate_rate and self.recent:
                 again = rng.choice(self.recent)
+                next(self.slots)  # a backdated run's slots are its items': a replay skips one
                 yield [Planned(dict(again.raw), REPLAY, again.amount, again.currency,
                                again.credit)]
             elif mix.scenario == "fraud" and rng.random() < FRAUD_RATE:

@@ -14,6 +14,7 @@ DEFAULT_URL = "http://127.0.0.1:8000"  # where `chalice local` / `make serve` li
 DEV_KEY = "demo-key-change-me"  # the dev stage's documented demo bank key
 KEY_ENV = "TXN_API_KEY"
 TOKEN_ENV = "TXN_BEARER_TOKEN"
+MAX_HISTORY_H = 366 * 24  # --history: a year of the past at most
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Options:
     accounts: int = 2000
     seed: int = 0
     start: datetime | None = None
+    history: float | None = None  # hours: spread the run over the past, ending now
     invalid_rate: float = 0.02
     duplicate_rate: float = 0.02
     scenario: str = "normal"
@@ -103,6 +105,13 @@ def _start(text: str) -> datetime:
     return moment
 
 
+def _hours(text: str) -> float:
+    value = float(text)  # a span of time, not money
+    if not 0 < value <= MAX_HISTORY_H:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_HISTORY_H}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser (its --help is the simulator's manual)."""
     p = argparse.ArgumentParser(
@@ -113,6 +122,7 @@ def parser() -> argparse.ArgumentParser:
                "  python -m simulator --count 5000 --batch-size 100 --verify\n"
                "  python -m simulator --duration 60 --rate 200 --scenario fraud\n"
                "  python -m simulator --dry-run --count 5 --seed 7\n"
+               "  python -m simulator --count 5000 --history 72 --scenario fraud\n"
                "  python -m simulator --async --count 3000 --batch-size 50 --verify\n"
                "Exit status: 0 all as expected; 1 something unexpected (a valid transaction "
                "rejected, an invalid one accepted, transport errors after retries, verify "
@@ -141,8 +151,12 @@ def parser() -> argparse.ArgumentParser:
                    help="size of the account pool (default 2000)")
     p.add_argument("--seed", type=int, help="makes the data reproducible (default: random, "
                                             "printed)")
-    p.add_argument("--start", type=_start, help="first timestamp (default now); with --seed it "
-                                                "pins ids and timestamps too")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--start", type=_start, help="first timestamp (default now); with --seed "
+                                                   "it pins ids and timestamps too")
+    when.add_argument("--history", type=_hours, metavar="HOURS",
+                      help="backdate the run: spread its --count transactions over the last "
+                           "HOURS hours, busier by day than by night (UTC), all before now")
     p.add_argument("--invalid-rate", type=_fraction, default=0.02,
                    help="share of deliberately invalid transactions (default 0.02)")
     p.add_argument("--duplicate-rate", type=_fraction, default=0.02,
@@ -188,12 +202,14 @@ def parse(argv: list[str] | None, random_seed: int) -> Options:
     invalid_and_dup = ns.invalid_rate + ns.duplicate_rate
     if invalid_and_dup > 1:
         parser().error("--invalid-rate plus --duplicate-rate must not exceed 1")
+    if ns.history and ns.duration:
+        parser().error("--history spreads a --count of transactions, not a --duration")
     return Options(url=ns.url.rstrip("/"), api_key=ns.api_key,
                    bearer_token=ns.bearer_token_file or ns.bearer_token,
                    count=None if ns.duration else (ns.count or 1000), duration=ns.duration,
                    rate=ns.rate, concurrency=ns.concurrency, batch_size=ns.batch_size,
                    accounts=ns.accounts, seed=random_seed if ns.seed is None else ns.seed,
-                   start=ns.start, invalid_rate=ns.invalid_rate,
+                   start=ns.start, history=ns.history, invalid_rate=ns.invalid_rate,
                    duplicate_rate=ns.duplicate_rate, scenario=ns.scenario,
                    currencies=ns.currencies, dry_run=ns.dry_run, verify=ns.verify,
                    output=ns.output, retries=ns.retries, timeout=ns.timeout,

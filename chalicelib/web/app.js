@@ -1,13 +1,26 @@
-// The dashboard: reads the API with the tab's key or access token and renders every value as text (never HTML).
-// Money is shown exactly as the API's decimal strings, per currency; the chart plots counts only,
-// so no amount ever passes through a JavaScript number.
+// The dashboard: reads the API with the tab's key or access token and renders every value as text
+// (never HTML). Figures come from the API's own text through format.js (thousands separators, the
+// currency's digits, never a float); the charts (charts.js) draw heights from numbers but label
+// every bar with the exact text. A window (24 h, 7 days, all time) drives the tiles, the tables
+// and the charts; clicking an hour narrows the tiles, tables and flagged list to that hour.
 "use strict";
 (function () {
   const KEY_ITEM = "txn-dashboard.api-key";
   const TOKEN_ITEM = "txn-dashboard.access-token";  // a Cognito access token, pasted in
   const REFRESH_MS = refreshMs();
   const HISTORY_PAGE = 10;
-  const HOUR_S = 3600;
+  const HOUR_MS = 3600 * 1000;
+  const SKEW_MS = 5 * 60 * 1000;  // the API takes timestamps up to 5 minutes ahead
+  const SERIES_MAX_HOURS = 744;  // GET /analytics/series serves at most 31 days a request
+  // The API's account rule (chalicelib/domain/validation.py ACCOUNT_PATTERN; a test compares).
+  const ACCOUNT_RULE = /^[A-Za-z0-9._:-]{1,34}$/;
+  const WINDOWS = {
+    24: { hours: 24, title: "Last 24 hours", span: "the last 24 hours" },
+    168: { hours: 168, title: "Last 7 days", span: "the last 7 days" },
+    // the series route serves 31 days a request: "all" charts those, the tiles all time
+    all: { hours: null, title: "All time", span: "up to 31 days" },
+  };
+  const F = TxnFormat;
 
   const $ = (id) => document.getElementById(id);
 
@@ -18,7 +31,12 @@
     return (seconds >= 1 && seconds <= 3600 ? seconds : 5) * 1000;
   }
   const state = {
-    timer: null, busy: false, plot: null, range: "24",
+    timer: null, busy: false, again: false, range: "24",
+    focus: null,  // the picked hour ("2026-01-10T14:00:00Z") or null: the whole window
+    shown: { focus: null, range: "24" },  // what the figures on the page are for
+    hours: [],  // the series' hours on the charts, oldest first
+    currency: null,  // the money chart's currency, once the reader picks one
+    flagged: [], rules: [],  // the flagged list as loaded, and the rules the filter offers
     account: null, cursors: [null], page: 0, nextCursor: null,
   };
 
@@ -167,6 +185,9 @@
     const held = credential();
     forget();
     state.account = null;
+    state.focus = null;  // the next person starts from the window, with no filter
+    $("filter-rule").value = "";
+    $("filter-account").value = "";
     $("account-detail").hidden = true;
     showSignIn(message, held ? held.method : null);
   }
@@ -233,14 +254,21 @@
   function pad(n) { return String(n).padStart(2, "0"); }
 
   async function refresh() {
-    if (state.busy) return;
+    if (state.busy) { state.again = true; return; }  // a click during a load: load again after
     state.busy = true;
+    state.again = false;
     try {
-      const [analytics, series] = await Promise.all([api("analytics"), api(seriesPath())]);
+      const chart = chartWindow();
+      const tiles = tileWindow(chart);
+      const shown = { focus: state.focus, range: state.range };  // whatever is clicked meanwhile
+      const [analytics, series] = await Promise.all([
+        api("analytics" + windowQuery(tiles)), api("analytics/series" + windowQuery(chart))]);
+      state.shown = shown;
+      renderHeading(analytics.window);
       renderTiles(analytics);
       renderCurrencies(analytics.totals);
       renderRules(analytics.flags.by_rule);
-      renderFlagged(analytics.flags.recent);
+      setFlagged(analytics.flags.recent, analytics.flags.by_rule);
       renderSeries(series);
       const now = new Date();
       $("updated").textContent = "updated " + pad(now.getHours()) + ":" + pad(now.getMinutes()) + ":" + pad(now.getSeconds());
@@ -255,6 +283,7 @@
     } finally {
       state.busy = false;
     }
+    if (state.again) { refresh(); return; }
     schedule();
   }
 
@@ -268,29 +297,78 @@
     }
   });
 
-  // ---- tiles ----
-  function tile(label, value, unit, extra) {
-    const box = el("div", "tile" + (extra ? " " + extra : ""));
-    box.appendChild(el("span", "label", label));
-    const line = el("span", "value", value);
-    box.appendChild(line);
-    if (unit) box.appendChild(el("span", "unit", unit));
-    return box;
+  // ---- the window: whole UTC hours, as the API counts them ----
+  function hourText(ms) { return new Date(ms).toISOString().slice(0, 13) + ":00:00Z"; }
+
+  function chartWindow() {
+    // ends after the hour that "now" plus the API's skew falls in, so the newest hour is whole
+    const until = Math.floor((Date.now() + SKEW_MS) / HOUR_MS) * HOUR_MS + HOUR_MS;
+    const hours = WINDOWS[state.range].hours || SERIES_MAX_HOURS;
+    return { since: hourText(until - hours * HOUR_MS), until: hourText(until) };
+  }
+
+  function tileWindow(chart) {
+    if (state.focus) {
+      return { since: state.focus, until: hourText(Date.parse(state.focus) + HOUR_MS) };
+    }
+    return WINDOWS[state.range].hours ? chart : null;  // "all time": no window at all
+  }
+
+  function windowQuery(span) {
+    return span ? "?since=" + encodeURIComponent(span.since) + "&until=" +
+      encodeURIComponent(span.until) : "";
+  }
+
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  function dayText(iso) {  // "2026-01-10T14:00:00Z" -> "10 Jan 2026"
+    return Number(iso.slice(8, 10)) + " " + MONTHS[Number(iso.slice(5, 7)) - 1] + " " + iso.slice(0, 4);
+  }
+
+  function rangeText(since, until) {  // both whole hours, in the API's UTC text
+    return dayText(since) + " " + since.slice(11, 16) + " to " +
+      (since.slice(0, 10) === until.slice(0, 10) ? "" : dayText(until) + " ") +
+      until.slice(11, 16) + " UTC";
+  }
+
+  // The heading says which figures the tiles and tables hold: the API's own window, echoed.
+  function renderHeading(span) {
+    const section = $("window");
+    section.dataset.since = span.since || "";
+    section.dataset.until = span.until || "";
+    section.dataset.focus = state.shown.focus || "";
+    if (state.shown.focus) {
+      const hour = state.shown.focus;
+      $("window-title").textContent = dayText(hour) + ", " + hour.slice(11, 16) + " to " +
+        (span.until || "").slice(11, 16) + " UTC";
+      $("window-range").textContent = "An hour picked on the charts, which still show " +
+        WINDOWS[state.shown.range].span + ".";
+    } else {
+      $("window-title").textContent = WINDOWS[state.shown.range].title;
+      $("window-range").textContent = span.since && span.until
+        ? rangeText(span.since, span.until) : "Everything since the first transaction.";
+    }
+    $("focus-bar").hidden = !state.shown.focus;
+    $("focus-clear").textContent = "Back to " + WINDOWS[state.shown.range].title.toLowerCase();
+  }
+
+  // ---- tiles: always four, so the grid (4 across, 2 by 2 on a phone) is always full ----
+  function tile(id, label, value, extra) {
+    const node = el("div", "tile" + (extra ? " " + extra : ""));
+    node.id = id;
+    node.appendChild(el("span", "label", label));
+    node.appendChild(el("span", "value", value));
+    return node;
   }
 
   function renderTiles(analytics) {
-    const tiles = [
-      tile("Transactions", analytics.count), tile("Accounts", analytics.accounts),
-      tile("Flagged", analytics.flags.count, null, "flag"),
-    ];
-    tiles[0].id = "tile-count"; tiles[1].id = "tile-accounts"; tiles[2].id = "tile-flagged";
-    for (const code of Object.keys(analytics.totals).sort()) {
-      const net = tile("Net " + code, analytics.totals[code].net, code);
-      net.dataset.currency = code;
-      net.classList.add("net");
-      tiles.push(net);
-    }
-    $("tiles").replaceChildren(...tiles);
+    const windowed = Boolean(analytics.window.since || analytics.window.until);
+    $("tiles").replaceChildren(
+      tile("tile-count", "Transactions", F.count(analytics.count)),
+      tile("tile-flagged", "Flagged", F.count(analytics.flags.count), "flag"),
+      tile("tile-rate", "Flag rate", F.percent(analytics.flags.count, analytics.count)),
+      // the API counts accounts over all time only, whatever the window
+      tile("tile-accounts", windowed ? "Accounts (all time)" : "Accounts", F.count(analytics.accounts)));
   }
 
   // ---- credits against debits, per currency (counts for the bar, money as text) ----
@@ -302,17 +380,18 @@
       row.dataset.currency = code;
       cell(row, code, "code", "Currency");
       const credits = box(cell(row, null, "num", "Credits"));
-      credits.appendChild(el("span", "side credit", t.credits.total + " " + code));
-      credits.appendChild(el("span", "muted", t.credits.count + " credits"));
+      credits.appendChild(el("span", "side credit", F.money(t.credits.total, code)));
+      credits.appendChild(el("span", "muted", F.count(t.credits.count) + " credits"));
       const debits = box(cell(row, null, "num", "Debits"));
-      debits.appendChild(el("span", "side debit", t.debits.total + " " + code));
-      debits.appendChild(el("span", "muted", t.debits.count + " debits"));
-      const net = box(cell(row, null, null, "Net"));
-      net.appendChild(el("span", "side", t.net + " " + code));
+      debits.appendChild(el("span", "side debit", F.money(t.debits.total, code)));
+      debits.appendChild(el("span", "muted", F.count(t.debits.count) + " debits"));
+      const net = box(cell(row, null, "net", "Net"));
+      net.appendChild(el("span", "side", F.money(t.net, code)));
       const all = t.credits.count + t.debits.count;
       const split = el("div", "split");
       split.setAttribute("role", "img");
-      split.setAttribute("aria-label", t.credits.count + " credits, " + t.debits.count + " debits");
+      split.setAttribute("aria-label", F.count(t.credits.count) + " credits, " +
+        F.count(t.debits.count) + " debits");
       const share = all ? (100 * t.credits.count) / all : 0;
       const creditBar = el("span", "credit");
       creditBar.style.width = share + "%";
@@ -322,7 +401,7 @@
       net.appendChild(split);
       rows.push(row);
     }
-    if (!rows.length) rows.push(emptyRow(4, "No transactions yet."));
+    if (!rows.length) rows.push(emptyRow(4, "No transactions in this window."));
     $("currencies").tBodies[0].replaceChildren(...rows);
   }
 
@@ -333,6 +412,8 @@
     return row;
   }
 
+  function ruleText(rule) { return rule.replaceAll("_", " "); }
+
   // ---- flags by rule ----
   function renderRules(byRule) {
     const names = Object.keys(byRule).sort((a, b) => byRule[b] - byRule[a] || (a < b ? -1 : 1));
@@ -340,14 +421,14 @@
     const rows = names.map((rule) => {
       const row = el("tr");
       row.dataset.rule = rule;
-      cell(row, rule.replaceAll("_", " "));
-      cell(row, byRule[rule], "num");
+      cell(row, ruleText(rule));
+      cell(row, F.count(byRule[rule]), "num");
       const bar = el("div", "bar");
       bar.style.width = (top ? (100 * byRule[rule]) / top : 0) + "%";
       cell(row, null, "bar-cell").appendChild(bar);
       return row;
     });
-    if (!rows.length) rows.push(emptyRow(3, "Nothing flagged yet."));
+    if (!rows.length) rows.push(emptyRow(3, "Nothing flagged in this window."));
     $("rules").tBodies[0].replaceChildren(...rows);
   }
 
@@ -358,107 +439,208 @@
     cell(row, timeText(tx.timestamp), "time", "Time");
     if (withAccount) cell(row, null, null, "Account").appendChild(accountButton(tx.account));
     else cell(row, tx.type, null, "Type");
-    cell(row, tx.amount + " " + tx.currency, "num", "Amount");
-    cell(row, (tx.flags || []).map((f) => f.replaceAll("_", " ")).join(", "), "rules-list", "Rules");
+    cell(row, F.money(tx.amount, tx.currency), "num", "Amount");
+    cell(row, (tx.flags || []).map(ruleText).join(", "), "rules-list", "Rules");
     cell(row, tx.merchant || "", "merchant", "Merchant");
     cell(row, tx.id, "id", "Id");
     return row;
   }
 
-  function renderFlagged(recent) {
-    const rows = recent.map((tx) => txRow(tx, true));
-    if (!rows.length) rows.push(emptyRow(6, "Nothing flagged yet."));
-    $("flagged").tBodies[0].replaceChildren(...rows);
+  // ---- the flagged list, and the seam where the alert queue goes ----
+  // Today the list is the window's (or the picked hour's) newest flagged transactions, at most
+  // 20 (GET /analytics `flags.recent`), filtered here by rule and account. With the alerts
+  // storage, flaggedMatches() gives way to GET /alerts?status=&rule=&account= (filtered by the
+  // API, paged with its cursor), flaggedRow() gains the alert's status and its confirm /
+  // dismiss / snooze actions, and the filter form gains a status; the rest stays.
+  function setFlagged(recent, byRule) {
+    state.flagged = recent;
+    const rules = [...new Set([...Object.keys(byRule), ...recent.flatMap((tx) => tx.flags || [])])].sort();
+    const chosen = $("filter-rule").value;
+    if (chosen && !rules.includes(chosen)) rules.push(chosen);  // a choice outlives a quiet hour
+    if (rules.join() !== state.rules.join()) {  // rebuilt only on change: an open menu stays open
+      state.rules = rules;
+      const options = [el("option", null, "All rules")];
+      options[0].value = "";
+      for (const rule of rules) {
+        const option = el("option", null, ruleText(rule));
+        option.value = rule;
+        options.push(option);
+      }
+      $("filter-rule").replaceChildren(...options);
+      $("filter-rule").value = chosen;
+    }
+    renderFlagged();
   }
 
-  // ---- the hourly series (uPlot; counts only) ----
-  function seriesPath() {
-    const hours = state.range === "all" ? 744 : Number(state.range);
-    // the API takes timestamps up to 5 minutes ahead: the window ends after the hour they fall in
-    const until = new Date(Date.now() + 5 * 60 * 1000);
-    until.setUTCMinutes(0, 0, 0);
-    until.setUTCHours(until.getUTCHours() + 1);
-    const since = new Date(until.getTime() - hours * HOUR_S * 1000);
-    return "analytics/series?since=" + encodeURIComponent(since.toISOString()) +
-      "&until=" + encodeURIComponent(until.toISOString());
+  function flaggedFilter() {
+    return { rule: $("filter-rule").value, account: $("filter-account").value.trim() };
+  }
+
+  function flaggedMatches(tx, filter) {
+    // the account as a case-insensitive part of the number: an analyst types what they see
+    return (!filter.rule || (tx.flags || []).includes(filter.rule)) &&
+      (!filter.account || tx.account.toLowerCase().includes(filter.account.toLowerCase()));
+  }
+
+  function flaggedRow(tx) {
+    const row = txRow(tx, true);
+    row.dataset.account = tx.account;
+    row.dataset.rules = (tx.flags || []).join(" ");
+    return row;
+  }
+
+  function renderFlagged() {
+    const filter = flaggedFilter();
+    const shown = state.flagged.filter((tx) => flaggedMatches(tx, filter));
+    const rows = shown.map(flaggedRow);
+    const filtered = Boolean(filter.rule || filter.account);
+    if (!rows.length) {
+      rows.push(emptyRow(6, filtered && state.flagged.length
+        ? "None of these matches the filter." : "Nothing flagged in this window."));
+    }
+    $("flagged").tBodies[0].replaceChildren(...rows);
+    const where = state.shown.focus ? "this hour" : "this window";
+    $("flagged-note").textContent = !state.flagged.length ? "" : filtered
+      ? F.count(shown.length) + " of the " + F.count(state.flagged.length) + " newest flagged in " +
+        where + " match. Pick an hour on a chart to reach older ones."
+      : "The " + F.count(state.flagged.length) + " newest flagged in " + where + ".";
+  }
+
+  // ---- the hourly charts: counts, and money in and out in one currency ----
+  const picked = () => (state.focus ? Date.parse(state.focus) / 1000 : null);
+  let countChart = null;
+  let moneyChart = null;
+
+  function charts() {
+    if (!countChart) {
+      countChart = TxnCharts.counts($("chart"), picked, pickIndex);
+      moneyChart = TxnCharts.money($("money-chart"), picked, pickIndex);
+    }
   }
 
   function renderSeries(series) {
     let hours = series.hours;
-    if (state.range === "all") {
+    if (state.shown.range === "all") {
       // "all": from the first hour with data (the API serves at most 31 days per request)
       const first = hours.findIndex((h) => h.count > 0);
       hours = first > 0 ? hours.slice(Math.max(0, first - 1)) : hours;
     }
+    state.hours = hours;
+    charts();
     const xs = hours.map((h) => Date.parse(h.hour) / 1000);
     const counts = hours.map((h) => h.count);
     const flagged = hours.map((h) => h.flagged);
     const total = counts.reduce((a, b) => a + b, 0);
+    const flaggedTotal = flagged.reduce((a, b) => a + b, 0);
     const chart = $("chart");
     chart.dataset.points = String(xs.length);
+    chart.dataset.first = hours.length ? hours[0].hour : "";
     chart.dataset.total = String(total);
-    chart.dataset.flagged = String(flagged.reduce((a, b) => a + b, 0));
-    chart.setAttribute("aria-label", "Transactions per hour: " + total + " transactions in " +
-      xs.length + " hours, " + chart.dataset.flagged + " flagged");
-    $("series-note").textContent = total ? "" : "No transactions in this window.";
-    const data = [xs, counts, flagged];
-    if (state.plot) {
-      state.plot.setData(data);
-      return;
+    chart.dataset.flagged = String(flaggedTotal);
+    chart.setAttribute("aria-label", "Transactions per hour: " + F.count(total) +
+      " transactions in " + F.count(xs.length) + " hours, " + F.count(flaggedTotal) + " flagged");
+    $("series-note").textContent = !total ? "No transactions in this window."
+      : state.shown.range === "all" ? "From the first hour with data, up to 31 days back." : "";
+    countChart.set(xs, [counts, flagged], [counts.map(F.count), flagged.map(F.count)]);
+    renderMoney(xs, hours);
+  }
+
+  function renderMoney(xs, hours) {
+    // the currencies of the window, busiest first; the reader's choice is kept while it lasts
+    const busy = {};
+    for (const h of hours) {
+      for (const [code, c] of Object.entries(h.currencies)) {
+        busy[code] = (busy[code] || 0) + c.credits.count + c.debits.count;
+      }
     }
-    state.plot = new uPlot(chartOptions(chart), data, chart);
-  }
-
-  function utcText(ts) { return new Date(ts * 1000).toISOString(); }  // counts only: ts is an integer
-
-  function hourLabels(u, splits) {
-    // "14:00", with the date above the first label of each day (times are UTC, as in the API)
-    let lastDay = "";
-    return splits.map((ts) => {
-      const iso = utcText(ts);
-      const day = iso.slice(5, 10);
-      const label = (day !== lastDay ? day + "\n" : "") + iso.slice(11, 16);
-      lastDay = day;
-      return label;
+    const codes = Object.keys(busy).sort((a, b) => busy[b] - busy[a] || (a < b ? -1 : 1));
+    const select = $("money-currency");
+    if (codes.join() !== [...select.options].map((o) => o.value).join()) {
+      select.replaceChildren(...codes.map((code) => {
+        const option = el("option", null, code);
+        option.value = code;
+        return option;
+      }));
+    }
+    const code = codes.includes(state.currency) ? state.currency : codes[0] || null;
+    select.value = code || "";
+    select.disabled = !codes.length;
+    const side = (h, name) => (code && h.currencies[code] ? h.currencies[code][name] : null);
+    // heights only: a bar is drawn from Number(text); the legend shows the text itself
+    const credits = hours.map((h) => Number(side(h, "credits") ? side(h, "credits").total : 0));
+    const debits = hours.map((h) => -Number(side(h, "debits") ? side(h, "debits").total : 0));
+    const label = (name) => hours.map((h) => {
+      const s = side(h, name);
+      return s ? F.money(s.total, code) + " (" + F.count(s.count) + ")" : "0";
     });
+    const chart = $("money-chart");
+    chart.dataset.currency = code || "";
+    chart.dataset.points = String(xs.length);
+    chart.dataset.first = hours.length ? hours[0].hour : "";
+    chart.setAttribute("aria-label", code ? "Money in and out per hour in " + code
+      : "Money in and out per hour: nothing in this window");
+    $("money-note").textContent = code ? "Credits above the line, debits below it, in " + code +
+      ". Point at a bar for its exact amounts." : "No transactions in this window.";
+    moneyChart.set(xs, [credits, debits], [label("credits"), label("debits")]);
   }
 
-  function chartOptions(target) {
-    return {
-      width: chartWidth(target), height: chartHeight(),
-      cursor: { drag: { x: false, y: false } },
-      scales: {
-        x: { range: (u, min, max) => [min - HOUR_S / 2, max + HOUR_S / 2] },  // whole bars at the edges
-        y: { range: (u, min, max) => [0, Math.max(1, Math.ceil(max * 1.1))] },
-      },
-      axes: [{ values: hourLabels, space: 60, size: 48 }, { size: 48 }],
-      series: [
-        { label: "Hour", value: (u, ts) => (ts == null ? "--" : utcText(ts).slice(0, 16).replace("T", " ") + " UTC") },
-        { label: "Transactions", stroke: "#1f5fbf", fill: "rgba(31,95,191,0.55)", width: 1,
-          paths: uPlot.paths.bars({ size: [0.9, 48], align: 0 }), points: { show: false } },
-        { label: "Flagged", stroke: "#b3261e", fill: "rgba(179,38,30,0.85)", width: 1,
-          paths: uPlot.paths.bars({ size: [0.5, 24], align: 0 }), points: { show: false } },
-      ],
-    };
+  function pickIndex(index) {
+    const hour = state.hours[index];
+    if (hour) pickHour(hour.hour);
   }
 
-  function chartHeight() { return window.innerWidth < 600 ? 200 : 260; }
+  function pickHour(hour) {
+    state.focus = hour;
+    countChart.redraw();
+    moneyChart.redraw();
+    refresh();
+  }
 
-  function chartWidth(target) {
-    return Math.max(280, Math.floor(target.getBoundingClientRect().width || 600));
+  function clearPick() {
+    if (!state.focus) return;
+    state.focus = null;
+    if (countChart) { countChart.redraw(); moneyChart.redraw(); }
+    refresh();
+  }
+
+  function stepPick(step) {
+    // from the picked hour, or (nothing picked) from the newest hour with data
+    const at = state.hours.findIndex((h) => h.hour === state.focus);
+    let index = at;
+    if (at < 0) {
+      index = state.hours.length - 1;
+      while (index > 0 && state.hours[index].count === 0) index -= 1;
+    } else {
+      index = Math.min(Math.max(at + step, 0), state.hours.length - 1);
+    }
+    if (state.hours[index] && state.hours[index].hour !== state.focus) pickIndex(index);
+  }
+
+  function chartKeys(event) {
+    const steps = { ArrowLeft: -1, ArrowRight: 1 };
+    if (event.key in steps) { event.preventDefault(); stepPick(steps[event.key]); }
+    if (event.key === "Escape") { event.preventDefault(); clearPick(); }
   }
 
   window.addEventListener("resize", () => {
-    const plot = state.plot;
-    if (plot) plot.setSize({ width: chartWidth($("chart")), height: chartHeight() });
+    if (countChart) { countChart.resize(); moneyChart.resize(); }
   });
 
   function changeRange(event) {
     state.range = event.target.value;
+    state.focus = null;
     refresh();
   }
 
   // ---- account drill-down with cursor paging ----
+  // Every character the API allows in an account is legal in a URL path as it is, so none is
+  // percent-encoded (chalice local does not decode path parameters; API Gateway does, and
+  // leaves these alone). "." and ".." alone are path steps to every browser, encoded or not
+  // (the WHATWG URL standard): a page cannot ask for them, so it says so.
+  function accountPath(account) {
+    return account === "." || account === ".." ? null : "accounts/" + account;
+  }
+
   async function openAccount(account) {
     state.account = account;
     state.cursors = [null];
@@ -471,7 +653,15 @@
 
   async function loadAccount(withSummary) {
     const account = state.account;
-    const base = "accounts/" + encodeURIComponent(account);
+    const base = accountPath(account);
+    if (base === null) {
+      $("account-detail").hidden = true;
+      $("account-message").textContent = 'Account "' + account + '" cannot be opened in a ' +
+        "browser, which reads \".\" and \"..\" in an address as steps between folders; " +
+        "the API answers GET /accounts/" + account + " to a client that sends the path as it " +
+        "is (curl --path-as-is).";
+      return;
+    }
     const cursor = state.cursors[state.page];
     const query = "?limit=" + HISTORY_PAGE + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
     try {
@@ -495,12 +685,12 @@
   }
 
   function renderAccountSummary(summary) {
-    const items = [["Account", summary.account], ["Transactions", summary.count],
-      ["Flagged", summary.flags.count], ["Last activity", timeText(summary.last_activity || "")]];
+    const items = [["Account", summary.account], ["Transactions", F.count(summary.count)],
+      ["Flagged", F.count(summary.flags.count)], ["Last activity", timeText(summary.last_activity || "")]];
     for (const code of Object.keys(summary.totals).sort()) {
       const t = summary.totals[code];
-      items.push(["Net " + code, t.net + " " + code + " (" + t.credits.count + " credits, " +
-        t.debits.count + " debits)"]);
+      items.push(["Net " + code, F.money(t.net, code) + " (" + F.count(t.credits.count) +
+        " credits, " + F.count(t.debits.count) + " debits)"]);
     }
     const nodes = [];
     for (const [name, value] of items) nodes.push(el("dt", null, name), el("dd", null, value));
@@ -524,6 +714,12 @@
     event.preventDefault();
     const account = $("account-input").value.trim();
     if (!account) { $("account-message").textContent = "Enter an account number."; return; }
+    if (!ACCOUNT_RULE.test(account)) {
+      $("account-detail").hidden = true;
+      $("account-message").textContent = "An account number is 1 to 34 letters, digits, " +
+        "dots, underscores, colons or hyphens.";
+      return;
+    }
     openAccount(account);
   }
 
@@ -544,6 +740,17 @@
     for (const radio of document.querySelectorAll('input[name="range"]')) {
       radio.addEventListener("change", changeRange);
     }
+    $("focus-clear").addEventListener("click", clearPick);
+    $("focus-prev").addEventListener("click", () => stepPick(-1));
+    $("focus-next").addEventListener("click", () => stepPick(1));
+    for (const id of ["chart", "money-chart"]) $(id).addEventListener("keydown", chartKeys);
+    $("money-currency").addEventListener("change", (event) => {
+      state.currency = event.target.value;
+      renderMoney(state.hours.map((h) => Date.parse(h.hour) / 1000), state.hours);
+    });
+    $("flagged-filter").addEventListener("submit", (event) => event.preventDefault());
+    $("filter-rule").addEventListener("change", renderFlagged);
+    $("filter-account").addEventListener("input", renderFlagged);
     if (credential()) start();
     else showSignIn("");
   }

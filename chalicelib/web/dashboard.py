@@ -14,6 +14,8 @@ WEB_DIR = Path(__file__).resolve().parent
 ASSET_PREFIX = "dashboard/static/"  # relative: works under /api/ on API Gateway and at / locally
 # name in the URL -> (file under chalicelib/web/, content type)
 ASSETS: dict[str, tuple[str, str]] = {
+    "format.js": ("format.js", "text/javascript; charset=utf-8"),
+    "charts.js": ("charts.js", "text/javascript; charset=utf-8"),
     "app.js": ("app.js", "text/javascript; charset=utf-8"),
     "app.css": ("app.css", "text/css; charset=utf-8"),
     "uplot.min.js": ("vendor/uplot.min.js", "text/javascript; charset=utf-8"),

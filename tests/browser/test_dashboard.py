@@ -12,15 +12,19 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
+from chalicelib.domain.money import MINOR_UNITS
 from chalicelib.usecases.api_keys import create_key, revoke_key
 from scripts.demo import PROJECT_DIR, LocalServer
 from simulator.options import DEV_KEY
@@ -37,6 +41,10 @@ PAGED = "PAGED-ACCOUNT-1"
 PAGED_COUNT = 25  # 10 per page on the dashboard: pages of 10, 10 and 5
 AUTH_NOISE = ("status of 401", "status of 403")  # Chromium logs each refused fetch
 FAST = "/dashboard?refresh=1"  # tests of the refresh loop wait for periods of 1 s, not 5
+OLD_ID = "old-1"  # flagged (large), 20 hours ago, on an account a path must not encode
+OLD_MINUTES = 20 * 60
+ODD_ACCOUNT = "a.b:C_9-z"  # every kind of character the API allows in an account
+TILES = ("tile-count", "tile-flagged", "tile-rate", "tile-accounts")
 
 
 class Served:
@@ -69,16 +77,18 @@ def recent(minutes: int) -> str:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
-    """serve_local on a fresh SQLite file, with the simulator's fraud traffic, an XSS merchant
-    and an account long enough to page through."""
+    """serve_local on a fresh SQLite file, with three days of the simulator's fraud traffic
+    (backdated, as the demo's), an XSS merchant, an account long enough to page through, a
+    flagged transaction 20 hours ago and flagged accounts whose numbers a URL path mishandles."""
     workdir = tempfile.mkdtemp(prefix="txn-dash-")
     sqlite_path = str(Path(workdir) / "ledger.db")
     with LocalServer(sqlite_path, env={"KEY_CACHE_TTL_S": "0"}) as server:
         done = Served(server, sqlite_path)
         simulator = subprocess.run(
             [sys.executable, "-m", "simulator", "--url", server.url, "--api-key", DEV_KEY,
-             "--count", "400", "--batch-size", "50", "--scenario", "fraud", "--seed", "11",
-             "--no-progress"], cwd=PROJECT_DIR, stdin=subprocess.DEVNULL, capture_output=True,
+             "--count", "400", "--batch-size", "50", "--concurrency", "1", "--scenario",
+             "fraud", "--seed", "11", "--history", "72", "--no-progress"],
+            cwd=PROJECT_DIR, stdin=subprocess.DEVNULL, capture_output=True,
             text=True, timeout=180, check=False, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         assert simulator.returncode == 0, simulator.stdout[-2000:] + simulator.stderr[-2000:]
         done.post([{"id": "xss-1", "account": "XSS-ACCOUNT", "amount": "15000.00",
@@ -88,6 +98,10 @@ def served() -> Iterator[Served]:
                     "amount": "12000.00" if i == PAGED_COUNT - 1 else f"{i + 1}.50",
                     "currency": "GBP", "type": "credit", "timestamp": recent(40 - i)}
                    for i in range(PAGED_COUNT)])
+        done.post([{"id": OLD_ID, "account": ODD_ACCOUNT, "amount": "1234567.5",
+                    "currency": "CHF", "type": "credit", "timestamp": recent(OLD_MINUTES)},
+                   {"id": "dots-1", "account": "..", "amount": "2000000", "currency": "JPY",
+                    "type": "debit", "timestamp": recent(5)}])
         yield done
 
 
@@ -98,7 +112,9 @@ def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
 
 
 def wait_for(browser: Browser, condition: Callable[[], Any], what: str) -> Any:
-    return WebDriverWait(browser.driver, WAIT_S, poll_frequency=0.2).until(
+    # the page re-renders on every refresh: an element found just before one may be gone
+    return WebDriverWait(browser.driver, WAIT_S, poll_frequency=0.2,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda _: condition(), message=what)
 
 
@@ -114,50 +130,87 @@ def sign_in(browser: Browser, served: Served, key: str = DEV_KEY, path: str = "/
     browser.driver.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
 
 
+def money(amount: str, currency: str) -> str:
+    """What the page must show for an amount: grouped, the currency's digits (Decimal only)."""
+    return f"{Decimal(amount):,.{MINOR_UNITS[currency]}f} {currency}"
+
+
+def rate(flagged: int, count: int) -> str:
+    if not count:
+        return "–"
+    tenths = (Decimal(flagged * 1000) / count).quantize(Decimal(1), ROUND_HALF_UP)
+    return "<0.1%" if flagged and not tenths else f"{tenths / 10:.1f}%"
+
+
+def shown_window(browser: Browser) -> str:
+    """The query of the window the page says its tiles hold ("" for all time)."""
+    section = browser.driver.find_element(By.ID, "window")
+    since, until = section.get_attribute("data-since"), section.get_attribute("data-until")
+    return f"?since={since}&until={until}" if since and until else ""
+
+
 def tiles_match(browser: Browser, served: Served) -> bool:
-    """The tiles show exactly what GET /analytics answers now (money as the same strings)."""
-    truth = served.get("/analytics")
-    shown = {"count": text(browser, "#tile-count .value"),
-             "accounts": text(browser, "#tile-accounts .value"),
-             "flagged": text(browser, "#tile-flagged .value")}
-    nets = {el.get_attribute("data-currency"): el.find_element(By.CSS_SELECTOR, ".value").text
-            for el in browser.driver.find_elements(By.CSS_SELECTOR, "#tiles .net")}
-    return shown == {"count": str(truth["count"]), "accounts": str(truth["accounts"]),
-                     "flagged": str(truth["flags"]["count"])} and nets == {
-        code: totals["net"] for code, totals in truth["totals"].items()}
+    """The tiles and the currency table show exactly what GET /analytics answers now for the
+    window the page names, formatted for the reader."""
+    truth = served.get("/analytics" + shown_window(browser))
+    shown = {tile: text(browser, f"#{tile} .value") for tile in TILES}
+    rows = browser.driver.find_elements(By.CSS_SELECTOR, "#currencies tr[data-currency]")
+    nets = {row.get_attribute("data-currency"): row.find_element(By.CSS_SELECTOR, ".net .side")
+            .text for row in rows}
+    flagged = truth["flags"]["count"]
+    return shown == {"tile-count": f"{truth['count']:,}", "tile-flagged": f"{flagged:,}",
+                     "tile-rate": rate(flagged, truth["count"]),
+                     "tile-accounts": f"{truth['accounts']:,}"} and nets == {
+        code: money(totals["net"], code) for code, totals in truth["totals"].items()}
 
 
-def painted_pixels(browser: Browser) -> int:
-    """How many pixels of uPlot's canvas are not transparent (0: nothing was drawn)."""
+def painted_pixels(browser: Browser, css: str = "#chart canvas") -> int:
+    """How many pixels of a uPlot canvas are not transparent (0: nothing was drawn)."""
     return int(browser.driver.execute_script("""
-        const canvas = document.querySelector('#chart canvas');
+        const canvas = document.querySelector(arguments[0]);
         if (!canvas || !canvas.width || !canvas.height) return 0;
         const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
         let n = 0;
         for (let i = 3; i < data.length; i += 4) if (data[i]) n++;
-        return n;"""))
+        return n;""", css))
 
 
-def test_tiles_equal_the_analytics_answer_and_the_chart_draws_the_series(
+def heading(browser: Browser) -> str:
+    return text(browser, "#window-title")
+
+
+def test_the_window_drives_tiles_tables_and_charts_and_the_heading_says_which(
         browser: Browser, served: Served) -> None:
     sign_in(browser, served)
-    wait_for(browser, lambda: tiles_match(browser, served), "tiles equal GET /analytics")
-    assert len(browser.driver.find_elements(By.CSS_SELECTOR, "#tiles .net")) >= 2
+    wait_for(browser, lambda: heading(browser) == "Last 24 hours"
+             and tiles_match(browser, served), "tiles equal GET /analytics for 24 hours")
+    since = datetime.fromisoformat(browser.driver.find_element(By.ID, "window")
+                                   .get_attribute("data-since") or "")
+    until = datetime.fromisoformat(browser.driver.find_element(By.ID, "window")
+                                   .get_attribute("data-until") or "")
+    assert until - since == timedelta(hours=24) and until.minute == 0
+    assert until - timedelta(hours=1) <= datetime.now(UTC) + timedelta(minutes=5) < until
     chart = browser.driver.find_element(By.ID, "chart")
-    wait_for(browser, lambda: chart.get_attribute("data-total"), "the chart has data")
-    canvas = browser.driver.find_element(By.CSS_SELECTOR, "#chart canvas")
-    assert canvas.size["width"] > 200 and canvas.size["height"] > 100
-    assert painted_pixels(browser) > 1000
-    series_total = int(chart.get_attribute("data-total") or 0)
-    assert series_total == served.get("/analytics")["count"]  # every transaction is this hour
+    wait_for(browser, lambda: chart.get_attribute("data-points") == "24", "24 hours of bars")
+    series = served.get("/analytics/series" + shown_window(browser))
+    assert int(chart.get_attribute("data-total") or 0) == sum(h["count"] for h in series["hours"])
+    for canvas in ("#chart canvas", "#money-chart canvas"):
+        assert painted_pixels(browser, canvas) > 1000, canvas
     rows = browser.driver.find_elements(By.CSS_SELECTOR, "#rules tbody tr[data-rule]")
     assert {r.get_attribute("data-rule") for r in rows} == set(
-        served.get("/analytics")["flags"]["by_rule"])
+        served.get("/analytics" + shown_window(browser))["flags"]["by_rule"])
+    everything = served.get("/analytics")
+    assert int(chart.get_attribute("data-total") or 0) < everything["count"]  # history is older
     browser.driver.find_element(By.CSS_SELECTOR, "input[name=range][value='168']").click()
-    wait_for(browser, lambda: chart.get_attribute("data-points") == "168", "7 days of hours")
+    wait_for(browser, lambda: heading(browser) == "Last 7 days" and tiles_match(browser, served)
+             and chart.get_attribute("data-points") == "168", "7 days: tiles and 168 hours")
     browser.driver.find_element(By.CSS_SELECTOR, "input[name=range][value=all]").click()
-    wait_for(browser, lambda: int(chart.get_attribute("data-points") or 0) < 168,
-             "'all' starts at the first hour with data")
+    wait_for(browser, lambda: heading(browser) == "All time" and shown_window(browser) == ""
+             and tiles_match(browser, served), "all time: the tiles equal GET /analytics")
+    assert text(browser, "#tile-count .value") == f"{served.get('/analytics')['count']:,}"
+    assert text(browser, "#tile-accounts .label") == "Accounts"
+    wait_for(browser, lambda: 72 <= int(chart.get_attribute("data-points") or 0) < 168,
+             "'all' charts from the first hour with data")
     assert browser.errors() == []
 
 
@@ -165,12 +218,12 @@ def test_a_new_batch_appears_after_the_automatic_refresh(browser: Browser,
                                                          served: Served) -> None:
     sign_in(browser, served, path=FAST)
     wait_for(browser, lambda: tiles_match(browser, served), "first load")
-    before = int(text(browser, "#tile-count .value"))
+    before = int(text(browser, "#tile-count .value").replace(",", ""))
     first_update = text(browser, "#updated")
     assert first_update.startswith("updated ")
     served.post([{"id": f"late-{i}", "account": f"LATE-{i % 3}", "amount": "5.00",
                   "type": "credit", "timestamp": recent(1)} for i in range(20)])
-    wait_for(browser, lambda: text(browser, "#tile-count .value") == str(before + 20),
+    wait_for(browser, lambda: text(browser, "#tile-count .value") == f"{before + 20:,}",
              "the new batch is counted without a reload")
     assert tiles_match(browser, served)
     assert text(browser, "#updated") != first_update
@@ -211,7 +264,7 @@ def test_the_xss_merchant_shows_as_text_and_runs_nothing(browser: Browser,
     row = wait_for(browser, lambda: browser.driver.find_element(
         By.CSS_SELECTOR, "#flagged tr[data-id='xss-1']"), "the flagged XSS transaction")
     assert row.find_element(By.CSS_SELECTOR, "td.merchant").text == XSS
-    assert "15000.00 EUR" in row.text
+    assert "15,000.00 EUR" in row.text
     row.find_element(By.CSS_SELECTOR, "button.link").click()  # its account's history too
     wait_for(browser, lambda: browser.driver.find_elements(
         By.CSS_SELECTOR, "#history tr[data-id='xss-1']"), "the account's history")
@@ -264,6 +317,7 @@ def test_account_drill_down_pages_with_the_cursor(browser: Browser, served: Serv
         wait_for(browser, lambda: text(browser, "#history-caption").startswith(
             f"Page {number} "), f"page {number}")
 
+    wait_page(1)  # the summary and the first page arrive together
     assert f"{PAGED_COUNT}" in text(browser, "#account-summary")
     for page, size in ((1, 10), (2, 10), (3, 5)):
         wait_page(page)
@@ -307,13 +361,137 @@ def test_the_page_fits_the_screen_at_desktop_and_phone_widths(
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0  # wide tables scroll inside their own box, never the page
     labels = browser.driver.execute_script("""
-        return [...document.querySelectorAll('input')].filter(i => !i.labels.length)
+        return [...document.querySelectorAll('input, select')].filter(i => !i.labels.length)
                .map(i => i.id || i.name);""")
     assert labels == []  # every control has a label
+    grid = browser.driver.execute_script("""
+        const tiles = document.getElementById('tiles');
+        const columns = getComputedStyle(tiles).gridTemplateColumns.split(' ').length;
+        const tops = [...tiles.children].map((t) => Math.round(t.getBoundingClientRect().top));
+        return {columns, tiles: tiles.children.length, rows: new Set(tops).size};""")
+    # an even grid: every row full (no seven tiles on a six-column grid)
+    assert grid["columns"] == (4 if width > 600 else 2)
+    assert grid["tiles"] == grid["columns"] * grid["rows"], grid
     path = browser.full_page_screenshot(f"dashboard-{width}", width, mobile)
     assert path.stat().st_size > 10_000
     parts = browser.screens(f"dashboard-{width}", width, 800 if width > 600 else 844, mobile)
     print(f"\nscreenshots: {path} and {len(parts)} screens beside it")
+    assert browser.errors() == []
+
+
+def hour_of(tx_id: str, served: Served) -> datetime:
+    stamp = datetime.fromisoformat(served.get(f"/transactions/{tx_id}")["timestamp"])
+    return stamp.replace(minute=0, second=0, microsecond=0)
+
+
+def point_at_hour(browser: Browser, chart_id: str, hour: datetime, click: bool) -> None:
+    """Move the mouse to `hour`'s bar on a chart (uPlot's overlay, at the bar's x) and click it
+    if asked, as a person would."""
+    chart = browser.driver.find_element(By.ID, chart_id)
+    first = datetime.fromisoformat(chart.get_attribute("data-first") or "")
+    points = int(chart.get_attribute("data-points") or 0)
+    index = int((hour - first) / timedelta(hours=1))
+    assert 0 <= index < points
+    over = chart.find_element(By.CSS_SELECTOR, ".u-over")
+    width = over.size["width"]
+    actions = ActionChains(browser.driver).move_to_element_with_offset(
+        over, round((index + 0.5) * width / points - width / 2), 0)
+    (actions.click() if click else actions).perform()
+
+
+def legend(browser: Browser, chart_id: str) -> list[str]:
+    """The legend's values: the hour, then each series."""
+    return [v.text for v in browser.driver.find_elements(
+        By.CSS_SELECTOR, f"#{chart_id} .u-legend .u-value")]
+
+
+def test_clicking_a_bar_drills_into_that_hour_and_the_money_chart_shows_exact_amounts(
+        browser: Browser, served: Served) -> None:
+    sign_in(browser, served)
+    wait_for(browser, lambda: heading(browser) == "Last 24 hours" and browser.driver
+             .find_element(By.ID, "money-chart").get_attribute("data-currency"), "loaded")
+    hour = hour_of(OLD_ID, served)
+    point_at_hour(browser, "chart", hour, click=True)
+    after = hour + timedelta(hours=1)
+    wait_for(browser, lambda: heading(browser).endswith(f"{hour:%H}:00 to {after:%H}:00 UTC")
+             and shown_window(browser) == f"?since={hour:%Y-%m-%dT%H}:00:00Z"
+                                          f"&until={after:%Y-%m-%dT%H}:00:00Z"
+             and tiles_match(browser, served), "the tiles and tables of the clicked hour")
+    times = dict(browser.driver.execute_script("""
+        return [...document.querySelectorAll('#flagged tbody tr[data-id]')].map(
+            (r) => [r.dataset.id, r.querySelector('td.time').textContent]);"""))
+    assert OLD_ID in times
+    for shown in times.values():  # the flagged list is that hour's
+        assert shown.startswith(f"{hour:%Y-%m-%d %H}:")
+    assert text(browser, "#flagged-note").endswith("newest flagged in this hour.")
+    # money in and out of that hour in CHF, exactly as GET /analytics/series has it
+    Select(browser.driver.find_element(By.ID, "money-currency")).select_by_value("CHF")
+    wait_for(browser, lambda: browser.driver.find_element(By.ID, "money-chart")
+             .get_attribute("data-currency") == "CHF", "the CHF chart")
+    point_at_hour(browser, "money-chart", hour, click=False)
+    truth = served.get("/analytics/series" + shown_window(browser))["hours"][0]["currencies"]["CHF"]
+    wait_for(browser, lambda: legend(browser, "money-chart")[1:] == [
+        f"{money(truth[side]['total'], 'CHF')} ({truth[side]['count']:,})"
+        for side in ("credits", "debits")], "the hour's exact CHF amounts in the legend")
+    assert "1,234,567.50 CHF" in legend(browser, "money-chart")[1]
+    # the keyboard steps to the hour before; "Back" returns to the window
+    browser.driver.find_element(By.ID, "chart").send_keys(Keys.ARROW_LEFT)
+    before = hour - timedelta(hours=1)
+    wait_for(browser, lambda: heading(browser).endswith(f"{before:%H}:00 to {hour:%H}:00 UTC"),
+             "the previous hour")
+    browser.driver.find_element(By.ID, "focus-clear").click()
+    wait_for(browser, lambda: heading(browser) == "Last 24 hours"
+             and tiles_match(browser, served), "back to the window")
+    assert not browser.driver.find_element(By.ID, "focus-bar").is_displayed()
+    assert browser.errors() == []
+
+
+def flagged_rows(browser: Browser) -> list[tuple[str, str, list[str]]]:
+    """(id, account, rules) of each row shown, read in one call (a refresh cannot split it)."""
+    rows = browser.driver.execute_script("""
+        return [...document.querySelectorAll('#flagged tbody tr[data-id]')].map(
+            (r) => [r.dataset.id, r.dataset.account, r.dataset.rules.split(' ')]);""")
+    return [(i, a, [r for r in rules if r]) for i, a, rules in rows]
+
+
+def test_the_flagged_list_filters_by_rule_and_account_and_any_account_opens_or_says_why(
+        browser: Browser, served: Served) -> None:
+    sign_in(browser, served)
+    wait_for(browser, lambda: {OLD_ID, "dots-1", "xss-1"} <= {
+        i for i, _, _ in flagged_rows(browser)}, "the flagged list")
+    everything = len(flagged_rows(browser))
+    Select(browser.driver.find_element(By.ID, "filter-rule")).select_by_value("round_amount")
+    wait_for(browser, lambda: all("round_amount" in rules for _, _, rules in flagged_rows(browser))
+             and "dots-1" in {i for i, _, _ in flagged_rows(browser)}, "round amounts only")
+    shown = len(flagged_rows(browser))
+    assert text(browser, "#flagged-note").startswith(f"{shown} of the {everything} newest flagged")
+    Select(browser.driver.find_element(By.ID, "filter-rule")).select_by_value("")
+    field = browser.driver.find_element(By.ID, "filter-account")
+    field.send_keys("A.B:c")  # a part of the number, in any case
+    wait_for(browser, lambda: [i for i, _, _ in flagged_rows(browser)] == [OLD_ID], "one account")
+    field.clear()
+    field.send_keys("no-such-account")
+    wait_for(browser, lambda: "matches the filter" in text(browser, "#flagged tbody"), "none")
+    field.clear()
+    field.send_keys(Keys.SPACE, Keys.BACKSPACE)  # clear() fires no input event
+    wait_for(browser, lambda: len(flagged_rows(browser)) == everything, "the whole list again")
+    # every character the API allows in an account works in the drill-down's path ...
+    browser.driver.find_element(
+        By.CSS_SELECTOR, f"#flagged button[aria-label='Open account {ODD_ACCOUNT}']").click()
+    wait_for(browser, lambda: browser.driver.find_elements(
+        By.CSS_SELECTOR, f"#history tr[data-id='{OLD_ID}']"), "the odd account's history")
+    assert "1,234,567.50 CHF" in text(browser, "#account-summary")
+    # ... but "." and ".." are folder steps to a browser: the page says so, and asks nothing
+    browser.driver.find_element(By.CSS_SELECTOR,
+                                "#flagged button[aria-label='Open account ..']").click()
+    wait_for(browser, lambda: "cannot be opened in a browser" in text(browser, "#account-message"),
+             "the dots account's message")
+    assert not browser.driver.find_element(By.ID, "account-detail").is_displayed()
+    typed = browser.driver.find_element(By.ID, "account-input")
+    typed.clear()
+    typed.send_keys("not an account", Keys.ENTER)
+    wait_for(browser, lambda: text(browser, "#account-message").startswith(
+        "An account number is 1 to 34"), "the API's account rule, before any call")
     assert browser.errors() == []
 
 

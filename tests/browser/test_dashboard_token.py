@@ -15,7 +15,15 @@ from selenium.webdriver.common.by import By
 
 from chalicelib.usecases.api_keys import DEMO_BANK
 from scripts.demo import LocalServer
-from tests.browser.test_dashboard import AUTH_NOISE, Served, recent, text, wait_for
+from tests.browser.test_dashboard import (
+    AUTH_NOISE,
+    Served,
+    money,
+    recent,
+    shown_window,
+    text,
+    wait_for,
+)
 from tests.support.browser import Browser, browser_for, chromium_paths
 from tests.support.idp import LocalIdp
 
@@ -82,15 +90,16 @@ def shown_tiles(browser: Browser) -> dict[str, Any]:
     return {"count": text(browser, "#tile-count .value"),
             "accounts": text(browser, "#tile-accounts .value"),
             "flagged": text(browser, "#tile-flagged .value"),
-            "nets": {el.get_attribute("data-currency"):
-                     el.find_element(By.CSS_SELECTOR, ".value").text
-                     for el in browser.driver.find_elements(By.CSS_SELECTOR, "#tiles .net")}}
+            "nets": {row.get_attribute("data-currency"):
+                     row.find_element(By.CSS_SELECTOR, ".net .side").text
+                     for row in browser.driver.find_elements(
+                         By.CSS_SELECTOR, "#currencies tr[data-currency]")}}
 
 
 def expected_tiles(truth: dict[str, Any]) -> dict[str, Any]:
-    return {"count": str(truth["count"]), "accounts": str(truth["accounts"]),
-            "flagged": str(truth["flags"]["count"]),
-            "nets": {code: totals["net"] for code, totals in truth["totals"].items()}}
+    return {"count": f"{truth['count']:,}", "accounts": f"{truth['accounts']:,}",
+            "flagged": f"{truth['flags']['count']:,}",
+            "nets": {code: money(totals["net"], code) for code, totals in truth["totals"].items()}}
 
 
 def test_a_person_signed_in_with_a_token_sees_the_tiles_the_token_reads(
@@ -100,8 +109,10 @@ def test_a_person_signed_in_with_a_token_sees_the_tiles_the_token_reads(
     assert truth == served.get("/analytics")  # the person's bank is the demo key's bank
     assert truth["count"] == 12 and set(truth["totals"]) == {"EUR", "GBP"}
     sign_in_with_token(browser, served, token)
-    wait_for(browser, lambda: shown_tiles(browser) == expected_tiles(
-        served.get_with_token("/analytics", token)), "tiles equal GET /analytics with the token")
+    # the page's window (the last 24 hours) holds all twelve: the tiles are its answer
+    wait_for(browser, lambda: shown_tiles(browser) == expected_tiles(served.get_with_token(
+        "/analytics" + shown_window(browser), token)), "tiles equal GET /analytics with the token")
+    assert shown_tiles(browser) == expected_tiles(truth)
     wait_for(browser, lambda: browser.driver.find_elements(
         By.CSS_SELECTOR, "#flagged tr[data-id='tok-00']"), "the flagged transaction")
     stored = browser.driver.execute_script(

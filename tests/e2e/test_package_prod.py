@@ -220,5 +220,6 @@ def test_deployment_zip_carries_the_dashboard_files(packaged: Path) -> None:
     with zipfile.ZipFile(packaged / "deployment.zip") as zf:
         names = set(zf.namelist())
     web = "chalicelib/web/"
-    assert {web + "index.html", web + "app.js", web + "app.css", web + "vendor/uplot.min.js",
+    assert {web + "index.html", web + "app.js", web + "format.js",
+            web + "charts.js", web + "app.css", web + "vendor/uplot.min.js",
             web + "vendor/uplot.min.css", web + "vendor/uplot.LICENSE"} <= names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 from collections import Counter
@@ -22,7 +23,8 @@ from simulator.cli import main
 from simulator.faults import FAULTS
 from simulator.generator import Generator, Mix, take
 from simulator.money import MINOR_DIGITS
-from simulator.plan import INVALID, Planned
+from simulator.pace import Spread
+from simulator.plan import INVALID, VALID, Planned
 from simulator.wire import units
 
 START = datetime(2026, 1, 10, 14, 0, tzinfo=UTC)
@@ -120,9 +122,9 @@ def test_timestamps_move_forward_and_never_run_more_than_five_minutes_ahead() ->
     assert max(stamps) <= START + timedelta(minutes=5)
 
 
-def test_fraud_scenario_trips_every_rule_at_the_default_thresholds(
-        stream: list[Planned]) -> None:
-    """Replay the accepted stream, in order, through the service's own rules."""
+def tripped_rules(stream: list[Planned]) -> Counter[str]:
+    """Replay the accepted stream, in order, through the service's own rules; every pattern's
+    last step must trip the rule it was built for."""
     states: dict[str, AccountState] = {}
     cfg, seen_ids, tripped = RuleConfig(), set(), Counter[str]()
     for planned in stream:
@@ -136,7 +138,83 @@ def test_fraud_scenario_trips_every_rule_at_the_default_thresholds(
         if planned.rule:
             assert planned.rule in flags, (planned.rule, planned.raw)
             tripped[planned.rule] += 1
-    assert set(tripped) == set(RULES)
+    return tripped
+
+
+def test_fraud_scenario_trips_every_rule_at_the_default_thresholds(
+        stream: list[Planned]) -> None:
+    assert set(tripped_rules(stream)) == set(RULES)
+
+
+def spread_items(count: int, hours: int, seed: int = 1, scenario: str = "fraud",
+                 invalid: float = 0.05) -> list[Planned]:
+    """A backdated run as `--history` makes it, with the wall clock pinned at START."""
+    cast = build_cast(seed, 300, ALL_CURRENCIES)
+    spread = Spread(START - timedelta(hours=hours), START, count)
+    gen = Generator(cast, seed, START, Mix(scenario, invalid, 0.05), lambda: START,
+                    timedelta(0), spread)
+    return [p for group in take(gen.groups(), count) for p in group]
+
+
+def test_history_spreads_the_run_over_the_past_busier_by_day_and_none_in_the_future() -> None:
+    stream = spread_items(3000, 72)
+    stamps = [datetime.fromisoformat(p.raw["timestamp"]) for p in stream if p.kind == VALID]
+    assert len(stream) == 3000
+    assert stamps == sorted(stamps)  # patterns included: a burst stays inside its slots
+    # (a replay resends an earlier item as it was, so it is left out)
+    assert START - timedelta(hours=72) <= min(stamps) and max(stamps) <= START
+    invalid = [p for p in stream if p.fault == "future_timestamp"]
+    assert invalid
+    for planned in invalid:  # "future" is measured from the real clock, not the backdated one
+        assert datetime.fromisoformat(planned.raw["timestamp"]) > START
+    # Ordinary traffic fills every hour, noon busier than 3 a.m. (a fraud burst may take a quiet
+    # hour's few slots, so that stream is left out here).
+    ordinary = [datetime.fromisoformat(p.raw["timestamp"])
+                for p in spread_items(3000, 72, scenario="normal", invalid=0)]
+    per_hour = Counter(s.replace(minute=0, second=0, microsecond=0) for s in ordinary)
+    assert len(per_hour) == 72
+    by_time_of_day = Counter[int]()
+    for hour, n in per_hour.items():
+        by_time_of_day[hour.hour] += n
+    assert by_time_of_day[11] > 5 * by_time_of_day[3]
+
+
+def test_a_thinly_spread_history_still_trips_every_rule() -> None:
+    # 600 transactions over a week: ~17 minutes apart, yet each fraud pattern is a quick burst
+    # (velocity needs 11 steps within an hour)
+    stream = spread_items(600, 168, seed=4)
+    assert set(tripped_rules(stream)) == set(RULES)
+
+
+def test_the_spread_puts_each_share_of_the_traffic_in_order_within_the_span() -> None:
+    spread = Spread(START - timedelta(hours=5, minutes=30), START, 100)
+    slots = [spread.slot(k) for k in range(100)]
+    assert slots[0].start == START - timedelta(hours=5, minutes=30)
+    assert slots[-1].end == START and spread.slot(500) == slots[-1]
+    assert all(a.end == b.start and a.start < a.end for a, b in itertools.pairwise(slots))
+    with pytest.raises(ValueError):
+        Spread(START, START, 10)
+
+
+def test_history_on_the_command_line_ends_now_and_refuses_a_pinned_start() -> None:
+    before = datetime.now(UTC)
+    lines = dry_run("--count", "200", "--seed", "9", "--history", "48", "--invalid-rate", "0")
+    stamps = [datetime.fromisoformat(json.loads(line)["timestamp"]) for line in lines.splitlines()]
+    assert len(stamps) == 200
+    assert before - timedelta(hours=48, seconds=1) <= min(stamps)
+    assert max(stamps) <= datetime.now(UTC)
+    assert max(stamps) - min(stamps) > timedelta(hours=40)
+    for bad in (["--history", "0"], ["--history", "24", "--start", "2026-01-10T14:00:00Z"],
+                ["--history", "24", "--duration", "5"]):
+        with pytest.raises(SystemExit):
+            main(["--dry-run", *bad])
+
+
+def test_a_live_run_never_stamps_a_transaction_in_the_future() -> None:
+    lines = dry_run("--count", "3000", "--seed", "3", "--invalid-rate", "0")
+    latest = max(datetime.fromisoformat(json.loads(line)["timestamp"])
+                 for line in lines.splitlines())
+    assert latest <= datetime.now(UTC)
 
 
 def test_normal_scenario_injects_no_fraud_patterns() -> None:

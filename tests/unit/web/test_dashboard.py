@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.domain.money import MINOR_UNITS
+from chalicelib.domain.validation import ACCOUNT_PATTERN
 from chalicelib.web import dashboard
 from tests.conftest import Api
 
 WEB = Path(dashboard.__file__).resolve().parent
-FILES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8",
+FILES = {"app.js": "text/javascript; charset=utf-8", "format.js": "text/javascript; charset=utf-8",
+         "charts.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8",
          "uplot.min.js": "text/javascript; charset=utf-8",
          "uplot.min.css": "text/css; charset=utf-8"}
 
@@ -77,7 +80,10 @@ def test_the_page_loads_only_its_own_files_by_hash_and_nothing_inline(api: Api) 
     page = Links()
     page.feed(api.client.http.get("/dashboard").body.decode())
     assert page.inline == []
-    assert len(page.scripts) == 2 and len(page.styles) == 2
+    assert len(page.scripts) == 4 and len(page.styles) == 2
+    # uPlot, then the pure formatting, the charts and the page that uses them (all deferred)
+    assert [re.sub(r"^dashboard/static/|\?v=.*$", "", link) for link in page.scripts] == [
+        "uplot.min.js", "format.js", "charts.js", "app.js"]
     for link in page.scripts + page.styles:
         match = re.fullmatch(r"dashboard/static/([a-z.]+)\?v=([0-9a-f]{16})", link)
         assert match, link  # relative, so it also works under API Gateway's /api/ stage
@@ -114,7 +120,7 @@ def test_a_file_asked_for_without_its_hash_is_revalidated(api: Api) -> None:
 @pytest.mark.parametrize(("path", "status"), [
     ("/dashboard/static/index.html", 404), ("/dashboard/static/..%2Fapp.py", 404),
     ("/dashboard/static/uplot.LICENSE", 404), ("/dashboard/static/app.js?x=1", 400)])
-def test_anything_but_the_four_files_is_a_4xx_in_the_error_shape(api: Api, path: str,
+def test_anything_but_the_dashboards_files_is_a_4xx_in_the_error_shape(api: Api, path: str,
                                                                  status: int) -> None:
     answer = api.client.http.get(path)
     assert answer.status_code == status
@@ -139,11 +145,17 @@ def test_a_bad_refresh_period_or_an_unknown_parameter_is_400_in_the_error_shape(
     assert set(body) == {"Code", "Message", "Details"} and body["Details"]
 
 
-def test_the_script_renders_data_as_text_only() -> None:
-    script = (WEB / "app.js").read_text()
+@pytest.mark.parametrize("name", ["app.js", "format.js", "charts.js"])
+def test_the_scripts_render_data_as_text_only(name: str) -> None:
+    script = (WEB / name).read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
-                 "new Function"):
-        assert sink not in script, sink
+                 "new Function", "setAttribute(\"style", "setTimeout(\"", "fetch("):
+        if not (name == "app.js" and sink == "fetch("):
+            assert sink not in script, sink
+
+
+def test_the_page_script_adds_a_credential_in_one_place_only() -> None:
+    script = (WEB / "app.js").read_text()
     assert "textContent" in script
     assert script.count("function authHeaders()") == 1  # the one place a credential is added
     assert script.count("authHeaders()") == 2  # defined once, used by api() alone
@@ -160,3 +172,18 @@ def test_uplot_is_vendored_with_its_licence_and_version() -> None:
     for name in ("uplot.min.js", "uplot.min.css"):
         digest = hashlib.sha256((vendor / name).read_bytes()).hexdigest()
         assert digest in note, name  # the note records what was copied from the npm tarball
+
+
+def test_the_dashboards_currency_digits_are_the_apis() -> None:
+    script = (WEB / "format.js").read_text()
+    table = re.search(r"MINOR_DIGITS = Object\.freeze\(\{([^}]*)\}\)", script)
+    default = re.search(r"DEFAULT_DIGITS = (\d+);", script)
+    assert table and default
+    listed = {code: int(n) for code, n in re.findall(r"([A-Z]{3}): (\d+)", table.group(1))}
+    assert {code: listed.get(code, int(default.group(1))) for code in MINOR_UNITS} == MINOR_UNITS
+    assert set(listed) <= set(MINOR_UNITS)
+
+
+def test_the_dashboards_account_rule_is_the_apis() -> None:
+    rule = re.search(r"const ACCOUNT_RULE = /\^(.*)\$/;", (WEB / "app.js").read_text())
+    assert rule and rule.group(1) == ACCOUNT_PATTERN.pattern
