@@ -213,7 +213,7 @@ def test_a_misconfigured_store_is_an_error_that_names_no_store(env: dict[str, st
 
 
 @pytest.mark.emulator
-def test_on_dynamodb_the_command_names_the_table_the_endpoint_and_the_region(
+def test_on_dynamodb_local_the_command_names_the_table_the_endpoint_and_the_region(
         monkeypatch: pytest.MonkeyPatch, dynamodb_local: DynamoDBLocal) -> None:
     with dynamodb_local_store() as store:  # a fresh table on DynamoDB Local
         for name, value in dynamodb_local.env.items():
