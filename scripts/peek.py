@@ -55,7 +55,7 @@ def dynamodb_items(table: str, prefixes: list[str]) -> list[dict[str, Any]]:
     """The table's items whose `pk` starts with one of `prefixes`, in key order, typed."""
     import boto3  # only this command needs it
 
-    client = boto3.client("dynamodb")
+    client: Any = boto3.client("dynamodb")
     condition = " OR ".join(f"begins_with(pk, :p{i})" for i in range(len(prefixes)))
     values = {f":p{i}": {"S": prefix} for i, prefix in enumerate(prefixes)}
     items: list[dict[str, Any]] = []
@@ -72,7 +72,7 @@ def s3_objects(bucket: str, prefix: str) -> Iterator[tuple[str, dict[str, Any], 
     """Each object under `prefix`, oldest first: its key, what S3 keeps about it, its bytes."""
     import boto3
 
-    client = boto3.client("s3")
+    client: Any = boto3.client("s3")  # typed loosely: the stubs' TypedDicts add nothing here
     listed: list[dict[str, Any]] = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         listed += page.get("Contents", [])

@@ -72,11 +72,12 @@ def missing(citation: str) -> str | None:
     match = CITATION.match(citation)
     if match is None:  # module.function: the longest prefix that is a module
         parts = citation.split(".")
-        for cut in range(len(parts) - 1, 0, -1):
+        for cut in range(len(parts), 0, -1):
             path = ROOT.joinpath(*parts[:cut]).with_suffix(".py")
+            name = ".".join(parts[cut:])
             if path.exists():
-                return None if ".".join(parts[cut:]) in python_names(path) else \
-                    f"{path.relative_to(ROOT)} defines no {'.'.join(parts[cut:])}"
+                return None if not name or name in python_names(path) else \
+                    f"{path.relative_to(ROOT)} defines no {name}"
         return "no such module"
     path, name = ROOT / match["path"], match["name"]
     if not path.exists():
@@ -108,6 +109,8 @@ def test_a_citation_that_moved_is_caught() -> None:
     assert missing(".chalice/policy-prod.json:Everything") is not None
     assert missing("infra/resources.json:BankGroup") is None
     assert missing("chalicelib.usecases.ledger.ingest") is None
+    assert missing("scripts.worker") is None
+    assert missing("scripts.worker.go") is not None
 
 
 def test_quoted_iam_statements_are_word_for_word_the_policy_files() -> None:
