@@ -16,6 +16,7 @@ import os
 import queue
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -301,7 +302,8 @@ class World:
 
     def exports(self) -> str:
         """The shell lines that point a person's shell at this world."""
-        return "export " + " ".join(f"{name}={value}" for name, value in self.env.items())
+        return "export " + " ".join(f"{name}={shlex.quote(value)}"
+                                    for name, value in self.env.items())
 
 
 def run_tour(blocks: list[Block], world: World, out: IO[str] = sys.stdout,
