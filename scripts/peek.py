@@ -1,6 +1,7 @@
 """`python -m scripts.peek`: look inside the local stand-ins of the AWS services, as the tour
 (docs/tour.md) does: rows of a SQLite file, items of a DynamoDB table (DynamoDB Local, or any
-endpoint boto3 is pointed at), objects of an S3 bucket (moto's S3 in the tour). Read only.
+endpoint boto3 is pointed at), messages of an SQS queue and objects of an S3 bucket (moto's in
+the tour). It changes nothing (but an SQS message's receive count).
 
 Each row, item or object's metadata is printed as a JSON object with one field per line, so
 that a long row stays readable; DynamoDB items keep DynamoDB's own typed form
@@ -17,15 +18,20 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+SQS_ATTRIBUTES = ("MessageGroupId", "MessageDeduplicationId", "SequenceNumber",
+                  "ApproximateReceiveCount")
 EPILOG = """\
 examples:
   python -m scripts.peek sql "$TOUR/ledger.db" "SELECT id, amount, flags FROM transactions"
   python -m scripts.peek dynamodb txn-stream-prod 'TX#acme#' 'AC#acme#'
   python -m scripts.peek s3 txn-stream-prod-archive raw/bank=acme/
+  python -m scripts.peek sqs "$QUEUE_URL"
 
 `dynamodb` scans for the items whose partition key starts with one of the prefixes (a Scan:
 fine for a laptop's table of a few items, and never done by the app on a request path).
-boto3 finds the endpoints in the environment (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3).
+`sqs` receives what is there and makes it visible again at once: SQS has no other way to look,
+so each message's receive count goes up by one. boto3 finds the endpoints in the environment
+(AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_SQS).
 """
 
 
@@ -68,6 +74,23 @@ def dynamodb_items(table: str, prefixes: list[str]) -> list[dict[str, Any]]:
             for item in items]
 
 
+def sqs_messages(queue_url: str) -> list[dict[str, Any]]:
+    """The messages a receive returns now, made visible again at once (SQS has no look without
+    receiving: this counts as a receive of each, and blocks nothing after it)."""
+    import boto3
+
+    client: Any = boto3.client("sqs")
+    got = client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                 WaitTimeSeconds=1, MessageSystemAttributeNames=["All"])
+    shown = []
+    for message in got.get("Messages", []):
+        attributes = message.get("Attributes", {})
+        shown.append({"MessageId": message["MessageId"],
+                      **{name: attributes[name] for name in SQS_ATTRIBUTES if name in attributes},
+                      "Body": message["Body"]})
+    return shown
+
+
 def s3_objects(bucket: str, prefix: str) -> Iterator[tuple[str, dict[str, Any], bytes]]:
     """Each object under `prefix`, oldest first: its key, what S3 keeps about it, its bytes."""
     import boto3
@@ -95,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     dynamo = commands.add_parser("dynamodb", help="items of a DynamoDB table, by key prefix")
     dynamo.add_argument("table")
     dynamo.add_argument("prefixes", nargs="+", metavar="PK_PREFIX")
+    sqs = commands.add_parser("sqs", help="messages waiting in an SQS queue, left there")
+    sqs.add_argument("queue_url")
     s3 = commands.add_parser("s3", help="objects of an S3 bucket under a prefix, with bodies")
     s3.add_argument("bucket")
     s3.add_argument("prefix", nargs="?", default="")
@@ -113,6 +138,10 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     elif args.command == "dynamodb":
         for item in dynamodb_items(args.table, args.prefixes):
             out.write(one_field_a_line(item) + "\n")
+            shown += 1
+    elif args.command == "sqs":
+        for message in sqs_messages(args.queue_url):
+            out.write(one_field_a_line(message) + "\n")
             shown += 1
     else:
         for key, about, body in s3_objects(args.bucket, args.prefix):

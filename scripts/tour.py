@@ -1,9 +1,9 @@
 """`make tour`: docs/tour.md, run. Starts what the tour needs in a temporary folder (the local
 API on SQLite, its raw archive on moto's S3 served from this process, and, when Java and
-DynamoDB Local are there, the prod stage on DynamoDB Local), runs the tour's command blocks
-(```sh tour) in order in one bash session, prints each step's output under its heading, and
-stops everything. `--serve` starts the same, prints the variables to export, and waits, for
-taking the tour by hand in another shell.
+DynamoDB Local are there, the prod stage on DynamoDB Local with its queue on moto's SQS), runs
+the tour's command blocks (```sh tour) in order in one bash session, prints each step's output
+under its heading, and stops everything. `--serve` starts the same, prints the variables to
+export, and waits, for taking the tour by hand in another shell.
 """
 
 from __future__ import annotations
@@ -178,10 +178,11 @@ def _server_url(proc: subprocess.Popen[str], log: Path) -> str:
 
 
 class World:
-    """What the tour runs against, in `workdir`: moto's S3 in this process, the dev stage's
-    API on SQLite archiving to it (no consumer threads: the tour consumes the queue itself), and
-    with `dynamodb`, DynamoDB Local (started here, or the one passed in) with the prod stage's
-    API on it. A context manager: everything it started is stopped."""
+    """What the tour runs against, in `workdir`: moto's server in this process (S3, SQS), the
+    dev stage's API on SQLite archiving to its S3 (no consumer threads: the tour consumes the
+    queue itself), and with `dynamodb`, DynamoDB Local (started here, or the one passed in) with
+    the prod stage's API on it and its queues on moto's SQS. A context manager: everything it
+    started is stopped."""
 
     def __init__(self, workdir: Path, dynamodb: DynamoDBLocal | bool = True,
                  say: Callable[[str], None] = print) -> None:
@@ -205,23 +206,31 @@ class World:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _start_s3(self) -> dict[str, str]:
+    def _start_moto(self) -> dict[str, str]:
+        """moto's server in this process, for S3 (the archive's bucket) and SQS (the prod
+        stage's queues, made by `_start_prod`)."""
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access line per S3 call
         port = free_port()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._moto.start()
-        env = {"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}", "AWS_DEFAULT_REGION": REGION,
-               "AWS_REGION": REGION, **CREDENTIALS}
+        url = f"http://127.0.0.1:{port}"
+        env = {"AWS_ENDPOINT_URL_S3": url, "AWS_ENDPOINT_URL_SQS": url,
+               "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, **CREDENTIALS}
+        self._local_client("s3", url).create_bucket(Bucket=ARCHIVE_BUCKET)
+        return env
+
+    @staticmethod
+    def _local_client(service: str, endpoint: str) -> Any:
+        """A boto3 client of `service` on a local stand-in (never AWS)."""
         import boto3
 
-        boto3.session.Session().client(
-            "s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], region_name=REGION,
+        session: Any = boto3.session.Session()  # the stubs' per-service overloads add nothing
+        return session.client(
+            service, endpoint_url=endpoint, region_name=REGION,
             aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        ).create_bucket(Bucket=ARCHIVE_BUCKET)
-        return env
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
 
     def _dynamodb(self) -> DynamoDBLocal | None:
         """The DynamoDB Local to use (not started yet if it is ours), or None with the reason
@@ -242,7 +251,7 @@ class World:
         """Start every stand-in and the servers; the processes boot side by side."""
         tour = self.workdir
         (tour / "prod").mkdir(parents=True, exist_ok=True)
-        aws = self._start_s3()
+        aws = self._start_moto()
         dev_env = {**aws, "SQLITE_PATH": str(tour / "ledger.db"), "ARCHIVE_BUCKET":
                    ARCHIVE_BUCKET, "QUEUE_LOCAL_WORKERS": "0"}
         dev = _launch_server("dev", tour / "dev.log", dev_env)
@@ -251,9 +260,16 @@ class World:
                     "STAGE": "dev", **aws}
         self.ddb = self._dynamodb()
         if self.ddb is not None:
-            # the prod stage's server needs the table only for its first request
+            # the prod stage as deployed: DynamoDB, and SQS (so no consumer threads: on AWS the
+            # consumer is a Lambda function; here `scripts.worker` stands in)
+            from scripts.provision_queues import provision_queues
+
+            queues = provision_queues(self._local_client("sqs", aws["AWS_ENDPOINT_URL_SQS"]))
+            self.env.update({name: queues[name] for name in ("QUEUE_URL",
+                                                             "DEAD_LETTER_QUEUE_URL")})
+            # its server needs the table only for its first request
             prod = _launch_server("prod", tour / "prod.log", {
-                **aws, **self.ddb.env, "SQLITE_PATH": str(tour / "prod" / "ledger.db"),
+                **aws, **self.ddb.env, **queues, "SQLITE_PATH": str(tour / "prod" / "ledger.db"),
                 "CURSOR_SECRET": secrets.token_urlsafe(32)})
             self._servers.append(prod)
             if self.own_ddb:
@@ -265,20 +281,11 @@ class World:
         self.env["API"] = _server_url(dev, tour / "dev.log")
         wait_for_health(self.env["API"], START_TIMEOUT_S)
 
-    @staticmethod
-    def _client(ddb: DynamoDBLocal) -> Any:
-        import boto3
-
-        return boto3.session.Session().client(
-            "dynamodb", endpoint_url=ddb.endpoint, region_name=REGION,
-            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
-
     def _provision(self, ddb: DynamoDBLocal) -> None:
         """A fresh `txn-stream-prod` made from the template: the tour shows every item in it."""
         from scripts.provision import provision
 
-        client = self._client(ddb)
+        client = self._local_client("dynamodb", ddb.endpoint)
         if TABLE in client.list_tables()["TableNames"]:
             client.delete_table(TableName=TABLE)
         with contextlib.redirect_stderr(io.StringIO()):  # its warning: no PITR locally
@@ -294,7 +301,8 @@ class World:
                 self.ddb.stop()
             else:  # an emulator lent by the caller goes back without the tour's table
                 with contextlib.suppress(Exception):
-                    self._client(self.ddb).delete_table(TableName=TABLE)
+                    self._local_client("dynamodb", self.ddb.endpoint).delete_table(
+                        TableName=TABLE)
         if self._moto is not None:
             with contextlib.suppress(Exception):
                 self._moto.stop()
