@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -11,16 +12,20 @@ import pytest
 
 from chalicelib.domain.statements.mapping import prepare, read_statements
 from simulator import statements
-from simulator.bank import build_cast
+from simulator.bank import Cast, build_cast
 from simulator.cli import main
 from tests.conftest import Api
 
 DAY = date(2026, 11, 30)
 
 
+@functools.cache
+def cast() -> Cast:
+    return build_cast(3, 3)  # Faker's locales load once for the module
+
+
 def specs(unbalanced: bool = False, pending_every: int = 0) -> list[statements.Spec]:
-    cast = build_cast(3, 3)
-    return statements.make_specs(cast, 3, 3, 20, DAY, unbalanced, pending_every)
+    return statements.make_specs(cast(), 3, 3, 20, DAY, unbalanced, pending_every)
 
 
 @pytest.mark.parametrize("fmt", ["mt940", "camt053", "camt052", "camt054"])
