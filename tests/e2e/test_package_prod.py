@@ -223,3 +223,22 @@ def test_deployment_zip_carries_the_dashboard_files(packaged: Path) -> None:
     assert {web + "index.html", web + "app.js", web + "format.js",
             web + "charts.js", web + "app.css", web + "vendor/uplot.min.js",
             web + "vendor/uplot.min.css", web + "vendor/uplot.LICENSE"} <= names
+
+
+def test_every_function_loads_its_settings_from_its_packaged_environment(packaged: Path) -> None:
+    """Each function reads the settings at its first invocation: a variable the stage requires
+    but the function lacks (the consumer once had no CURSOR_SECRET) would fail every call."""
+    from chalicelib.config import load_settings
+
+    functions = {name: r["Properties"] for name, r in template(packaged)["Resources"].items()
+                 if isinstance(r, dict) and r["Type"] == "AWS::Serverless::Function"}
+    assert {"APIHandler", "ConsumeIngest", "ImportStatementUpload"} <= set(functions)
+    for name, props in functions.items():
+        variables = props.get("Environment", {}).get("Variables", {})
+        # a reference is resolved at deploy: a number where the variable is one (a parameter
+        # such as MaxUploadBytes), a long opaque string where it is not (secrets, URLs, ids)
+        resolved = {k: v if isinstance(v, str) else
+                    "1048576" if k.startswith("MAX_") else "resolved-at-deploy-" + "x" * 32
+                    for k, v in variables.items()}
+        settings = load_settings(resolved)  # ConfigError names what is missing
+        assert settings.stage == "prod" and settings.store == "dynamodb", name
