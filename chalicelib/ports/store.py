@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from chalicelib.domain.aggregates import AggKey, Bucket
 from chalicelib.domain.model import Transaction
 from chalicelib.domain.receipts import ItemFate, Receipt, ReceiptPart
+from chalicelib.domain.rule_sets import RuleSet
 from chalicelib.domain.rules import AccountState, RuleConfig
 
 
@@ -36,15 +37,16 @@ class WritePlan:
     """All a batch writes, atomically: new transactions, aggregate deltas and account states.
 
     Each state carries the version that was read; the store writes version + 1 on the condition
-    that the stored version is still the one read. `rules` are the thresholds the states were
-    pruned with (required, no default): a store that commits the plan in several chunks derives
-    each chunk's intermediate account state with them, never with other thresholds.
+    that the stored version is still the one read. `rules` are the rule set the states were
+    pruned with (required, no default; a RuleConfig stands for the default set): a store that
+    commits the plan in several chunks derives each chunk's intermediate account state with
+    them, never with other rules.
     """
 
     transactions: list[Transaction] = field(default_factory=list)
     deltas: dict[AggKey, Bucket] = field(default_factory=dict)
     states: dict[str, AccountState] = field(default_factory=dict)
-    rules: RuleConfig = field(kw_only=True)
+    rules: RuleConfig | RuleSet = field(kw_only=True)
 
 
 @dataclass(frozen=True)

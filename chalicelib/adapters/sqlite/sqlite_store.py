@@ -101,7 +101,7 @@ class _SqliteUnitOfWork(UnitOfWork):
         try:
             conn.executemany(
                 f"INSERT INTO transactions (bank, ts, flagged, {TX_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [tx_row(bank, t) for t in plan.transactions])
         except sqlite3.IntegrityError as exc:
             if exc.sqlite_errorname != "SQLITE_CONSTRAINT_PRIMARYKEY":
