@@ -22,6 +22,11 @@ class FlagDetail:
     version: int
     evidence: tuple[tuple[str, EvidenceValue], ...] = ()
 
+    @classmethod
+    def of(cls, rule: str, version: int, evidence: dict[str, EvidenceValue]) -> FlagDetail:
+        """Evidence in key order: a store's map (DynamoDB's) does not keep insertion order."""
+        return cls(rule, version, tuple(sorted(evidence.items())))
+
     def to_json(self) -> dict[str, object]:
         return {"rule": self.rule, "version": self.version, "evidence": dict(self.evidence)}
 
@@ -29,8 +34,8 @@ class FlagDetail:
     def from_json(cls, body: dict[str, object]) -> FlagDetail:
         evidence = body.get("evidence")
         pairs = evidence.items() if isinstance(evidence, dict) else ()
-        return cls(str(body["rule"]), int(str(body["version"])),
-                   tuple((str(k), _scalar(v)) for k, v in pairs))
+        return cls.of(str(body["rule"]), int(str(body["version"])),
+                      {str(k): _scalar(v) for k, v in pairs})
 
 
 def _scalar(value: object) -> EvidenceValue:

@@ -250,7 +250,7 @@ def evaluate_set(tx: Transaction, state: AccountState, rule_set: RuleSet) -> Out
             evidence = BUILTINS[rule.builtin].check(tx, state, rule.params)
         if evidence is not None:
             flags.append(rule.name)
-            details.append(FlagDetail(rule.name, rule_set.version, tuple(evidence.items())))
+            details.append(FlagDetail.of(rule.name, rule_set.version, evidence))
     return Outcome(tuple(flags), tuple(details), errors)
 
 
