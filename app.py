@@ -14,6 +14,7 @@ from chalicelib.adapters.s3_archive import ArchiveError, archive_for
 from chalicelib.bootstrap import get_runtime
 from chalicelib.config import ConfigError
 from chalicelib.domain.timeutil import now_utc
+from chalicelib.domain.validation import parse_json
 from chalicelib.errors import (
     AppError,
     InternalServerError,
@@ -22,7 +23,7 @@ from chalicelib.errors import (
 )
 from chalicelib.observability import RequestObserver, log
 from chalicelib.ports.store import StoreError
-from chalicelib.usecases import analytics
+from chalicelib.usecases import analytics, rule_sets
 from chalicelib.usecases import async_service as service_async
 from chalicelib.usecases import ingest_sync as service
 from chalicelib.usecases.caller import identify
@@ -265,3 +266,31 @@ def get_dashboard() -> Response:
 def get_dashboard_file(name: str) -> Response:
     request = _request()
     return _page(dashboard.asset(name, request.query_params, request.headers.get("if-none-match")))
+
+
+# --- rules a bank owns (issue 20): thin routes over usecases/rule_sets.py ------------------------
+
+@route("/rules", methods=["GET"])
+def get_rules() -> dict[str, Any]:
+    return rule_sets.get_rules(get_runtime().store, _bank(), _request().query_params,
+                               get_runtime().settings.rules)
+
+
+@route("/rules", methods=["PUT"], content_types=["*/*"])
+def put_rules() -> dict[str, Any]:
+    rt, request = get_runtime(), _request()
+    service.check_content_type(request.headers.get("content-type"))
+    body = parse_json(_raw_body(request), rt.settings.max_body_bytes)
+    who = rule_sets.who_is(request.context["authorizer"], request.headers.get("x-api-key"),
+                           rt.store)
+    return rule_sets.put_rules(rt.store, _bank(), body, who, now_utc(), rt.settings.rules)
+
+
+@route("/rules/replay", methods=["POST"], content_types=["*/*"])
+def post_rules_replay() -> dict[str, Any]:
+    rt, request = get_runtime(), _request()
+    service.check_content_type(request.headers.get("content-type"))
+    body = parse_json(_raw_body(request), rt.settings.max_body_bytes)
+    active = rule_sets.active_rule_set(rt.store, _bank(), rt.settings.rules,
+                                       rt.settings.key_cache_ttl_s)
+    return rule_sets.replay(rt.store, _bank(), body, rt.settings.rules, active)

@@ -29,7 +29,8 @@ from chalicelib.errors import NotFoundError, ServiceUnavailableError, Validation
 from chalicelib.observability import OUTCOME_METRICS, emit_metrics
 from chalicelib.ports.queue import Queue, QueueError, ReceivedMessage
 from chalicelib.ports.store import ReceiptStore
-from chalicelib.usecases.ledger import CREATED, DUPLICATE, ingest
+from chalicelib.usecases.ledger import CREATED, DUPLICATE, count_rule_errors, ingest
+from chalicelib.usecases.rule_sets import active_rule_set
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 DEAD_LETTERED, NOT_QUEUED = "queue", "request"  # the `field` of a failed item's error
@@ -152,7 +153,10 @@ def _apply(rt: Runtime, receipts: ReceiptStore, bank: str,
                                           for part, ids in written.values()])
 
     items = [content for part, _ in todo for _, content in part.items]
-    results = iter(ingest(rt.store, bank, items, now, rt.settings.rules, before_commit=mark))
+    rules = active_rule_set(rt.store, bank, rt.settings.rules, rt.settings.key_cache_ttl_s)
+    applied = ingest(rt.store, bank, items, now, rules, before_commit=mark)
+    count_rule_errors(rt.settings.stage, applied, "ingest_queue")
+    results = iter(applied)
     fates: list[ItemFate] = []
     settles: list[tuple[str, int, list[ItemFate]]] = []
     for part, stored in todo:

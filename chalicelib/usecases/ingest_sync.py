@@ -10,7 +10,15 @@ from chalicelib.bootstrap import Runtime
 from chalicelib.domain.validation import parse_json, split_batch
 from chalicelib.errors import ConflictError, UnsupportedMediaTypeError, ValidationError
 from chalicelib.usecases import analytics, series
-from chalicelib.usecases.ledger import CONFLICT, CREATED, DUPLICATE, ingest, summarise
+from chalicelib.usecases.ledger import (
+    CONFLICT,
+    CREATED,
+    DUPLICATE,
+    count_rule_errors,
+    ingest,
+    summarise,
+)
+from chalicelib.usecases.rule_sets import active_rule_set
 
 JSON_TYPES = ("application/json",)
 
@@ -31,7 +39,9 @@ def post_transactions(rt: Runtime, bank: str, content_type: str | None, raw: byt
     check_content_type(content_type)
     body = parse_json(raw, rt.settings.max_body_bytes)
     items, is_batch = split_batch(body, rt.settings.max_batch)
-    results = ingest(rt.store, bank, items, now, rt.settings.rules)
+    rules = active_rule_set(rt.store, bank, rt.settings.rules, rt.settings.key_cache_ttl_s)
+    results = ingest(rt.store, bank, items, now, rules)
+    count_rule_errors(rt.settings.stage, results, "ingest_sync")
     if is_batch:
         return 200, {"results": [r.to_json() for r in results], "summary": summarise(results)}
     (result,) = results

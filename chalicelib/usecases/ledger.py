@@ -157,3 +157,14 @@ def _log_rule_errors(bank: str, tx: Transaction, version: int,
     for rule, error in errors:
         log("WARNING", "rule_evaluation_failed", bank=bank, id=tx.id, rule=rule,
             version=version, error=error)
+
+
+def count_rule_errors(stage: str, results: list[ItemResult], source: str) -> None:
+    """The metric RuleEvaluationErrors: rules that failed to evaluate in this ingest (each is
+    logged where it happened); nothing is emitted when there were none."""
+    failed = sum(len(r.rule_errors) for r in results)
+    if failed:
+        from chalicelib.observability import emit_metrics
+
+        emit_metrics(stage, {"RuleEvaluationErrors": (float(failed), "Count")},
+                     {"source": source})
