@@ -127,16 +127,25 @@ class Params:
     base: Mapping[str, Decimal]
     by_currency: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
     money: frozenset[str] = frozenset()
+    # resolved values per currency: every transaction asks, the answer never changes
+    _resolved: dict[str, dict[str, Decimal]] = field(default_factory=dict, compare=False,
+                                                     repr=False)
+
+    def _for(self, currency: str) -> dict[str, Decimal]:
+        found = self._resolved.get(currency)
+        if found is None:
+            scale = unit_scale(currency)
+            found = {k: v * scale if k in self.money else v for k, v in self.base.items()}
+            found.update(self.by_currency.get(currency, {}))
+            if len(self._resolved) < 1000:  # bounded: currencies are few
+                self._resolved[currency] = found
+        return found
 
     def get(self, name: str, currency: str) -> Decimal:
-        override = self.by_currency.get(currency)
-        if override is not None and name in override:
-            return override[name]
-        value = self.base[name]
-        return value * unit_scale(currency) if name in self.money else value
+        return self._for(currency)[name]
 
     def count(self, name: str, currency: str) -> int:
-        return int(self.get(name, currency))
+        return int(self._for(currency)[name])
 
 
 def _text(value: Decimal) -> str:
