@@ -194,7 +194,10 @@ def replay(store: RuleSetStore, bank: str, body: Any, defaults: RuleConfig,
     added: list[tuple[str, str]] = []
     removed: list[tuple[str, str]] = []
     counted = flagged_then = flagged_now = 0
-    for txs in by_account.values():
+    for n, txs in enumerate(by_account.values()):
+        if n % 100 == 0 and clock() - started > REPLAY_BUDGET_S:
+            raise ValidationError("the window holds too many transactions to replay in one "
+                                  "request", [FieldError("until", "narrow the window")])
         state = AccountState()
         for tx in sorted(txs, key=lambda t: (sort_key(t.timestamp_text), t.id)):
             outcome = evaluate_set(tx, state, candidate)
