@@ -123,9 +123,10 @@ def state_sizes() -> None:
         for tx in txs:
             state = remember(state, tx, rule_set)
         bare = AccountState(state.seen, state.version)  # as stored before statistics existed
-        print(f"account item after {len(txs)} transactions, {name}: "
-              f"{item_bytes(state, bucket)} bytes ({len(state.seen)} remembered; statistics, "
-              f"first seen and merchant tags add {item_bytes(state, bucket) - item_bytes(bare, bucket)})")
+        size, extra = item_bytes(state, bucket), item_bytes(bare, bucket)
+        print(f"account item after {len(txs)} transactions, {name}: {size} bytes "
+              f"({len(state.seen)} remembered; statistics, first seen and merchant tags add "
+              f"{size - extra})")
 
 
 if __name__ == "__main__":
