@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -39,28 +40,32 @@ REPLAY_BUDGET_S = 25.0
 
 class _Active:
     """The set ingest applies per bank, remembered for a while so a batch costs no extra read.
-    A PUT in this process is seen at once; other processes see it within the TTL."""
+    A PUT in this process is seen at once; other processes see it within the TTL. Entries
+    belong to their store (weakly), so two stores in one process never share a bank's set."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, RuleSet]] = {}
+        self._stores: weakref.WeakKeyDictionary[RuleSetStore, dict[str, tuple[float, RuleSet]]]
+        self._stores = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
-    def get(self, bank: str, load: Callable[[], RuleSet], ttl_s: float) -> RuleSet:
+    def get(self, store: RuleSetStore, bank: str, load: Callable[[], RuleSet],
+            ttl_s: float) -> RuleSet:
         now = time.monotonic()
         with self._lock:
-            hit = self._entries.get(bank)
+            hit = self._stores.get(store, {}).get(bank)
         if hit is not None and now - hit[0] < ttl_s:
             return hit[1]
         value = load()
         with self._lock:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[bank] = (now, value)
+            entries = self._stores.setdefault(store, {})
+            if len(entries) > 10_000:
+                entries.clear()
+            entries[bank] = (now, value)
         return value
 
-    def forget(self, bank: str) -> None:
+    def forget(self, store: RuleSetStore, bank: str) -> None:
         with self._lock:
-            self._entries.pop(bank, None)
+            self._stores.get(store, {}).pop(bank, None)
 
 
 _active = _Active()
@@ -78,7 +83,7 @@ def active_rule_set(store: RuleSetStore, bank: str, defaults: RuleConfig,
     def load() -> RuleSet:
         record = store.get_rule_set(bank)
         return as_rule_set(defaults) if record is None else _from_record(record, defaults)
-    return _active.get(bank, load, ttl_s)
+    return _active.get(store, bank, load, ttl_s)
 
 
 def _only(params: Mapping[str, str], allowed: set[str]) -> None:
@@ -122,7 +127,7 @@ def put_rules(store: RuleSetStore, bank: str, body: Any, who: str, now: datetime
     if not store.put_rule_set(record):
         raise ConflictError(f"the rule set changed meanwhile (version {version} exists); "
                             "read it and send yours again")
-    _active.forget(bank)
+    _active.forget(store, bank)
     return rule_set.to_json()
 
 
