@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from chalicelib.domain import rule_expressions as rx
-from chalicelib.domain.account_stats import ZERO, merchant_tag
+from chalicelib.domain.account_stats import ZERO, Welford, merchant_tag
 from chalicelib.domain.model import FlagDetail, Transaction
 from chalicelib.domain.rules import (
     BUILTINS,
@@ -273,16 +273,27 @@ def remember(state: AccountState, tx: Transaction, rules: RuleConfig | RuleSet) 
     day_from = bisect.bisect_left(epochs, newest - MEMORY_S)
     kept = [s for i, s in enumerate(seen[day_from:], day_from)
             if i >= recent_from or keep.worth_keeping(s)]
-    stats = dict(state.stats)
-    stats[tx.currency] = state.stats_for(tx.currency).add(tx.amount)
-    top = sorted(stats.items(), key=lambda cw: (-cw[1].n, cw[0]))[:MAX_CURRENCY_STATS]
+    stats = _with_stats(state, tx.currency, state.stats_for(tx.currency).add(tx.amount))
     first = int(epoch) if state.first is None else min(state.first, int(epoch))
     merchants = state.merchants
     if keep.merchants and tx.merchant:
         tag = merchant_tag(tx.merchant)
         merchants = (*(m for m in merchants if m != tag), tag)[-MAX_MERCHANTS:]
-    return AccountState(tuple(kept[-MEMORY_ITEMS:]), state.version, tuple(sorted(top)), first,
-                        merchants)
+    return AccountState(tuple(kept[-MEMORY_ITEMS:]), state.version, stats, first, merchants)
+
+
+def _with_stats(state: AccountState, currency: str, updated: Welford
+                ) -> tuple[tuple[str, Welford], ...]:
+    """The statistics with `currency`'s replaced, ordered by currency; past the cap only the
+    most used currencies stay (the usual case, one currency, sorts nothing)."""
+    if len(state.stats) == 1 and state.stats[0][0] == currency:
+        return ((currency, updated),)
+    stats = dict(state.stats)
+    stats[currency] = updated
+    if len(stats) > MAX_CURRENCY_STATS:
+        stats = dict(sorted(stats.items(), key=lambda cw: (-cw[1].n, cw[0]))[
+            :MAX_CURRENCY_STATS])
+    return tuple(sorted(stats.items()))
 
 
 # --- a set from a request body ------------------------------------------------------------------
