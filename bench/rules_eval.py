@@ -17,11 +17,11 @@ from typing import Any
 
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
 from chalicelib.domain.model import Transaction
+from chalicelib.domain.rule_set_input import parse_rule_set
 from chalicelib.domain.rule_sets import (
     RuleSet,
     default_rule_set,
     evaluate_set,
-    parse_rule_set,
     remember,
 )
 from chalicelib.domain.rules import AccountState, RuleConfig

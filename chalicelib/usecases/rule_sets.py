@@ -13,13 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.model import Transaction
+from chalicelib.domain.rule_set_input import parse_rule_set, rule_set_from_json
 from chalicelib.domain.rule_sets import (
     RuleSet,
     as_rule_set,
     evaluate_set,
-    parse_rule_set,
     remember,
-    rule_set_from_json,
 )
 from chalicelib.domain.rules import AccountState, RuleConfig
 from chalicelib.domain.timeutil import (

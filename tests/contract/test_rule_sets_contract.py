@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.rule_sets import RuleSet, evaluate_set, parse_rule_set, remember
+from chalicelib.domain.rule_set_input import parse_rule_set
+from chalicelib.domain.rule_sets import RuleSet, evaluate_set, remember
 from chalicelib.domain.rules import AccountState, RuleConfig
 from chalicelib.domain.timeutil import sort_key
 from chalicelib.ports.store import RuleSetRecord, Store

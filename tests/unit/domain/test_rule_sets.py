@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from chalicelib.domain.account_stats import Welford
+from chalicelib.domain.rule_set_input import parse_rule_set
 from chalicelib.domain.rule_sets import (
     RuleSet,
     default_rule_set,
     evaluate_set,
-    parse_rule_set,
     remember,
 )
 from chalicelib.domain.rules import AccountState, RuleConfig, evaluate
