@@ -13,6 +13,7 @@ from chalice.app import Chalice, Request, Response, SQSEvent
 from chalicelib.bootstrap import get_runtime
 from chalicelib.config import ConfigError
 from chalicelib.domain.timeutil import now_utc
+from chalicelib.domain.validation import parse_json
 from chalicelib.errors import (
     AppError,
     InternalServerError,
@@ -21,7 +22,7 @@ from chalicelib.errors import (
 )
 from chalicelib.observability import RequestObserver, log
 from chalicelib.ports.store import StoreError
-from chalicelib.usecases import analytics, consumer, ingest_async, ingest_sync, queries
+from chalicelib.usecases import analytics, consumer, ingest_async, ingest_sync, queries, rule_sets
 from chalicelib.usecases.caller import identify
 from chalicelib.web import dashboard
 
@@ -289,3 +290,31 @@ def get_dashboard() -> Response:
 def get_dashboard_file(name: str) -> Response:
     request = _request()
     return _page(dashboard.asset(name, request.query_params, request.headers.get("if-none-match")))
+
+
+# --- rules a bank owns: thin routes over usecases/rule_sets.py ------------------------
+
+@route("/rules", methods=["GET"])
+def get_rules() -> dict[str, Any]:
+    return rule_sets.get_rules(get_runtime().store, _bank(), _request().query_params,
+                               get_runtime().settings.rules)
+
+
+@route("/rules", methods=["PUT"], content_types=["*/*"])
+def put_rules() -> dict[str, Any]:
+    rt, request = get_runtime(), _request()
+    ingest_sync.check_content_type(request.headers.get("content-type"))
+    body = parse_json(_raw_body(request), rt.settings.max_body_bytes)
+    who = rule_sets.who_is(request.context["authorizer"], request.headers.get("x-api-key"),
+                           rt.store)
+    return rule_sets.put_rules(rt.store, _bank(), body, who, now_utc(), rt.settings.rules,
+                               rt.rule_sets)
+
+
+@route("/rules/replay", methods=["POST"], content_types=["*/*"])
+def post_rules_replay() -> dict[str, Any]:
+    rt, request = get_runtime(), _request()
+    ingest_sync.check_content_type(request.headers.get("content-type"))
+    body = parse_json(_raw_body(request), rt.settings.max_body_bytes)
+    active = rule_sets.active_rule_set(rt.store, _bank(), rt.settings.rules, rt.rule_sets)
+    return rule_sets.replay(rt.store, _bank(), body, rt.settings.rules, active)

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 
 from chalicelib.config import QueueSettings, Settings, load_settings
+from chalicelib.domain.rule_sets import RuleSet
 from chalicelib.ports.archive import Archive
 from chalicelib.ports.queue import Queue
 from chalicelib.ports.store import ApiKeyRecord, ReceiptStore, Store
@@ -31,6 +32,7 @@ class Runtime:
     receipts: ReceiptStore
     keys: TtlCache[ApiKeyRecord]  # API key hash -> record (revocation waits out the TTL)
     clients: TtlCache[str]  # Cognito app client id -> bank
+    rule_sets: TtlCache[RuleSet]  # bank -> the rule set ingest applies (a PUT here: at once)
     verifier: TokenVerifier | None  # None: bearer tokens are refused on this stage
     archive: Archive | None  # None: no raw archive (ARCHIVE_BUCKET unset)
     uploads: Uploads | None  # None: no presigned uploads of large files (UPLOAD_BUCKET unset)
@@ -109,6 +111,7 @@ def bootstrap(settings: Settings | None = None, store: Store | None = None, *,
         receipts=receipts if receipts is not None else open_receipts(settings, store),
         keys=TtlCache(settings.key_cache_ttl_s),
         clients=TtlCache(settings.key_cache_ttl_s, remember_misses=True),
+        rule_sets=TtlCache(settings.key_cache_ttl_s),
         verifier=verifier, archive=archive, uploads=uploads)
 
 

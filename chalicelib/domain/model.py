@@ -11,6 +11,40 @@ from chalicelib.domain.money import to_text
 from chalicelib.domain.timeutil import format_timestamp, parse_timestamp
 
 OPTIONAL_TEXT_FIELDS = ("description", "merchant", "counterparty", "channel")
+EvidenceValue = str | int | bool
+
+
+@dataclass(frozen=True)
+class FlagDetail:
+    """Why a rule flagged a transaction: the rule, its set's version and the deciding values."""
+
+    rule: str
+    version: int
+    evidence: tuple[tuple[str, EvidenceValue], ...] = ()
+
+    @classmethod
+    def of(cls, rule: str, version: int, evidence: dict[str, EvidenceValue]) -> FlagDetail:
+        """Evidence in key order: a store's map (DynamoDB's) does not keep insertion order."""
+        return cls(rule, version, tuple(sorted(evidence.items())))
+
+    def to_json(self) -> dict[str, object]:
+        return {"rule": self.rule, "version": self.version, "evidence": dict(self.evidence)}
+
+    @classmethod
+    def from_json(cls, body: dict[str, object]) -> FlagDetail:
+        evidence = body.get("evidence")
+        pairs = evidence.items() if isinstance(evidence, dict) else ()
+        return cls.of(str(body["rule"]), int(str(body["version"])),
+                      {str(k): _scalar(v) for k, v in pairs})
+
+
+def _scalar(value: object) -> EvidenceValue:
+    """An evidence value as stored (DynamoDB gives numbers back as Decimal)."""
+    if isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -28,6 +62,7 @@ class Transaction:
     counterparty: str | None = None
     channel: str | None = None
     flags: tuple[str, ...] = ()
+    flag_details: tuple[FlagDetail, ...] = ()
 
     @property
     def is_credit(self) -> bool:
@@ -62,14 +97,20 @@ class Transaction:
     def same_content(self, other: Transaction) -> bool:
         return self.content() == other.content()
 
-    def with_flags(self, flags: tuple[str, ...]) -> Transaction:
-        """This transaction with `flags` (itself when they are the same: most have none)."""
-        return self if flags == self.flags else replace(self, flags=flags)
+    def with_flags(self, flags: tuple[str, ...],
+                   details: tuple[FlagDetail, ...] = ()) -> Transaction:
+        """This transaction with `flags` and their evidence (itself when they are the same:
+        most have none)."""
+        if flags == self.flags and details == self.flag_details:
+            return self
+        return replace(self, flags=flags, flag_details=details)
 
     def to_json(self) -> dict[str, object]:
-        """The API (and storage) form: content plus flags, money as a decimal string."""
+        """The API (and storage) form: content plus flags and their evidence, money as a
+        decimal string."""
         body: dict[str, object] = dict(self.content())
         body["flags"] = list(self.flags)
+        body["flag_details"] = [d.to_json() for d in self.flag_details]
         return body
 
     @classmethod
@@ -80,6 +121,7 @@ class Transaction:
             return None if value is None else str(value)
 
         flags = body.get("flags") or []
+        details = body.get("flag_details") or []
         return cls(
             id=str(body["id"]),
             account=str(body["account"]),
@@ -92,4 +134,6 @@ class Transaction:
             counterparty=text("counterparty"),
             channel=text("channel"),
             flags=tuple(str(f) for f in flags) if isinstance(flags, list) else (),
+            flag_details=tuple(FlagDetail.from_json(d) for d in details
+                               if isinstance(d, dict)) if isinstance(details, list) else (),
         )

@@ -1,12 +1,14 @@
-"""Suspicious-activity rules: pure functions of a transaction and its account's recent past."""
+"""Built-in suspicious-activity rules: pure functions of a transaction, its account's state and
+the bank's parameters, each answering with the evidence that decided it."""
 
 from __future__ import annotations
 
-import bisect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.domain.account_stats import Welford
 from chalicelib.domain.model import Transaction
 
 LARGE_AMOUNT = "large_amount"
@@ -14,7 +16,8 @@ STRUCTURING = "structuring"
 VELOCITY = "velocity"
 ROUND_AMOUNT = "round_amount"
 RAPID_IN_OUT = "rapid_in_out"
-RULES = (LARGE_AMOUNT, STRUCTURING, VELOCITY, ROUND_AMOUNT, RAPID_IN_OUT)
+UNUSUAL_AMOUNT = "unusual_amount"  # the statistical rule: built in, not in the default set
+RULES = (LARGE_AMOUNT, STRUCTURING, VELOCITY, ROUND_AMOUNT, RAPID_IN_OUT)  # the default set
 
 # Amount thresholds are set in units of a major currency (USD, EUR, GBP, CHF...). For a currency
 # whose unit is worth far less they are multiplied by this power of ten, so that ¥10,000 (about
@@ -66,17 +69,44 @@ class Seen:
 
 @dataclass(frozen=True)
 class AccountState:
-    """An account's recent past, with the version its store holds (0: never seen)."""
+    """An account's recent past and running statistics, with the version its store holds
+    (0: never seen). `stats` are per currency (Welford), `first` the epoch second of its first
+    transaction, `merchants` tags of the newest distinct merchants (only when a rule reads
+    `merchant_known`)."""
 
     seen: tuple[Seen, ...] = field(default=())
     version: int = 0
+    stats: tuple[tuple[str, Welford], ...] = ()
+    first: int | None = None
+    merchants: tuple[str, ...] = ()
 
-    def to_json(self) -> list[list[object]]:
-        return [s.to_json() for s in self.seen]
+    def stats_for(self, currency: str) -> Welford:
+        for code, stats in self.stats:
+            if code == currency:
+                return stats
+        return Welford()
+
+    def to_json(self) -> Any:
+        """Compact JSON: the plain list of rows while there is nothing else (as before)."""
+        rows = [s.to_json() for s in self.seen]
+        if not self.stats and self.first is None and not self.merchants:
+            return rows
+        body: dict[str, Any] = {"s": rows, "w": {c: w.to_json() for c, w in self.stats}}
+        if self.first is not None:
+            body["f"] = self.first
+        if self.merchants:
+            body["m"] = list(self.merchants)
+        return body
 
     @classmethod
-    def from_json(cls, rows: list[list[Any]], version: int) -> AccountState:
-        return cls(tuple(Seen.from_json(r) for r in rows), version)
+    def from_json(cls, body: Any, version: int) -> AccountState:
+        if isinstance(body, list):  # written before the statistics existed
+            return cls(tuple(Seen.from_json(r) for r in body), version)
+        stats = tuple((str(c), Welford.from_json(w)) for c, w in body.get("w", {}).items())
+        first = body.get("f")
+        return cls(tuple(Seen.from_json(r) for r in body.get("s", [])), version, stats,
+                   None if first is None else int(first),
+                   tuple(str(m) for m in body.get("m", [])))
 
 
 def unit_scale(currency: str) -> int:
@@ -84,58 +114,153 @@ def unit_scale(currency: str) -> int:
     return UNIT_SCALE.get(currency, 1)
 
 
-def _near_threshold(amount: Decimal, large: Decimal, cfg: RuleConfig) -> bool:
-    return large * (1 - cfg.structuring_margin) <= amount < large
+# --- the built-in rules, each with its parameters, answering with its evidence or None ------
+
+Evidence = dict[str, str | int | bool]
+MONEY, COUNT, SECONDS, FRACTION, NUMBER = "money", "count", "seconds", "fraction", "number"
+
+
+@dataclass(frozen=True)
+class Params:
+    """A built-in's parameters: the bank's base values (money in major-currency units, scaled
+    by `unit_scale`) and exact per-currency overrides (never scaled)."""
+
+    base: Mapping[str, Decimal]
+    by_currency: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
+    money: frozenset[str] = frozenset()
+    # resolved values per currency: every transaction asks, the answer never changes
+    _resolved: dict[str, dict[str, Decimal]] = field(default_factory=dict, compare=False,
+                                                     repr=False)
+
+    def _for(self, currency: str) -> dict[str, Decimal]:
+        found = self._resolved.get(currency)
+        if found is None:
+            scale = unit_scale(currency)
+            found = {k: v * scale if k in self.money else v for k, v in self.base.items()}
+            found.update(self.by_currency.get(currency, {}))
+            if len(self._resolved) < 1000:  # bounded: currencies are few
+                self._resolved[currency] = found
+        return found
+
+    def get(self, name: str, currency: str) -> Decimal:
+        return self._for(currency)[name]
+
+    def count(self, name: str, currency: str) -> int:
+        return int(self._for(currency)[name])
+
+
+def _text(value: Decimal) -> str:
+    return str(value)
+
+
+def _large_amount(tx: Transaction, state: AccountState, p: Params) -> Evidence | None:
+    threshold = p.get("amount", tx.currency)
+    if tx.amount >= threshold:
+        return {"amount": _text(tx.amount), "currency": tx.currency, "threshold": _text(threshold)}
+    return None
+
+
+def _is_near(amount: Decimal, large: Decimal, margin: Decimal) -> bool:
+    return large * (1 - margin) <= amount < large
+
+
+def _structuring(tx: Transaction, state: AccountState, p: Params) -> Evidence | None:
+    large, margin = p.get("amount", tx.currency), p.get("margin", tx.currency)
+    if not _is_near(tx.amount, large, margin):
+        return None
+    now = tx.timestamp.timestamp()
+    near = [s.amount for s in state.seen if s.currency == tx.currency
+            and abs(now - s.epoch) <= MEMORY_S and _is_near(s.amount, large, margin)]
+    total = sum(near, tx.amount)
+    if len(near) + 1 >= p.count("count", tx.currency) and total >= large:
+        return {"amount": _text(tx.amount), "currency": tx.currency, "threshold": _text(large),
+                "near_count": len(near) + 1, "near_total": _text(total), "window_s": MEMORY_S}
+    return None
+
+
+def _velocity(tx: Transaction, state: AccountState, p: Params) -> Evidence | None:
+    now = tx.timestamp.timestamp()
+    window, limit = p.count("window_s", tx.currency), p.count("count", tx.currency)
+    recent = sum(1 for s in state.seen if abs(now - s.epoch) <= window) + 1
+    if recent > limit:
+        return {"count": recent, "limit": limit, "window_s": window}
+    return None
+
+
+def _round_amount(tx: Transaction, state: AccountState, p: Params) -> Evidence | None:
+    least, unit = p.get("min", tx.currency), p.get("unit", tx.currency)
+    if tx.amount >= least and tx.amount % unit == 0:
+        return {"amount": _text(tx.amount), "currency": tx.currency, "min": _text(least),
+                "unit": _text(unit)}
+    return None
+
+
+def _rapid_in_out(tx: Transaction, state: AccountState, p: Params) -> Evidence | None:
+    least = p.get("min_amount", tx.currency)
+    if tx.is_credit or tx.amount < least:
+        return None
+    now = tx.timestamp.timestamp()
+    window, tolerance = p.count("window_s", tx.currency), p.get("tolerance", tx.currency)
+    for s in state.seen:
+        if (s.credit and s.currency == tx.currency and 0 <= now - s.epoch <= window
+                and abs(tx.amount - s.amount) <= s.amount * tolerance):
+            return {"amount": _text(tx.amount), "currency": tx.currency,
+                    "credit_amount": _text(s.amount), "seconds_after_credit": int(now - s.epoch),
+                    "tolerance": _text(tolerance), "window_s": window}
+    return None
+
+
+def _unusual_amount(tx: Transaction, state: AccountState, p: Params) -> Evidence | None:
+    stats = state.stats_for(tx.currency)
+    if stats.n < p.count("min_history", tx.currency):
+        return None  # quiet until the account has history enough to know what is usual
+    z = stats.zscore(tx.amount)
+    limit = p.get("z", tx.currency)
+    if abs(z) >= limit:
+        return {"amount": _text(tx.amount), "currency": tx.currency, "mean": _text(stats.mean),
+                "stddev": _text(stats.stddev), "zscore": _text(z.quantize(Decimal("0.01"))),
+                "z": _text(limit), "history": stats.n}
+    return None
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A built-in rule: its parameters' kinds, its defaults (from RuleConfig) and its test."""
+
+    name: str
+    kinds: Mapping[str, str]
+    defaults: Callable[[RuleConfig], dict[str, Decimal]]
+    check: Callable[[Transaction, AccountState, Params], Evidence | None]
+
+
+BUILTINS: dict[str, Builtin] = {b.name: b for b in (
+    Builtin(LARGE_AMOUNT, {"amount": MONEY},
+            lambda c: {"amount": c.large_amount}, _large_amount),
+    Builtin(STRUCTURING, {"amount": MONEY, "margin": FRACTION, "count": COUNT},
+            lambda c: {"amount": c.large_amount, "margin": c.structuring_margin,
+                       "count": Decimal(c.structuring_count)}, _structuring),
+    Builtin(VELOCITY, {"count": COUNT, "window_s": SECONDS},
+            lambda c: {"count": Decimal(c.velocity_count),
+                       "window_s": Decimal(c.velocity_window_s)}, _velocity),
+    Builtin(ROUND_AMOUNT, {"min": MONEY, "unit": MONEY},
+            lambda c: {"min": c.round_amount_min, "unit": c.round_amount_unit}, _round_amount),
+    Builtin(RAPID_IN_OUT, {"window_s": SECONDS, "tolerance": FRACTION, "min_amount": MONEY},
+            lambda c: {"window_s": Decimal(c.rapid_window_s), "tolerance": c.rapid_tolerance,
+                       "min_amount": c.rapid_min_amount}, _rapid_in_out),
+    Builtin(UNUSUAL_AMOUNT, {"z": NUMBER, "min_history": COUNT},
+            lambda c: {"z": Decimal(4), "min_history": Decimal(20)}, _unusual_amount),
+)}
 
 
 def evaluate(tx: Transaction, state: AccountState, cfg: RuleConfig) -> tuple[str, ...]:
-    """The names of the rules `tx` trips, given what its account did before."""
-    now = tx.timestamp.timestamp()
-    scale = unit_scale(tx.currency)
-    large = cfg.large_amount * scale
-    flags: list[str] = []
-    if tx.amount >= large:
-        flags.append(LARGE_AMOUNT)
-    if _near_threshold(tx.amount, large, cfg):
-        near = [s.amount for s in state.seen if s.currency == tx.currency
-                and abs(now - s.epoch) <= MEMORY_S and _near_threshold(s.amount, large, cfg)]
-        if len(near) + 1 >= cfg.structuring_count and sum(near) + tx.amount >= large:
-            flags.append(STRUCTURING)
-    recent = sum(1 for s in state.seen if abs(now - s.epoch) <= cfg.velocity_window_s)
-    if recent + 1 > cfg.velocity_count:
-        flags.append(VELOCITY)
-    if (tx.amount >= cfg.round_amount_min * scale
-            and tx.amount % (cfg.round_amount_unit * scale) == 0):
-        flags.append(ROUND_AMOUNT)
-    if not tx.is_credit and tx.amount >= cfg.rapid_min_amount * scale:
-        for s in state.seen:
-            if (s.credit and s.currency == tx.currency and 0 <= now - s.epoch <= cfg.rapid_window_s
-                    and abs(tx.amount - s.amount) <= s.amount * cfg.rapid_tolerance):
-                flags.append(RAPID_IN_OUT)
-                break
-    return tuple(flags)
+    """The names of today's five rules `tx` trips under `cfg` (the default rule set)."""
+    from chalicelib.domain.rule_sets import default_rule_set, evaluate_set
+
+    return evaluate_set(tx, state, default_rule_set(cfg)).flags
 
 
-def _worth_keeping(seen: Seen, cfg: RuleConfig) -> bool:
-    """Amounts that a later transaction's structuring or rapid_in_out test may look back at."""
-    scale = unit_scale(seen.currency)
-    return (_near_threshold(seen.amount, cfg.large_amount * scale, cfg)
-            or (seen.credit and seen.amount >= cfg.rapid_min_amount * scale))
+def remember(state: AccountState, tx: Transaction, cfg: RuleConfig | Any) -> AccountState:
+    """The state after `tx` under `cfg` (a RuleConfig: the default set; or a RuleSet)."""
+    from chalicelib.domain.rule_sets import remember as remember_under
 
-
-def remember(state: AccountState, tx: Transaction, cfg: RuleConfig) -> AccountState:
-    """The state after `tx`, holding only what a rule can still use: the newest
-    `velocity_count` transactions of the velocity window, and the amounts structuring and
-    rapid_in_out look back at within a day. Small states keep every batch cheap."""
-    entry = Seen(tx.timestamp.timestamp(), tx.amount, tx.currency, tx.is_credit)
-    seen = list(state.seen)  # kept sorted by time
-    bisect.insort(seen, entry, key=lambda s: s.epoch)
-    newest = seen[-1].epoch
-    epochs = [s.epoch for s in seen]
-    # the velocity window's newest `velocity_count` entries are a suffix of the sorted list
-    recent_from = max(len(seen) - cfg.velocity_count,
-                      bisect.bisect_left(epochs, newest - cfg.velocity_window_s))
-    day_from = bisect.bisect_left(epochs, newest - MEMORY_S)
-    kept = [s for i, s in enumerate(seen[day_from:], day_from)
-            if i >= recent_from or _worth_keeping(s, cfg)]
-    return AccountState(tuple(kept[-MEMORY_ITEMS:]), state.version)
+    return remember_under(state, tx, cfg)

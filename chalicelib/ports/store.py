@@ -6,10 +6,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 from chalicelib.domain.aggregates import AggKey, Bucket
 from chalicelib.domain.model import Transaction
 from chalicelib.domain.receipts import ItemFate, Receipt, ReceiptPart
+from chalicelib.domain.rule_sets import RuleSet
 from chalicelib.domain.rules import AccountState, RuleConfig
 
 
@@ -36,15 +38,16 @@ class WritePlan:
     """All a batch writes, atomically: new transactions, aggregate deltas and account states.
 
     Each state carries the version that was read; the store writes version + 1 on the condition
-    that the stored version is still the one read. `rules` are the thresholds the states were
-    pruned with (required, no default): a store that commits the plan in several chunks derives
-    each chunk's intermediate account state with them, never with other thresholds.
+    that the stored version is still the one read. `rules` are the rule set the states were
+    pruned with (required, no default; a RuleConfig stands for the default set): a store that
+    commits the plan in several chunks derives each chunk's intermediate account state with
+    them, never with other rules.
     """
 
     transactions: list[Transaction] = field(default_factory=list)
     deltas: dict[AggKey, Bucket] = field(default_factory=dict)
     states: dict[str, AccountState] = field(default_factory=dict)
-    rules: RuleConfig = field(kw_only=True)
+    rules: RuleConfig | RuleSet = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,18 @@ class AppClientRecord:
     client_id: str
     bank: str
     created_at: str
+
+
+@dataclass(frozen=True)
+class RuleSetRecord:
+    """One version of a bank's rule set as stored: the rules' JSON, who set it and when (`by` is
+    an API key's id or a token's subject, never a secret)."""
+
+    bank: str
+    version: int
+    updated_at: str
+    updated_by: str
+    rules: list[dict[str, Any]]
 
 
 class UnitOfWork(ABC):
@@ -188,9 +203,30 @@ class AdminStore(ABC):
         endpoint and region): the scripts name the store they used."""
 
 
-class Store(LedgerStore, KeyStore, AdminStore, ABC):
-    """A full adapter (SQLite, DynamoDB): all three ports in one object, as the runtime holds
-    it. Consumers take only the port they use, so a fake implements only that."""
+class RuleSetStore(ABC):
+    """Banks' rule sets, every version kept (the rules use case and ingest), and the window of
+    transactions a replay re-evaluates."""
+
+    @abstractmethod
+    def put_rule_set(self, record: RuleSetRecord) -> bool:
+        """Store a new version unless the bank already has that version (then False: another
+        writer got there first, nothing is written)."""
+
+    @abstractmethod
+    def get_rule_set(self, bank: str, version: int | None = None) -> RuleSetRecord | None:
+        """One version of the bank's set, or its newest when `version` is None; None if absent."""
+
+    @abstractmethod
+    def transactions_between(self, bank: str, since: str, until: str) -> Iterator[Transaction]:
+        """The bank's transactions with since <= sort key < until (timeutil.sort_key), in any
+        order. SQLite reads its primary key's range of the bank; DynamoDB has no index by time
+        for every transaction (adding one would cost a write per transaction), so it scans in
+        parallel segments: a replay's read, never ingest's."""
+
+
+class Store(LedgerStore, KeyStore, AdminStore, RuleSetStore, ABC):
+    """A full adapter (SQLite, DynamoDB): every port in one object, as the runtime holds it.
+    Consumers take only the port they use, so a fake implements only that."""
 
 
 class ReceiptStore(ABC):

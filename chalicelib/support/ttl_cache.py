@@ -39,3 +39,8 @@ class TtlCache(Generic[T]):
                 self._entries.clear()
             self._entries[key] = (now, value)
         return value
+
+    def forget(self, key: str) -> None:
+        """Drop `key`, so its next `get` loads it again (a write seen at once in this process)."""
+        with self._lock:
+            self._entries.pop(key, None)

@@ -32,7 +32,8 @@ from chalicelib.observability import record_outcomes, refusal_counted
 from chalicelib.ports.queue import QueueError, ReceivedMessage
 from chalicelib.ports.store import ReceiptStore
 from chalicelib.usecases.ingest_sync import archive_body, check_content_type
-from chalicelib.usecases.ledger import CREATED, DUPLICATE, ItemResult, ingest
+from chalicelib.usecases.ledger import CREATED, DUPLICATE, ItemResult, count_rule_errors, ingest
+from chalicelib.usecases.rule_sets import active_rule_set
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 DEAD_LETTERED, NOT_QUEUED = "queue", "request"  # the `field` of a failed item's error
@@ -183,7 +184,9 @@ def _apply(rt: Runtime, bank: str, todo: list[tuple[messages.Part, ReceiptPart]]
                                           for part, ids in written.values()])
 
     items = [content for part, _ in todo for _, content in part.items]
-    outcomes = ingest(rt.store, bank, items, now, rt.settings.rules, before_commit=mark)
+    rules = active_rule_set(rt.store, bank, rt.settings.rules, rt.rule_sets)
+    outcomes = ingest(rt.store, bank, items, now, rules, before_commit=mark)
+    count_rule_errors(rt.settings.stage, outcomes, "ingest_queue")
     writing = _writing_now(receipts, bank, todo, outcomes)
     results = iter(outcomes)
     fates: list[ItemFate] = []

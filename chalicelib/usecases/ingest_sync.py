@@ -11,7 +11,15 @@ from chalicelib.domain.validation import parse_json, split_batch
 from chalicelib.errors import ConflictError, UnsupportedMediaTypeError, ValidationError
 from chalicelib.observability import count_metric, log, record_outcomes, refusal_counted
 from chalicelib.ports.archive import ArchiveError
-from chalicelib.usecases.ledger import CONFLICT, CREATED, DUPLICATE, ingest, summarise
+from chalicelib.usecases.ledger import (
+    CONFLICT,
+    CREATED,
+    DUPLICATE,
+    count_rule_errors,
+    ingest,
+    summarise,
+)
+from chalicelib.usecases.rule_sets import active_rule_set
 
 JSON_TYPES = ("application/json",)
 
@@ -34,7 +42,9 @@ def post_transactions(rt: Runtime, bank: str, content_type: str | None, raw: byt
         check_content_type(content_type)
         body = parse_json(raw, rt.settings.max_body_bytes)
         items, is_batch = split_batch(body, rt.settings.max_batch)
-        results = ingest(rt.store, bank, items, now, rt.settings.rules)
+        rules = active_rule_set(rt.store, bank, rt.settings.rules, rt.rule_sets)
+        results = ingest(rt.store, bank, items, now, rules)
+    count_rule_errors(rt.settings.stage, results, "ingest_sync")
     record_outcomes(rt.settings.stage, Counter(r.status for r in results),
                     sum(1 for r in results if r.status == CREATED and r.transaction is not None
                         and r.transaction.flags))

@@ -9,7 +9,8 @@ from typing import Any
 
 from chalicelib.domain.aggregates import deltas_for
 from chalicelib.domain.model import Transaction
-from chalicelib.domain.rules import RuleConfig, evaluate, remember
+from chalicelib.domain.rule_sets import RuleSet, as_rule_set, evaluate_set, remember
+from chalicelib.domain.rules import RuleConfig
 from chalicelib.domain.validation import validate_transaction
 from chalicelib.errors import FieldError, ServiceUnavailableError, ValidationError
 from chalicelib.ports.store import CommitConflict, LedgerStore, WritePlan
@@ -34,10 +35,15 @@ class ItemResult:
     transaction: Transaction | None = None
     errors: list[FieldError] = field(default_factory=list)
     stored: Transaction | None = None  # what the id holds, once known (for in-batch repeats)
+    # rules that failed to evaluate for this transaction (rule, message): logged and counted,
+    # never a reason to refuse it
+    rule_errors: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        flags = list(self.transaction.flags) if self.transaction else []
-        return {"index": self.index, "id": self.id, "status": self.status, "flags": flags,
+        tx = self.transaction
+        return {"index": self.index, "id": self.id, "status": self.status,
+                "flags": list(tx.flags) if tx else [],
+                "flag_details": [d.to_json() for d in tx.flag_details] if tx else [],
                 "errors": [e.to_json() for e in self.errors]}
 
 
@@ -55,10 +61,12 @@ def _conflict(result: ItemResult, tx: Transaction, stored: Transaction | None) -
 
 
 def ingest(store: LedgerStore, bank: str, items: list[Any], now: datetime,
-           rules: RuleConfig, backoff: Backoff = LOST_RACE_BACKOFF,
+           rules: RuleConfig | RuleSet, backoff: Backoff = LOST_RACE_BACKOFF,
            before_commit: BeforeCommit | None = None) -> list[ItemResult]:
     """Store each valid new item exactly once with its aggregates; report every item's fate.
-    `before_commit` hears, before each commit attempt, which transactions it will write."""
+    `rules` is the bank's rule set (a RuleConfig stands for the default set). `before_commit`
+    hears, before each commit attempt, which transactions it will write."""
+    rule_set = as_rule_set(rules)
     results = [ItemResult(i, item.get("id") if isinstance(item, dict)
                           and isinstance(item.get("id"), str) else None)
                for i, item in enumerate(items)]
@@ -75,7 +83,7 @@ def ingest(store: LedgerStore, bank: str, items: list[Any], now: datetime,
         else:
             first[tx.id] = (result, tx)
     if first:
-        _write_once(store, bank, first, rules, backoff, before_commit)
+        _write_once(store, bank, first, rule_set, backoff, before_commit)
     for result, tx in repeats:
         # compare with what the id holds now: the leader's transaction or the one it clashed with
         holder = first[tx.id][0].stored
@@ -88,7 +96,7 @@ def ingest(store: LedgerStore, bank: str, items: list[Any], now: datetime,
 
 def _write_once(store: LedgerStore, bank: str,
                 pending: dict[str, tuple[ItemResult, Transaction]],
-                rules: RuleConfig, backoff: Backoff,
+                rules: RuleSet, backoff: Backoff,
                 before_commit: BeforeCommit | None = None) -> None:
     """Commit the new transactions; on a lost race read again and retry what is still new."""
     todo = dict(pending)
@@ -108,7 +116,7 @@ def _write_once(store: LedgerStore, bank: str,
 
 
 def _attempt(store: LedgerStore, bank: str, todo: dict[str, tuple[ItemResult, Transaction]],
-             rules: RuleConfig, before_commit: BeforeCommit | None = None) -> list[Transaction]:
+             rules: RuleSet, before_commit: BeforeCommit | None = None) -> list[Transaction]:
     """One read-classify-flag-commit pass; settles stored ids in place, returns what it wrote."""
     with store.unit_of_work(bank) as uow:
         for tx_id, stored in uow.get_transactions(list(todo)).items():
@@ -123,11 +131,17 @@ def _attempt(store: LedgerStore, bank: str, todo: dict[str, tuple[ItemResult, Tr
         uow.will_write([tx for _, tx in todo.values()])  # lets a store fetch more in one read
         states = uow.get_account_states(accounts)
         accepted: list[Transaction] = []
-        for _, tx in todo.values():
+        # per account in the order applied, each from the state before it: a redelivered
+        # batch, read against the same stored state, decides the same flags
+        for result, tx in todo.values():
             state = states[tx.account]
-            flagged = tx.with_flags(evaluate(tx, state, rules))
+            outcome = evaluate_set(tx, state, rules)
+            flagged = tx.with_flags(outcome.flags, outcome.details)
             states[tx.account] = remember(state, flagged, rules)
             accepted.append(flagged)
+            result.rule_errors = outcome.errors
+            if outcome.errors:
+                _log_rule_errors(bank, tx, rules.version, outcome.errors)
         new_accounts = [a for a in accounts if states[a].version == 0]
         if before_commit is not None:
             before_commit(accepted)
@@ -135,3 +149,22 @@ def _attempt(store: LedgerStore, bank: str, todo: dict[str, tuple[ItemResult, Tr
         return accepted
 
 
+def _log_rule_errors(bank: str, tx: Transaction, version: int,
+                     errors: list[tuple[str, str]]) -> None:
+    """Record rules that failed to evaluate (the transaction is stored all the same)."""
+    from chalicelib.observability import log  # it imports this module's statuses
+
+    for rule, error in errors:
+        log("WARNING", "rule_evaluation_failed", bank=bank, id=tx.id, rule=rule,
+            version=version, error=error)
+
+
+def count_rule_errors(stage: str, results: list[ItemResult], source: str) -> None:
+    """The metric RuleEvaluationErrors: rules that failed to evaluate in this ingest (each is
+    logged where it happened); nothing is emitted when there were none."""
+    failed = sum(len(r.rule_errors) for r in results)
+    if failed:
+        from chalicelib.observability import emit_metrics
+
+        emit_metrics(stage, {"RuleEvaluationErrors": (float(failed), "Count")},
+                     {"source": source})

@@ -27,7 +27,8 @@ from chalicelib.errors import (
 from chalicelib.observability import record_outcomes, refusal_counted
 from chalicelib.usecases import ingest_async
 from chalicelib.usecases.ingest_sync import archive_body
-from chalicelib.usecases.ledger import CREATED, ingest, summarise
+from chalicelib.usecases.ledger import CREATED, count_rule_errors, ingest, summarise
+from chalicelib.usecases.rule_sets import active_rule_set
 
 MEDIA_TYPES = ("text/plain", "application/xml", "text/xml", "application/octet-stream")
 PARAMETERS = frozenset({"format"})
@@ -78,7 +79,9 @@ def post_statement(rt: Runtime, bank: str, content_type: str | None,
         body = ingest_async.submit_valid(rt, bank, txs, now, request_id)
         archive_body(rt, bank, request_id, raw, now, statement=True)
         return Answer(202, {**body, **described}, request_id)
-    results = ingest(rt.store, bank, [t.content() for t in txs], now, rt.settings.rules)
+    rules = active_rule_set(rt.store, bank, rt.settings.rules, rt.rule_sets)
+    results = ingest(rt.store, bank, [t.content() for t in txs], now, rules)
+    count_rule_errors(rt.settings.stage, results, "statements")
     record_outcomes(rt.settings.stage, Counter(r.status for r in results),
                     sum(1 for r in results if r.status == CREATED and r.transaction is not None
                         and r.transaction.flags))

@@ -261,14 +261,16 @@
       const chart = chartWindow();
       const tiles = tileWindow(chart);
       const shown = { focus: state.focus, range: state.range };  // whatever is clicked meanwhile
-      const [analytics, series] = await Promise.all([
-        api("analytics" + windowQuery(tiles)), api("analytics/series" + windowQuery(chart))]);
+      const [analytics, series, rules] = await Promise.all([
+        api("analytics" + windowQuery(tiles)), api("analytics/series" + windowQuery(chart)),
+        api("rules")]);
       state.shown = shown;
       renderHeading(analytics.window);
       renderTiles(analytics);
       renderCurrencies(analytics.totals);
       renderRules(analytics.flags.by_rule);
       setFlagged(analytics.flags.recent, analytics.flags.by_rule);
+      renderRuleSet(rules);
       renderSeries(series);
       const now = new Date();
       $("updated").textContent = "updated " + pad(now.getHours()) + ":" + pad(now.getMinutes()) + ":" + pad(now.getSeconds());
@@ -432,6 +434,48 @@
     $("rules").tBodies[0].replaceChildren(...rows);
   }
 
+  // ---- the active rule set, and each flag's evidence ----
+  function renderRuleSet(set) {
+    $("ruleset-version").textContent = set.version === 0
+      ? "version 0 (the default set)"
+      : "version " + set.version + ", by " + set.updated_by + " at " + timeText(set.updated_at);
+    const rows = set.rules.map((rule) => {
+      const row = el("tr");
+      row.dataset.rule = rule.name;
+      cell(row, rule.name.replaceAll("_", " "), null, "Rule");
+      const definition = rule.when !== undefined ? rule.when
+        : "built-in " + rule.builtin + ": " + Object.entries(rule.params || {})
+          .map(([k, v]) => k + " " + (typeof v === "string" ? v : JSON.stringify(v))).join(", ");
+      cell(row, definition, "definition", "Definition");
+      return row;
+    });
+    if (!rows.length) rows.push(emptyRow(2, "No rules: nothing is flagged."));
+    $("ruleset").tBodies[0].replaceChildren(...rows);
+  }
+
+  function flagDetails(tx) {
+    // one disclosure per flag: its name, and on click the version and the deciding values
+    const wrap = el("div", "flags");
+    const details = tx.flag_details || [];
+    for (const name of tx.flags || []) {
+      const detail = details.find((d) => d.rule === name);
+      const disclosure = el("details", "flag");
+      disclosure.dataset.rule = name;
+      disclosure.appendChild(el("summary", null, name.replaceAll("_", " ")));
+      if (detail) {
+        const list = el("dl", "evidence");
+        const pairs = [["rule set version", detail.version], ...Object.entries(detail.evidence)];
+        for (const [key, value] of pairs) {
+          list.appendChild(el("dt", null, key.replaceAll("_", " ")));
+          list.appendChild(el("dd", null, value));
+        }
+        disclosure.appendChild(list);
+      }
+      wrap.appendChild(disclosure);
+    }
+    return wrap;
+  }
+
   // ---- transactions tables ----
   function txRow(tx, withAccount) {
     const row = el("tr");
@@ -440,7 +484,7 @@
     if (withAccount) cell(row, null, null, "Account").appendChild(accountButton(tx.account));
     else cell(row, tx.type, null, "Type");
     cell(row, F.money(tx.amount, tx.currency), "num", "Amount");
-    cell(row, (tx.flags || []).map(ruleText).join(", "), "rules-list", "Rules");
+    cell(row, null, "rules-list", "Rules").appendChild(flagDetails(tx));
     cell(row, tx.merchant || "", "merchant", "Merchant");
     cell(row, tx.id, "id", "Id");
     return row;

@@ -74,7 +74,8 @@ def from_wire(wire: Wire) -> Item:
 def tx_item(bank: str, tx: Transaction) -> Item:
     """A transaction as stored: its fields, and the index keys (flagged ones in both)."""
     at = position(sort_key(tx.timestamp_text), tx.id)
-    item: Item = {k: v for k, v in tx.to_json().items() if k != "amount"}
+    item: Item = {k: v for k, v in tx.to_json().items()
+                  if k != "amount" and (v or k != "flag_details")}  # no empty list stored
     item.update({PK: tx_pk(bank, tx.id), SK: TX_SK, "amount": tx.amount,
                  G1PK: account_index_pk(bank, tx.account), G1SK: at})
     if tx.flags:

@@ -8,6 +8,7 @@ retried by botocore's standard retry mode; when retries are spent the store rais
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from chalicelib.ports.store import (
     ApiKeyRecord,
     AppClientRecord,
     ReceiptStore,
+    RuleSetRecord,
     Store,
     StoreError,
     UnitOfWork,
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["RETRY_CONFIG", "DynamoStore"]
+REPLAY_SEGMENTS = 8  # parallel scan segments of a replay's read
 
 
 class DynamoStore(Store):
@@ -278,6 +281,44 @@ class DynamoStore(Store):
 
     def ping(self) -> None:
         self.db.on_table("get_item", Key=t.ping_key())
+
+    # --- rule sets and replay ----------------------------------------------------------------
+
+    def put_rule_set(self, record: RuleSetRecord) -> bool:
+        item = {**t.key(t.rule_set_pk(record.bank), t.rule_set_sk(record.version)),
+                "updated_at": {"S": record.updated_at}, "updated_by": {"S": record.updated_by},
+                "body": {"S": json.dumps(record.rules, separators=(",", ":"))}}
+        try:
+            self.db.on_table("put_item", expect={"ConditionalCheckFailedException"}, Item=item,
+                             ConditionExpression="attribute_not_exists(pk)")
+        except t.Rejected:
+            return False
+        return True
+
+    def get_rule_set(self, bank: str, version: int | None = None) -> RuleSetRecord | None:
+        if version is not None:
+            out = self.db.on_table("get_item", ConsistentRead=True,
+                                   Key=t.key(t.rule_set_pk(bank), t.rule_set_sk(version)))
+            wire = out.get("Item")
+        else:
+            wire = next(self.db.query(1, KeyConditionExpression="pk = :p",
+                                      ExpressionAttributeValues={":p": {"S": t.rule_set_pk(bank)}},
+                                      ScanIndexForward=False, ConsistentRead=True), None)
+        if wire is None:
+            return None
+        return RuleSetRecord(bank, int(wire[t.SK]["S"][2:]), wire["updated_at"]["S"],
+                             wire["updated_by"]["S"], json.loads(wire["body"]["S"]))
+
+    def transactions_between(self, bank: str, since: str, until: str) -> Iterator[Transaction]:
+        # No index serves "every transaction of a bank by time" and one would cost a write per
+        # transaction; the replay scans in parallel segments (g1sk starts with the time key).
+        for item in self.db.scan_segments(
+                REPLAY_SEGMENTS, FilterExpression="begins_with(pk, :p) AND g1sk BETWEEN :a AND :b",
+                ExpressionAttributeValues={":p": {"S": t.tx_prefixes(bank)[0]},
+                                           ":a": {"S": since}, ":b": {"S": until}}):
+            tx = codec.tx_from(codec.from_wire(item))
+            if str(item[codec.G1SK]["S"]) < until:
+                yield tx
 
     # --- ingest ------------------------------------------------------------------------------
 

@@ -164,6 +164,15 @@ def bank_client_key(bank: str, client_id: str) -> Wire:
     return key(bank_clients_pk(bank), client_id)
 
 
+def rule_set_pk(bank: str) -> str:
+    """Partition key of a bank's rule sets: one item per version."""
+    return f"RS#{bank}"
+
+
+def rule_set_sk(version: int) -> str:
+    return f"V#{version:010d}"
+
+
 def ping_key() -> Wire:
     return key("PING", "PING")
 
@@ -305,6 +314,18 @@ class DynamoTable:
             if not start or (limit is not None and seen >= limit):
                 return
             params["ExclusiveStartKey"] = start
+
+    def scan_segments(self, segments: int, **params: Any) -> Iterator[Wire]:
+        """A parallel Scan: `segments` segments read at once by threads, items as they come."""
+        from concurrent.futures import ThreadPoolExecutor  # replay only: not on ingest's path
+
+        def segment(number: int) -> list[Wire]:
+            return list(self.query(scan=True, Segment=number, TotalSegments=segments,
+                                   **params))
+
+        with ThreadPoolExecutor(segments) as pool:
+            for items in pool.map(segment, range(segments)):
+                yield from items
 
     def scan_prefixes(self, prefixes: list[str]) -> Iterator[Wire]:
         """Every item whose pk starts with one of `prefixes` (a scan: reconcile and scripts)."""

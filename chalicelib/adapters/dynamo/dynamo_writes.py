@@ -35,7 +35,8 @@ from chalicelib.domain.aggregates import (
     largest_rank,
 )
 from chalicelib.domain.model import Transaction
-from chalicelib.domain.rules import AccountState, remember
+from chalicelib.domain.rule_sets import remember
+from chalicelib.domain.rules import AccountState
 from chalicelib.domain.timeutil import hour_key, sort_key
 from chalicelib.ports.store import WritePlan
 

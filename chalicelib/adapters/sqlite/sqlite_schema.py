@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
@@ -9,12 +10,12 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.adapters.sqlite import sqlite_buckets as buckets
-from chalicelib.domain.model import Transaction
+from chalicelib.domain.model import FlagDetail, Transaction
 from chalicelib.domain.money import to_text
 from chalicelib.domain.timeutil import sort_key
 from chalicelib.ports.store import StoreError
 
-SCHEMA_VERSION = 2  # PRAGMA user_version of a file this code wrote; bump on any table change
+SCHEMA_VERSION = 3  # PRAGMA user_version of a file this code wrote; bump on any table change
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS transactions (
     bank TEXT NOT NULL, id TEXT NOT NULL, account TEXT NOT NULL,
@@ -23,6 +24,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     -- the transaction as columns (no JSON to encode on the hot path); flags comma-separated
     amount TEXT NOT NULL, currency TEXT NOT NULL, type TEXT NOT NULL, timestamp TEXT NOT NULL,
     description TEXT, merchant TEXT, counterparty TEXT, channel TEXT, flags TEXT NOT NULL,
+    flag_details TEXT,           -- JSON list of {rule, version, evidence}; NULL when unflagged
     PRIMARY KEY (bank, id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tx_by_account ON transactions (bank, account, ts DESC, id DESC);
 CREATE INDEX IF NOT EXISTS tx_flagged ON transactions (bank, ts DESC, id DESC) WHERE flagged = 1;
@@ -40,29 +42,41 @@ CREATE TABLE IF NOT EXISTS app_clients (
     client_id TEXT PRIMARY KEY, bank TEXT NOT NULL, created_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS app_clients_by_bank ON app_clients (bank, created_at, client_id);
 """
+# Version 3: each flag's evidence on its transaction, and the banks' rule sets (every version).
+RULE_SETS = """
+CREATE TABLE IF NOT EXISTS rule_sets (
+    bank TEXT NOT NULL, version INTEGER NOT NULL, updated_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (bank, version)) WITHOUT ROWID;
+"""
+FLAG_DETAILS = "ALTER TABLE transactions ADD COLUMN flag_details TEXT;"
 # What brings a file of an older version to the next one: only additive changes, applied in
 # the same write transaction as the version bump.
-MIGRATIONS = {1: APP_CLIENTS}
+MIGRATIONS = {1: APP_CLIENTS, 2: FLAG_DETAILS + RULE_SETS}
 
 
 TX_COLUMNS = ("id, account, amount, currency, type, timestamp, description, merchant,"
-              " counterparty, channel, flags")
+              " counterparty, channel, flags, flag_details")
 
 
 def tx_from_row(row: tuple[Any, ...]) -> Transaction:
     """A stored row back into a transaction (it was validated on the way in)."""
     tx_id, account, amount, currency, kind, stamp, description, merchant, counterparty, \
-        channel, flags = row
+        channel, flags, details = row
     return Transaction(tx_id, account, Decimal(amount), currency, kind,
                        datetime.fromisoformat(stamp), description, merchant, counterparty,
-                       channel, tuple(flags.split(",")) if flags else ())
+                       channel, tuple(flags.split(",")) if flags else (),
+                       tuple(FlagDetail.from_json(d) for d in json.loads(details))
+                       if details else ())
 
 
 def tx_row(bank: str, t: Transaction) -> tuple[Any, ...]:
     """The row stored for a transaction, in INSERT order: bank, ts, flagged, TX_COLUMNS."""
     return (bank, sort_key(t.timestamp_text), 1 if t.flags else 0, t.id, t.account,
             to_text(t.amount), t.currency, t.type, t.timestamp_text, t.description, t.merchant,
-            t.counterparty, t.channel, ",".join(t.flags))
+            t.counterparty, t.channel, ",".join(t.flags),
+            json.dumps([d.to_json() for d in t.flag_details], separators=(",", ":"))
+            if t.flag_details else None)
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -95,7 +109,7 @@ def create_schema(conn: sqlite3.Connection, path: str) -> None:
                 raise StoreError(f"{path} holds schema version {version}, this code needs "
                                  f"{SCHEMA_VERSION}: move the file away (or point SQLITE_PATH"
                                  " elsewhere)")
-            for statement in _statements(SCHEMA + APP_CLIENTS + buckets.SCHEMA):
+            for statement in _statements(SCHEMA + APP_CLIENTS + RULE_SETS + buckets.SCHEMA):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except BaseException:

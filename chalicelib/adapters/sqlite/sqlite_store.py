@@ -21,6 +21,7 @@ from chalicelib.ports.store import (
     ApiKeyRecord,
     AppClientRecord,
     CommitConflict,
+    RuleSetRecord,
     Store,
     StoreError,
     UnitOfWork,
@@ -102,7 +103,7 @@ class _SqliteUnitOfWork(UnitOfWork):
         try:
             conn.executemany(
                 f"INSERT INTO transactions (bank, ts, flagged, {TX_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [tx_row(bank, t) for t in plan.transactions])
         except sqlite3.IntegrityError as exc:
             if exc.sqlite_errorname != "SQLITE_CONSTRAINT_PRIMARYKEY":
@@ -259,6 +260,33 @@ class SqliteStore(Store):
 
     def ping(self) -> None:
         self._query("SELECT 1", ())
+
+    def put_rule_set(self, record: RuleSetRecord) -> bool:
+        with self._write() as conn:
+            added = conn.execute(
+                "INSERT OR IGNORE INTO rule_sets (bank, version, updated_at, updated_by, body)"
+                " VALUES (?, ?, ?, ?, ?)", (record.bank, record.version, record.updated_at,
+                                            record.updated_by, _dump(record.rules))).rowcount
+        return added > 0
+
+    def get_rule_set(self, bank: str, version: int | None = None) -> RuleSetRecord | None:
+        columns = "SELECT version, updated_at, updated_by, body FROM rule_sets WHERE bank=?"
+        rows = (self._query(columns + " AND version=?", (bank, version)) if version is not None
+                else self._query(columns + " ORDER BY version DESC LIMIT 1", (bank,)))
+        if not rows:
+            return None
+        number, at, by, body = rows[0]
+        return RuleSetRecord(bank, int(str(number)), str(at), str(by), json.loads(str(body)))
+
+    def transactions_between(self, bank: str, since: str, until: str) -> Iterator[Transaction]:
+        try:
+            cursor = self._conn().execute(
+                f"SELECT {TX_COLUMNS} FROM transactions WHERE bank=? AND ts>=? AND ts<?",
+                (bank, since, until))
+            for row in cursor:
+                yield tx_from_row(row)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"SQLite query failed: {exc}") from exc
 
 
 def _key_record(row: tuple[object, ...]) -> ApiKeyRecord:

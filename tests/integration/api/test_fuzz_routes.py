@@ -44,7 +44,8 @@ SHARDS = [("sqlite", 0, 1_800, False), ("dynamodb", 0, 200, False),
           ("dynamodb", 1, 1_500, True)]
 ROUTES = {"/transactions": ("POST",), "/analytics": ("GET",), "/transactions/{tx_id}": ("GET",),
           "/accounts/{account}": ("GET",), "/accounts/{account}/transactions": ("GET",),
-          "/health": ("GET",)}
+          "/health": ("GET",), "/rules": ("GET", "PUT"), "/rules/replay": ("POST",)}
+WRITING = {("POST", "/transactions"), ("PUT", "/rules")}  # the routes whose 2xx may write
 # HEAD and OPTIONS are left out: chalice local answers OPTIONS itself (a CORS preflight, 200
 # without a body, which its test client cannot even read), and neither reaches the app on AWS
 # (API Gateway answers methods a route lacks with its 403).
@@ -146,6 +147,45 @@ BODIES = st.one_of(
 )
 
 
+# --- rule sets and replay windows ----------------------------------------------------------------
+# Expression pieces, joined at random: most make nonsense (refused with a position), some make
+# rules that then run on every later ingest (division by zero included: it must never fail one).
+TOKENS = st.sampled_from(["amount", "hour", "weekday", "channel", "merchant", "count_1h",
+                          "sum_24h", "zscore", "stddev", "merchant_known", ">", "<", "==", "!=",
+                          ">=", "and", "or", "not", "(", ")", "/", "*", "%", "-", "0", "1000.50",
+                          '"wire"', "lower(", "abs(", ",", "in", "[", "]", "1e999", ".", "x"])
+EXPRESSIONS = st.one_of(st.lists(TOKENS, min_size=1, max_size=12).map(" ".join),
+                        st.sampled_from(["amount > 1000.50", "amount / count_1h > 2",
+                                         "hour < 6 and channel == \"wire\"",
+                                         "zscore > 3", "not merchant_known and amount > 100"]),
+                        ANY_TEXT)
+BUILTIN_NAMES = st.sampled_from(["large_amount", "structuring", "velocity", "round_amount",
+                                 "rapid_in_out", "unusual_amount", "nope"])
+PARAM_NAMES = st.sampled_from(["amount", "margin", "count", "window_s", "min", "unit",
+                               "tolerance", "min_amount", "z", "min_history", "by_currency",
+                               "x"])
+PARAM_VALUES = st.one_of(DECIMALS, DECIMALS.map(lambda d: NUMBER_MARK + d + NUMBER_MARK),
+                         st.integers(-5, 100_000), ANY_TEXT, st.none(),
+                         st.just({"JPY": {"amount": "5000"}}))
+RULE_NAMES = st.one_of(st.sampled_from(["r1", "r2", "night_wire", "large_amount"]), ANY_TEXT)
+RULES_OUT = st.one_of(
+    st.fixed_dictionaries({"name": RULE_NAMES, "when": EXPRESSIONS}),
+    st.fixed_dictionaries({"name": RULE_NAMES, "builtin": BUILTIN_NAMES},
+                          optional={"params": st.dictionaries(PARAM_NAMES, PARAM_VALUES,
+                                                              max_size=3)}),
+    st.dictionaries(st.sampled_from(["name", "when", "builtin", "params", "description", "z"]),
+                    st.one_of(ANY_TEXT, st.integers(), st.none()), max_size=3))
+RULE_LISTS = st.lists(RULES_OUT, max_size=4)
+EMPTY_OR_OBJECT = st.sampled_from([b"", b"{}"])
+RULE_BODIES = st.one_of(RULE_LISTS.map(lambda r: _dumps({"rules": r})),
+                        st.binary(max_size=32), EMPTY_OR_OBJECT)
+REPLAY_BODIES = st.fixed_dictionaries(
+    {"since": st.one_of(st.just("2026-01-10T00:00:00Z"), TIMESTAMPS),
+     "until": st.one_of(st.just("2026-01-11T00:00:00Z"), TIMESTAMPS)},
+    optional={"rules": RULE_LISTS, "limit": st.one_of(st.integers(-2, 2000), ANY_TEXT)}).map(
+    _dumps)
+
+
 # --- requests -----------------------------------------------------------------------------------
 def _escape_query(text: str) -> str:
     # only what would split the query string is escaped: lone surrogates reach the app as they are
@@ -200,12 +240,13 @@ ROUTE_NAMES = st.sampled_from(sorted(ROUTES))
 UNKNOWN = st.tuples(st.sampled_from(METHODS), st.sampled_from(
     ["/nope", "/transactions/a/b", "/accounts", "/analytics/x", "/health/x"]))
 KINDS = st.sampled_from(["post", "post", "post", "analytics", "tx", "account", "history",
-                         "history", "health", "method", "unknown"])
+                         "history", "health", "method", "unknown", "rules", "put_rules",
+                         "put_rules", "replay"])
+QUERY_VERSION = queries(["version"], st.one_of(st.sampled_from(["0", "1", "2", "99"]), ANY_TEXT))
 BAD_KEYS = st.one_of(ANY_TEXT, ASCII_TEXT, st.none())
 BAD_CONTENT_TYPES = st.one_of(ANY_TEXT, st.none())
 EXTRA_HEADERS = st.dictionaries(st.sampled_from(["accept", "x-forwarded-for", "prefer",
                                                  "x-amzn-trace-id"]), ANY_TEXT, max_size=2)
-EMPTY_OR_OBJECT = st.sampled_from([b"", b"{}"])
 HISTORY_ACCOUNTS = st.one_of(st.just("SEED"), SEGMENTS)
 
 
@@ -228,6 +269,12 @@ def requests(real_cursors: list[str]) -> st.SearchStrategy[Req]:
         elif kind == "history":
             req = Req("GET", f"/accounts/{draw(HISTORY_ACCOUNTS)}/transactions"
                       + draw(history_query), "/accounts/{account}/transactions")
+        elif kind == "rules":
+            req = Req("GET", "/rules" + draw(QUERY_VERSION), "/rules")
+        elif kind == "put_rules":
+            req = Req("PUT", "/rules" + draw(QUERY_X), "/rules", body=draw(RULE_BODIES))
+        elif kind == "replay":
+            req = Req("POST", "/rules/replay", "/rules/replay", body=draw(REPLAY_BODIES))
         elif kind == "health":
             req = Req("GET", "/health" + draw(QUERY_X), "/health")
         elif kind == "method":
@@ -348,7 +395,7 @@ class Checker:
             return
         assert req.headers.get("x-api-key") == KEY or req.route == "/health", req
         assert self.schema(req.route, req.method, status).is_valid(body), (req, body)
-        if not (req.method == "POST" and req.route == "/transactions"):
+        if (req.method, req.route) not in WRITING:
             assert not written, ("a read stored something", req)
 
 

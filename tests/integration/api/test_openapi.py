@@ -189,6 +189,36 @@ def test_read_answers_match_the_document(api: Recorder) -> None:
         ("/health", 200)}
 
 
+def test_rules_answers_match_the_document(api: Recorder) -> None:
+    rules, replay = "/rules", "/rules/replay"
+    api.call("POST", "/transactions", "/transactions", json.dumps(raw_tx("n", amount="20.00",
+                                                                        channel="wire")))
+    api.call("GET", rules, rules)
+    night = {"name": "night_wire", "when": 'channel == "wire" and amount > 10.00'}
+    assert api.call("PUT", rules, rules, json.dumps({"rules": [night]}))["version"] == 1
+    api.call("PUT", rules, rules, json.dumps({"rules": [{"name": "x", "when": "amont > 1"}]}))
+    api.call("PUT", rules, rules, json.dumps({"rules": []}), **{"content-type": "text/plain"})
+    api.call("PUT", rules, rules, json.dumps({"rules": []}), key=None)
+    api.call("PUT", rules, rules, json.dumps({"rules": []}), key="tsk_nobody")
+    api.call("GET", rules, f"{rules}?version=1")
+    api.call("GET", rules, f"{rules}?version=7")
+    api.call("GET", rules, f"{rules}?version=x")
+    flagged = api.call("POST", "/transactions", "/transactions",
+                       json.dumps(raw_tx("m", amount="12.00", channel="wire")))
+    assert flagged["transaction"]["flag_details"][0]["rule"] == "night_wire"
+    window = {"since": "2026-01-10T00:00:00Z", "until": "2026-01-11T00:00:00Z"}
+    result = api.call("POST", replay, replay, json.dumps({**window, "rules": [
+        {"name": "big", "builtin": "large_amount", "params": {"amount": "15"}}]}))
+    assert result["added"]["count"] == 1 and result["removed"]["ids"] == ["m"]
+    api.call("POST", replay, replay, json.dumps({"since": "2026-01-10T00:00:00Z"}))
+    api.call("POST", replay, replay, "{}", **{"content-type": "text/plain"})
+    api.call("POST", replay, replay, "{}", key=None)
+    api.call("POST", replay, replay, "{}", key="tsk_nobody")
+    assert {(r, s) for _, r, s in api.seen} >= {
+        (rules, 200), (rules, 400), (rules, 401), (rules, 403), (rules, 404), (rules, 415),
+        (replay, 200), (replay, 400), (replay, 401), (replay, 403), (replay, 415)}
+
+
 def test_unavailable_store_answer_matches_the_document(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -208,7 +238,7 @@ def test_documented_examples_of_schemas_reject_what_the_app_never_sends() -> Non
     created = jsonschema_rs.validator_for(response_schema("/transactions", "POST", 201))
     good: dict[str, Any] = {"status": "created", "transaction": {
         "id": "1", "account": "A123", "amount": "250.50", "currency": "USD", "type": "credit",
-        "timestamp": "2026-01-10T14:00:00Z", "flags": []}}
+        "timestamp": "2026-01-10T14:00:00Z", "flags": [], "flag_details": []}}
     assert created.is_valid(good)
     assert not created.is_valid({**good, "transaction": {**good["transaction"], "amount": 250.5}})
     assert not created.is_valid({**good, "status": "duplicate"})

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import pytest
 
+from chalicelib.domain.model import Transaction
 from chalicelib.errors import ForbiddenError
 from chalicelib.ports.store import (
     AdminStore,
@@ -13,6 +15,8 @@ from chalicelib.ports.store import (
     AppClientRecord,
     KeyStore,
     LedgerStore,
+    RuleSetRecord,
+    RuleSetStore,
     Store,
 )
 from chalicelib.usecases.api_keys import authenticate, create_key, revoke_key
@@ -69,9 +73,10 @@ def test_key_functions_run_on_a_fake_that_implements_only_the_key_port() -> None
 
 def test_a_full_store_is_every_port_and_the_ports_share_no_method() -> None:
     assert issubclass(Store, LedgerStore) and issubclass(Store, KeyStore)
-    assert issubclass(Store, AdminStore)
-    methods = [set(p.__abstractmethods__) for p in (LedgerStore, KeyStore, AdminStore)]
-    assert sum(len(m) for m in methods) == len(set().union(*methods)) == 20
+    assert issubclass(Store, AdminStore) and issubclass(Store, RuleSetStore)
+    methods = [set(p.__abstractmethods__)
+               for p in (LedgerStore, KeyStore, AdminStore, RuleSetStore)]
+    assert sum(len(m) for m in methods) == len(set().union(*methods)) == 23
     assert set(Store.__abstractmethods__) == set().union(*methods)
 
 
@@ -83,3 +88,39 @@ def test_app_client_functions_run_on_a_fake_that_implements_only_the_key_port() 
     assert made and map_client(keys, "globex", "client1") == (record, False)
     assert list_clients(keys, "acme") == [record]
     assert unmap_client(keys, "acme", "client1") and keys.find_app_client("client1") is None
+
+
+class DictRuleSets(RuleSetStore):
+    """Rule sets in a dict: the RuleSetStore methods and nothing else."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, int], RuleSetRecord] = {}
+
+    def put_rule_set(self, record: RuleSetRecord) -> bool:
+        if (record.bank, record.version) in self.records:
+            return False
+        self.records[(record.bank, record.version)] = record
+        return True
+
+    def get_rule_set(self, bank: str, version: int | None = None) -> RuleSetRecord | None:
+        mine = sorted(v for b, v in self.records if b == bank)
+        wanted = version if version is not None else (mine[-1] if mine else None)
+        return self.records.get((bank, wanted)) if wanted is not None else None
+
+    def transactions_between(self, bank: str, since: str, until: str) -> Iterator[Transaction]:
+        return iter(())
+
+
+def test_rule_set_functions_run_on_a_fake_that_implements_only_the_rule_set_port() -> None:
+    from datetime import UTC, datetime
+
+    from chalicelib.domain.rules import RuleConfig
+    from chalicelib.usecases.rule_sets import active_rule_set, get_rules, put_rules
+
+    sets = DictRuleSets()
+    body = {"rules": [{"name": "big", "builtin": "large_amount"}]}
+    answer = put_rules(sets, "acme", body, "key:k1", datetime(2026, 1, 10, tzinfo=UTC),
+                       RuleConfig())
+    assert answer["version"] == 1 and get_rules(sets, "acme", None, RuleConfig()) == answer
+    assert active_rule_set(sets, "acme", RuleConfig()).version == 1
+    assert get_rules(sets, "other", None, RuleConfig())["version"] == 0

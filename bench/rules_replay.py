@@ -1,0 +1,117 @@
+"""How long POST /rules/replay takes on DynamoDB Local: `python -m bench.rules_replay [N ...]`.
+
+Seeds a fresh table with N transactions of one bank in a 30-day window (BatchWriteItem of the
+items ingest writes, flags included: seeding through ingest would take minutes), then times the
+replay use case over that window with a 10-rule candidate set, split into the read (the
+parallel scan) and the evaluation. Prints seconds per size and the linear extrapolation to
+100,000 transactions against API Gateway's 29 s. DynamoDB Local is not DynamoDB: the scan's
+speed here is the emulator's (a JVM over SQLite on this machine), so the figure is a local
+measure, not a promise about AWS.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from chalicelib.adapters.dynamo import dynamo_codec as codec
+from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
+from chalicelib.domain.model import Transaction
+from chalicelib.domain.rule_sets import default_rule_set, evaluate_set, remember
+from chalicelib.domain.rules import AccountState, RuleConfig
+from chalicelib.usecases import rule_sets
+from scripts.dynamodb_local import CREDENTIALS, REGION, DynamoDBLocal
+from scripts.provision import create_table_request
+
+BANK = "bench"
+START = datetime(2026, 1, 1, tzinfo=UTC)
+CANDIDATE = [
+    {"name": "big", "builtin": "large_amount", "params": {"amount": "5000"}},
+    {"name": "unusual", "builtin": "unusual_amount", "params": {"z": "3", "min_history": 10}},
+    {"name": "burst", "builtin": "velocity", "params": {"count": 5, "window_s": 600}},
+    {"name": "round", "builtin": "round_amount"},
+    {"name": "structuring", "builtin": "structuring"},
+    {"name": "rapid", "builtin": "rapid_in_out"},
+    {"name": "night_wire", "when": 'channel == "wire" and (hour < 6 or hour >= 22)'},
+    {"name": "weekend", "when": "weekday >= 5 and amount > 2000"},
+    {"name": "busy", "when": "count_24h > 20 and sum_24h > 10000"},
+    {"name": "odd", "when": "zscore > 4 and history > 20"},
+]
+
+
+def transactions(n: int) -> list[Transaction]:
+    """n transactions over 30 days and n // 20 accounts, flagged by the default set."""
+    accounts = max(1, n // 20)
+    step = timedelta(days=30) / n
+    rules = default_rule_set(RuleConfig())
+    states: dict[str, AccountState] = {}
+    out = []
+    for i in range(n):
+        account = f"AC{i % accounts:05d}"
+        amount = Decimal(f"{(i * 7919) % 3000 + 1}.{i % 100:02d}")
+        if i % 97 == 0:
+            amount = Decimal(f"{12000 + i % 5000}.00")
+        tx = Transaction(f"t{i:07d}", account, amount, "USD", "debit" if i % 3 else "credit",
+                         START + step * i, channel="wire" if i % 11 == 0 else "card")
+        state = states.get(account, AccountState())
+        outcome = evaluate_set(tx, state, rules)
+        tx = tx.with_flags(outcome.flags, outcome.details)
+        states[account] = remember(state, tx, rules)
+        out.append(tx)
+    return out
+
+
+def seed(store: DynamoStore, txs: list[Transaction]) -> float:
+    started = time.perf_counter()
+    store.db.batch_write([{"PutRequest": {"Item": codec.to_wire(codec.tx_item(BANK, t))}}
+                          for t in txs])
+    return time.perf_counter() - started
+
+
+def measure(client: Any, n: int) -> dict[str, float]:
+    table = f"bench-replay-{n}"
+    client.create_table(**create_table_request(table))
+    try:
+        store = DynamoStore(table, client=client)
+        seeded = seed(store, transactions(n))
+        body = {"since": "2026-01-01T00:00:00Z", "until": "2026-01-31T00:00:00Z",
+                "rules": CANDIDATE}
+        started = time.perf_counter()
+        read = sum(1 for _ in store.transactions_between(BANK, "2025", "2027"))
+        read_s = time.perf_counter() - started
+        started = time.perf_counter()
+        answer = rule_sets.replay(store, BANK, body, RuleConfig(),
+                                  default_rule_set(RuleConfig()))
+        total_s = time.perf_counter() - started
+        assert read == n and answer["transactions"] == n, (read, answer["transactions"])
+        return {"n": n, "seed_s": seeded, "scan_s": read_s, "replay_s": total_s,
+                "added": answer["added"]["count"], "removed": answer["removed"]["count"]}
+    finally:
+        client.delete_table(TableName=table)
+
+
+def main(argv: list[str]) -> None:
+    import boto3
+
+    sizes = [int(a) for a in argv] or [2_000, 5_000, 10_000]
+    with DynamoDBLocal() as emulator:
+        client = boto3.client("dynamodb", endpoint_url=emulator.endpoint, region_name=REGION,
+                              aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                              aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+        rows = [measure(client, n) for n in sizes]
+    print(f"{'n':>8} {'seed s':>8} {'scan s':>8} {'replay s':>9} {'us/tx':>7} added removed")
+    for r in rows:
+        print(f"{r['n']:>8} {r['seed_s']:>8.2f} {r['scan_s']:>8.2f} {r['replay_s']:>9.2f} "
+              f"{r['replay_s'] / r['n'] * 1e6:>7.0f} {r['added']:>5} {r['removed']:>7}")
+    largest = rows[-1]
+    per_tx = largest["replay_s"] / largest["n"]
+    projected = per_tx * 100_000
+    print(f"extrapolated to 100,000 transactions: {projected:.1f} s "
+          f"({'fits' if projected < 29 else 'does NOT fit'} API Gateway's 29 s)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
