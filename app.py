@@ -185,10 +185,18 @@ def _base_path(request: Request) -> str:
     return path[:-len(resource)] if resource and path.endswith(resource) else ""
 
 
+def _every_value(request: Request, name: str) -> str | None:
+    """A list-valued header's values of every line, joined with commas (RFC 9110 5.3): API
+    Gateway's `headers` keeps only the last of repeated ones, `multiValueHeaders` all."""
+    multi = request.to_original_event().get("multiValueHeaders") or {}
+    values = [v for key, found in multi.items() if key.lower() == name for v in found or ()]
+    return ", ".join(values) if values else request.headers.get(name)
+
+
 @route("/transactions", methods=["POST"], content_types=["*/*"])
 def post_transactions() -> Response:
     request = _request()
-    if service_async.wants_async(request.headers.get("prefer")):
+    if service_async.wants_async(_every_value(request, "prefer")):
         request_id, body = service_async.post(get_runtime(), _bank(),
                                               request.headers.get("content-type"),
                                               _raw_body(request), now_utc())

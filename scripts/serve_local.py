@@ -26,6 +26,9 @@ from chalicelib.web.framing import framing_error, log_path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 IDLE_TIMEOUT_S = 30.0
+# Headers whose repeated lines are one comma-separated list (RFC 9110 5.3): chalice local
+# passes the app only the first line of each name, API Gateway all of them.
+LIST_HEADERS = ("prefer",)
 
 
 class FrontDoorHandler(ChaliceRequestHandler):
@@ -46,6 +49,16 @@ class FrontDoorHandler(ChaliceRequestHandler):
             super()._generic_handle()
         except TimeoutError:  # the body stopped arriving
             self.close_connection = True
+
+    def _parse_payload(self) -> tuple[dict[str, str], bytes | None]:
+        headers, body = super()._parse_payload()
+        for name in LIST_HEADERS:
+            values = self.headers.get_all(name) or []
+            if len(values) > 1:
+                for key in [k for k in headers if k.lower() == name]:
+                    del headers[key]
+                headers[name] = ", ".join(values)
+        return headers, body
 
     # chalice binds its methods to its own _generic_handle; bind them to this one
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle

@@ -144,3 +144,14 @@ def test_serve_local_still_refuses_nothing_good(tmp_path: Path) -> None:
             "Content-Length": str(len(body)), "x-api-key": DEV_KEY,
             "Content-Type": "application/json", "Connection": "close"}, body))
         assert code == 201, answer
+
+
+def test_every_prefer_header_is_read_as_one_list(server: LocalServer) -> None:
+    body = json.dumps({"id": "pf1", "account": "A1", "amount": "1.00", "type": "credit",
+                       "timestamp": "2026-01-10T14:00:00Z"}).encode()
+    head = (f"POST /transactions HTTP/1.1\r\nHost: x\r\nx-api-key: {DEV_KEY}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Prefer: return=minimal\r\nPrefer: respond-async\r\nConnection: close\r\n\r\n")
+    code, headers, answer = exchange(server, head.encode() + body)
+    assert code == 202, answer
+    assert headers["preference-applied"] == "respond-async"
