@@ -19,7 +19,23 @@ REQUIRED = ("id", "account", "amount", "type", "timestamp")
 KNOWN = frozenset((*REQUIRED, "currency", *OPTIONAL_TEXT_FIELDS))
 TEXT_LIMITS = {"description": 256, "merchant": 128, "counterparty": 128, "channel": 32}
 MAX_FUTURE = timedelta(minutes=5)
-CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\ud800-\udfff]")
+# The one rule for text (every text field on every path: transactions, sync or async, and any
+# other input that carries free text calls `text_error`). Refused, exactly: C0 controls
+# U+0000-U+001F, DEL U+007F, C1 controls U+0080-U+009F (NEL U+0085 among them), the bidi
+# embeddings and overrides U+202A-U+202E and isolates U+2066-U+2069 (they reorder what a reader
+# of the dashboard or an export sees: "Trojan Source"), and lone surrogates U+D800-U+DFFF (not
+# text: no UTF-8 form). Everything else is kept as sent, including the implicit marks U+200E,
+# U+200F and U+061C (they reorder nothing on their own), joiners, U+2028/U+2029 and U+FEFF.
+REFUSED_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def text_error(value: str) -> str | None:
+    """Why a text value is refused (its first refused character, by code point), or None."""
+    found = REFUSED_TEXT.search(value)
+    if found is None:
+        return None
+    return (f"must not hold control or bidi-override characters (U+{ord(found.group()):04X}"
+            f" at character {found.start() + 1})")
 MAX_DEPTH_MESSAGE = "the body is nested too deeply"
 
 
@@ -101,8 +117,8 @@ def _optional_text(raw: dict[str, Any], name: str, errors: list[FieldError]) -> 
         errors.append(FieldError(name, "must be a string"))
     elif len(value) > limit:
         errors.append(FieldError(name, f"must be at most {limit} characters"))
-    elif CONTROL_OR_SURROGATE.search(value):
-        errors.append(FieldError(name, "must not hold control characters"))
+    elif (problem := text_error(value)) is not None:
+        errors.append(FieldError(name, problem))
     else:
         return value
     return None

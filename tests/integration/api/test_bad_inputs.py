@@ -63,6 +63,10 @@ FIELD_CASES: list[tuple[str, str, str]] = [
     ("description too long", body(description="d" * 257), "description"),
     ("merchant not a string", body(merchant={"n": 1}), "merchant"),
     ("channel control char", body(channel="web\u0000"), "channel"),
+    ("merchant C1 control NEL", body(merchant="Shop\u0085"), "merchant"),
+    ("counterparty DEL", body(counterparty="Bob\u007f"), "counterparty"),
+    ("description bidi override", body(description="pay \u202egnp.exe"), "description"),
+    ("merchant bidi isolate", body(merchant="\u2066x\u2069"), "merchant"),
     ("unknown field", body(note="hi"), "note"),
 ]
 

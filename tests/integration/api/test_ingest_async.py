@@ -197,3 +197,14 @@ def _request_ids(parts: AsyncRuntime) -> list[str]:
     assert isinstance(parts.receipts, SqliteReceipts)
     return [str(r[0]) for r in parts.receipts.file.read(
         "SELECT DISTINCT request_id FROM receipt_parts")]
+
+
+@pytest.mark.parametrize("char", ["\u0085", "\u007f", "\u202e", "\u2067"])
+def test_async_path_refuses_control_and_bidi_characters_as_the_sync_path_does(
+        api: Api, parts: AsyncRuntime, char: str) -> None:
+    response, body = submit(api, batch(raw_tx("ok"), raw_tx("c1", merchant=f"Shop{char}")))
+    assert response.status_code == 202
+    rejected = body["results"][1]
+    assert rejected["status"] == "rejected"
+    assert rejected["errors"][0]["field"] == "merchant"
+    assert f"U+{ord(char):04X}" in rejected["errors"][0]["message"]
