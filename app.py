@@ -21,7 +21,7 @@ from chalicelib.errors import (
     ServiceUnavailableError,
 )
 from chalicelib.observability import RequestObserver, log
-from chalicelib.ports.store import StoreError
+from chalicelib.ports.store import StoreError, StoreRefused
 from chalicelib.usecases import analytics
 from chalicelib.usecases import async_service as service_async
 from chalicelib.usecases import ingest_sync as service
@@ -46,11 +46,15 @@ def _where(exc: BaseException) -> list[str]:
 
 def render_exception(exc: Exception) -> Response:
     """The one mapping from an exception to an answer, for routes and middleware alike:
-    domain errors are 4xx; a store that is down is 503; a misconfiguration or a bug is 500,
+    domain errors are 4xx; a store that is down is 503; a request the store refuses as invalid
+    (StoreRefused), a misconfiguration or a bug is 500,
     logged at ERROR (type and frames only: a message may quote input) and, through the
     observing middleware, counted in ServerErrors."""
     if isinstance(exc, AppError):
         return error_response(exc)
+    if isinstance(exc, StoreRefused):  # a request the store calls invalid: our bug, not 503
+        log("ERROR", "store_refused", error=str(exc), where=_where(exc))
+        return error_response(InternalServerError("an internal error occurred"))
     if isinstance(exc, StoreError):
         log("ERROR", "store_unavailable", error=str(exc))
         return error_response(ServiceUnavailableError("the store is unavailable; retry"))

@@ -107,14 +107,19 @@ def _totals_json(currency: str, totals: CurrencyTotals) -> dict[str, Any]:
 def bank_analytics(store: LedgerStore, bank: str, window: Window,
                    now: datetime) -> dict[str, Any]:
     """Totals by currency, the largest transaction, flags; from aggregates, never a scan."""
+    until = window.until or ceil_hour(now) + timedelta(hours=1)
+    if window.since is not None and window.since >= until:
+        # Checked here, before any read: an inverted range is a query DynamoDB refuses
+        # (ValidationException), where SQLite would quietly answer nothing.
+        raise ValidationError("the analytics window is invalid", [FieldError(
+            "since", f"must be before until, which defaults to {format_timestamp(until)}"
+                     " (the end of the hour after this one)")])
     everything = store.get_buckets(bank, [BANK_KEY]).get(BANK_KEY, Bucket())
     if window.since is None and window.until is None:
         bucket = everything
     else:
         first = hour_key(window.since) if window.since else "0000"
-        last = hour_key((window.until or ceil_hour(now) + timedelta(hours=1))
-                        - timedelta(hours=1))
-        bucket = merged(store.get_hour_buckets(bank, first, last))
+        bucket = merged(store.get_hour_buckets(bank, first, hour_key(until - timedelta(hours=1))))
     recent = store.recent_flagged(bank, _key(window.since), _key(window.until), RECENT_FLAGGED)
     return {
         "count": bucket.count,

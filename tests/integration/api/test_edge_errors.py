@@ -21,7 +21,7 @@ from app import app
 from chalicelib.adapters.sqlite import SqliteStore
 from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.config import ConfigError, Settings, load_settings
-from chalicelib.ports.store import ApiKeyRecord
+from chalicelib.ports.store import ApiKeyRecord, StoreRefused
 from chalicelib.usecases.api_keys import hash_key
 from tests.support.edges import check_error_shape
 
@@ -181,3 +181,32 @@ def test_serve_local_refuses_to_start_with_the_demo_key_on_another_stage() -> No
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "DEMO_API_KEY" in done.stderr and "Serving on" not in done.stdout
     assert "the-demo-key" not in done.stderr + done.stdout
+
+
+class RefusingStore(SqliteStore):
+    """A store that refuses a read as invalid, as DynamoDB answers a ValidationException."""
+
+    def get_buckets(self, bank: str, keys: list[Any]) -> Any:
+        raise StoreRefused("DynamoDB refused the query as invalid: ValidationException")
+
+
+def test_a_request_the_store_refuses_as_invalid_is_500_logged_as_a_bug_never_503(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = RefusingStore(str(tmp_path / "ledger.db"))
+    set_runtime(Runtime(Settings(sqlite_path=store.path, demo_api_key=KEY, stage="dev"), store))
+    try:
+        with Client(app) as test_client:
+            capsys.readouterr()
+            response = test_client.http.get("/analytics", headers={"x-api-key": KEY})
+    finally:
+        set_runtime(None)
+    assert response.status_code == 500, response.body
+    assert "Retry-After" not in response.headers
+    body = json.loads(response.body)
+    check_error_shape(body)
+    assert body["Code"] == "InternalServerError"
+    lines = records(capsys)
+    (refused,) = [r for r in lines if r.get("event") == "store_refused"]
+    assert refused["level"] == "ERROR" and any("get_buckets" in f for f in refused["where"])
+    assert not [r for r in lines if r.get("event") == "store_unavailable"]
+    assert server_errors(lines) == 1

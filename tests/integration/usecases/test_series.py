@@ -134,7 +134,7 @@ def test_a_window_of_31_days_is_served_and_a_longer_one_is_400(series_api: Serie
     ("?until=2026-01-10T14:00:00", "until"),  # no timezone
     (f"?since={at('15:00:00')}&until={at('14:00:00')}", "until"),
     (f"?since={at('14:00:00')}&until={at('14:00:00')}", "until"),
-    ("?since=2999-01-01T00:00:00Z", "until"),  # after the default until
+    ("?since=2999-01-01T00:00:00Z", "since"),  # after the default until
     ("?step=day", "step"),
     ("?since=0001-01-01T00:30:00Z&until=0001-01-01T00:40:00Z", None),  # valid: one hour
 ])
