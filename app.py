@@ -27,6 +27,7 @@ from chalicelib.usecases import async_service as service_async
 from chalicelib.usecases import ingest_sync as service
 from chalicelib.usecases.caller import identify
 from chalicelib.web import dashboard
+from chalicelib.web.framing import STANDARD_HEADERS
 
 app = Chalice(app_name="txn-stream")
 INGEST_QUEUE = "txn-stream-prod-ingest.fifo"  # infra/resources.json's IngestQueue
@@ -35,7 +36,17 @@ PUBLIC_PATHS = frozenset({"/health", "/", "/dashboard", "/dashboard/static/{name
 
 def error_response(exc: AppError) -> Response:
     """The one error shape: Chalice's Code and Message, plus Details."""
-    return Response(body=exc.to_json(), status_code=exc.status, headers=dict(exc.headers))
+    return Response(body=exc.to_json(), status_code=exc.status,
+                    headers={**STANDARD_HEADERS, **exc.headers})
+
+
+def _standard_headers(response: Response) -> Response:
+    """`nosniff` on every answer, `no-store` on all but those that set their own caching."""
+    present = {name.lower() for name in response.headers}
+    for name, value in STANDARD_HEADERS.items():
+        if name.lower() not in present:
+            response.headers[name] = value
+    return response
 
 
 def _where(exc: BaseException) -> list[str]:
@@ -76,10 +87,11 @@ def _render_errors(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _in_error_shape(response: Response) -> Response:
-    """Chalice's own answers (405 for a wrong method, its 500) in the one error shape."""
+    """Chalice's own answers (405 for a wrong method, its 500) in the one error shape; every
+    answer with the standard headers (`nosniff`; `no-store` unless it sets its own caching)."""
     body = response.body
     if response.status_code < 400 or (isinstance(body, dict) and "Details" in body):
-        return response
+        return _standard_headers(response)
     if response.status_code == 405:
         allowed = str(response.headers.get("Allow", ""))
         method = str(body.get("Message", "")).rsplit(" ", 1)[-1] if isinstance(body, dict) else ""

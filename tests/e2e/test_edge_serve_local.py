@@ -24,11 +24,13 @@ IBAN = "GB33BUKB20201555555555"
 
 
 class AccessLoggedServer(LocalServer):
-    """serve_local with its access log on, and a one-second idle timeout."""
+    """serve_local with its access log on, a one-second idle timeout and a three-second
+    deadline for a whole request."""
 
     def __init__(self, sqlite_path: str) -> None:
         super().__init__(sqlite_path)
-        self.command = [c for c in self.command if c != "--quiet"] + ["--idle-timeout", "1"]
+        self.command = [c for c in self.command if c != "--quiet"] + [
+            "--idle-timeout", "1", "--request-deadline", "3"]
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +84,8 @@ def test_framing_is_checked_before_the_key_and_the_body(server: LocalServer,
     assert code == status
     check_error_shape(json.loads(body))
     assert answer_headers["connection"].lower() == "close"
+    assert answer_headers["x-content-type-options"] == "nosniff"
+    assert answer_headers["cache-control"] == "no-store"
 
 
 def test_a_chunked_body_is_refused_not_misread(server: LocalServer) -> None:
@@ -155,3 +159,72 @@ def test_every_prefer_header_is_read_as_one_list(server: LocalServer) -> None:
     code, headers, answer = exchange(server, head.encode() + body)
     assert code == 202, answer
     assert headers["preference-applied"] == "respond-async"
+
+
+LONG = "x" * 70_000
+MANY_HEADERS = "".join(f"X-H{i}: v\r\n" for i in range(120))
+
+
+@pytest.mark.parametrize(("raw", "status", "code"), [
+    (f"GET /{LONG} HTTP/1.1\r\nHost: x\r\n\r\n", 414, "UriTooLongError"),
+    (f"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {LONG}\r\n\r\n", 431,
+     "RequestHeaderFieldsTooLargeError"),
+    (f"GET /health HTTP/1.1\r\nHost: x\r\n{MANY_HEADERS}\r\n", 431,
+     "RequestHeaderFieldsTooLargeError"),
+    ("GET /health HTTP/2.0\r\nHost: x\r\n\r\n", 505, "HttpVersionNotSupportedError"),
+    ("GET /health\r\n\r\n", 505, "HttpVersionNotSupportedError"),  # HTTP/0.9
+    ("FROB /health HTTP/1.1\r\nHost: x\r\n\r\n", 501, "NotImplementedError"),
+    ("GET /health HTTP/1.1 extra\r\nHost: x\r\n\r\n", 400, "BadRequestError"),
+    ("GET /health HTTP/x.y\r\nHost: x\r\n\r\n", 400, "BadRequestError"),
+])
+def test_the_servers_own_answers_are_in_the_error_shape(server: LocalServer, raw: str,
+                                                        status: int, code: str) -> None:
+    answer_status, headers, body = exchange(server, raw.encode())
+    assert answer_status == status, body
+    answer = json.loads(body)
+    check_error_shape(answer)
+    assert answer["Code"] == code
+    assert headers["content-type"] == "application/json"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["cache-control"] == "no-store"
+
+
+def test_every_answer_through_the_server_says_nosniff_and_api_answers_no_store(
+        server: LocalServer) -> None:
+    for target, cache in [("/health", "no-store"), ("/nope", "no-store"),
+                          ("/analytics", "no-store"), ("/dashboard", "no-cache"),
+                          ("/dashboard?refresh=0", "no-store"), ("/", "no-store")]:
+        status, headers, _ = exchange(server, f"GET {target} HTTP/1.1\r\nHost: x\r\n"
+                                              "Connection: close\r\n\r\n".encode())
+        assert headers.get("x-content-type-options") == "nosniff", (target, status, headers)
+        assert headers.get("cache-control") == cache, (target, status, headers)
+
+
+def test_a_request_dribbled_slower_than_the_deadline_is_cut_with_408(
+        server: LocalServer) -> None:
+    """A byte every 0.5 s never trips the 1 s idle timeout; the 3 s deadline for the whole
+    request does (a client dribbling a byte every 10 s once held connections for minutes)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    head = f"GET /analytics HTTP/1.1\r\nHost: x\r\nx-api-key: {DEV_KEY}\r\nX-Slow: " + "a" * 40
+    with socket.create_connection((host, int(port)), timeout=20) as sock:
+        began = time.monotonic()
+        answer = b""
+        try:
+            for char in head:
+                sock.sendall(char.encode())
+                time.sleep(0.5)  # 40+ s in all, were it never cut
+                if time.monotonic() - began > 30:
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+        cut_after = time.monotonic() - began
+    assert cut_after < 15, cut_after  # 3 s deadline; generous for a loaded machine
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    body = json.loads(answer.partition(b"\r\n\r\n")[2])
+    check_error_shape(body)
+    assert body["Code"] == "RequestTimeoutError"

@@ -430,10 +430,12 @@ class Checker:
         if req.route is None or not _matches(req.path):  # API Gateway's own answer
             assert status == 403 and b"Missing Authentication Token" in response.body, req
             return
+        assert response.headers.get("X-Content-Type-Options") == "nosniff", (req, status)
         if req.route in PUBLIC_PATHS - {"/health"} and status < 400:  # pages, files, a redirect
             assert not written, ("a page stored something", req)
             assert status in (200, 302, 304), (req, status)
             return
+        assert response.headers.get("Cache-Control") == "no-store", (req, status)
         body = json.loads(response.body)
         if status >= 400:
             check_error_shape(body)
