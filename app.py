@@ -282,6 +282,10 @@ def index() -> Response:
 @route("/dashboard", methods=["GET"])
 def get_dashboard() -> Response:
     request = _request()
+    moved = dashboard.canonical_location(request.context.get("path"), request.query_params)
+    if moved is not None:
+        return Response(body="", status_code=301,
+                        headers={**dashboard.SECURITY_HEADERS, "Location": moved})
     return _page(dashboard.shell(request.query_params, request.headers.get("if-none-match")))
 
 

@@ -18,13 +18,20 @@ import socket
 import sys
 import time
 from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import unquote
 
 from chalice.cli.factory import CLIFactory
 from chalice.deploy.validate import validate_routes
-from chalice.local import ChaliceRequestHandler, LocalDevServer, create_local_server
+from chalice.local import (
+    ChaliceRequestHandler,
+    LocalDevServer,
+    LocalGateway,
+    create_local_server,
+)
 
 from chalicelib.config import ConfigError, load_settings
 from chalicelib.errors import AppError
@@ -89,6 +96,25 @@ class FrontDoorHandler(ChaliceRequestHandler):
     max_body_bytes = 1024 * 1024  # set from the stage's settings by build_server
     timeout = IDLE_TIMEOUT_S  # socket timeout: an idle or stalled connection is closed
     request_deadline_s = REQUEST_DEADLINE_S
+
+    def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any,
+                 config: Any) -> None:
+        # chalice's own, but with path parameters percent-decoded as API Gateway decodes them
+        # (chalice local passes `a%3Ab` to the app as it came: an account `a:b` the page asks
+        # for would be refused as invalid)
+        self.local_gateway = LocalGateway(app_object, config)
+        converter = self.local_gateway.event_converter
+        make_event = converter.create_lambda_event
+
+        def decoded(*args: Any, **kwargs: Any) -> Any:
+            event = make_event(*args, **kwargs)
+            if event.get("pathParameters"):
+                event["pathParameters"] = {name: unquote(value) for name, value
+                                           in event["pathParameters"].items()}
+            return event
+
+        converter.create_lambda_event = decoded  # type: ignore[method-assign]
+        BaseHTTPRequestHandler.__init__(self, request, client_address, server)
 
     def setup(self) -> None:
         super().setup()

@@ -13,8 +13,13 @@ from chalicelib.domain.money import MINOR_UNITS, AmountError, parse_amount
 from chalicelib.domain.timeutil import TimestampError, parse_timestamp
 from chalicelib.errors import BadRequestError, FieldError, PayloadTooLargeError, ValidationError
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-ACCOUNT_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,34}")
+# Ids and accounts are path segments of the read routes (`/transactions/{id}`,
+# `/accounts/{account}`): `.` and `..` are not, as every client (browsers, curl, API Gateway)
+# resolves them away (RFC 3986 5.2.4), so such an id could be stored but never read back.
+ID_PATTERN = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9._:-]{1,64}")
+ACCOUNT_PATTERN = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9._:-]{1,34}")
+ID_RULE = "must be 1-64 of A-Za-z0-9._:-, and not . or .."
+ACCOUNT_RULE = "must be 1-34 of A-Za-z0-9._:-, and not . or .."
 REQUIRED = ("id", "account", "amount", "type", "timestamp")
 KNOWN = frozenset((*REQUIRED, "currency", *OPTIONAL_TEXT_FIELDS))
 TEXT_LIMITS = {"description": 256, "merchant": 128, "counterparty": 128, "channel": 32}
@@ -130,8 +135,8 @@ def validate_transaction(raw: Any, now: datetime) -> Transaction:
         raise ValidationError("a transaction must be a JSON object",
                               [FieldError("transaction", "must be an object")])
     errors = [FieldError(name, "unknown field") for name in sorted(set(raw) - KNOWN)]
-    tx_id = _text(raw, "id", ID_PATTERN, errors, "must be 1-64 of A-Za-z0-9._:-")
-    account = _text(raw, "account", ACCOUNT_PATTERN, errors, "must be 1-34 of A-Za-z0-9._:-")
+    tx_id = _text(raw, "id", ID_PATTERN, errors, ID_RULE)
+    account = _text(raw, "account", ACCOUNT_PATTERN, errors, ACCOUNT_RULE)
     currency = raw.get("currency", "USD")
     if not isinstance(currency, str) or currency not in MINOR_UNITS:
         errors.append(FieldError("currency", "must be a supported ISO 4217 code such as USD"))

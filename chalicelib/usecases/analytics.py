@@ -26,7 +26,7 @@ from chalicelib.domain.timeutil import (
     parse_timestamp,
     sort_key,
 )
-from chalicelib.domain.validation import ACCOUNT_PATTERN, ID_PATTERN
+from chalicelib.domain.validation import ACCOUNT_PATTERN, ACCOUNT_RULE, ID_PATTERN, ID_RULE
 from chalicelib.errors import FieldError, NotFoundError, ValidationError
 from chalicelib.ports.store import LedgerStore
 
@@ -135,8 +135,7 @@ def bank_analytics(store: LedgerStore, bank: str, window: Window,
 def check_account(account: str) -> None:
     """Reject a path's account that could never have been stored."""
     if not ACCOUNT_PATTERN.fullmatch(account):
-        raise ValidationError("invalid account", [FieldError("account", "must be 1-34 of "
-                                                              "A-Za-z0-9._:-")])
+        raise ValidationError("invalid account", [FieldError("account", ACCOUNT_RULE)])
 
 
 def account_summary(store: LedgerStore, bank: str, account: str) -> dict[str, Any]:
@@ -155,7 +154,7 @@ def account_summary(store: LedgerStore, bank: str, account: str) -> dict[str, An
 def get_transaction(store: LedgerStore, bank: str, tx_id: str) -> dict[str, Any]:
     """One stored transaction as the API shows it."""
     if not ID_PATTERN.fullmatch(tx_id):
-        raise ValidationError("invalid id", [FieldError("id", "must be 1-64 of A-Za-z0-9._:-")])
+        raise ValidationError("invalid id", [FieldError("id", ID_RULE)])
     tx = store.get_transaction(bank, tx_id)
     if tx is None:
         raise NotFoundError(f"transaction {tx_id} not found")

@@ -469,9 +469,27 @@
     $("account").scrollIntoView({ block: "start" });
   }
 
+  // An account as one path segment. encodeURIComponent alone is not enough: `.` and `..` stay
+  // as they are and the browser resolves them away (`accounts/.` is `accounts/`, whose 403
+  // signed the analyst out), and `%3A` reaches the app undecoded under `chalice local`. The
+  // API refuses `.` and `..` as accounts (no URL can address them), so only one stored before
+  // that rule gets here; every character the API allows in an account (A-Za-z0-9._:-) is a
+  // plain path character, sent as it is.
+  function accountSegment(account) {
+    if (account === "." || account === "..") return null;
+    return encodeURIComponent(account).replace(/%3A/gi, ":");
+  }
+
   async function loadAccount(withSummary) {
     const account = state.account;
-    const base = "accounts/" + encodeURIComponent(account);
+    const segment = accountSegment(account);
+    if (segment === null) {
+      $("account-detail").hidden = true;
+      $("account-message").textContent = "The account \u201c" + account + "\u201d cannot be " +
+        "looked up: a web address cannot name it (the API no longer accepts it as an account).";
+      return;
+    }
+    const base = "accounts/" + segment;
     const cursor = state.cursors[state.page];
     const query = "?limit=" + HISTORY_PAGE + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
     try {

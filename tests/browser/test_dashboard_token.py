@@ -15,8 +15,8 @@ from selenium.webdriver.common.by import By
 
 from chalicelib.usecases.api_keys import DEMO_BANK
 from scripts.demo import LocalServer
-from tests.support.browser import Browser, browser_for, chromium_paths
 from tests.browser.test_dashboard import AUTH_NOISE, Served, recent, text, wait_for
+from tests.support.browser import Browser, browser_for, chromium_paths
 from tests.support.idp import LocalIdp
 
 pytestmark = [

@@ -228,3 +228,21 @@ def test_a_request_dribbled_slower_than_the_deadline_is_cut_with_408(
     body = json.loads(answer.partition(b"\r\n\r\n")[2])
     check_error_shape(body)
     assert body["Code"] == "RequestTimeoutError"
+
+
+def test_path_parameters_are_percent_decoded_as_api_gateway_decodes_them(
+        server: LocalServer) -> None:
+    body = json.dumps({"id": "colon:1", "account": "a:b", "amount": "1.00", "type": "credit",
+                       "timestamp": "2026-01-10T14:00:00Z"}).encode()
+    code, _, answer = exchange(server, request("POST", {
+        "Content-Length": str(len(body)), "x-api-key": DEV_KEY,
+        "Content-Type": "application/json", "Connection": "close"}, body))
+    assert code == 201, answer
+    for target in ("/accounts/a%3Ab", "/accounts/a%3ab", "/accounts/a:b",
+                   "/transactions/colon%3A1"):
+        code, _, answer = exchange(server, f"GET {target} HTTP/1.1\r\nHost: x\r\nx-api-key: "
+                                           f"{DEV_KEY}\r\nConnection: close\r\n\r\n".encode())
+        assert code == 200, (target, answer)
+    code, _, answer = exchange(server, f"GET /accounts/a%2Fb HTTP/1.1\r\nHost: x\r\nx-api-key: "
+                                       f"{DEV_KEY}\r\nConnection: close\r\n\r\n".encode())
+    assert code == 400, answer  # decoded to a/b: not an account

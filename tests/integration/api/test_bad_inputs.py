@@ -31,6 +31,11 @@ FIELD_CASES: list[tuple[str, str, str]] = [
     ("missing account", body(account=...), "account"),
     ("account too long", body(account="A" * 35), "account"),
     ("account with slash", body(account="A/1"), "account"),
+    # a URL path cannot hold the segments . and ..: every client resolves them away
+    ("account dot", body(account="."), "account"),
+    ("account dot dot", body(account=".."), "account"),
+    ("id dot", body(id="."), "id"),
+    ("id dot dot", body(id=".."), "id"),
     ("account null", body(account=None), "account"),
     ("missing amount", body(amount=...), "amount"),
     ("zero amount", body(amount=0), "amount"),
