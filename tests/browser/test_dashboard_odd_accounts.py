@@ -74,8 +74,9 @@ def test_odd_accounts_open_from_the_list_and_the_form_and_nothing_signs_out(
     assert browser.driver.current_url == served.url + "/dashboard"
     for account in ODD:
         open_from_flagged(browser, account)
-        wait_for(browser, lambda a=account: text(browser, "#history-caption").endswith(
-            f"{a}'s transactions, newest first"), f"history of {account}")
+        caption = f"{account}'s transactions, newest first"
+        wait_for(browser, lambda: text(browser, "#history-caption").endswith(caption),  # noqa: B023
+                 f"history of {account}")
         summary = text(browser, "#account-summary")
         assert account in summary and "15000.00" in summary, summary
     browser.driver.find_element(By.ID, "account-input").clear()
