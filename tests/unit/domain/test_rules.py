@@ -101,3 +101,42 @@ def test_thresholds_scale_for_currencies_with_small_units() -> None:
     yen = [tx("y1", amount="10000", currency="JPY"), tx("y2", amount="1000001", currency="JPY")]
     assert run(*yen) == [(), (LARGE_AMOUNT,)]
     assert run(tx("w", amount="5000000", currency="KRW")) == [(ROUND_AMOUNT,)]
+
+
+def rapid(credit: str, debit: str, after: timedelta, currency: str = "USD") -> tuple[str, ...]:
+    """The debit's flags when it comes `after` the credit (negative: stamped before it)."""
+    return run(tx("c", amount=credit, kind="credit", at=T0, currency=currency),
+               tx("d", amount=debit, kind="debit", at=T0 + after, currency=currency))[-1]
+
+
+def test_rapid_in_out_needs_the_debit_after_the_credit_not_before() -> None:
+    # the credit is remembered first, the debit arrives later but is stamped before it
+    assert RAPID_IN_OUT not in rapid("3000.00", "3000.00", -timedelta(minutes=10))
+    assert RAPID_IN_OUT not in rapid("3000.00", "3000.00", -timedelta(microseconds=1))
+    assert RAPID_IN_OUT in rapid("3000.00", "3000.00", timedelta(0))  # the same instant counts
+
+
+def test_rapid_in_out_window_is_inclusive_at_its_end() -> None:
+    window = timedelta(seconds=CFG.rapid_window_s)
+    assert RAPID_IN_OUT in rapid("3000.00", "3000.00", window)
+    assert RAPID_IN_OUT not in rapid("3000.00", "3000.00", window + timedelta(microseconds=1))
+
+
+def test_rapid_in_out_tolerance_is_inclusive_at_ten_percent_either_way() -> None:
+    assert RAPID_IN_OUT in rapid("3000.00", "2700.00", timedelta(minutes=5))  # exactly -10 %
+    assert RAPID_IN_OUT in rapid("3000.00", "3300.00", timedelta(minutes=5))  # exactly +10 %
+    assert RAPID_IN_OUT not in rapid("3000.00", "2699.99", timedelta(minutes=5))
+    assert RAPID_IN_OUT not in rapid("3000.00", "3300.01", timedelta(minutes=5))
+
+
+def test_rapid_in_out_needs_a_debit_of_at_least_the_minimum_and_a_credit_before() -> None:
+    assert RAPID_IN_OUT in rapid("1000.00", "1000.00", timedelta(minutes=5))
+    assert RAPID_IN_OUT not in rapid("999.99", "999.99", timedelta(minutes=5))
+    two_debits = run(tx("d1", amount="3000.00", kind="debit", at=T0),
+                     tx("d2", amount="3000.00", kind="debit", at=T0 + timedelta(minutes=5)))
+    assert RAPID_IN_OUT not in two_debits[-1]
+    other_currency = run(tx("c", amount="3000.00", kind="credit", at=T0, currency="EUR"),
+                         tx("d", amount="3000.00", kind="debit", at=T0 + timedelta(minutes=5)))
+    assert RAPID_IN_OUT not in other_currency[-1]
+    assert RAPID_IN_OUT in rapid("100000", "100000", timedelta(minutes=5), currency="JPY")
+    assert RAPID_IN_OUT not in rapid("99999", "99999", timedelta(minutes=5), currency="JPY")
