@@ -208,3 +208,29 @@ def test_async_path_refuses_control_and_bidi_characters_as_the_sync_path_does(
     assert rejected["status"] == "rejected"
     assert rejected["errors"][0]["field"] == "merchant"
     assert f"U+{ord(char):04X}" in rejected["errors"][0]["message"]
+
+
+class QueuesThenFails(SendsOnlyTheFirst):
+    """A queue whose send delivers every message, then fails without knowing which went (a
+    timeout after SQS took the batch): every item is `not known to be queued`."""
+
+    def send(self, messages: list[OutgoingMessage]) -> None:
+        self.inner.send(messages)
+        raise QueueError("injected: the answer to the send was lost")  # unsent: not known
+
+
+def test_items_not_known_to_be_queued_are_never_applied_even_when_delivered(
+        api: Api, runtime: Runtime, parts: AsyncRuntime) -> None:
+    broken = AsyncRuntime(parts.settings, QueuesThenFails(parts.queue), parts.receipts)
+    set_async(runtime, broken)
+    response = api.post(batch(raw_tx("u1"), raw_tx("u2", account="B9")), **ASYNC)
+    assert response.status_code == 503  # the client sends it again; what went is `duplicate`
+    assert parts.queue.depth()[0] == 2  # the messages did reach the queue
+    drain(runtime, broken)  # and are delivered: the consumer must skip them
+    (request_id,) = _request_ids(parts)
+    body = receipt(api, f"/ingest/{request_id}")
+    assert [(r["id"], r["status"], r["errors"][0]["field"]) for r in body["results"]] == [
+        ("u1", "failed", "request"), ("u2", "failed", "request")]
+    assert runtime.store.get_transaction("demo", "u1") is None
+    assert runtime.store.get_transaction("demo", "u2") is None
+    assert json.loads(api.get("/analytics").body)["count"] == 0
