@@ -24,6 +24,7 @@ from chalicelib.config import ConfigError, Settings, load_settings
 from chalicelib.ports.store import ApiKeyRecord, StoreRefused
 from chalicelib.usecases.api_keys import hash_key
 from tests.support.edges import check_error_shape
+from tests.support.settings import dev_settings
 
 KEY = "edge-demo-key"
 PROJECT_DIR = Path(__file__).resolve().parents[3]
@@ -110,7 +111,7 @@ def test_whatever_escapes_the_inner_chain_is_answered_logged_and_counted(
 
 def test_wrong_method_is_405_in_the_error_shape_with_allow(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "ledger.db"))
-    set_runtime(Runtime(Settings(demo_api_key=KEY), store))
+    set_runtime(Runtime(dev_settings(demo_api_key=KEY), store))
     try:
         with Client(app) as client:
             for method, path in [("DELETE", "/transactions"), ("PUT", "/analytics"),

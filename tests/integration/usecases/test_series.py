@@ -12,7 +12,6 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.bootstrap import Runtime, set_runtime
-from chalicelib.config import Settings
 from chalicelib.domain.rules import RuleConfig
 from chalicelib.domain.timeutil import parse_timestamp
 from chalicelib.ports.store import Store
@@ -21,6 +20,7 @@ from chalicelib.usecases.ledger import ingest
 from chalicelib.usecases.series import MAX_HOURS, hourly_series
 from tests.conftest import NOW, TEST_KEY
 from tests.support.factories import raw_tx
+from tests.support.settings import dev_settings
 
 BANK = "demo"
 RULES = RuleConfig()
@@ -53,7 +53,7 @@ class SeriesApi:
 
 @pytest.fixture
 def series_api(store: Store) -> Iterator[SeriesApi]:
-    set_runtime(Runtime(Settings(demo_api_key=TEST_KEY), store))
+    set_runtime(Runtime(dev_settings(demo_api_key=TEST_KEY), store))
     try:
         with Client(app) as client:
             yield SeriesApi(client)
