@@ -116,10 +116,13 @@ def evaluate(tx: Transaction, state: AccountState, cfg: RuleConfig) -> tuple[str
 
 
 def _worth_keeping(seen: Seen, cfg: RuleConfig) -> bool:
-    """Amounts that a later transaction's structuring or rapid_in_out test may look back at."""
+    """Amounts that a later transaction's structuring or rapid_in_out test may look back at:
+    near-threshold amounts, and every credit a debit of at least the minimum can match (one
+    within the tolerance of it: from min / (1 + tolerance) up, not only from the minimum)."""
     scale = unit_scale(seen.currency)
     return (_near_threshold(seen.amount, cfg.large_amount * scale, cfg)
-            or (seen.credit and seen.amount >= cfg.rapid_min_amount * scale))
+            or (seen.credit
+                and seen.amount * (1 + cfg.rapid_tolerance) >= cfg.rapid_min_amount * scale))
 
 
 def remember(state: AccountState, tx: Transaction, cfg: RuleConfig) -> AccountState:
