@@ -229,8 +229,9 @@ def test_items_not_known_to_be_queued_are_never_applied_even_when_delivered(
     drain(runtime, broken)  # and are delivered: the consumer must skip them
     (request_id,) = _request_ids(parts)
     body = receipt(api, f"/ingest/{request_id}")
-    assert [(r["id"], r["status"], r["errors"][0]["field"]) for r in body["results"]] == [
-        ("u1", "failed", "request"), ("u2", "failed", "request")]
+    assert [(r["id"], r["status"], r["errors"]) for r in body["results"]] == [
+        (tx_id, "failed", [{"field": "request", "message": "not queued; send again"}])
+        for tx_id in ("u1", "u2")]
     assert runtime.store.get_transaction("demo", "u1") is None
     assert runtime.store.get_transaction("demo", "u2") is None
     assert json.loads(api.get("/analytics").body)["count"] == 0
