@@ -56,7 +56,7 @@ def test_serves_the_app_on_the_dev_stage_with_keepalive_without_the_nagle_stall(
         conn.request("GET", "/analytics", headers={"x-api-key": DEV_KEY})  # dev stage's key
         body = json.loads(conn.getresponse().read())
         conn.close()
-        assert body["count"] == 40 and body["totals"]["USD"]["credits"]["total"] == "40.00"
+        assert body["count"] == 30 and body["totals"]["USD"]["credits"]["total"] == "30.00"
 
 
 def test_stops_on_sigterm_with_status_zero(tmp_path: Path) -> None:
