@@ -14,7 +14,7 @@ DDB_LOCAL := tools/dynamodb-local
 DDB_STAMP := $(DDB_LOCAL)/node_modules/.installed
 
 .PHONY: install demo dashboard tour diagram check test fast lint typecheck unit bench package vendor \
-	scan serve worker redrive clean
+	scan serve worker redrive probe mutate clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -105,6 +105,18 @@ worker: $(STAMP)
 redrive: $(STAMP)
 	$(PY) -m scripts.redrive $(ARGS)
 
+## probe: replay issue 23's classes of findings against a running server:
+## make probe URL=http://127.0.0.1:8000 KEY=demo-key-change-me [ARGS=--money-past-64-bits]
+probe: $(STAMP)
+	$(PY) -m scripts.probe $${URL:-http://127.0.0.1:8000} $${KEY:-demo-key-change-me} $(ARGS)
+
+## mutate: mutation testing (mutmut, pyproject.toml [tool.mutmut]) of chalicelib/domain and the
+## ledger and queue use cases, on demand, never in `make test` (long: see docs/testing.md);
+## MUTANTS='chalicelib.domain.rules*' limits it to some; the report lists every survivor
+mutate: $(STAMP)
+	$(VENV)/bin/mutmut run $(MUTANTS)
+	$(VENV)/bin/mutmut results
+
 ## bench: the project's benchmarks (figures quoted in the README come from here)
 bench: $(STAMP) $(DDB_STAMP)
 	$(PY) -m bench.ingest_analytics
@@ -132,4 +144,4 @@ scan: package $(SCAN_STAMP)
 		--framework cloudformation --skip-download --compact --quiet
 
 clean:
-	rm -rf $(VENV) $(SCAN_VENV) vendor build $(DDB_LOCAL)/node_modules data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SCAN_VENV) vendor build $(DDB_LOCAL)/node_modules data .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants

@@ -21,10 +21,11 @@ from chalicelib.errors import (
     ServiceUnavailableError,
 )
 from chalicelib.observability import RequestObserver, log
-from chalicelib.ports.store import StoreError
+from chalicelib.ports.store import StoreError, StoreRefused
 from chalicelib.usecases import analytics, consumer, ingest_async, ingest_sync, queries, rule_sets
 from chalicelib.usecases.caller import identify
 from chalicelib.web import dashboard
+from chalicelib.web.framing import STANDARD_HEADERS
 
 app = Chalice(app_name="txn-stream")
 INGEST_QUEUE = "txn-stream-prod-ingest.fifo"  # infra/resources.json's IngestQueue
@@ -33,7 +34,17 @@ PUBLIC_PATHS = frozenset({"/health", "/", "/dashboard", "/dashboard/static/{name
 
 def error_response(exc: AppError) -> Response:
     """The one error shape: Chalice's Code and Message, plus Details."""
-    return Response(body=exc.to_json(), status_code=exc.status, headers=dict(exc.headers))
+    return Response(body=exc.to_json(), status_code=exc.status,
+                    headers={**STANDARD_HEADERS, **exc.headers})
+
+
+def _standard_headers(response: Response) -> Response:
+    """`nosniff` on every answer, `no-store` on all but those that set their own caching."""
+    present = {name.lower() for name in response.headers}
+    for name, value in STANDARD_HEADERS.items():
+        if name.lower() not in present:
+            response.headers[name] = value
+    return response
 
 
 def _where(exc: BaseException) -> list[str]:
@@ -44,11 +55,15 @@ def _where(exc: BaseException) -> list[str]:
 
 def render_exception(exc: Exception) -> Response:
     """The one mapping from an exception to an answer, for routes and middleware alike:
-    domain errors are 4xx; a store that is down is 503; a misconfiguration or a bug is 500,
+    domain errors are 4xx; a store that is down is 503; a request the store refuses as invalid
+    (StoreRefused), a misconfiguration or a bug is 500,
     logged at ERROR (type and frames only: a message may quote input) and, through the
     observing middleware, counted in ServerErrors."""
     if isinstance(exc, AppError):
         return error_response(exc)
+    if isinstance(exc, StoreRefused):  # a request the store calls invalid: our bug, not 503
+        log("ERROR", "store_refused", error=str(exc), where=_where(exc))
+        return error_response(InternalServerError("an internal error occurred"))
     if isinstance(exc, StoreError):
         log("ERROR", "store_unavailable", error=str(exc))
         return error_response(ServiceUnavailableError("the store is unavailable; retry"))
@@ -70,10 +85,11 @@ def _render_errors(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _in_error_shape(response: Response) -> Response:
-    """Chalice's own answers (405 for a wrong method, its 500) in the one error shape."""
+    """Chalice's own answers (405 for a wrong method, its 500) in the one error shape; every
+    answer with the standard headers (`nosniff`; `no-store` unless it sets its own caching)."""
     body = response.body
     if response.status_code < 400 or (isinstance(body, dict) and "Details" in body):
-        return response
+        return _standard_headers(response)
     if response.status_code == 405:
         allowed = str(response.headers.get("Allow", ""))
         method = str(body.get("Message", "")).rsplit(" ", 1)[-1] if isinstance(body, dict) else ""
@@ -175,10 +191,18 @@ def _base_path(request: Request) -> str:
     return path[:-len(resource)] if resource and path.endswith(resource) else ""
 
 
+def _every_value(request: Request, name: str) -> str | None:
+    """A list-valued header's values of every line, joined with commas (RFC 9110 5.3): API
+    Gateway's `headers` keeps only the last of repeated ones, `multiValueHeaders` all."""
+    multi = request.to_original_event().get("multiValueHeaders") or {}
+    values = [v for key, found in multi.items() if key.lower() == name for v in found or ()]
+    return ", ".join(values) if values else request.headers.get(name)
+
+
 @route("/transactions", methods=["POST"], content_types=["*/*"])
 def post_transactions() -> Response:
     request = _request()
-    if ingest_async.wants_async(request.headers.get("prefer")):
+    if ingest_async.wants_async(_every_value(request, "prefer")):
         request_id, body = ingest_async.post(get_runtime(), _bank(),
                                              request.headers.get("content-type"),
                                              _raw_body(request), now_utc())
@@ -198,7 +222,7 @@ def post_statements() -> Response:
 
     request = _request()
     answer = statements.post_statement(get_runtime(), _bank(), request.headers.get("content-type"),
-                                       request.query_params, request.headers.get("prefer"),
+                                       request.query_params, _every_value(request, "prefer"),
                                        _raw_body(request), now_utc(),
                                        str(request.context["requestId"]))
     headers: dict[str, str | list[str]] = {} if answer.request_id is None else {
@@ -283,6 +307,10 @@ def index() -> Response:
 @route("/dashboard", methods=["GET"])
 def get_dashboard() -> Response:
     request = _request()
+    moved = dashboard.canonical_location(request.context.get("path"), request.query_params)
+    if moved is not None:
+        return Response(body="", status_code=301,
+                        headers={**dashboard.SECURITY_HEADERS, "Location": moved})
     return _page(dashboard.shell(request.query_params, request.headers.get("if-none-match")))
 
 

@@ -72,6 +72,14 @@ class PayloadTooLargeError(AppError):
     code = "RequestEntityTooLargeError"
 
 
+class TotalTooLargeError(AppError):
+    """A write would take a money total past what the store holds exactly: refused whole
+    (never rounded); the limits are far past any bank's volume (see the README)."""
+
+    status = 422
+    code = "TotalTooLargeError"
+
+
 class UnauthorizedError(AppError):
     """No credential proves who is calling: no API key or bearer token, or a token refused."""
 

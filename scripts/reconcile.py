@@ -7,10 +7,11 @@ import functools
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from chalicelib.bootstrap import open_store
-from chalicelib.config import ConfigError, load_settings
+from chalicelib.config import ConfigError, Settings, load_settings
 from chalicelib.domain.aggregates import BANK_KEY
 from chalicelib.ports.store import StoreError
 from chalicelib.usecases.reconcile import find_drift, repair
@@ -28,8 +29,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="overwrite drifted aggregates with the recomputed values")
     args = parser.parse_args(argv)
     console = Console(stderr=True)
+    failed = False
     try:
-        store = open_store(load_settings())
+        settings = load_settings()
+        store = open_store(settings)
+        where = _where(settings)
+        print(f"checking the {where}")
         banks = args.bank or store.banks()
         drifted = 0
         for bank in banks:
@@ -41,15 +46,29 @@ def main(argv: list[str] | None = None) -> int:
             for item in drift:
                 print(f"{bank}: drift {item.describe()}")
             if drift and args.repair:
-                repair(store, bank, drift)
-                print(f"{bank}: repaired {len(drift)} aggregates")
+                try:
+                    repair(store, bank, drift)
+                except Exception as exc:  # one bank's failure is a line and exit 2, never a
+                    # traceback; the other banks are still checked
+                    console.print(f"[red]error:[/red] repair of {escape(bank)} failed: "
+                                  f"{type(exc).__name__}: {escape(str(exc))}")
+                    failed = True
+                    continue
+                print(f"{bank}: repaired {len(drift)} aggregates in the {where}")
             elif not drift:
-                print(f"{bank}: OK")
+                print(f"{bank}: OK in the {where}")
             drifted += 0 if args.repair else len(drift)
     except (ConfigError, StoreError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
-    return 1 if drifted else 0
+    return 2 if failed else 1 if drifted else 0
+
+
+def _where(settings: Settings) -> str:
+    """The store checked, as the report names it."""
+    if settings.store == "dynamodb":
+        return f"dynamodb table {settings.table_name}"
+    return f"sqlite {settings.sqlite_path}"
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from faker import Faker
 from simulator.money import DEFAULT_CURRENCIES
 
 LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "nl_NL", "es_ES", "it_IT", "ja_JP")
-ACCOUNT_CHARS = re.compile(r"[A-Za-z0-9._:-]{1,34}")  # the API's account rule
+ACCOUNT_CHARS = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9._:-]{1,34}")  # the API's account rule
 CATEGORIES = ("groceries", "fuel", "restaurant", "travel", "electronics", "pharmacy",
               "utilities", "subscription", "clothing", "entertainment")
 CHANNELS = ("card_present", "online", "mobile", "atm", "transfer", "direct_debit")

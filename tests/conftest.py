@@ -15,10 +15,10 @@ from chalice.test import Client
 from app import app
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
 from chalicelib.bootstrap import Runtime, bootstrap, set_runtime
-from chalicelib.config import Settings
 from chalicelib.ports.store import Store
 from scripts.dynamodb_local import DynamoDBLocal
 from tests.support import dynamodb_local as ddb_local
+from tests.support.settings import dev_settings
 from tests.support.stores import EMULATED, STORES
 
 TEST_KEY = "test-demo-key"
@@ -87,7 +87,7 @@ def sqlite(tmp_path: Path) -> SqliteStore:
 
 @pytest.fixture
 def runtime(sqlite: SqliteStore) -> Iterator[Runtime]:
-    rt = bootstrap(Settings(sqlite_path=sqlite.path, demo_api_key=TEST_KEY), sqlite)
+    rt = bootstrap(dev_settings(sqlite_path=sqlite.path, demo_api_key=TEST_KEY), sqlite)
     set_runtime(rt)
     yield rt
     set_runtime(None)

@@ -90,8 +90,11 @@ class Retention:
             large = p.get("amount", seen.currency)
             if large * (1 - p.get("margin", seen.currency)) <= seen.amount < large:
                 return True
-        return seen.credit and any(seen.amount >= p.get("min_amount", seen.currency)
-                                   for p in self.credits)
+        # every credit a debit of at least the minimum can match: one within the tolerance
+        # of it, so from min / (1 + tolerance) up, not only from the minimum
+        return seen.credit and any(
+            seen.amount * (1 + p.get("tolerance", seen.currency))
+            >= p.get("min_amount", seen.currency) for p in self.credits)
 
 
 @dataclass(frozen=True)

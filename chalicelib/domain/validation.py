@@ -13,13 +13,34 @@ from chalicelib.domain.money import MINOR_UNITS, AmountError, parse_amount
 from chalicelib.domain.timeutil import TimestampError, parse_timestamp
 from chalicelib.errors import BadRequestError, FieldError, PayloadTooLargeError, ValidationError
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-ACCOUNT_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,34}")
+# Ids and accounts are path segments of the read routes (`/transactions/{id}`,
+# `/accounts/{account}`): `.` and `..` are not, as every client (browsers, curl, API Gateway)
+# resolves them away (RFC 3986 5.2.4), so such an id could be stored but never read back.
+ID_PATTERN = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9._:-]{1,64}")
+ACCOUNT_PATTERN = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9._:-]{1,34}")
+ID_RULE = "must be 1-64 of A-Za-z0-9._:-, and not . or .."
+ACCOUNT_RULE = "must be 1-34 of A-Za-z0-9._:-, and not . or .."
 REQUIRED = ("id", "account", "amount", "type", "timestamp")
 KNOWN = frozenset((*REQUIRED, "currency", *OPTIONAL_TEXT_FIELDS))
 TEXT_LIMITS = {"description": 256, "merchant": 128, "counterparty": 128, "channel": 32}
 MAX_FUTURE = timedelta(minutes=5)
-CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\ud800-\udfff]")
+# The one rule for text (every text field on every path: transactions, sync or async, and any
+# other input that carries free text calls `text_error`). Refused, exactly: C0 controls
+# U+0000-U+001F, DEL U+007F, C1 controls U+0080-U+009F (NEL U+0085 among them), the bidi
+# embeddings and overrides U+202A-U+202E and isolates U+2066-U+2069 (they reorder what a reader
+# of the dashboard or an export sees: "Trojan Source"), and lone surrogates U+D800-U+DFFF (not
+# text: no UTF-8 form). Everything else is kept as sent, including the implicit marks U+200E,
+# U+200F and U+061C (they reorder nothing on their own), joiners, U+2028/U+2029 and U+FEFF.
+REFUSED_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def text_error(value: str) -> str | None:
+    """Why a text value is refused (its first refused character, by code point), or None."""
+    found = REFUSED_TEXT.search(value)
+    if found is None:
+        return None
+    return (f"must not hold control or bidi-override characters (U+{ord(found.group()):04X}"
+            f" at character {found.start() + 1})")
 MAX_DEPTH_MESSAGE = "the body is nested too deeply"
 
 
@@ -101,8 +122,8 @@ def _optional_text(raw: dict[str, Any], name: str, errors: list[FieldError]) -> 
         errors.append(FieldError(name, "must be a string"))
     elif len(value) > limit:
         errors.append(FieldError(name, f"must be at most {limit} characters"))
-    elif CONTROL_OR_SURROGATE.search(value):
-        errors.append(FieldError(name, "must not hold control characters"))
+    elif (problem := text_error(value)) is not None:
+        errors.append(FieldError(name, problem))
     else:
         return value
     return None
@@ -114,8 +135,8 @@ def validate_transaction(raw: Any, now: datetime) -> Transaction:
         raise ValidationError("a transaction must be a JSON object",
                               [FieldError("transaction", "must be an object")])
     errors = [FieldError(name, "unknown field") for name in sorted(set(raw) - KNOWN)]
-    tx_id = _text(raw, "id", ID_PATTERN, errors, "must be 1-64 of A-Za-z0-9._:-")
-    account = _text(raw, "account", ACCOUNT_PATTERN, errors, "must be 1-34 of A-Za-z0-9._:-")
+    tx_id = _text(raw, "id", ID_PATTERN, errors, ID_RULE)
+    account = _text(raw, "account", ACCOUNT_PATTERN, errors, ACCOUNT_RULE)
     currency = raw.get("currency", "USD")
     if not isinstance(currency, str) or currency not in MINOR_UNITS:
         errors.append(FieldError("currency", "must be a supported ISO 4217 code such as USD"))

@@ -19,6 +19,12 @@ class StoreError(Exception):
     """The store failed in a way a retry later may mend (throttled, unreachable)."""
 
 
+class StoreRefused(StoreError):
+    """The store refused a request as invalid (DynamoDB's ValidationException): our bug, not the
+    store's weather. Validation should have caught what reaches it; a retry sends the same
+    request, so it is answered 500 and logged as a bug (`store_refused`), never 503."""
+
+
 class CommitConflict(Exception):
     """The commit found the world changed since the unit of work read it (an id now taken,
     an account state or a maximum moved). Read again and retry what is not yet written.

@@ -26,7 +26,7 @@ from chalicelib.domain.timeutil import (
     parse_timestamp,
     sort_key,
 )
-from chalicelib.domain.validation import ACCOUNT_PATTERN, ID_PATTERN
+from chalicelib.domain.validation import ACCOUNT_PATTERN, ACCOUNT_RULE, ID_PATTERN, ID_RULE
 from chalicelib.errors import FieldError, NotFoundError, ValidationError
 from chalicelib.ports.store import LedgerStore
 
@@ -107,14 +107,19 @@ def _totals_json(currency: str, totals: CurrencyTotals) -> dict[str, Any]:
 def bank_analytics(store: LedgerStore, bank: str, window: Window,
                    now: datetime) -> dict[str, Any]:
     """Totals by currency, the largest transaction, flags; from aggregates, never a scan."""
+    until = window.until or ceil_hour(now) + timedelta(hours=1)
+    if window.since is not None and window.since >= until:
+        # Checked here, before any read: an inverted range is a query DynamoDB refuses
+        # (ValidationException), where SQLite would quietly answer nothing.
+        raise ValidationError("the analytics window is invalid", [FieldError(
+            "since", f"must be before until, which defaults to {format_timestamp(until)}"
+                     " (the end of the hour after this one)")])
     everything = store.get_buckets(bank, [BANK_KEY]).get(BANK_KEY, Bucket())
     if window.since is None and window.until is None:
         bucket = everything
     else:
         first = hour_key(window.since) if window.since else "0000"
-        last = hour_key((window.until or ceil_hour(now) + timedelta(hours=1))
-                        - timedelta(hours=1))
-        bucket = merged(store.get_hour_buckets(bank, first, last))
+        bucket = merged(store.get_hour_buckets(bank, first, hour_key(until - timedelta(hours=1))))
     recent = store.recent_flagged(bank, _key(window.since), _key(window.until), RECENT_FLAGGED)
     return {
         "count": bucket.count,
@@ -130,8 +135,7 @@ def bank_analytics(store: LedgerStore, bank: str, window: Window,
 def check_account(account: str) -> None:
     """Reject a path's account that could never have been stored."""
     if not ACCOUNT_PATTERN.fullmatch(account):
-        raise ValidationError("invalid account", [FieldError("account", "must be 1-34 of "
-                                                              "A-Za-z0-9._:-")])
+        raise ValidationError("invalid account", [FieldError("account", ACCOUNT_RULE)])
 
 
 def account_summary(store: LedgerStore, bank: str, account: str) -> dict[str, Any]:
@@ -150,7 +154,7 @@ def account_summary(store: LedgerStore, bank: str, account: str) -> dict[str, An
 def get_transaction(store: LedgerStore, bank: str, tx_id: str) -> dict[str, Any]:
     """One stored transaction as the API shows it."""
     if not ID_PATTERN.fullmatch(tx_id):
-        raise ValidationError("invalid id", [FieldError("id", "must be 1-64 of A-Za-z0-9._:-")])
+        raise ValidationError("invalid id", [FieldError("id", ID_RULE)])
     tx = store.get_transaction(bank, tx_id)
     if tx is None:
         raise NotFoundError(f"transaction {tx_id} not found")

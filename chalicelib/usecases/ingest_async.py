@@ -37,12 +37,49 @@ from chalicelib.usecases.rule_sets import active_rule_set
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 DEAD_LETTERED, NOT_QUEUED = "queue", "request"  # the `field` of a failed item's error
-PREFER_ASYNC = re.compile(r"(^|[,;\s])respond-async\s*($|[,;])", re.IGNORECASE)
+TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110's token
+QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')  # a quoted-string, its escapes still in
+
+
+def _split(text: str, separator: str) -> list[str]:
+    """`text` cut at `separator` outside quoted-strings (an unclosed quote runs to the end)."""
+    parts, start, quoted, escaped = [], 0, False, False
+    for at, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == separator and not quoted:
+            parts.append(text[start:at])
+            start = at + 1
+    return [*parts, text[start:]]
+
+
+def preferences(prefer: str | None) -> dict[str, str]:
+    """RFC 7240's `Prefer`: `1#( token [ "=" word ] *( ";" parameter ) )`, the values of
+    repeated headers joined with commas. Each preference's name (lower-cased) and value
+    (unquoted; "" without one); parameters are not preferences; the first of a repeated name
+    wins; a malformed element is ignored, as the RFC lets a server ignore what it does not
+    understand."""
+    found: dict[str, str] = {}
+    for element in _split(prefer or "", ","):
+        head = _split(element, ";")[0]
+        name, _, value = (part.strip(" \t") for part in head.partition("="))
+        quoted = QUOTED.fullmatch(value)
+        if not TOKEN.fullmatch(name) or not (quoted or not value or TOKEN.fullmatch(value)):
+            continue
+        if quoted:
+            value = re.sub(r"\\(.)", r"\1", quoted.group(1))
+        found.setdefault(name.lower(), value)
+    return found
 
 
 def wants_async(prefer: str | None) -> bool:
-    """RFC 7240: the `respond-async` preference among any others in `Prefer`."""
-    return bool(prefer and PREFER_ASYNC.search(prefer))
+    """RFC 7240: `respond-async` (it takes no value; an empty one is none) as a preference of
+    its own, never as a parameter after another's `;` (`return=minimal; respond-async`)."""
+    return preferences(prefer).get("respond-async") == ""
 
 
 def post(rt: Runtime, bank: str, content_type: str | None, raw: bytes,

@@ -29,9 +29,11 @@ def parse_series_window(params: Mapping[str, str] | None, now: datetime) -> Wind
     except OverflowError as exc:  # a default pushed past year 1 or 9999
         raise ValidationError("the series window is invalid",
                               [FieldError("since", "is out of range")]) from exc
-    if since >= until:
-        raise ValidationError("the series window is invalid",
-                              [FieldError("until", "must be after since")])
+    if since >= until:  # a defaulted until: the `since` sent is what is wrong
+        raise ValidationError("the series window is invalid", [
+            FieldError("until", "must be after since") if window.until else
+            FieldError("since", "must be before until, which defaults to"
+                                f" {format_timestamp(until)} (the end of this hour)")])
     if until - since > timedelta(hours=MAX_HOURS):
         raise ValidationError("the series window is too long", [FieldError(
             "since", f"the window may span at most {MAX_HOURS} hours (31 days)")])

@@ -677,14 +677,6 @@
   }
 
   // ---- account drill-down with cursor paging ----
-  // Every character the API allows in an account is legal in a URL path as it is, so none is
-  // percent-encoded (chalice local does not decode path parameters; API Gateway does, and
-  // leaves these alone). "." and ".." alone are path steps to every browser, encoded or not
-  // (the WHATWG URL standard): a page cannot ask for them, so it says so.
-  function accountPath(account) {
-    return account === "." || account === ".." ? null : "accounts/" + account;
-  }
-
   async function openAccount(account) {
     state.account = account;
     state.cursors = [null];
@@ -695,17 +687,27 @@
     $("account").scrollIntoView({ block: "start" });
   }
 
+  // An account as one path segment. encodeURIComponent alone is not enough: `.` and `..` stay
+  // as they are and the browser resolves them away (`accounts/.` is `accounts/`, whose 403
+  // signed the analyst out), and `%3A` reaches the app undecoded under `chalice local`. The
+  // API refuses `.` and `..` as accounts (no URL can address them), so only one stored before
+  // that rule gets here; every character the API allows in an account (A-Za-z0-9._:-) is a
+  // plain path character, sent as it is.
+  function accountSegment(account) {
+    if (account === "." || account === "..") return null;
+    return encodeURIComponent(account).replace(/%3A/gi, ":");
+  }
+
   async function loadAccount(withSummary) {
     const account = state.account;
-    const base = accountPath(account);
-    if (base === null) {
+    const segment = accountSegment(account);
+    if (segment === null) {
       $("account-detail").hidden = true;
-      $("account-message").textContent = 'Account "' + account + '" cannot be opened in a ' +
-        "browser, which reads \".\" and \"..\" in an address as steps between folders; " +
-        "the API answers GET /accounts/" + account + " to a client that sends the path as it " +
-        "is (curl --path-as-is).";
+      $("account-message").textContent = "The account \u201c" + account + "\u201d cannot be " +
+        "looked up: a web address cannot name it (the API no longer accepts it as an account).";
       return;
     }
+    const base = "accounts/" + segment;
     const cursor = state.cursors[state.page];
     const query = "?limit=" + HISTORY_PAGE + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
     try {

@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 from chalicelib.errors import FieldError, NotFoundError, ValidationError
 
@@ -124,6 +125,16 @@ def asset(name: str, params: Mapping[str, str] | None, if_none_match: str | None
     file = _asset(name)
     fresh = params.get("v") == file.digest
     return _answer(file, IMMUTABLE if fresh else REVALIDATE, if_none_match)
+
+
+def canonical_location(path: str | None, params: Mapping[str, str] | None) -> str | None:
+    """Where `/dashboard/` belongs, or None when the path is already `/dashboard`. The page's
+    links (its files, its API calls) are relative to `dashboard`, so behind a trailing slash
+    every one would miss (API Gateway and chalice local serve `/dashboard/` as `/dashboard`)."""
+    if not path or path == "/" or not path.endswith("/"):
+        return None
+    query = urlencode(sorted((params or {}).items()))
+    return path.rstrip("/") + ("?" + query if query else "")
 
 
 def redirect_location(path: str | None) -> str:

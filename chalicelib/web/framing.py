@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from http import HTTPStatus
 
 from chalicelib.errors import AppError, BadRequestError, LengthRequiredError, PayloadTooLargeError
 from chalicelib.observability import mask_account
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# On every answer: never sniffed, and (unless the answer sets its own Cache-Control, as the
+# dashboard's page and files do) never stored by a browser or a proxy: API answers are per
+# bank and per moment.
+STANDARD_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+# The HTTP server's own refusals, by status: the error shape's Code for each
+PROTOCOL_CODES = {400: "BadRequestError", 408: "RequestTimeoutError", 414: "UriTooLongError",
+                  431: "RequestHeaderFieldsTooLargeError", 501: "NotImplementedError",
+                  505: "HttpVersionNotSupportedError"}
 MAX_LOGGED_PATH = 200
 _ACCOUNT_SEGMENT = re.compile(r"(/accounts/)([^/]+)")
 
@@ -36,6 +45,17 @@ def framing_error(method: str, content_lengths: Sequence[str], transfer_encoding
     if len(text) > 19 or int(text) > max_bytes:  # (length first: int() of a huge text is slow)
         return PayloadTooLargeError(f"the body is larger than {max_bytes} bytes")
     return None
+
+
+def protocol_error(status: int, message: str | None = None) -> AppError:
+    """A refusal the HTTP server makes before the app sees the request, in the error shape."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "the request cannot be read"
+    error = AppError(message or phrase)
+    error.status, error.code = status, PROTOCOL_CODES.get(status, "BadRequestError")
+    return error
 
 
 def log_path(target: str) -> str:

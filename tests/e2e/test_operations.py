@@ -20,7 +20,12 @@ from chalicelib.observability import (
     count_metric,
     record_outcomes,
 )
+from chalicelib.web.framing import STANDARD_HEADERS
 from tests.e2e.test_package_prod import ROOT, packaged, template
+
+# What the app sets on its own answers (chalicelib/web/framing.py), as gateway response headers
+STANDARD_GATEWAY_HEADERS = {f"gatewayresponse.header.{name}": f"'{value}'"
+                            for name, value in STANDARD_HEADERS.items()}
 
 pytestmark = [pytest.mark.e2e]  # chalice package, checkov
 
@@ -233,7 +238,8 @@ def test_api_gateways_own_5xx_answers_keep_their_status_in_the_one_error_shape(
     swagger = resources(packaged)["RestAPI"]["Properties"]["DefinitionBody"]
     default_5xx = swagger["x-amazon-apigateway-gateway-responses"]["DEFAULT_5XX"]
     assert "statusCode" not in default_5xx  # a status here would replace every 5xx's
-    assert default_5xx["responseParameters"] == {"gatewayresponse.header.Retry-After": "'1'"}
+    assert default_5xx["responseParameters"] == {"gatewayresponse.header.Retry-After": "'1'",
+                                                 **STANDARD_GATEWAY_HEADERS}
     template = default_5xx["responseTemplates"]["application/json"]
     for kind, message in [("INTEGRATION_FAILURE", "Internal server error"),
                           ("INTEGRATION_TIMEOUT", 'Endpoint "request" timed out')]:
@@ -247,6 +253,22 @@ def test_the_stage_throttles_429_in_the_one_error_shape_with_retry_after(package
     assert "/transactions" in swagger["paths"]  # merged into chalice's body, not replacing it
     throttled = swagger["x-amazon-apigateway-gateway-responses"]["THROTTLED"]
     assert throttled["statusCode"] == 429
-    assert throttled["responseParameters"] == {"gatewayresponse.header.Retry-After": "'1'"}
+    assert throttled["responseParameters"] == {"gatewayresponse.header.Retry-After": "'1'",
+                                               **STANDARD_GATEWAY_HEADERS}
     body = json.loads(throttled["responseTemplates"]["application/json"])
     assert set(body) == {"Code", "Message", "Details"} and body["Code"] == "TooManyRequestsError"
+
+
+def test_api_gateways_own_4xx_answers_are_in_the_error_shape_unsniffed_and_unstored(
+        packaged: Path) -> None:
+    """An unknown route's 403, a body API Gateway refuses: the error shape, with the headers
+    every answer of the app carries (issue 23, finding 8)."""
+    swagger = resources(packaged)["RestAPI"]["Properties"]["DefinitionBody"]
+    default_4xx = swagger["x-amazon-apigateway-gateway-responses"]["DEFAULT_4XX"]
+    assert "statusCode" not in default_4xx
+    assert default_4xx["responseParameters"] == STANDARD_GATEWAY_HEADERS
+    rendered = default_4xx["responseTemplates"]["application/json"].replace(
+        "$context.error.responseType", "MISSING_AUTHENTICATION_TOKEN").replace(
+        "$context.error.messageString", json.dumps("Missing Authentication Token"))
+    assert json.loads(rendered) == {"Code": "MISSING_AUTHENTICATION_TOKEN",
+                                    "Message": "Missing Authentication Token", "Details": []}

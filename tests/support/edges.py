@@ -11,9 +11,9 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.bootstrap import bootstrap, set_runtime
-from chalicelib.config import Settings
 from chalicelib.ports.store import Store
 from tests.conftest import TEST_KEY, Api
+from tests.support.settings import dev_settings
 
 
 def check_error_shape(body: Any) -> None:
@@ -37,7 +37,7 @@ def snapshot(store: Store, bank: str = "demo") -> tuple[Any, ...]:
 @pytest.fixture
 def store_api(store: Store) -> Iterator[tuple[Api, Store]]:
     """The test client on each store in turn (SQLite on disk, DynamoDB on moto)."""
-    set_runtime(bootstrap(Settings(demo_api_key=TEST_KEY), store))
+    set_runtime(bootstrap(dev_settings(demo_api_key=TEST_KEY), store))
     try:
         with Client(app) as client:
             yield Api(client), store

@@ -17,6 +17,7 @@ from chalicelib.bootstrap import bootstrap, set_runtime
 from chalicelib.config import Settings
 from chalicelib.observability import mask_account, record_outcomes
 from tests.support.factories import raw_tx
+from tests.support.settings import dev_settings
 
 DEMO_KEY = "demo-secret-key-123456"
 IBAN = "GB33BUKB20201555555555"
@@ -139,7 +140,7 @@ def test_no_api_key_and_no_full_account_number_reaches_the_output(
 def test_request_id_comes_from_api_gateway_request_context(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = SqliteStore(str(tmp_path / "ledger.db"))
-    set_runtime(bootstrap(Settings(sqlite_path=store.path, demo_api_key=DEMO_KEY), store))
+    set_runtime(bootstrap(dev_settings(sqlite_path=store.path, demo_api_key=DEMO_KEY), store))
     try:
         event = {"resource": "/analytics", "path": "/analytics", "httpMethod": "GET",
                  "headers": {"x-api-key": DEMO_KEY}, "multiValueQueryStringParameters": None,

@@ -19,7 +19,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.aggregates import ACCOUNT, BANK, HOUR, AggKey
-from chalicelib.ports.store import StoreError
+from chalicelib.errors import TotalTooLargeError
+from chalicelib.ports.store import StoreError, StoreRefused
 from chalicelib.support.backoff import Backoff
 
 if TYPE_CHECKING:
@@ -211,6 +212,20 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+# DynamoDB's words for a number it cannot hold: more than 38 significant digits, or past its
+# magnitude. Only money totals grow without bound, so this is a total too large to keep exact.
+_NUMBER_LIMIT = ("38 digits", "significant digits", "number overflow", "magnitude larger")
+
+
+def refusal(operation: str, message: str) -> Exception:
+    """What a ValidationException means: a money total past 38 digits (refused whole, 422), or
+    a request we should never have sent (StoreRefused: a bug, 500)."""
+    if any(words in message.lower() for words in _NUMBER_LIMIT):
+        return TotalTooLargeError("a money total would pass what DynamoDB holds exactly"
+                                  " (38 significant digits); nothing was stored")
+    return StoreRefused(f"DynamoDB refused the {operation} as invalid: ValidationException")
+
+
 class Rejected(Exception):
     """DynamoDB answered with an error code the caller expects (a failed condition)."""
 
@@ -252,6 +267,9 @@ class DynamoTable:
             code = error_code(exc)
             if code in expect:
                 raise Rejected(code, dict(exc.response)) from exc
+            if code == "ValidationException":
+                message = str(exc.response.get("Error", {}).get("Message", ""))
+                raise refusal(operation, message) from exc
             raise StoreError(f"DynamoDB {operation} failed: {code}") from exc
         except BotoCoreError as exc:
             raise StoreError(f"DynamoDB {operation} failed: {exc}") from exc

@@ -84,7 +84,10 @@ class DynamoUnitOfWork(UnitOfWork):
             except t.Rejected as exc:
                 reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons", [])
                 codes = {str(r.get("Code")) for r in reasons}
-                if not codes <= _CONFLICTS:  # throttled, or a validation error: not a race
+                if "ValidationError" in codes:  # not a race, not the weather: see refusal
+                    raise t.refusal("transact_write_items", " ".join(
+                        str(r.get("Message", "")) for r in reasons)) from exc
+                if not codes <= _CONFLICTS:  # throttled: not a race
                     raise StoreError(f"DynamoDB cancelled the write: {sorted(codes)}") from exc
                 if not self._raised_meanwhile(reasons, keys):
                     raise CommitConflict(f"a concurrent writer got there first: {sorted(codes)}",

@@ -15,7 +15,7 @@ from chalicelib.domain.money import to_text
 from chalicelib.domain.timeutil import sort_key
 from chalicelib.ports.store import StoreError
 
-SCHEMA_VERSION = 3  # PRAGMA user_version of a file this code wrote; bump on any table change
+SCHEMA_VERSION = 4  # PRAGMA user_version of a file this code wrote; bump on any table change
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS transactions (
     bank TEXT NOT NULL, id TEXT NOT NULL, account TEXT NOT NULL,
@@ -50,9 +50,22 @@ CREATE TABLE IF NOT EXISTS rule_sets (
     PRIMARY KEY (bank, version)) WITHOUT ROWID;
 """
 FLAG_DETAILS = "ALTER TABLE transactions ADD COLUMN flag_details TEXT;"
+# Version 4: money totals in two parts (sqlite_buckets: low 18 digits, and a carry), so they stay
+# exact past 64 bits. A version-3 total that is still an integer moves its high digits over; one
+# already turned REAL is left as it is, for reconcile to report and --repair to rewrite.
+CARRY_COLUMNS = f"""
+ALTER TABLE agg_currency ADD COLUMN credit_hi INTEGER NOT NULL DEFAULT 0
+    CHECK (typeof(credit_hi) = 'integer');
+ALTER TABLE agg_currency ADD COLUMN debit_hi INTEGER NOT NULL DEFAULT 0
+    CHECK (typeof(debit_hi) = 'integer');
+UPDATE agg_currency SET credit_hi = credit_minor / {buckets.CARRY},
+    credit_minor = credit_minor % {buckets.CARRY} WHERE typeof(credit_minor) = 'integer';
+UPDATE agg_currency SET debit_hi = debit_minor / {buckets.CARRY},
+    debit_minor = debit_minor % {buckets.CARRY} WHERE typeof(debit_minor) = 'integer';
+"""
 # What brings a file of an older version to the next one: only additive changes, applied in
 # the same write transaction as the version bump.
-MIGRATIONS = {1: APP_CLIENTS, 2: FLAG_DETAILS + RULE_SETS}
+MIGRATIONS = {1: APP_CLIENTS, 2: FLAG_DETAILS + RULE_SETS, 3: CARRY_COLUMNS}
 
 
 TX_COLUMNS = ("id, account, amount, currency, type, timestamp, description, merchant,"

@@ -12,7 +12,6 @@ from chalice.test import Client
 from app import app
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
 from chalicelib.bootstrap import Runtime, bootstrap, set_runtime
-from chalicelib.config import Settings
 from chalicelib.domain.rules import RuleConfig
 from chalicelib.usecases.ledger import ingest
 from scripts.dynamodb_local import DynamoDBLocal
@@ -20,6 +19,7 @@ from tests.conftest import NOW, TEST_KEY, Api
 from tests.support.aws_calls import operations, record_aws_calls
 from tests.support.dynamodb_local import dynamodb_local_store
 from tests.support.factories import raw_tx
+from tests.support.settings import dev_settings
 
 PATHS = ["/analytics", "/analytics?since=2026-01-10T00:00:00Z&until=2026-01-11T00:00:00Z",
          "/transactions/t3", "/accounts/A1", "/accounts/A1/transactions?limit=5",
@@ -107,7 +107,7 @@ def test_series_on_dynamodb_is_one_query_per_shard_at_any_size_and_never_a_scan(
     """The hour buckets of a window are one key range per shard: a day and a month, 10 and
     610 transactions, all cost the same calls."""
     with dynamodb_local_store(shards=shards) as store:
-        set_runtime(bootstrap(Settings(store="dynamodb", demo_api_key=TEST_KEY), store))
+        set_runtime(bootstrap(dev_settings(store="dynamodb", demo_api_key=TEST_KEY), store))
         try:
             with Client(app) as client:
                 calls = record_aws_calls(store.client)

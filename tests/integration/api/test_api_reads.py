@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.conftest import Api
 from tests.support.factories import raw_tx
 
@@ -80,3 +82,21 @@ def test_flagged_transactions_appear_newest_first(api: Api) -> None:
 def test_unknown_transaction_is_404_and_bad_id_is_400(api: Api) -> None:
     assert api.get("/transactions/missing").status_code == 404
     assert api.get("/transactions/bad%20id").status_code == 400
+
+
+@pytest.mark.parametrize("account", ["...", "a:b", "-", "A.B", "_", ":"])
+def test_odd_but_valid_accounts_are_stored_and_read_back_by_path(api: Api, account: str) -> None:
+    assert api.post(json.dumps(raw_tx(f"odd{len(account)}{account}", account=account))
+                    ).status_code == 201
+    summary = api.get(f"/accounts/{account}")
+    assert summary.status_code == 200, summary.body
+    assert json.loads(summary.body)["account"] == account
+
+
+@pytest.mark.parametrize(("path", "location"), [
+    ("/dashboard/", "/dashboard"), ("/dashboard/?refresh=60", "/dashboard?refresh=60")])
+def test_the_dashboard_with_a_trailing_slash_redirects_to_the_page_its_links_expect(
+        api: Api, path: str, location: str) -> None:
+    response = api.client.http.get(path)
+    assert response.status_code == 301, response.body
+    assert response.headers["Location"] == location

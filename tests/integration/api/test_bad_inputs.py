@@ -31,6 +31,11 @@ FIELD_CASES: list[tuple[str, str, str]] = [
     ("missing account", body(account=...), "account"),
     ("account too long", body(account="A" * 35), "account"),
     ("account with slash", body(account="A/1"), "account"),
+    # a URL path cannot hold the segments . and ..: every client resolves them away
+    ("account dot", body(account="."), "account"),
+    ("account dot dot", body(account=".."), "account"),
+    ("id dot", body(id="."), "id"),
+    ("id dot dot", body(id=".."), "id"),
     ("account null", body(account=None), "account"),
     ("missing amount", body(amount=...), "amount"),
     ("zero amount", body(amount=0), "amount"),
@@ -63,6 +68,10 @@ FIELD_CASES: list[tuple[str, str, str]] = [
     ("description too long", body(description="d" * 257), "description"),
     ("merchant not a string", body(merchant={"n": 1}), "merchant"),
     ("channel control char", body(channel="web\u0000"), "channel"),
+    ("merchant C1 control NEL", body(merchant="Shop\u0085"), "merchant"),
+    ("counterparty DEL", body(counterparty="Bob\u007f"), "counterparty"),
+    ("description bidi override", body(description="pay \u202egnp.exe"), "description"),
+    ("merchant bidi isolate", body(merchant="\u2066x\u2069"), "merchant"),
     ("unknown field", body(note="hi"), "note"),
 ]
 

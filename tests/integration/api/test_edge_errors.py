@@ -21,9 +21,10 @@ from app import app
 from chalicelib.adapters.sqlite import SqliteStore
 from chalicelib.bootstrap import bootstrap, set_runtime
 from chalicelib.config import ConfigError, Settings, load_settings
-from chalicelib.ports.store import ApiKeyRecord
+from chalicelib.ports.store import ApiKeyRecord, StoreRefused
 from chalicelib.usecases.api_keys import hash_key
 from tests.support.edges import check_error_shape
+from tests.support.settings import dev_settings
 
 KEY = "edge-demo-key"
 PROJECT_DIR = Path(__file__).resolve().parents[3]
@@ -110,7 +111,7 @@ def test_whatever_escapes_the_inner_chain_is_answered_logged_and_counted(
 
 def test_wrong_method_is_405_in_the_error_shape_with_allow(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "ledger.db"))
-    set_runtime(bootstrap(Settings(demo_api_key=KEY), store))
+    set_runtime(bootstrap(dev_settings(demo_api_key=KEY), store))
     try:
         with Client(app) as client:
             for method, path in [("DELETE", "/transactions"), ("PUT", "/analytics"),
@@ -181,3 +182,32 @@ def test_serve_local_refuses_to_start_with_the_demo_key_on_another_stage() -> No
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "DEMO_API_KEY" in done.stderr and "Serving on" not in done.stdout
     assert "the-demo-key" not in done.stderr + done.stdout
+
+
+class RefusingStore(SqliteStore):
+    """A store that refuses a read as invalid, as DynamoDB answers a ValidationException."""
+
+    def get_buckets(self, bank: str, keys: list[Any]) -> Any:
+        raise StoreRefused("DynamoDB refused the query as invalid: ValidationException")
+
+
+def test_a_request_the_store_refuses_as_invalid_is_500_logged_as_a_bug_never_503(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = RefusingStore(str(tmp_path / "ledger.db"))
+    set_runtime(bootstrap(Settings(sqlite_path=store.path, demo_api_key=KEY, stage="dev"), store))
+    try:
+        with Client(app) as test_client:
+            capsys.readouterr()
+            response = test_client.http.get("/analytics", headers={"x-api-key": KEY})
+    finally:
+        set_runtime(None)
+    assert response.status_code == 500, response.body
+    assert "Retry-After" not in response.headers
+    body = json.loads(response.body)
+    check_error_shape(body)
+    assert body["Code"] == "InternalServerError"
+    lines = records(capsys)
+    (refused,) = [r for r in lines if r.get("event") == "store_refused"]
+    assert refused["level"] == "ERROR" and any("get_buckets" in f for f in refused["where"])
+    assert not [r for r in lines if r.get("event") == "store_unavailable"]
+    assert server_errors(lines) == 1

@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 from app import app
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
 from chalicelib.bootstrap import bootstrap, set_runtime
-from chalicelib.config import Settings
 from tests.integration.api.test_openapi import document, response_schema
 from tests.support.factories import raw_tx
+from tests.support.settings import dev_settings
 
 pytestmark = [pytest.mark.slow]
 
@@ -176,8 +176,8 @@ def check_stored_item(item: Any, answer: dict[str, Any], accepts: Any) -> None:
 def test_hostile_bodies_and_headers_get_4xx_or_a_legitimate_2xx(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "ledger.db"))
     store.ping()  # creates the file and its schema
-    set_runtime(bootstrap(Settings(sqlite_path=store.path, demo_api_key=KEY,
-                                 max_body_bytes=MAX_BODY, max_batch=6), store))
+    set_runtime(bootstrap(dev_settings(sqlite_path=store.path, demo_api_key=KEY,
+                                     max_body_bytes=MAX_BODY, max_batch=6), store))
     ledger = Ledger(store.path)
     components = document()["components"]
     accepts = jsonschema_rs.validator_for({"$ref": "#/components/schemas/TransactionInput",

@@ -197,3 +197,41 @@ def _request_ids(parts: Runtime) -> list[str]:
     assert isinstance(parts.receipts, SqliteReceipts)
     return [str(r[0]) for r in parts.receipts.file.read(
         "SELECT DISTINCT request_id FROM receipt_parts")]
+
+
+@pytest.mark.parametrize("char", ["\u0085", "\u007f", "\u202e", "\u2067"])
+def test_async_path_refuses_control_and_bidi_characters_as_the_sync_path_does(
+        api: Api, parts: Runtime, char: str) -> None:
+    response, body = submit(api, batch(raw_tx("ok"), raw_tx("c1", merchant=f"Shop{char}")))
+    assert response.status_code == 202
+    rejected = body["results"][1]
+    assert rejected["status"] == "rejected"
+    assert rejected["errors"][0]["field"] == "merchant"
+    assert f"U+{ord(char):04X}" in rejected["errors"][0]["message"]
+
+
+class QueuesThenFails(SendsOnlyTheFirst):
+    """A queue whose send delivers every message, then fails without knowing which went (a
+    timeout after SQS took the batch): every item is `not known to be queued`."""
+
+    def send(self, messages: list[OutgoingMessage]) -> None:
+        self.inner.send(messages)
+        raise QueueError("injected: the answer to the send was lost")  # unsent: not known
+
+
+def test_items_not_known_to_be_queued_are_never_applied_even_when_delivered(
+        api: Api, runtime: Runtime, parts: Runtime) -> None:
+    broken = replace(parts, queue=QueuesThenFails(parts.queue))
+    set_runtime(broken)
+    response = api.post(batch(raw_tx("u1"), raw_tx("u2", account="B9")), **ASYNC)
+    assert response.status_code == 503  # the client sends it again; what went is `duplicate`
+    assert parts.queue.depth()[0] == 2  # the messages did reach the queue
+    drain(broken)  # and are delivered: the consumer must skip them
+    (request_id,) = _request_ids(parts)
+    body = receipt(api, f"/ingest/{request_id}")
+    assert [(r["id"], r["status"], r["errors"]) for r in body["results"]] == [
+        (tx_id, "failed", [{"field": "request", "message": "not queued; send again"}])
+        for tx_id in ("u1", "u2")]
+    assert runtime.store.get_transaction("demo", "u1") is None
+    assert runtime.store.get_transaction("demo", "u2") is None
+    assert json.loads(api.get("/analytics").body)["count"] == 0

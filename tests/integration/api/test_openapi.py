@@ -17,9 +17,9 @@ from chalice.test import Client
 from app import PUBLIC_PATHS, app
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
 from chalicelib.bootstrap import bootstrap, set_runtime
-from chalicelib.config import Settings
 from chalicelib.domain.money import MAX_AMOUNT
 from tests.support.factories import SEED_SAMPLE, raw_tx
+from tests.support.settings import dev_settings
 
 DOC_PATH = Path(__file__).resolve().parents[3] / "openapi.yaml"
 KEY = "openapi-test-key"
@@ -71,8 +71,8 @@ class Recorder:
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Recorder]:
     store = SqliteStore(str(tmp_path / "ledger.db"))
-    set_runtime(bootstrap(Settings(sqlite_path=store.path, demo_api_key=KEY, max_batch=3,
-                                 max_body_bytes=2048), store))
+    set_runtime(bootstrap(dev_settings(sqlite_path=store.path, demo_api_key=KEY, max_batch=3,
+                                     max_body_bytes=2048), store))
     with Client(app) as client:
         yield Recorder(client)
     set_runtime(None)
@@ -223,7 +223,7 @@ def test_unavailable_store_answer_matches_the_document(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     store = SqliteStore(str(blocker / "ledger.db"))
-    set_runtime(bootstrap(Settings(sqlite_path=store.path, demo_api_key=KEY), store))
+    set_runtime(bootstrap(dev_settings(sqlite_path=store.path, demo_api_key=KEY), store))
     try:
         with Client(app) as client:
             recorder = Recorder(client)

@@ -146,3 +146,19 @@ def test_lambda_event_without_partial_batch_responses_a_failure_fails_the_whole_
     # the good message was applied; its redelivery (the whole batch comes back) is a no-op
     status = ingest_status(deployed, response["headers"]["Location"])
     assert [(r["id"], r["status"]) for r in status["results"]] == [("b1", "created")]
+
+
+@pytest.mark.parametrize(("values", "status"), [
+    # API Gateway's `headers` holds the last of repeated headers; all are in multiValueHeaders
+    (["respond-async", "wait=5;respond-async"], 202),
+    (["wait=5;respond-async", "respond-async"], 202),
+    (["return=minimal; respond-async", "wait=5"], 201),
+])
+def test_lambda_event_reads_every_prefer_header_as_one_list(deployed: str, values: list[str],
+                                                            status: int) -> None:
+    event = rest_event("POST", "/transactions", "/transactions", deployed,
+                       json.dumps(raw_tx("p1")).encode())
+    event["headers"]["Prefer"] = values[-1]
+    event["multiValueHeaders"]["Prefer"] = values
+    response = app(event, LambdaContext())
+    assert response["statusCode"] == status, response

@@ -171,6 +171,10 @@ def test_a_poison_message_ends_failed_and_a_redrive_applies_it(
     receipt = parts.receipts.get(BANK, request)
     assert receipt is not None and receipt.done
     assert fates(parts, request) == [("p1", "failed"), ("p2", "created")]
+    receipt = parts.receipts.get(BANK, request)
+    assert receipt is not None
+    (why,) = receipt.items()[0].errors  # a dead letter says so, and why
+    assert why["field"] == "queue" and isinstance(why["message"], str) and why["message"]
     assert totals(rt.store) == (1, Decimal("10.00"))
     broken.clear()  # the store is back: redrive
     if tool == "scripts.redrive":  # receipts back to `queued` first, then the messages

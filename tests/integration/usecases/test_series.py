@@ -12,7 +12,6 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.bootstrap import bootstrap, set_runtime
-from chalicelib.config import Settings
 from chalicelib.domain.rules import RuleConfig
 from chalicelib.domain.timeutil import parse_timestamp
 from chalicelib.ports.store import Store
@@ -21,6 +20,7 @@ from chalicelib.usecases.ledger import ingest
 from chalicelib.usecases.series import MAX_HOURS, hourly_series
 from tests.conftest import NOW, TEST_KEY
 from tests.support.factories import raw_tx
+from tests.support.settings import dev_settings
 
 BANK = "demo"
 RULES = RuleConfig()
@@ -53,7 +53,7 @@ class SeriesApi:
 
 @pytest.fixture
 def series_api(store: Store) -> Iterator[SeriesApi]:
-    set_runtime(bootstrap(Settings(demo_api_key=TEST_KEY), store))
+    set_runtime(bootstrap(dev_settings(demo_api_key=TEST_KEY), store))
     try:
         with Client(app) as client:
             yield SeriesApi(client)
@@ -134,7 +134,7 @@ def test_a_window_of_31_days_is_served_and_a_longer_one_is_400(series_api: Serie
     ("?until=2026-01-10T14:00:00", "until"),  # no timezone
     (f"?since={at('15:00:00')}&until={at('14:00:00')}", "until"),
     (f"?since={at('14:00:00')}&until={at('14:00:00')}", "until"),
-    ("?since=2999-01-01T00:00:00Z", "until"),  # after the default until
+    ("?since=2999-01-01T00:00:00Z", "since"),  # after the default until
     ("?step=day", "step"),
     ("?since=0001-01-01T00:30:00Z&until=0001-01-01T00:40:00Z", None),  # valid: one hour
 ])

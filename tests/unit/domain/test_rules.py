@@ -101,3 +101,115 @@ def test_thresholds_scale_for_currencies_with_small_units() -> None:
     yen = [tx("y1", amount="10000", currency="JPY"), tx("y2", amount="1000001", currency="JPY")]
     assert run(*yen) == [(), (LARGE_AMOUNT,)]
     assert run(tx("w", amount="5000000", currency="KRW")) == [(ROUND_AMOUNT,)]
+
+
+def rapid(credit: str, debit: str, after: timedelta, currency: str = "USD") -> tuple[str, ...]:
+    """The debit's flags when it comes `after` the credit (negative: stamped before it)."""
+    return run(tx("c", amount=credit, kind="credit", at=T0, currency=currency),
+               tx("d", amount=debit, kind="debit", at=T0 + after, currency=currency))[-1]
+
+
+def test_rapid_in_out_needs_the_debit_after_the_credit_not_before() -> None:
+    # the credit is remembered first, the debit arrives later but is stamped before it
+    assert RAPID_IN_OUT not in rapid("3000.00", "3000.00", -timedelta(minutes=10))
+    assert RAPID_IN_OUT not in rapid("3000.00", "3000.00", -timedelta(microseconds=1))
+    assert RAPID_IN_OUT in rapid("3000.00", "3000.00", timedelta(0))  # the same instant counts
+
+
+def test_rapid_in_out_window_is_inclusive_at_its_end() -> None:
+    window = timedelta(seconds=CFG.rapid_window_s)
+    assert RAPID_IN_OUT in rapid("3000.00", "3000.00", window)
+    assert RAPID_IN_OUT not in rapid("3000.00", "3000.00", window + timedelta(microseconds=1))
+
+
+def test_rapid_in_out_tolerance_is_inclusive_at_ten_percent_either_way() -> None:
+    assert RAPID_IN_OUT in rapid("3000.00", "2700.00", timedelta(minutes=5))  # exactly -10 %
+    assert RAPID_IN_OUT in rapid("3000.00", "3300.00", timedelta(minutes=5))  # exactly +10 %
+    assert RAPID_IN_OUT not in rapid("3000.00", "2699.99", timedelta(minutes=5))
+    assert RAPID_IN_OUT not in rapid("3000.00", "3300.01", timedelta(minutes=5))
+
+
+def test_rapid_in_out_needs_a_debit_of_at_least_the_minimum_and_a_credit_before() -> None:
+    assert RAPID_IN_OUT in rapid("1000.00", "1000.00", timedelta(minutes=5))
+    assert RAPID_IN_OUT not in rapid("999.99", "999.99", timedelta(minutes=5))
+    two_debits = run(tx("d1", amount="3000.00", kind="debit", at=T0),
+                     tx("d2", amount="3000.00", kind="debit", at=T0 + timedelta(minutes=5)))
+    assert RAPID_IN_OUT not in two_debits[-1]
+    other_currency = run(tx("c", amount="3000.00", kind="credit", at=T0, currency="EUR"),
+                         tx("d", amount="3000.00", kind="debit", at=T0 + timedelta(minutes=5)))
+    assert RAPID_IN_OUT not in other_currency[-1]
+    assert RAPID_IN_OUT in rapid("100000", "100000", timedelta(minutes=5), currency="JPY")
+    assert RAPID_IN_OUT not in rapid("99999", "99999", timedelta(minutes=5), currency="JPY")
+
+
+# --- what mutation testing found unpinned (docs/testing.md, "Mutation testing") -------------
+
+def test_account_state_round_trips_through_its_stored_form() -> None:
+    state = AccountState()
+    for item in (tx("a", amount="9500.00", currency="EUR"), tx("b", amount="3.00", kind="debit")):
+        state = remember(state, item, CFG)
+    assert AccountState.from_json(state.to_json(), 7) == AccountState(state.seen, 7)
+
+
+def test_structuring_counts_amounts_from_ten_percent_below_up_to_not_including_large() -> None:
+    at = [T0 + timedelta(hours=h) for h in range(3)]
+    lowest = run(*[tx(f"l{i}", amount="9000.00", at=t) for i, t in enumerate(at)])
+    assert STRUCTURING in lowest[-1]  # exactly 10 % below: near
+    large_first = run(tx("g0", amount="10000.00", at=at[0]), tx("g1", amount="10000.00",
+                                                               at=at[1]),
+                      tx("g2", amount="9500.00", at=at[2]))
+    assert STRUCTURING not in large_first[-1]  # the large ones are not "near"
+
+
+def test_structuring_looks_back_a_full_day_inclusive() -> None:
+    day = [tx(f"d{i}", amount="9500.00", at=T0 + timedelta(hours=12 * i)) for i in range(3)]
+    assert STRUCTURING in run(*day)[-1]  # the first is exactly 24 h before the third
+
+
+def test_structuring_trips_when_the_near_amounts_sum_exactly_to_the_threshold() -> None:
+    cfg = RuleConfig(structuring_margin=Decimal("0.5"), structuring_count=2)
+    pair = [tx(f"p{i}", amount="5000.00", at=T0 + timedelta(hours=i)) for i in range(2)]
+    assert STRUCTURING in run(*pair, cfg=cfg)[-1]
+
+
+def test_velocity_window_is_inclusive_at_its_start() -> None:
+    burst = [tx(f"v{i}", amount="5.00", at=T0 + timedelta(seconds=i)) for i in range(10)]
+    last = tx("v10", amount="5.00", at=T0 + timedelta(seconds=CFG.velocity_window_s))
+    assert VELOCITY in run(*burst, last)[-1]  # the first is exactly one window before
+
+
+def test_round_amount_thresholds_scale_up_not_down_for_small_units() -> None:
+    assert run(tx("r1", amount="100000", currency="JPY")) == [()]  # below 5000 x 100
+    assert run(tx("r2", amount="500010", currency="JPY")) == [()]  # not a multiple of 100,000
+    assert run(tx("r3", amount="500000", currency="JPY")) == [(ROUND_AMOUNT,)]
+
+
+def _after_ten_more(first: Transaction, last: Transaction) -> tuple[str, ...]:
+    """`last`'s flags when ten small transactions came between (so `first` has left the
+    velocity memory and is remembered only if a rule may still need it)."""
+    between = [tx(f"b{i}", amount="5.00", kind="debit", at=T0 + timedelta(minutes=1 + i),
+                  currency=first.currency) for i in range(10)]
+    return run(first, *between, last)[-1]
+
+
+def test_near_threshold_amounts_are_remembered_beyond_the_velocity_memory() -> None:
+    near = [tx(f"j{i}", amount="950000", kind="debit", currency="JPY",
+                at=T0 + timedelta(hours=2 * i)) for i in range(3)]
+    assert STRUCTURING in run(*near)[-1]  # each two hours apart: outside the velocity window
+
+
+def test_a_credit_a_later_debit_can_match_is_remembered_however_busy_the_account() -> None:
+    for currency, credit, debit in (("USD", "1000.00", "1000.00"), ("USD", "950.00", "1000.00"),
+                                    ("JPY", "95000", "100000")):
+        first = tx("c", amount=credit, kind="credit", at=T0, currency=currency)
+        last = tx("d", amount=debit, kind="debit", at=T0 + timedelta(minutes=30),
+                  currency=currency)
+        assert RAPID_IN_OUT in run(first, last)[-1], (currency, credit, debit)
+        assert RAPID_IN_OUT in _after_ten_more(first, last), (currency, credit, debit)
+
+
+def test_the_velocity_memory_survives_pruning_what_is_older_than_a_day() -> None:
+    old = tx("old", amount="5.00", at=T0)
+    burst = [tx(f"n{i}", amount="5.00", at=T0 + timedelta(hours=25, minutes=i))
+             for i in range(11)]
+    assert VELOCITY in run(old, *burst)[-1]  # ten within the hour before the eleventh

@@ -16,12 +16,13 @@ from app import app
 from chalicelib.adapters.sqlite.sqlite_schema import SCHEMA_VERSION
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
 from chalicelib.bootstrap import bootstrap, open_store, set_runtime
-from chalicelib.config import ConfigError, Settings, load_settings
+from chalicelib.config import ConfigError, load_settings
 from chalicelib.domain.rules import RuleConfig
 from chalicelib.ports.store import StoreError, UnitOfWork
 from chalicelib.usecases.ledger import ingest
 from tests.conftest import NOW
 from tests.support.factories import raw_tx
+from tests.support.settings import dev_settings
 
 
 def test_file_and_folders_appear_on_first_use_with_wal_and_the_schema_version(
@@ -99,7 +100,7 @@ def test_an_sqlite_error_after_begin_is_a_store_error_and_writes_nothing(tmp_pat
 
 def test_an_sqlite_error_after_begin_answers_503_not_500(tmp_path: Path) -> None:
     store = FailingMidWrite(str(tmp_path / "ledger.db"))
-    set_runtime(bootstrap(Settings(sqlite_path=store.path, demo_api_key="k"), store))
+    set_runtime(bootstrap(dev_settings(sqlite_path=store.path, demo_api_key="k"), store))
     try:
         with Client(app) as client:
             response = client.http.post("/transactions", body=json.dumps(raw_tx("a")),
