@@ -13,7 +13,7 @@
   const SKEW_MS = 5 * 60 * 1000;  // the API takes timestamps up to 5 minutes ahead
   const SERIES_MAX_HOURS = 744;  // GET /analytics/series serves at most 31 days a request
   // The API's account rule (chalicelib/domain/validation.py ACCOUNT_PATTERN; a test compares).
-  const ACCOUNT_RULE = /^[A-Za-z0-9._:-]{1,34}$/;
+  const ACCOUNT_RULE = /^(?!\.\.?$)[A-Za-z0-9._:-]{1,34}$/;
   const WINDOWS = {
     24: { hours: 24, title: "Last 24 hours", span: "the last 24 hours" },
     168: { hours: 168, title: "Last 7 days", span: "the last 7 days" },

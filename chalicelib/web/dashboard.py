@@ -104,8 +104,8 @@ def _refuse_unknown(params: Mapping[str, str], known: set[str]) -> None:
                               [FieldError(n[:64], "unknown query parameter") for n in unknown])
 
 
-def shell(params: Mapping[str, str] | None, if_none_match: str | None) -> Answer:
-    """The page; revalidated on every visit so a new deploy's asset links are seen at once."""
+def check_page_params(params: Mapping[str, str] | None) -> None:
+    """The page's one parameter, `refresh` (whole seconds); anything else is a 400."""
     params = params or {}
     _refuse_unknown(params, {"refresh"})
     refresh = params.get("refresh")
@@ -113,6 +113,11 @@ def shell(params: Mapping[str, str] | None, if_none_match: str | None) -> Answer
                                     and len(refresh) <= 4 and int(refresh) in REFRESH_S):
         raise ValidationError("invalid refresh period", [FieldError(
             "refresh", f"a whole number of seconds from {REFRESH_S[0]} to {REFRESH_S[-1]}")])
+
+
+def shell(params: Mapping[str, str] | None, if_none_match: str | None) -> Answer:
+    """The page; revalidated on every visit so a new deploy's asset links are seen at once."""
+    check_page_params(params)
     return _answer(_shell(), REVALIDATE, if_none_match)
 
 
@@ -133,6 +138,7 @@ def canonical_location(path: str | None, params: Mapping[str, str] | None) -> st
     every one would miss (API Gateway and chalice local serve `/dashboard/` as `/dashboard`)."""
     if not path or path == "/" or not path.endswith("/"):
         return None
+    check_page_params(params)  # refused here as at /dashboard: only valid ASCII is sent on
     query = urlencode(sorted((params or {}).items()))
     return path.rstrip("/") + ("?" + query if query else "")
 

@@ -78,7 +78,7 @@ def test_odd_accounts_open_from_the_list_and_the_form_and_nothing_signs_out(
         wait_for(browser, lambda: text(browser, "#history-caption").endswith(caption),  # noqa: B023
                  f"history of {account}")
         summary = text(browser, "#account-summary")
-        assert account in summary and "15000.00" in summary, summary
+        assert account in summary and "15,000.00" in summary, summary
     browser.driver.find_element(By.ID, "account-input").clear()
     browser.driver.find_element(By.ID, "account-input").send_keys("a:b")
     browser.driver.find_element(By.CSS_SELECTOR, "#account-form button[type=submit]").click()

@@ -49,10 +49,10 @@ from tests.support.stores import EMULATED, STORES
 KEY = "fuzz-routes-key"
 BANK = "demo"
 MAX_BODY = 16 * 1024
-# (store, shard, examples, slow): 2,100 in the fast slice (100 of them on DynamoDB Local, which
+# (store, shard, examples, slow): 2,150 in the fast slice (150 of them on DynamoDB Local, which
 # refuses what moto accepts), 43,000 more in the slow one
 SHARDS = [("sqlite", 0, 1_800, False), ("dynamodb", 0, 200, False),
-          ("dynamodb-local", 0, 100, False),
+          ("dynamodb-local", 0, 150, False),
           *[("sqlite", n, 10_000, True) for n in range(1, 5)],
           ("dynamodb", 1, 1_500, True)]
 ROUTES = {"/transactions": ("POST",), "/analytics": ("GET",), "/transactions/{tx_id}": ("GET",),

@@ -288,11 +288,13 @@ def test_a_version_1_sqlite_file_gains_the_app_client_table_and_keeps_its_keys(
     key, _ = create_key(SqliteStore(path), "acme")
     with sqlite3.connect(path) as conn:  # make it the file version 1 wrote
         conn.execute("DROP TABLE app_clients")
-        conn.execute("ALTER TABLE agg_currency DROP COLUMN credit_hi")  # added by version 3
+        conn.execute("DROP TABLE rule_sets")  # added by version 3, with flag_details
+        conn.execute("ALTER TABLE transactions DROP COLUMN flag_details")
+        conn.execute("ALTER TABLE agg_currency DROP COLUMN credit_hi")  # added by version 4
         conn.execute("ALTER TABLE agg_currency DROP COLUMN debit_hi")
         conn.execute("PRAGMA user_version=1")
     reopened = SqliteStore(path)
     assert authenticate(reopened, key, None) == "acme"
     assert map_client(reopened, "acme", "client1")[1]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4

@@ -186,4 +186,5 @@ def test_the_dashboards_currency_digits_are_the_apis() -> None:
 
 def test_the_dashboards_account_rule_is_the_apis() -> None:
     rule = re.search(r"const ACCOUNT_RULE = /\^(.*)\$/;", (WEB / "app.js").read_text())
-    assert rule and rule.group(1) == ACCOUNT_PATTERN.pattern
+    # JavaScript has no \Z: its `$` inside the lookahead is the same end of the text here
+    assert rule and rule.group(1).replace("$)", "\\Z)") == ACCOUNT_PATTERN.pattern
