@@ -22,7 +22,7 @@ from chalicelib.errors import (
 )
 from chalicelib.observability import RequestObserver, log
 from chalicelib.ports.store import StoreError, StoreRefused
-from chalicelib.usecases import analytics, consumer, ingest_async, ingest_sync, queries, rule_sets
+from chalicelib.usecases import analytics, consumer, ingest_async, ingest_sync, queries, rules_admin
 from chalicelib.usecases.caller import identify
 from chalicelib.web import dashboard
 from chalicelib.web.framing import STANDARD_HEADERS
@@ -320,11 +320,11 @@ def get_dashboard_file(name: str) -> Response:
     return _page(dashboard.asset(name, request.query_params, request.headers.get("if-none-match")))
 
 
-# --- rules a bank owns: thin routes over usecases/rule_sets.py ------------------------
+# --- rules a bank owns: thin routes over usecases/rules_admin.py ------------------------
 
 @route("/rules", methods=["GET"])
 def get_rules() -> dict[str, Any]:
-    return rule_sets.get_rules(get_runtime().store, _bank(), _request().query_params,
+    return rules_admin.get_rules(get_runtime().store, _bank(), _request().query_params,
                                get_runtime().settings.rules)
 
 
@@ -333,9 +333,9 @@ def put_rules() -> dict[str, Any]:
     rt, request = get_runtime(), _request()
     ingest_sync.check_content_type(request.headers.get("content-type"))
     body = parse_json(_raw_body(request), rt.settings.max_body_bytes)
-    who = rule_sets.who_is(request.context["authorizer"], request.headers.get("x-api-key"),
+    who = rules_admin.who_is(request.context["authorizer"], request.headers.get("x-api-key"),
                            rt.store)
-    return rule_sets.put_rules(rt.store, _bank(), body, who, now_utc(), rt.settings.rules,
+    return rules_admin.put_rules(rt.store, _bank(), body, who, now_utc(), rt.settings.rules,
                                rt.rule_sets)
 
 
@@ -344,5 +344,5 @@ def post_rules_replay() -> dict[str, Any]:
     rt, request = get_runtime(), _request()
     ingest_sync.check_content_type(request.headers.get("content-type"))
     body = parse_json(_raw_body(request), rt.settings.max_body_bytes)
-    active = rule_sets.active_rule_set(rt.store, _bank(), rt.settings.rules, rt.rule_sets)
-    return rule_sets.replay(rt.store, _bank(), body, rt.settings.rules, active)
+    active = rules_admin.active_rule_set(rt.store, _bank(), rt.settings.rules, rt.rule_sets)
+    return rules_admin.replay(rt.store, _bank(), body, rt.settings.rules, active)

@@ -40,7 +40,7 @@ from simulator.options import DEV_KEY
 
 PROD_TABLE = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())[
     "stages"]["prod"]["environment_variables"]["TABLE_NAME"]
-# issue 10's load: many senders, few busy accounts (a settlement account, payroll)
+# the contention load: many senders, few busy accounts (a settlement account, payroll)
 TRAFFIC = ("--count", "3000", "--batch-size", "50", "--concurrency", "8", "--accounts", "6",
            "--scenario", "fraud")
 ACCESS_LOG = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})')

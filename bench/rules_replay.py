@@ -22,7 +22,7 @@ from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
 from chalicelib.domain.model import Transaction
 from chalicelib.domain.rule_sets import default_rule_set, evaluate_set, remember
 from chalicelib.domain.rules import AccountState, RuleConfig
-from chalicelib.usecases import rule_sets
+from chalicelib.usecases import rules_admin as rule_sets
 from scripts.dynamodb_local import CREDENTIALS, REGION, DynamoDBLocal
 from scripts.provision import create_table_request
 

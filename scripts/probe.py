@@ -1,4 +1,4 @@
-"""`make probe`: replay, against a running server, every class of finding of issue 23's
+"""`make probe`: replay, against a running server, every class of finding of the second probing round's
 probing (money past 64 bits, odd account ids and the dashboard's paths, `Prefer`, control and
 bidi characters, the server's own answers and headers, a bad window DynamoDB refused, two
 credentials), so the next person can rerun it. Exit 0 when every check passes, 1 otherwise.
@@ -241,7 +241,7 @@ def windows(probe: Probe) -> None:
 
 
 def credentials(probe: Probe) -> None:
-    """4: a request carrying two credentials is a 400 (the lead's part of issue 23)."""
+    """4: a request carrying two credentials is a 400 ."""
     answer = probe.request("GET", "/analytics", headers=[("x-api-key", probe.key + "x")])
     probe.check("4 two credentials", answer.status == 400,
                 f"two x-api-key headers answered {answer.status} (400 expected)")

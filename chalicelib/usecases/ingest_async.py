@@ -33,7 +33,7 @@ from chalicelib.ports.queue import QueueError, ReceivedMessage
 from chalicelib.ports.store import ReceiptStore
 from chalicelib.usecases.ingest_sync import archive_body, check_content_type
 from chalicelib.usecases.ledger import CREATED, DUPLICATE, ItemResult, count_rule_errors, ingest
-from chalicelib.usecases.rule_sets import active_rule_set
+from chalicelib.usecases.rules_admin import active_rule_set
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 DEAD_LETTERED, NOT_QUEUED = "queue", "request"  # the `field` of a failed item's error

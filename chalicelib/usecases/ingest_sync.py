@@ -19,7 +19,7 @@ from chalicelib.usecases.ledger import (
     ingest,
     summarise,
 )
-from chalicelib.usecases.rule_sets import active_rule_set
+from chalicelib.usecases.rules_admin import active_rule_set
 
 JSON_TYPES = ("application/json",)
 

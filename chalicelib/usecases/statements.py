@@ -17,7 +17,7 @@ from typing import Any
 
 from chalicelib.bootstrap import Runtime
 from chalicelib.domain.statements.mapping import Booked, figures, prepare, read_statements
-from chalicelib.domain.statements.model import BOOKED, ParsedFile
+from chalicelib.domain.statements.parsed import BOOKED, ParsedFile
 from chalicelib.errors import (
     BadRequestError,
     FieldError,
@@ -28,7 +28,7 @@ from chalicelib.observability import record_outcomes, refusal_counted
 from chalicelib.usecases import ingest_async
 from chalicelib.usecases.ingest_sync import archive_body
 from chalicelib.usecases.ledger import CREATED, count_rule_errors, ingest, summarise
-from chalicelib.usecases.rule_sets import active_rule_set
+from chalicelib.usecases.rules_admin import active_rule_set
 
 MEDIA_TYPES = ("text/plain", "application/xml", "text/xml", "application/octet-stream")
 PARAMETERS = frozenset({"format"})

@@ -1,6 +1,6 @@
 """The dashboard on account ids the API accepts but a URL makes awkward (`a:b`, `...`, `-`),
 one stored before `.` and `..` were refused, and `/dashboard/` with a trailing slash; on both
-servers the project ships, `make serve` and `chalice local` (issue 23, finding 5)."""
+servers the project ships, `make serve` and `chalice local`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The dashboard shows the bank's active rule set with its version, and each flag's evidence
-on click (issue 20), in headless Chromium against the local server."""
+on click, in headless Chromium against the local server."""
 
 from __future__ import annotations
 

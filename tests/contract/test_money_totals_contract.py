@@ -1,5 +1,5 @@
 """Money totals past 64 bits of minor units stay exact on every store, and reconcile sees and
-repairs money drift at any size (issue 23, finding 1)."""
+repairs money drift at any size."""
 
 from __future__ import annotations
 

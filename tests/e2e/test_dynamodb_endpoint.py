@@ -82,7 +82,7 @@ def test_concurrent_writers_on_dynamodb_local_keep_every_aggregate_exact(
         emulator_env: dict[str, str], tmp_path: Path) -> None:
     # Six requests in flight over six accounts: account versions, bank shards and maxima
     # collide, so conditions fail and the service re-reads and retries. Some requests may
-    # still be answered 503 "too many concurrent writers" (what the queue of issue 10 fixes);
+    # still be answered 503 "too many concurrent writers" (what the asynchronous path fixes);
     # the simulator retries them. The totals must move by exactly what was accepted.
     report = tmp_path / "report.json"
     sent = serve_prod_and_send(emulator_env, tmp_path, "serve_local", "--count", "400",

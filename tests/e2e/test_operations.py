@@ -262,7 +262,7 @@ def test_the_stage_throttles_429_in_the_one_error_shape_with_retry_after(package
 def test_api_gateways_own_4xx_answers_are_in_the_error_shape_unsniffed_and_unstored(
         packaged: Path) -> None:
     """An unknown route's 403, a body API Gateway refuses: the error shape, with the headers
-    every answer of the app carries (issue 23, finding 8)."""
+    every answer of the app carries."""
     swagger = resources(packaged)["RestAPI"]["Properties"]["DefinitionBody"]
     default_4xx = swagger["x-amazon-apigateway-gateway-responses"]["DEFAULT_4XX"]
     assert "statusCode" not in default_4xx

@@ -1,4 +1,4 @@
-"""`make probe` against `make serve`: every class of issue 23's findings replayed over HTTP
+"""`make probe` against `make serve`: every class of the second probing round's findings replayed over HTTP
 passes (the lead's two-credentials class is left to its own branch), and --help explains."""
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chalicelib.domain.statements.model import (
+from chalicelib.domain.statements.parsed import (
     BOOKED,
     CAMT052,
     CAMT053,

@@ -18,7 +18,8 @@ from decimal import Decimal
 from chalicelib.domain.model import Transaction
 from chalicelib.domain.money import ZERO, add, subtract, to_text
 from chalicelib.domain.statements.camt import parse_camt
-from chalicelib.domain.statements.model import (
+from chalicelib.domain.statements.mt940 import parse_mt940
+from chalicelib.domain.statements.parsed import (
     BOOKED,
     CAMT053,
     CREDIT,
@@ -28,7 +29,6 @@ from chalicelib.domain.statements.model import (
     ParsedFile,
     Statement,
 )
-from chalicelib.domain.statements.mt940 import parse_mt940
 from chalicelib.domain.validation import validate_transaction
 from chalicelib.errors import (
     FieldError,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from chalicelib.domain.statements.model import (
+from chalicelib.domain.statements.parsed import (
     CREDIT,
     DEBIT,
     Balance,

@@ -1,6 +1,6 @@
 """Every answer of the app says `nosniff`; every API answer (JSON, errors, the redirect) says
 `Cache-Control: no-store`, the dashboard's own 4xx included; the page and its files keep their
-own caching (issue 23, finding 8)."""
+own caching."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """GET/PUT /rules and POST /rules/replay through the API, and flags with evidence on both
-ingest paths (issue 20)."""
+ingest paths."""
 
 from __future__ import annotations
 

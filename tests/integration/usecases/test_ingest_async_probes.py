@@ -1,4 +1,4 @@
-"""What probing found in the asynchronous path (issue 18, point 4), on every store: a receipt
+"""What probing found in the asynchronous path, on every store: a receipt
 that outgrew DynamoDB's 400 KB item, a second consumer that called a request's own new
 transactions `duplicate`, and dead-lettered siblings that left a receipt `pending` for ever."""
 

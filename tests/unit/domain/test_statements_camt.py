@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.domain.statements.camt import parse_camt
-from chalicelib.domain.statements.model import BOOKED, CREDIT, DEBIT, INFO, PENDING
+from chalicelib.domain.statements.parsed import BOOKED, CREDIT, DEBIT, INFO, PENDING
 from chalicelib.errors import StatementFormatError
 
 SAMPLES = Path(__file__).parent / "statements_samples"

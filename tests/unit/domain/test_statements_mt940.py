@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.domain.statements.model import CREDIT, DEBIT
 from chalicelib.domain.statements.mt940 import parse_mt940
+from chalicelib.domain.statements.parsed import CREDIT, DEBIT
 from chalicelib.errors import StatementFormatError
 
 SAMPLES = Path(__file__).parent / "statements_samples"

@@ -1,5 +1,5 @@
 """Text fields refuse exactly one documented set of characters, in one place
-(`validation.REFUSED_TEXT`), on every field and every path (issue 23, finding 7)."""
+(`validation.REFUSED_TEXT`), on every field and every path."""
 
 from __future__ import annotations
 

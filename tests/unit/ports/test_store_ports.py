@@ -115,7 +115,7 @@ def test_rule_set_functions_run_on_a_fake_that_implements_only_the_rule_set_port
     from datetime import UTC, datetime
 
     from chalicelib.domain.rules import RuleConfig
-    from chalicelib.usecases.rule_sets import active_rule_set, get_rules, put_rules
+    from chalicelib.usecases.rules_admin import active_rule_set, get_rules, put_rules
 
     sets = DictRuleSets()
     body = {"rules": [{"name": "big", "builtin": "large_amount"}]}

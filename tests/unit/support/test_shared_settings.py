@@ -1,5 +1,5 @@
 """The shared fixtures run the app on a configuration the service itself accepts: a demo key
-only on the `dev` stage, as `load_settings` insists (issue 23, finding 10)."""
+only on the `dev` stage, as `load_settings` insists."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """SQLite money totals: two integer parts, a version-2 file migrated exactly, and the limit
-refused rather than rounded (issue 23, finding 1)."""
+refused rather than rounded."""
 
 from __future__ import annotations
 
