@@ -1,4 +1,4 @@
-"""`make probe`: replay, against a running server, every class of finding of the second probing round's
+"""`make probe`: replay, against a running server, every class of finding of the second round of
 probing (money past 64 bits, odd account ids and the dashboard's paths, `Prefer`, control and
 bidi characters, the server's own answers and headers, a bad window DynamoDB refused, two
 credentials), so the next person can rerun it. Exit 0 when every check passes, 1 otherwise.

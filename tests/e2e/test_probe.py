@@ -1,5 +1,5 @@
-"""`make probe` against `make serve`: every class of the second probing round's findings replayed over HTTP
-passes (the lead's two-credentials class is left to its own branch), and --help explains."""
+"""`make probe` against `make serve`: every class of the second probing round's findings,
+replayed over HTTP, passes; and --help explains."""
 
 from __future__ import annotations
 
