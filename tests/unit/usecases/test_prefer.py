@@ -14,6 +14,8 @@ from chalicelib.usecases.ingest_async import preferences, wants_async
     "respond-async; foo=bar", "respond-async ;x", "handling=lenient,  respond-async  ",
     'foo="a,b;c", respond-async', ",respond-async,", "respond-async=", 'respond-async=""',
     "respond-async, respond-async",
+    'foo="x\\\\", respond-async',  # an escaped backslash, then the closing quote
+    'a="\\"", b="y", respond-async',
 ])
 def test_respond_async_as_a_preference_is_asynchronous(header: str) -> None:
     assert wants_async(header), header
@@ -25,6 +27,8 @@ def test_respond_async_as_a_preference_is_asynchronous(header: str) -> None:
     "respond-asyncx", "xrespond-async", "respond-async-now", "respond async",
     "respond-async=yes", "return=representation", "respond\u2010async", "respond-async\x00",
     '"respond-async"',
+    'foo="x, respond-async, y"',  # commas inside a quoted-string split nothing
+    'foo="x\\", respond-async',  # an escaped quote does not close it (nor does the end)
 ])
 def test_respond_async_anywhere_else_is_synchronous(header: str | None) -> None:
     assert not wants_async(header), header
