@@ -235,3 +235,58 @@ def test_items_not_known_to_be_queued_are_never_applied_even_when_delivered(
     assert runtime.store.get_transaction("demo", "u1") is None
     assert runtime.store.get_transaction("demo", "u2") is None
     assert json.loads(api.get("/analytics").body)["count"] == 0
+
+
+def test_the_consumer_counts_what_it_applied_in_the_request_metrics_and_keeps_conflicts_reasons(
+        api: Api, runtime: Runtime, parts: AsyncRuntime,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    submit(api, batch(raw_tx("k1", amount="10.00")))
+    drain(runtime, parts)
+    response, _ = submit(api, batch(raw_tx("k1", amount="11.00"), raw_tx("k2"),
+                                    raw_tx("k3", amount="12000.00", account="B7")))
+    other, _ = submit(api, batch(raw_tx("k2"), raw_tx("k4", account="B8")))
+    capsys.readouterr()
+    drain(runtime, parts)
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+               if line.startswith("{") and "_aws" in line]
+    applied = [r for r in records if r.get("source") == "ingest_queue"]
+    assert applied and all(r["stage"] == runtime.settings.stage for r in applied)
+    units = {m["Unit"] for r in applied for m in r["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units == {"Count"}
+    total = {name: sum(r.get(name, 0) for r in applied) for name in
+             ("TransactionsCreated", "Duplicates", "Conflicts", "Flagged")}
+    assert total == {"TransactionsCreated": 3, "Duplicates": 1, "Conflicts": 1, "Flagged": 1}
+    (conflict,) = [r for r in receipt(api, response.headers["Location"])["results"]
+                   if r["status"] == "conflict"]
+    assert conflict["errors"] == [{"field": "id",
+                                   "message": "transaction k1 exists with other content"}]
+    assert [r["status"] for r in receipt(api, other.headers["Location"])["results"]] == [
+        "duplicate", "created"]
+
+
+class Recording(SendsOnlyTheFirst):
+    """A queue that sends everything and remembers what it sent."""
+
+    def __init__(self, inner: Queue) -> None:
+        super().__init__(inner)
+        self.sent: list[OutgoingMessage] = []
+
+    def send(self, messages: list[OutgoingMessage]) -> None:
+        self.inner.send(messages)
+        self.sent += messages
+
+
+def test_a_settled_message_delivered_again_beside_new_ones_holds_none_of_them_back(
+        api: Api, runtime: Runtime, parts: AsyncRuntime) -> None:
+    recording = Recording(parts.queue)
+    set_async(runtime, AsyncRuntime(parts.settings, recording, parts.receipts))
+    submit(api, batch(raw_tx("r1")))
+    drain(runtime, parts)
+    (settled,) = recording.sent
+    parts.queue.send([OutgoingMessage(settled.group, settled.dedup_id + "-again",
+                                      settled.body)])  # a redelivery of a settled message
+    later, _ = submit(api, batch(raw_tx("r2"), raw_tx("r3", account="B3")))
+    drain(runtime, parts)
+    assert [r["status"] for r in receipt(api, later.headers["Location"])["results"]] == [
+        "created", "created"]
+    assert json.loads(api.get("/analytics").body)["count"] == 3

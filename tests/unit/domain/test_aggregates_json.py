@@ -7,7 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.domain.aggregates import Bucket, CurrencyTotals, MaxRef
+from chalicelib.domain.aggregates import (
+    Bucket,
+    CurrencyTotals,
+    MaxRef,
+    beats_expression,
+    largest_rank,
+)
 
 
 def test_a_bucket_round_trips_through_json_with_every_field() -> None:
@@ -32,3 +38,17 @@ def test_absent_fields_read_as_an_empty_bucket() -> None:
 def test_malformed_currencies_or_flags_are_refused(body: dict[str, object]) -> None:
     with pytest.raises(AssertionError):
         Bucket.from_json(body)
+
+
+def test_the_largest_rule_as_a_store_condition_reads_amount_then_time_then_id() -> None:
+    new = largest_rank("a1", "t1", "i1")
+    old = largest_rank("a0", "t0", "i0")
+    assert beats_expression(new, old) == (
+        "(a1 > a0 OR (a1 = a0 AND (t1 < t0 OR (t1 = t0 AND (i1 < i0)))))")
+
+
+def test_a_bucket_without_a_maximum_says_so_in_json() -> None:
+    assert CurrencyTotals().to_json()["max"] is None
+    assert set(Bucket(accounts=2).to_json()) == {"count", "accounts", "flagged", "currencies",
+                                                 "flags", "last_activity"}
+    assert Bucket(accounts=2).to_json()["accounts"] == 2

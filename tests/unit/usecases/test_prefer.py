@@ -14,6 +14,8 @@ from chalicelib.usecases.ingest_async import preferences, wants_async
     "respond-async; foo=bar", "respond-async ;x", "handling=lenient,  respond-async  ",
     'foo="a,b;c", respond-async', ",respond-async,", "respond-async=", 'respond-async=""',
     "respond-async, respond-async",
+    'foo="x\\\\", respond-async',  # an escaped backslash, then the closing quote
+    'a="\\"", b="y", respond-async',
 ])
 def test_respond_async_as_a_preference_is_asynchronous(header: str) -> None:
     assert wants_async(header), header
@@ -25,9 +27,18 @@ def test_respond_async_as_a_preference_is_asynchronous(header: str) -> None:
     "respond-asyncx", "xrespond-async", "respond-async-now", "respond async",
     "respond-async=yes", "return=representation", "respond\u2010async", "respond-async\x00",
     '"respond-async"',
+    'foo="x, respond-async, y"',  # commas inside a quoted-string split nothing
+    'foo="x\\", respond-async',  # an escaped quote does not close it (nor does the end)
+    "\u00a0respond-async", "respond-async\u00a0", "Xrespond-asyncX",  # only SP and HTAB trim
 ])
 def test_respond_async_anywhere_else_is_synchronous(header: str | None) -> None:
     assert not wants_async(header), header
+
+
+def test_preferences_of_nothing_are_none_and_malformed_ones_are_left_out() -> None:
+    assert preferences(None) == {} and preferences("") == {}
+    assert preferences("wait=a b, x y=1, respond-async") == {"respond-async": ""}
+    assert preferences('a="x\\"y\\\\z", b = 2') == {"a": 'x"y\\z', "b": "2"}
 
 
 def test_preferences_keep_the_first_of_a_repeated_name_with_its_value_and_lowercase_names(
