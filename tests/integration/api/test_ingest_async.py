@@ -238,15 +238,15 @@ def test_items_not_known_to_be_queued_are_never_applied_even_when_delivered(
 
 
 def test_the_consumer_counts_what_it_applied_in_the_request_metrics_and_keeps_conflicts_reasons(
-        api: Api, runtime: Runtime, parts: AsyncRuntime,
+        api: Api, runtime: Runtime, parts: Runtime,
         capsys: pytest.CaptureFixture[str]) -> None:
     submit(api, batch(raw_tx("k1", amount="10.00")))
-    drain(runtime, parts)
+    drain(parts)
     response, _ = submit(api, batch(raw_tx("k1", amount="11.00"), raw_tx("k2"),
                                     raw_tx("k3", amount="12000.00", account="B7")))
     other, _ = submit(api, batch(raw_tx("k2"), raw_tx("k4", account="B8")))
     capsys.readouterr()
-    drain(runtime, parts)
+    drain(parts)
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()
                if line.startswith("{") and "_aws" in line]
     applied = [r for r in records if r.get("source") == "ingest_queue"]
@@ -277,16 +277,16 @@ class Recording(SendsOnlyTheFirst):
 
 
 def test_a_settled_message_delivered_again_beside_new_ones_holds_none_of_them_back(
-        api: Api, runtime: Runtime, parts: AsyncRuntime) -> None:
+        api: Api, runtime: Runtime, parts: Runtime) -> None:
     recording = Recording(parts.queue)
-    set_async(runtime, AsyncRuntime(parts.settings, recording, parts.receipts))
+    set_runtime(replace(parts, queue=recording))
     submit(api, batch(raw_tx("r1")))
-    drain(runtime, parts)
+    drain(parts)
     (settled,) = recording.sent
     parts.queue.send([OutgoingMessage(settled.group, settled.dedup_id + "-again",
                                       settled.body)])  # a redelivery of a settled message
     later, _ = submit(api, batch(raw_tx("r2"), raw_tx("r3", account="B3")))
-    drain(runtime, parts)
+    drain(parts)
     assert [r["status"] for r in receipt(api, later.headers["Location"])["results"]] == [
         "created", "created"]
     assert json.loads(api.get("/analytics").body)["count"] == 3
