@@ -25,6 +25,8 @@ from tests.support.aws_calls import record_aws_calls
 from tests.support.factories import raw_tx
 from tests.support.queues import create_fifo_queues
 
+pytestmark = [pytest.mark.emulator]  # moto: DynamoDB and SQS FIFO
+
 TABLE = "txn-sqs-consumer"
 
 

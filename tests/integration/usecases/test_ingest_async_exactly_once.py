@@ -195,6 +195,7 @@ def ingest_async_batch(rt: Runtime, parts: Runtime, batch: list[ReceivedMessage]
     return bool(consume_batch(parts, batch).failed)
 
 
+@pytest.mark.slow  # 20 generated streams per grouping through both paths: seconds of CPU
 @pytest.mark.parametrize("groups", [0, 2])  # a group per account; accounts hashed into 2
 @settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -219,6 +220,7 @@ def test_async_decisions_and_flags_equal_the_sync_paths(tmp_path: Path, groups: 
     assert (rt.store.get_buckets(BANK, [BANK_KEY]) == sync_store.get_buckets(BANK, [BANK_KEY]))
 
 
+@pytest.mark.emulator  # moto's DynamoDB
 def test_a_dynamodb_commit_failing_between_chunks_is_finished_by_the_next_delivery(
         tmp_path: Path) -> None:
     from tests.integration.adapters.dynamo.test_dynamo_faults import Faults

@@ -8,6 +8,7 @@ import threading
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +36,7 @@ items = st.fixed_dictionaries({
 streams = st.lists(st.lists(items, min_size=1, max_size=8), min_size=1, max_size=6)
 
 
+@pytest.mark.slow  # 60 generated streams: seconds of CPU (make test runs it, make check not)
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=streams)
