@@ -214,3 +214,14 @@ def test_the_velocity_memory_survives_pruning_what_is_older_than_a_day() -> None
     burst = [tx(f"n{i}", amount="5.00", at=T0 + timedelta(hours=25, minutes=i))
              for i in range(11)]
     assert VELOCITY in run(old, *burst)[-1]  # ten within the hour before the eleventh
+
+
+def test_a_credit_no_debit_can_match_is_forgotten_outside_the_velocity_memory() -> None:
+    for currency, credit in (("USD", "500.00"), ("JPY", "50000")):
+        state = AccountState()
+        items = [tx("small", amount=credit, kind="credit", at=T0, currency=currency),
+                 *[tx(f"f{i}", amount="5", kind="debit", currency=currency,
+                      at=T0 + timedelta(minutes=1 + i)) for i in range(10)]]
+        for item in items:
+            state = remember(state, item, CFG)
+        assert [s.amount for s in state.seen] == [Decimal(5)] * 10, currency
