@@ -241,7 +241,7 @@ def windows(probe: Probe) -> None:
 
 
 def credentials(probe: Probe) -> None:
-    """4: a request carrying two credentials is a 400 ."""
+    """4: a request carrying two credentials is a 400."""
     answer = probe.request("GET", "/analytics", headers=[("x-api-key", probe.key + "x")])
     probe.check("4 two credentials", answer.status == 400,
                 f"two x-api-key headers answered {answer.status} (400 expected)")

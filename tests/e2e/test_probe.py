@@ -13,7 +13,8 @@ from scripts.demo import PROJECT_DIR, LocalServer
 from simulator.options import DEV_KEY
 
 pytestmark = [pytest.mark.e2e]
-MINE = ["money", "odd-accounts", "prefer", "control-characters", "server-answers", "windows"]
+CLASSES = ["money", "odd-accounts", "prefer", "control-characters", "server-answers", "windows",
+           "credentials"]
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +28,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
 def test_the_probe_passes_every_class_against_the_local_server(server: LocalServer) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "scripts.probe", server.url, DEV_KEY, "--slow-seconds", "60",
-         *[arg for name in MINE for arg in ("--only", name)]],
+         *[arg for name in CLASSES for arg in ("--only", name)]],
         cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600, check=False)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " 0 failed" in run.stdout
     for finding in ("1 money", "5 odd account", "5 dashboard slash", "6 prefer",
                     "7 control characters", "8 server's own answer", "8 headers",
-                    "8 request deadline", "11 window", "no 5xx"):
+                    "8 request deadline", "11 window", "4 two credentials", "no 5xx"):
         assert f"PASS {finding}" in run.stdout, finding
 
 
