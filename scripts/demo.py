@@ -219,10 +219,10 @@ def explanation(reports: list[dict[str, Any]], before_async: dict[str, Any],
         "deserved.",
         f"velocity is on {velocity(after):,} of the {flagged:,} flagged transactions: it "
         f"trips from an account's {ordinal(rules.velocity_count + 1)} transaction within "
-        f"{within(rules.velocity_window_s)}, and the simulated timestamps of this demo "
-        f"span only a few minutes. The asynchronous run sends {ASYNC_COUNT:,} transactions to "
-        f"just {ASYNC_ACCOUNTS} accounts, so nearly every one of them trips it: {by_queue:,} "
-        "of the velocity flags come from that run.",
+        f"{within(rules.velocity_window_s)}. The history spreads its transactions over "
+        f"{HISTORY_H} hours, but the asynchronous run sends {ASYNC_COUNT:,} transactions to "
+        f"just {ASYNC_ACCOUNTS} accounts within a minute, so nearly every one of them trips "
+        f"it: {by_queue:,} of the velocity flags come from that run.",
         f"the other rules fire on the fraud patterns the simulator injects, each built to "
         f"trip one rule ({caught:,} of {sent:,} patterns flagged as intended).",
     ]
