@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import threading
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
+from chalicelib.adapters.s3_bucket import S3Bucket
 from chalicelib.ports.archive import ArchiveError
 
 PREFIX = "raw"
@@ -26,29 +26,14 @@ def object_key(bank: str, request_id: str, received: datetime, prefix: str = PRE
     return f"{prefix}/bank={bank}/date={day}/{safe_id}{suffix}"
 
 
-class S3Archive:
+class S3Archive(S3Bucket):
     """One bucket; the boto3 client is created on the first write and reused by later ones."""
 
-    def __init__(self, bucket: str) -> None:
-        self.bucket = bucket
-        self._client: Any = None
-        self._lock = threading.Lock()
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3  # imported here: a cold start without an archive never pays
-                    from botocore.config import Config
-
-                    # Short timeouts and few retries: the archive sits on the request path after
-                    # the commit, and a slow S3 must not hold the bank's answer for long.
-                    # No endpoint_url: AWS_ENDPOINT_URL_S3 keeps working.
-                    self._client = boto3.client("s3", config=Config(
-                        connect_timeout=2, read_timeout=5,
-                        retries={"max_attempts": 2, "mode": "standard"}))
-        return self._client
+    # Short timeouts and few retries: the archive sits on the request path after the commit,
+    # and a slow S3 must not hold the bank's answer for long.
+    CLIENT_CONFIG: ClassVar[dict[str, Any]] = {
+        "connect_timeout": 2, "read_timeout": 5,
+        "retries": {"max_attempts": 2, "mode": "standard"}}
 
     def put(self, bank: str, request_id: str, body: bytes, received: datetime,
             statement: bool = False) -> str:

@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import threading
-from typing import Any
+from typing import Any, ClassVar
 
+from chalicelib.adapters.s3_bucket import S3Bucket
 from chalicelib.ports.uploads import UploadError
 
 ENCRYPTION = "AES256"
 CONTENT_TYPE = "application/octet-stream"
 
 
-class S3Uploads:
+class S3Uploads(S3Bucket):
     """One bucket; the boto3 client is made on first use (a cold start without uploads never
-    imports boto3) and reused."""
+    imports boto3) and reused. SigV4 for the presigned URLs; reads of large files get time."""
 
-    def __init__(self, bucket: str) -> None:
-        self.bucket = bucket
-        self._client: Any = None
-        self._lock = threading.Lock()
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3
-                    from botocore.config import Config
-
-                    self._client = boto3.client("s3", config=Config(
-                        signature_version="s3v4", connect_timeout=2, read_timeout=20,
-                        retries={"max_attempts": 3, "mode": "standard"}))
-        return self._client
+    CLIENT_CONFIG: ClassVar[dict[str, Any]] = {
+        "signature_version": "s3v4", "connect_timeout": 2, "read_timeout": 20,
+        "retries": {"max_attempts": 3, "mode": "standard"}}
 
     def presign_put(self, key: str, size: int, expires_s: int) -> tuple[str, dict[str, str]]:
         """A PUT URL for exactly `size` bytes at `key`, and the headers the PUT must carry
