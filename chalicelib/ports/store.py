@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.aggregates import AggKey, Bucket
+from chalicelib.domain.alerts import Alert, Event
 from chalicelib.domain.model import Transaction
 from chalicelib.domain.receipts import ItemFate, Receipt, ReceiptPart
 from chalicelib.domain.rule_sets import RuleSet
@@ -48,12 +49,19 @@ class WritePlan:
     pruned with (required, no default; a RuleConfig stands for the default set): a store that
     commits the plan in several chunks derives each chunk's intermediate account state with
     them, never with other rules.
+
+    `alerts` and `events` (the outbox) are written with the transactions they belong to, keyed
+    by transaction id: writing one again writes the same thing, so a store may put them with
+    plain idempotent writes before the commit point of their transaction's account (the seam
+    between ingest, triage and delivery: `domain/alerts.py`).
     """
 
     transactions: list[Transaction] = field(default_factory=list)
     deltas: dict[AggKey, Bucket] = field(default_factory=dict)
     states: dict[str, AccountState] = field(default_factory=dict)
     rules: RuleConfig | RuleSet = field(kw_only=True)
+    alerts: list[Alert] = field(default_factory=list, kw_only=True)
+    events: list[Event] = field(default_factory=list, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -228,6 +236,20 @@ class RuleSetStore(ABC):
         order. SQLite reads its primary key's range of the bank; DynamoDB has no index by time
         for every transaction (adding one would cost a write per transaction), so it scans in
         parallel segments: a replay's read, never ingest's."""
+
+
+class OutboxStore(ABC):
+    """Events recorded with the commits that caused them, waiting to be handed to delivery (the
+    webhook queue; EventBridge on AWS). Handing over is at least once: an event is marked
+    dispatched only after delivery has it, so a crash between the two sends it again."""
+
+    @abstractmethod
+    def pending_events(self, limit: int) -> list[Event]:
+        """Up to `limit` recorded events not yet dispatched, oldest first, across banks."""
+
+    @abstractmethod
+    def mark_dispatched(self, events: list[Event]) -> None:
+        """Remove these events from the outbox (delivery now holds them)."""
 
 
 class Store(LedgerStore, KeyStore, AdminStore, RuleSetStore, ABC):
