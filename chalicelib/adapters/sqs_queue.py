@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3},
                       connect_timeout=2, read_timeout=25)  # long polls wait up to 20 s
 SEND_BATCH = 10  # SendMessageBatch's (and DeleteMessageBatch's) limit of entries
-ATTRIBUTES = ["ApproximateReceiveCount", "MessageGroupId"]
+ATTRIBUTES = ["ApproximateReceiveCount", "MessageGroupId", "SequenceNumber"]
 
 
 def _batches(messages: list[OutgoingMessage]) -> Iterator[list[OutgoingMessage]]:
@@ -110,7 +110,8 @@ class SqsQueue(Queue):
                         MessageSystemAttributeNames=ATTRIBUTES)
         return [ReceivedMessage(m["MessageId"], m["Attributes"]["MessageGroupId"], m["Body"],
                                 int(m["Attributes"]["ApproximateReceiveCount"]),
-                                m["ReceiptHandle"]) for m in out.get("Messages", [])]
+                                m["ReceiptHandle"], m["Attributes"].get("SequenceNumber", ""))
+                for m in out.get("Messages", [])]
 
     def receive(self, max_messages: int, visibility_timeout_s: int,
                 wait_s: float = 0) -> list[ReceivedMessage]:

@@ -40,13 +40,17 @@ class OutgoingMessage:
 
 @dataclass(frozen=True)
 class ReceivedMessage:
-    """A delivered message; `handle` deletes it or changes its visibility (this delivery only)."""
+    """A delivered message; `handle` deletes it or changes its visibility (this delivery only).
+    `sequence` is the queue's sequence number of the message (SQS FIFO's SequenceNumber, the
+    embedded queue's row number): it only grows within a group, so a consumer can tell which of
+    a group's messages an item has already seen ("" when the queue gave none)."""
 
     message_id: str
     group: str
     body: str
     receive_count: int
     handle: str
+    sequence: str = ""
 
 
 class Queue(ABC):
@@ -76,6 +80,11 @@ class Queue(ABC):
     @abstractmethod
     def change_visibility(self, handle: str, timeout_s: int) -> None:
         """Deliver a received message again after `timeout_s` (0: as soon as possible)."""
+
+    def hold(self, handle: str) -> None:  # noqa: B027 (optional: SQS cannot)
+        """A delivered message has made writes and must never reach the dead-letter queue:
+        forget its receives so far. The embedded queue does; SQS cannot reset a receive count,
+        so on AWS the redrive policy's maxReceiveCount bounds it (docs/operations.md)."""
 
     @abstractmethod
     def dead_letters(self, max_messages: int) -> list[ReceivedMessage]:

@@ -252,6 +252,76 @@ class OutboxStore(ABC):
         """Remove these events from the outbox (delivery now holds them)."""
 
 
+@dataclass(frozen=True)
+class AccountMark:
+    """An account as a sequenced apply reads it: the rules' state before the message, the
+    high-water mark (the sequence of the last message applied to it, 40 digits, "" if none)
+    and the sequence of the message that created it while no other write followed ("")."""
+
+    state: AccountState
+    hwm: str = ""
+    created_by: str = ""
+
+
+@dataclass(frozen=True)
+class AccountCommit:
+    """One account's commit point in a sequenced apply: its state after the message's
+    transactions (version as read), its totals' delta, the transactions (for its history)."""
+
+    account: str
+    state: AccountState
+    delta: Bucket
+    transactions: list[Transaction]
+    new: bool
+
+
+class SequencedSession(ABC):
+    """One attempt at applying one queue message of a group without transactions: the writes
+    are plain conditional puts, made in the order records -> alerts and events -> account items
+    (each account's commit point) -> the group's bank and hour totals. Nothing is locked: the
+    group's order makes this consumer the only writer of its accounts and totals, the
+    high-water marks make a redelivery skip what was applied, and an account written by the
+    synchronous path meanwhile fails its version condition (read again, apply again)."""
+
+    wrote: bool = False  # set at the first write: such a message is never dead-lettered
+
+    @abstractmethod
+    def read(self, accounts: list[str], group: int, hours: list[str]) -> dict[str, AccountMark]:
+        """The accounts' marks (the group's totals items are read with them)."""
+
+    @abstractmethod
+    def get_records(self, ids: list[str]) -> dict[str, tuple[Transaction, str | None]]:
+        """Stored transactions among `ids` with the token of the message that wrote each."""
+
+    @abstractmethod
+    def put_records(self, token: str, txs: list[Transaction]) -> dict[str, Transaction]:
+        """Write each transaction unless its id holds another writer's: what those hold."""
+
+    def put_alerts(self, token: str, alerts: list[Alert], events: list[Event]) -> None:
+        """The message's alerts and outbox events, idempotent puts guarded by `token`, after
+        the records and before the account items (domain/alerts.py; none are computed yet)."""
+        if alerts or events:
+            raise NotImplementedError("alerts are not written by this store yet")
+
+    @abstractmethod
+    def commit_accounts(self, sequence: str, commits: list[AccountCommit]) -> list[str]:
+        """Write each account item with hwm = `sequence` on the condition that its version is
+        still the one read; the accounts whose condition failed."""
+
+    @abstractmethod
+    def put_totals(self, sequence: str, group: int, deltas: dict[AggKey, Bucket]) -> None:
+        """Add the bank and hour deltas to the group's items whose hwm is below `sequence`."""
+
+
+class SequencedLedger(ABC):
+    """A store whose queue consumer applies messages one by one in group order, without
+    transactions (DynamoDB: about half the write units of TransactWriteItems)."""
+
+    @abstractmethod
+    def sequenced(self, bank: str) -> SequencedSession:
+        """A new attempt's session for the bank."""
+
+
 class Store(LedgerStore, KeyStore, AdminStore, RuleSetStore, ABC):
     """A full adapter (SQLite, DynamoDB): every port in one object, as the runtime holds it.
     Consumers take only the port they use, so a fake implements only that."""

@@ -36,6 +36,7 @@ class BatchOutcome:
     done: list[ReceivedMessage] = field(default_factory=list)
     failed: list[ReceivedMessage] = field(default_factory=list)
     skipped: list[ReceivedMessage] = field(default_factory=list)
+    held: list[ReceivedMessage] = field(default_factory=list)  # failed after a write: kept
 
     def failed_ids(self) -> list[str]:
         return [m.message_id for m in (*self.failed, *self.skipped)]
@@ -69,6 +70,11 @@ def handle_batch(batch: list[ReceivedMessage], handle: Callable[[ReceivedMessage
             why = f"{type(exc).__name__}: {exc}"
             log("ERROR", "ingest_message_failed", message_id=message.message_id,
                 receive_count=message.receive_count, error=why[:500])
+            if isinstance(exc, ingest_async.HalfApplied):
+                # it has written: it is retried until it completes, never dead-lettered (a
+                # later message of its group would apply on top of half of it)
+                outcome.held.append(message)
+                continue
             if message.receive_count >= max_receives:
                 _give_up(give_up, message, f"moved to the dead-letter queue after "
                                            f"{message.receive_count} attempts ({why[:200]})")
@@ -88,8 +94,9 @@ def _give_up(give_up: Callable[[ReceivedMessage, str], None], message: ReceivedM
 
 def consume_batch(rt: Runtime, batch: list[ReceivedMessage]) -> BatchOutcome:
     """Handle delivered messages: all together in one ledger commit per bank when that works,
-    else one by one under the FIFO rule, settling last failures in the receipts."""
-    if len(batch) > 1:
+    else one by one under the FIFO rule, settling last failures in the receipts. Messages a
+    store applies in sequence (DynamoDB with QUEUE_GROUPS > 0) go one by one."""
+    if len(batch) > 1 and not any(ingest_async.sequenced(rt, m) for m in batch):
         try:
             ingest_async.consume_many(rt, batch, now_utc())
             return BatchOutcome(done=list(batch))
@@ -107,6 +114,8 @@ def poll_once(rt: Runtime, wait_s: float = 0) -> int:
     outcome = consume_batch(rt, batch)
     if outcome.done:
         rt.queue.delete_many([m.handle for m in outcome.done])
+    for m in outcome.held:
+        rt.queue.hold(m.handle)
     for m in outcome.failed:
         rt.queue.change_visibility(m.handle, backoff_s(m.receive_count))
     for m in outcome.skipped:
@@ -146,7 +155,7 @@ def from_sqs_record(record: Mapping[str, Any]) -> ReceivedMessage:
     attributes = record.get("attributes") or {}
     return ReceivedMessage(str(record["messageId"]), str(attributes.get("MessageGroupId", "")),
                            str(record["body"]), int(attributes.get("ApproximateReceiveCount", 1)),
-                           str(record["receiptHandle"]))
+                           str(record["receiptHandle"]), str(attributes.get("SequenceNumber", "")))
 
 
 class BatchFailedError(Exception):

@@ -30,10 +30,13 @@ from chalicelib.domain.validation import parse_json, split_batch, validate_trans
 from chalicelib.errors import NotFoundError, ServiceUnavailableError, ValidationError
 from chalicelib.observability import record_outcomes, refusal_counted
 from chalicelib.ports.queue import QueueError, ReceivedMessage
-from chalicelib.ports.store import ReceiptStore
+from chalicelib.ports.store import ReceiptStore, SequencedLedger
 from chalicelib.usecases.ingest_sync import archive_body, check_content_type
 from chalicelib.usecases.ledger import CREATED, DUPLICATE, ItemResult, count_rule_errors, ingest
 from chalicelib.usecases.rules_admin import active_rule_set
+from chalicelib.usecases.sequenced import HalfApplied, apply_message, group_number
+
+__all__ = ["HalfApplied"]
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 DEAD_LETTERED, NOT_QUEUED = "queue", "request"  # the `field` of a failed item's error
@@ -180,8 +183,42 @@ def status(receipts: ReceiptStore, bank: str, request_id: str) -> dict[str, Any]
 
 def consume(rt: Runtime, message: ReceivedMessage, now: datetime) -> None:
     """Apply one message exactly once and record its items' fates in the receipt. Raises
-    (MessageError, StoreError, ...) to leave the message for another delivery."""
-    consume_many(rt, [message], now)
+    (MessageError, StoreError, ...) to leave the message for another delivery; HalfApplied
+    when it failed after a write (never to be dead-lettered)."""
+    if sequenced(rt, message):
+        _consume_sequenced(rt, message, now)
+    else:
+        consume_many(rt, [message], now)
+
+
+def sequenced(rt: Runtime, message: ReceivedMessage) -> bool:
+    """Whether the store applies this message in its group's sequence, without transactions:
+    a SequencedLedger (DynamoDB), a queue that numbers its messages and QUEUE_GROUPS > 0 (a
+    group's totals need a group of their own; with a group per account they would be one item
+    per account). Otherwise the ledger's transactions apply it (consume_many)."""
+    return (isinstance(rt.store, SequencedLedger) and message.sequence.isdigit()
+            and group_number(message.group) is not None)
+
+
+def _consume_sequenced(rt: Runtime, message: ReceivedMessage, now: datetime) -> None:
+    part = messages.parse(message.body)
+    group = group_number(part.group)
+    stored = rt.receipts.get_part(part.bank, part.request_id, part.number)
+    if stored is None or not any(_to_apply(f) for f in stored.items) or group is None:
+        return  # settled by an earlier delivery (or the receipt is gone): nothing to do
+    assert isinstance(rt.store, SequencedLedger)
+    rules = active_rule_set(rt.store, part.bank, rt.settings.rules, rt.rule_sets)
+    results = apply_message(rt.store, part, message.sequence, group, rules, now)
+    count_rule_errors(rt.settings.stage, results, "ingest_queue")
+    fates = [bounded(ItemFate(index, r.id, r.status,
+                              tuple(r.transaction.flags) if r.transaction else (),
+                              tuple(e.to_json() for e in r.errors)))
+             for (index, _), r in zip(part.items, results, strict=True)]
+    try:  # the receipt part last: then the message may go
+        rt.receipts.settle(part.bank, part.request_id, part.number, fates)
+    except Exception as exc:
+        raise HalfApplied(f"{type(exc).__name__}: {exc}") from exc
+    _emit_outcomes(rt, fates)
 
 
 def consume_many(rt: Runtime, batch: list[ReceivedMessage], now: datetime) -> None:

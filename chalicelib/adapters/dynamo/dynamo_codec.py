@@ -4,39 +4,43 @@ Every item has a string partition key `pk` and sort key `sk`:
 
 | item | pk | sk | other attributes |
 |---|---|---|---|
-| transaction | `TX#<bank>#<id>` | `TX` | fields (amount a Number), `g1pk/g1sk`, `g2pk/g2sk` |
-| account: rule state + aggregate | `AC#<bank>#<account>` | `AC` | `ver`, `seen`, `b` (JSON) |
+| transaction | `TX#<bank>#<id>` | `TX` | fields (amount a Number), `g2pk/g2sk`, `w` |
+| account: state, totals, history | `AC#<bank>#<account>` | `AC` | `ver st b hwm h hb` |
+| account history page | `AH#<bank>#<account>` | its newest pointer | `p` (dynamo_account) |
+| a queue group's bank totals | `GB#<bank>` | `<group:04d>` | flat counters, `hwm` |
+| a queue group's hour | `GH#<bank>` | `<hour>#<group:04d>` | flat counters, `hwm` |
 | bank totals, shard s | `BS#<bank>#<ss>` | `BANK` | flat counters (below) |
 | an hour, shard s | `HR#<bank>#<ss>` | `<hour>` | flat counters (below) |
 | API key | `AK#<sha256>` | `AK` | `bank`, `key_id`, `created_at`, `revoked` |
 | a bank's key ids | `KB#<bank>` | `<key_id>` | `key_hash` |
 | async receipt, part n | `RC#<bank>#<request>` | `P#<n+1:05d>` | `created_at`, `items`, `writing` |
 
-Index `by_account` (`g1pk` = `A#<bank>#<account>`, `g1sk` = `<sort_key(ts)>#<id>`) serves an
-account's history newest first; sparse index `flagged` (`g2pk` = `F#<bank>`, same sort key)
-serves the newest flagged transactions. Bank and hour items take concurrent `ADD`s, so their
-counters are flat top-level Numbers: `n`, `na`, `nf`, per currency `cc_/ct_/dc_/dt_<CUR>` and the
+An account's history is read from its account item and history pages (dynamo_account: no index,
+which cost a write per transaction); sparse index `flagged` (`g2pk` = `F#<bank>`, `g2sk` =
+`<sort_key(ts)>#<id>`) serves the newest flagged transactions. Bank and hour items take
+concurrent `ADD`s (the queue groups' own are put whole by their one writer), so their counters
+are flat top-level Numbers: `n`, `na`, `nf`, per currency `cc_/ct_/dc_/dt_<CUR>` and the
 largest transaction `mx_<CUR>` (a map) with `mxa_/mxk_/mxi_<CUR>` (amount, time key, id) that
 the conditional update compares; per rule `f_<rule>`; `last` and its time key `lastk`.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from chalicelib.adapters.dynamo import dynamo_account
+from chalicelib.adapters.dynamo import dynamo_compact as compact
+from chalicelib.adapters.dynamo.dynamo_account import AccountDoc
 from chalicelib.adapters.dynamo.dynamo_table import (
-    ACCOUNT_SK,
     KEY_SK,
     PK,
     SK,
     TX_SK,
     Wire,
-    account_index_pk,
-    account_pk,
     api_key_pk,
     flagged_index_pk,
     key_hash_of,
@@ -50,8 +54,10 @@ from chalicelib.domain.rules import AccountState
 from chalicelib.domain.timeutil import sort_key
 from chalicelib.ports.store import ApiKeyRecord
 
-BY_ACCOUNT, G1PK, G1SK = "by_account", "g1pk", "g1sk"
 FLAGGED, G2PK, G2SK = "flagged", "g2pk", "g2sk"
+G1PK, G1SK = "g1pk", "g1sk"  # the keys of the `by_account` index items written before it went
+WRITER = "w"  # a transaction item's writing message
+_NOT_FIELDS = (PK, SK, G1PK, G1SK, G2PK, G2SK, WRITER)
 
 Item = dict[str, Any]  # attribute name -> plain Python value (Decimal for numbers)
 
@@ -71,51 +77,54 @@ def from_wire(wire: Wire) -> Item:
 
 # --- transactions ---------------------------------------------------------------------------
 
-def tx_item(bank: str, tx: Transaction) -> Item:
-    """A transaction as stored: its fields, and the index keys (flagged ones in both)."""
-    at = position(sort_key(tx.timestamp_text), tx.id)
+def tx_item(bank: str, tx: Transaction, writer: str | None = None) -> Item:
+    """A transaction as stored: its fields, the `flagged` index keys when flagged, and the
+    token of the queue message that wrote it (`w`, the consumer's; none from a transaction)."""
     item: Item = {k: v for k, v in tx.to_json().items()
-                  if k != "amount" and (v or k != "flag_details")}  # no empty list stored
-    item.update({PK: tx_pk(bank, tx.id), SK: TX_SK, "amount": tx.amount,
-                 G1PK: account_index_pk(bank, tx.account), G1SK: at})
+                  if k != "amount" and (v or k not in ("flag_details", "flags"))}
+    item.update({PK: tx_pk(bank, tx.id), SK: TX_SK, "amount": tx.amount})
     if tx.flags:
-        item.update({G2PK: flagged_index_pk(bank), G2SK: at})
+        item.update({G2PK: flagged_index_pk(bank),
+                     G2SK: position(sort_key(tx.timestamp_text), tx.id)})
+    if writer is not None:
+        item[WRITER] = writer
     return item
 
 
 def tx_from(item: Item) -> Transaction:
     """Rebuild a stored transaction; DynamoDB drops trailing zeros, so amounts are quantized."""
-    body = {k: v for k, v in item.items() if k not in (PK, SK, G1PK, G1SK, G2PK, G2SK)}
+    body = {k: v for k, v in item.items() if k not in _NOT_FIELDS}
     body["amount"] = to_text(quantize(Decimal(str(body["amount"])), str(body["currency"])))
     return Transaction.from_json(body)
 
 
-# --- account items: the rules' state and the account's aggregate in one item -----------------
+def writer_of(item: Item) -> str | None:
+    """The token of the queue message that wrote a transaction item (None: a transaction)."""
+    value = item.get(WRITER)
+    return None if value is None else str(value)
+
+
+# --- account items: the rules' state, the account's totals, history (dynamo_account) ---------
 
 def account_item(bank: str, account: str, state: AccountState, version: int,
-                 bucket: Bucket | None) -> Item:
-    item: Item = {PK: account_pk(bank, account), SK: ACCOUNT_SK, "ver": version,
-                  "seen": json.dumps(state.to_json(), separators=(",", ":"))}
-    if bucket is not None:
-        item["b"] = dump_bucket(bucket)
-    return item
+                 bucket: Bucket | None, doc: AccountDoc | None = None) -> Item:
+    """The account item with `state` at `version` and `bucket`, keeping the rest of `doc` (its
+    high-water mark and history) as read."""
+    base = doc or AccountDoc()
+    return dynamo_account.account_item(bank, account, replace(
+        base, state=replace(state, version=version), bucket=bucket, created_by=""))
 
 
 def state_from(item: Item | None) -> AccountState:
-    if item is None:
-        return AccountState()
-    rows = json.loads(str(item.get("seen", "[]")))
-    return AccountState.from_json(rows, int(item.get("ver", 0)))
+    return dynamo_account.doc_from(item).state
 
 
 def account_bucket_from(item: Item | None) -> Bucket | None:
-    if item is None or "b" not in item:
-        return None
-    return Bucket.from_json(json.loads(str(item["b"])))
+    return dynamo_account.doc_from(item).bucket
 
 
 def dump_bucket(bucket: Bucket) -> str:
-    return json.dumps(bucket.to_json(), separators=(",", ":"))
+    return compact.encode_bucket(bucket)
 
 
 # --- bank shard and hour items: flat counters ------------------------------------------------

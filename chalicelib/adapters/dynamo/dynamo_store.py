@@ -21,13 +21,16 @@ from chalicelib.adapters.dynamo import dynamo_table as t
 from chalicelib.adapters.dynamo.dynamo_table import RETRY_CONFIG, DynamoTable
 from chalicelib.adapters.dynamo.dynamo_unit import DynamoUnitOfWork
 from chalicelib.config import Settings
-from chalicelib.domain.aggregates import ACCOUNT, AggKey, Bucket, merged
+from chalicelib.domain.aggregates import ACCOUNT, BANK, BANK_KEY, HOUR, AggKey, Bucket, merged
 from chalicelib.domain.model import Transaction
+from chalicelib.domain.timeutil import sort_key
 from chalicelib.ports.store import (
     ApiKeyRecord,
     AppClientRecord,
     ReceiptStore,
     RuleSetRecord,
+    SequencedLedger,
+    SequencedSession,
     Store,
     StoreError,
     UnitOfWork,
@@ -40,7 +43,7 @@ __all__ = ["RETRY_CONFIG", "DynamoStore"]
 REPLAY_SEGMENTS = 8  # parallel scan segments of a replay's read
 
 
-class DynamoStore(Store):
+class DynamoStore(Store, SequencedLedger):
     """A DynamoDB table (injected by name); a boto3 client made on first use and reused."""
 
     name = "dynamodb"
@@ -90,6 +93,7 @@ class DynamoStore(Store):
     def get_buckets(self, bank: str, keys: list[AggKey]) -> dict[AggKey, Bucket]:
         wanted = {k: t.aggregate_keys(bank, k, self.shards) for k in keys}
         items = self._items([w for ws in wanted.values() for w in ws])
+        groups = self._group_totals(bank, [k for k in keys if k.kind != ACCOUNT])
         found: dict[AggKey, Bucket] = {}
         for agg, wires in wanted.items():
             present = [items[t.item_key(w)] for w in wires if t.item_key(w) in items]
@@ -97,9 +101,33 @@ class DynamoStore(Store):
                 bucket = codec.account_bucket_from(present[0] if present else None)
                 if bucket is not None:
                     found[agg] = bucket
-            elif present:
-                found[agg] = merged(codec.flat_from(i) for i in present)
+            elif present or agg in groups:
+                found[agg] = merged([*(codec.flat_from(i) for i in present),
+                                     *groups.get(agg, [])])
         return found
+
+    def _group_totals(self, bank: str, keys: list[AggKey]) -> dict[AggKey, list[Bucket]]:
+        """The queue groups' totals of these bank and hour keys (one Query per kind, however
+        many groups there are or were)."""
+        out: dict[AggKey, list[Bucket]] = {}
+        bank_pk = t.group_pks(bank)[0]
+        if any(k.kind == BANK for k in keys):
+            for item in self._query(KeyConditionExpression="pk = :p", ConsistentRead=True,
+                                    ExpressionAttributeValues={":p": {"S": bank_pk}}):
+                out.setdefault(BANK_KEY, []).append(codec.flat_from(item))
+        hours = sorted(k.name for k in keys if k.kind == HOUR)
+        if hours:
+            for hour, bucket in self._group_hours(bank, hours[0], hours[-1]):
+                if AggKey(HOUR, hour) in keys:
+                    out.setdefault(AggKey(HOUR, hour), []).append(bucket)
+        return out
+
+    def _group_hours(self, bank: str, first: str, last: str) -> Iterator[tuple[str, Bucket]]:
+        for item in self._query(
+                KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b", ConsistentRead=True,
+                ExpressionAttributeValues={":p": {"S": t.group_pks(bank)[1]},
+                                           ":a": {"S": first}, ":b": {"S": f"{last}#~"}}):
+            yield str(item[t.SK]).partition("#")[0], codec.flat_from(item)
 
     def get_hour_buckets(self, bank: str, first_hour: str, last_hour: str) -> list[Bucket]:
         hours: dict[str, Bucket] = {}
@@ -110,6 +138,8 @@ class DynamoStore(Store):
                                                ":a": {"S": first_hour}, ":b": {"S": last_hour}},
                     ConsistentRead=True):
                 hours.setdefault(str(item[t.SK]), Bucket()).merge(codec.flat_from(item))
+        for hour, bucket in self._group_hours(bank, first_hour, last_hour):
+            hours.setdefault(hour, Bucket()).merge(bucket)
         return [hours[h] for h in sorted(hours)]
 
     def recent_flagged(self, bank: str, since: str | None, until: str | None,
@@ -132,14 +162,9 @@ class DynamoStore(Store):
 
     def account_transactions(self, bank: str, account: str, limit: int,
                              after: tuple[str, str] | None) -> list[Transaction]:
-        values: dict[str, Any] = {":p": {"S": t.account_index_pk(bank, account)}}
-        condition = "g1pk = :p"
-        if after is not None:
-            values[":c"] = {"S": t.position(*after)}
-            condition += " AND g1sk < :c"
-        items = self._query(limit, IndexName=codec.BY_ACCOUNT, KeyConditionExpression=condition,
-                            ExpressionAttributeValues=values, ScanIndexForward=False)
-        return [codec.tx_from(i) for i in items]
+        from chalicelib.adapters.dynamo.dynamo_history import account_history
+
+        return account_history(self.db, bank, account, limit, after)
 
     def iter_transactions(self, bank: str) -> Iterator[Transaction]:
         for item in self._scan(t.tx_prefixes(bank)):
@@ -148,8 +173,8 @@ class DynamoStore(Store):
     def iter_buckets(self, bank: str) -> Iterator[tuple[AggKey, Bucket]]:
         found: dict[AggKey, Bucket] = {}
         for item in self._scan(t.aggregate_prefixes(bank)):
-            _, agg = t.agg_of(str(item[t.PK]), str(item[t.SK])) or ("", None)
-            if agg is None:
+            owner, agg = t.agg_of(str(item[t.PK]), str(item[t.SK])) or ("", None)
+            if agg is None or owner != bank:
                 continue
             if agg.kind == ACCOUNT:
                 bucket = codec.account_bucket_from(item)
@@ -311,16 +336,21 @@ class DynamoStore(Store):
 
     def transactions_between(self, bank: str, since: str, until: str) -> Iterator[Transaction]:
         # No index serves "every transaction of a bank by time" and one would cost a write per
-        # transaction; the replay scans in parallel segments (g1sk starts with the time key).
+        # transaction; the replay scans in parallel segments (a filter would not make the scan
+        # cheaper: a scan is billed on what it reads), keeping the window's transactions.
         for item in self.db.scan_segments(
-                REPLAY_SEGMENTS, FilterExpression="begins_with(pk, :p) AND g1sk BETWEEN :a AND :b",
-                ExpressionAttributeValues={":p": {"S": t.tx_prefixes(bank)[0]},
-                                           ":a": {"S": since}, ":b": {"S": until}}):
+                REPLAY_SEGMENTS, FilterExpression="begins_with(pk, :p)",
+                ExpressionAttributeValues={":p": {"S": t.tx_prefixes(bank)[0]}}):
             tx = codec.tx_from(codec.from_wire(item))
-            if str(item[codec.G1SK]["S"]) < until:
+            if since <= sort_key(tx.timestamp_text) < until:
                 yield tx
 
     # --- ingest ------------------------------------------------------------------------------
+
+    def sequenced(self, bank: str) -> SequencedSession:
+        from chalicelib.adapters.dynamo.dynamo_sequenced import DynamoSequencedSession
+
+        return DynamoSequencedSession(self.db, bank)
 
     @contextmanager
     def unit_of_work(self, bank: str) -> Iterator[UnitOfWork]:

@@ -69,6 +69,21 @@ def hour_pk(bank: str, shard: int) -> str:
     return f"HR#{bank}#{shard:02d}"
 
 
+def group_bank_key(bank: str, group: int) -> Wire:
+    """A queue group's bank totals (written by that group's consumer only)."""
+    return key(f"GB#{bank}", f"{group:04d}")
+
+
+def group_hour_key(bank: str, group: int, hour: str) -> Wire:
+    """A queue group's totals of one hour: every group's items of an hour are adjacent."""
+    return key(f"GH#{bank}", f"{hour}#{group:04d}")
+
+
+def group_pks(bank: str) -> tuple[str, str]:
+    """Partition keys of a bank's group totals: (bank totals, hours)."""
+    return f"GB#{bank}", f"GH#{bank}"
+
+
 def api_key_pk(key_hash: str) -> str:
     return f"AK#{key_hash}"
 
@@ -80,11 +95,6 @@ def key_hash_of(pk: str) -> str:
 
 def bank_keys_pk(bank: str) -> str:
     return f"KB#{bank}"
-
-
-def account_index_pk(bank: str, account: str) -> str:
-    """Partition key of index `by_account`: one account's transactions."""
-    return f"A#{bank}#{account}"
 
 
 def flagged_index_pk(bank: str) -> str:
@@ -119,7 +129,8 @@ def tx_prefixes(bank: str | None = None) -> list[str]:
 def aggregate_prefixes(bank: str | None = None) -> list[str]:
     """pk prefixes of the aggregate items (bank shards, hours, accounts), for a scan."""
     rest = "" if bank is None else f"{bank}#"
-    return [f"BS#{rest}", f"HR#{rest}", f"AC#{rest}"]
+    groups = "" if bank is None else bank
+    return [f"BS#{rest}", f"HR#{rest}", f"AC#{rest}", f"GB#{groups}", f"GH#{groups}"]
 
 
 def bank_of(pk: str) -> str:
@@ -196,10 +207,12 @@ def agg_of(pk: str, sk: str) -> tuple[str, AggKey] | None:
     """The bank and aggregate key an aggregate item stands for, or None for other items."""
     prefix, _, rest = pk.partition("#")
     bank, _, name = rest.partition("#")
-    if prefix == "BS":
+    if prefix in ("BS", "GB"):
         return bank, AggKey(BANK)
     if prefix == "HR":
         return bank, AggKey(HOUR, sk)
+    if prefix == "GH":
+        return bank, AggKey(HOUR, sk.partition("#")[0])
     if prefix == "AC":
         return bank, AggKey(ACCOUNT, name)
     return None

@@ -10,6 +10,8 @@ from typing import Any
 from chalicelib.adapters.dynamo import dynamo_codec as codec
 from chalicelib.adapters.dynamo import dynamo_table as t
 from chalicelib.adapters.dynamo import dynamo_writes as writes
+from chalicelib.adapters.dynamo.dynamo_account import AccountDoc, Page, backdated, doc_from
+from chalicelib.adapters.dynamo.dynamo_history import read_pages
 from chalicelib.domain.aggregates import ACCOUNT, BANK, HOUR, Bucket
 from chalicelib.domain.model import Transaction
 from chalicelib.domain.rules import AccountState
@@ -35,6 +37,7 @@ class DynamoUnitOfWork(UnitOfWork):
         self.hours: set[str] = set()
         self.known: dict[t.ItemKey, Bucket | None] = {}
         self.states: dict[str, AccountState] = {}
+        self.docs: dict[str, AccountDoc] = {}
 
     def get_transactions(self, ids: list[str]) -> dict[str, Transaction]:
         items = self.db.batch_get([t.tx_key(self.bank, i) for i in ids])
@@ -59,8 +62,10 @@ class DynamoUnitOfWork(UnitOfWork):
             item = codec.from_wire(items[at]) if at in items else None
             _, agg = t.agg_of(*at) or ("", None)
             if agg is not None and agg.kind == ACCOUNT:
-                self.states[agg.name] = codec.state_from(item)
-                self.known[at] = codec.account_bucket_from(item)
+                doc = doc_from(item)
+                self.docs[agg.name] = doc
+                self.states[agg.name] = doc.state
+                self.known[at] = doc.bucket
             else:
                 self.known[at] = None if item is None else codec.flat_from(item)
 
@@ -69,17 +74,22 @@ class DynamoUnitOfWork(UnitOfWork):
         hours = {k.name for k in plan.deltas if k.kind == HOUR}
         self._read(sorted(a for a in accounts if a not in self.states), hours)  # usually no-op
         committed: list[Transaction] = []
+        pages = read_pages(self.db, self.bank, {
+            a: backdated(self.docs.get(a, AccountDoc()),
+                         [tx for tx in plan.transactions if tx.account == a]) for a in accounts})
         for chunk in writes.split(plan, self.states):
-            self._commit_chunk(chunk, committed)
+            self._commit_chunk(chunk, committed, pages)
             committed.extend(chunk.transactions)
             writes.after_commit(self.bank, self.shard, chunk, self.known)
 
-    def _commit_chunk(self, chunk: writes.Chunk, committed: list[Transaction]) -> None:
+    def _commit_chunk(self, chunk: writes.Chunk, committed: list[Transaction],
+                      pages: dict[str, dict[str, Page]]) -> None:
         for _ in range(CHUNK_RETRIES):
-            actions, keys = writes.actions(self.db.name, self.bank, self.shard, chunk,
-                                           self.known)
+            actions, keys, after = writes.actions(self.db.name, self.bank, self.shard, chunk,
+                                                  self.known, self.docs, pages)
             try:
                 self.db.call("transact_write_items", expect={_CANCELLED}, TransactItems=actions)
+                self.docs.update(after)
                 return
             except t.Rejected as exc:
                 reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons", [])

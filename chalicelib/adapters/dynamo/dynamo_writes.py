@@ -2,7 +2,8 @@
 
 A chunk holds some transactions with everything they change: one conditional insert per
 transaction, one Put per account (rule state and aggregate together, conditional on the version
-read), one ADD per bank shard and per hour. An account's transactions stay in one chunk unless
+read), one ADD per bank shard and per hour, and the account's history pages when its pointers
+overflow the account item (dynamo_account). An account's transactions stay in one chunk unless
 they alone overflow one; then each chunk writes the account's state as of its transactions and
 bumps the version, so no aggregate is ever applied without its transactions.
 
@@ -17,11 +18,18 @@ is rare, so this costs almost nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib.adapters.dynamo import dynamo_codec as codec
 from chalicelib.adapters.dynamo import dynamo_table as t
+from chalicelib.adapters.dynamo.dynamo_account import (
+    AccountDoc,
+    Page,
+    account_item,
+    history_pk,
+    with_history,
+)
 from chalicelib.adapters.dynamo.dynamo_table import ItemKey, item_key
 from chalicelib.domain.aggregates import (
     ACCOUNT,
@@ -197,8 +205,11 @@ def flat_update(table: str, wire_key: t.Wire, delta: Bucket,
 
 
 def actions(table: str, bank: str, shard: int, chunk: Chunk,
-            known: dict[ItemKey, Bucket | None]) -> tuple[list[dict[str, Any]], list[ItemKey]]:
-    """The chunk's TransactWriteItems actions, and the item each action writes."""
+            known: dict[ItemKey, Bucket | None], docs: dict[str, AccountDoc],
+            pages: dict[str, dict[str, Page]]
+            ) -> tuple[list[dict[str, Any]], list[ItemKey], dict[str, AccountDoc]]:
+    """The chunk's TransactWriteItems actions, the item each action writes, and each account's
+    document as the chunk leaves it (its history with the chunk's transactions)."""
     out: list[dict[str, Any]] = []
     keys: list[ItemKey] = []
     for tx in chunk.transactions:
@@ -206,6 +217,7 @@ def actions(table: str, bank: str, shard: int, chunk: Chunk,
                             "ConditionExpression": "attribute_not_exists(pk)",
                             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}})
         keys.append(item_key(t.tx_key(bank, tx.id)))
+    after: dict[str, AccountDoc] = {}
     for account, version in sorted(chunk.versions.items()):
         wire_key = t.account_key(bank, account)
         base = known.get(item_key(wire_key))
@@ -214,13 +226,29 @@ def actions(table: str, bank: str, shard: int, chunk: Chunk,
         if delta is not None:
             bucket = bucket or Bucket()
             bucket.merge(delta)
-        item = codec.account_item(bank, account, chunk.states[account], version + 1, bucket)
+        doc = docs.get(account, AccountDoc())
+        mine = [tx for tx in chunk.transactions if tx.account == account]
+        doc, history = with_history(bank, account, replace(
+            doc, state=replace(chunk.states[account], version=version + 1), bucket=bucket,
+            created_by=""), mine, pages.get(account, {}))
+        after[account] = doc
+        item = account_item(bank, account, doc)
         condition = ("#v = :v" if version else "attribute_not_exists(#v) OR #v = :v")
         out.append({"Put": {"TableName": table, "Item": codec.to_wire(item),
                             "ConditionExpression": condition,
                             "ExpressionAttributeNames": {"#v": "ver"},
                             "ExpressionAttributeValues": {":v": {"N": str(version)}}}})
         keys.append(item_key(wire_key))
+        for page in history.puts:
+            out.append({"Put": {"TableName": table,
+                                "Item": codec.to_wire(page.item(bank, account))}})
+            keys.append((history_pk(bank, account), page.key))
+        for page, old in history.rewrites:
+            out.append({"Put": {"TableName": table,
+                                "Item": codec.to_wire(page.item(bank, account)),
+                                "ConditionExpression": "p = :p",
+                                "ExpressionAttributeValues": {":p": {"S": old}}}})
+            keys.append((history_pk(bank, account), page.key))
     for agg, delta in sorted(chunk.deltas.items()):
         if agg.kind == ACCOUNT:
             continue
@@ -232,7 +260,7 @@ def actions(table: str, bank: str, shard: int, chunk: Chunk,
             raise ValueError(f"unknown aggregate kind {agg.kind!r}")
         out.append(flat_update(table, wire_key, delta, known.get(item_key(wire_key))))
         keys.append(item_key(wire_key))
-    return out, keys
+    return out, keys, after
 
 
 def after_commit(bank: str, shard: int, chunk: Chunk,

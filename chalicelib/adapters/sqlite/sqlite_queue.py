@@ -105,7 +105,7 @@ class SqliteQueue(Queue):
                 handle = uuid.uuid4().hex
                 conn.execute("UPDATE messages SET receives=receives+1, visible_at=?, handle=?"
                              " WHERE seq=?", (now + visibility_timeout_s, handle, seq))
-                got.append(ReceivedMessage(str(seq), group, body, receives + 1, handle))
+                got.append(ReceivedMessage(str(seq), group, body, receives + 1, handle, str(seq)))
         return got
 
     def delete(self, handle: str) -> None:
@@ -122,6 +122,10 @@ class SqliteQueue(Queue):
         with self._sent:
             self._sent.notify_all()
 
+    def hold(self, handle: str) -> None:
+        with self.file.write() as conn:
+            conn.execute("UPDATE messages SET receives=1 WHERE handle=?", (handle,))
+
     def dead_letters(self, max_messages: int) -> list[ReceivedMessage]:
         now = self.clock()
         got: list[ReceivedMessage] = []
@@ -133,7 +137,7 @@ class SqliteQueue(Queue):
                 handle = uuid.uuid4().hex
                 conn.execute("UPDATE messages SET handle=?, visible_at=? WHERE seq=?",
                              (handle, now + DLQ_VISIBILITY_S, seq))
-                got.append(ReceivedMessage(str(seq), group, body, receives, handle))
+                got.append(ReceivedMessage(str(seq), group, body, receives, handle, str(seq)))
         return got
 
     def redrive(self, messages: list[ReceivedMessage]) -> int:

@@ -1,0 +1,171 @@
+"""The DynamoDB side of the sequenced consumer (usecases/sequenced.py): plain conditional puts.
+
+- records: `attribute_not_exists(pk) OR w = :token`, the stored item returned on a failed
+  condition (ReturnValuesOnConditionCheckFailure=ALL_OLD): a duplicate or a conflict costs no
+  read of its own;
+- account items (dynamo_account): a Put on the condition that `ver` is still the one read, with
+  `hwm` = the message's sequence; its history pages first (plain puts, idempotent);
+- the group's bank and hour totals (`GB#<bank>` / `GH#<bank>`, one item each per group): the
+  item read, plus the delta, put whole on `attribute_not_exists(pk) OR hwm < :s`.
+Independent writes of one step go out together (boto3 clients are thread-safe).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from functools import partial
+from typing import Any, TypeVar
+
+from chalicelib.adapters.dynamo import dynamo_codec as codec
+from chalicelib.adapters.dynamo import dynamo_table as t
+from chalicelib.adapters.dynamo.dynamo_account import (
+    AccountDoc,
+    Page,
+    account_item,
+    backdated,
+    doc_from,
+    history_pk,
+    with_history,
+)
+from chalicelib.adapters.dynamo.dynamo_history import read_pages
+from chalicelib.domain.aggregates import BANK, HOUR, AggKey, Bucket
+from chalicelib.domain.model import Transaction
+from chalicelib.ports.store import AccountCommit, AccountMark, SequencedSession
+
+PARALLEL = 10
+_FAILED = "ConditionalCheckFailedException"
+T = TypeVar("T")
+
+
+def _together(calls: Sequence[Callable[[], T]]) -> list[T]:
+    if len(calls) <= 1:
+        return [c() for c in calls]
+    with ThreadPoolExecutor(max_workers=min(PARALLEL, len(calls))) as pool:
+        futures = [pool.submit(c) for c in calls]
+        return [f.result() for f in futures]
+
+
+class DynamoSequencedSession(SequencedSession):
+    """One attempt at one message, for one bank."""
+
+    def __init__(self, db: t.DynamoTable, bank: str) -> None:
+        self.db = db
+        self.bank = bank
+        self.wrote = False
+        self.docs: dict[str, AccountDoc] = {}
+        self.totals: dict[t.ItemKey, tuple[Bucket | None, str]] = {}
+
+    def _key(self, group: int, agg: AggKey) -> t.Wire:
+        if agg.kind == BANK:
+            return t.group_bank_key(self.bank, group)
+        if agg.kind == HOUR:
+            return t.group_hour_key(self.bank, group, agg.name)
+        raise ValueError(f"not a group total: {agg}")
+
+    def read(self, accounts: list[str], group: int, hours: list[str]) -> dict[str, AccountMark]:
+        totals = [self._key(group, AggKey(BANK))] + [self._key(group, AggKey(HOUR, h))
+                                                    for h in hours]
+        found = self.db.batch_get([t.account_key(self.bank, a) for a in accounts] + totals)
+        for a in accounts:
+            wire = found.get(t.item_key(t.account_key(self.bank, a)))
+            self.docs[a] = doc_from(None if wire is None else codec.from_wire(wire))
+        for wire_key in totals:
+            at = t.item_key(wire_key)
+            item = codec.from_wire(found[at]) if at in found else None
+            self.totals[at] = (None, "") if item is None else (codec.flat_from(item),
+                                                                str(item.get("hwm", "")))
+        return {a: AccountMark(d.state, d.hwm, d.created_by) for a, d in self.docs.items()}
+
+    def get_records(self, ids: list[str]) -> dict[str, tuple[Transaction, str | None]]:
+        items = self.db.batch_get([t.tx_key(self.bank, i) for i in ids])
+        out: dict[str, tuple[Transaction, str | None]] = {}
+        for wire in items.values():
+            item = codec.from_wire(wire)
+            tx = codec.tx_from(item)
+            out[tx.id] = (tx, codec.writer_of(item))
+        return out
+
+    def put_records(self, token: str, txs: list[Transaction]) -> dict[str, Transaction]:
+        self.wrote = True
+
+        def put(tx: Transaction) -> tuple[str, Transaction | None]:
+            try:
+                self.db.on_table("put_item", expect={_FAILED},
+                                 Item=codec.to_wire(codec.tx_item(self.bank, tx, token)),
+                                 ConditionExpression="attribute_not_exists(pk) OR w = :t",
+                                 ExpressionAttributeValues={":t": {"S": token}},
+                                 ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            except t.Rejected as exc:
+                return tx.id, codec.tx_from(codec.from_wire(exc.response["Item"]))
+            return tx.id, None
+
+        return {i: stored for i, stored in _together([partial(put, tx) for tx in txs])
+                if stored is not None}
+
+    def commit_accounts(self, sequence: str, commits: list[AccountCommit]) -> list[str]:
+        if not commits:
+            return []
+        self.wrote = True
+        pages = read_pages(self.db, self.bank, {
+            c.account: backdated(self.docs[c.account], c.transactions) for c in commits})
+        results = _together([partial(self._commit, sequence, c, pages.get(c.account, {}))
+                             for c in commits])
+        return [c.account for c, ok in zip(commits, results, strict=True) if not ok]
+
+    def _commit(self, sequence: str, commit: AccountCommit, pages: dict[str, Page]) -> bool:
+        doc = self.docs[commit.account]
+        bucket = Bucket() if doc.bucket is None else Bucket.from_json(doc.bucket.to_json())
+        bucket.merge(commit.delta)
+        version = doc.version
+        after, history = with_history(self.bank, commit.account, replace(
+            doc, state=replace(commit.state, version=version + 1), bucket=bucket,
+            hwm=sequence or doc.hwm, created_by=sequence if commit.new else ""),
+            commit.transactions, pages)
+        try:
+            for page in history.puts:
+                self.db.on_table("put_item", Item=codec.to_wire(page.item(self.bank,
+                                                                          commit.account)))
+            for page, old in history.rewrites:
+                self.db.on_table("put_item", expect={_FAILED},
+                                 Item=codec.to_wire(page.item(self.bank, commit.account)),
+                                 ConditionExpression="p = :p",
+                                 ExpressionAttributeValues={":p": {"S": old}})
+            params: dict[str, Any] = (
+                {"ConditionExpression": "attribute_not_exists(pk)"} if version == 0 else
+                {"ConditionExpression": "ver = :v",
+                 "ExpressionAttributeValues": {":v": {"N": str(version)}}})
+            self.db.on_table("put_item", expect={_FAILED}, **params, Item=codec.to_wire(
+                account_item(self.bank, commit.account, after)))
+        except t.Rejected:
+            return False
+        return True
+
+    def put_totals(self, sequence: str, group: int, deltas: dict[AggKey, Bucket]) -> None:
+        self.wrote = True
+
+        def put(agg: AggKey, delta: Bucket) -> None:
+            wire_key = self._key(group, agg)
+            at = t.item_key(wire_key)
+            stored, hwm = self.totals.get(at, (None, ""))
+            if sequence and hwm >= sequence:
+                return  # applied by an earlier delivery
+            bucket = Bucket() if stored is None else stored
+            bucket.merge(delta)
+            item = codec.flat_item(*at, bucket)
+            params: dict[str, Any] = {}
+            if sequence:
+                item["hwm"] = sequence
+                params = {"ConditionExpression": "attribute_not_exists(pk) OR hwm < :s",
+                          "ExpressionAttributeValues": {":s": {"S": sequence}}}
+            try:
+                self.db.on_table("put_item", expect={_FAILED}, Item=codec.to_wire(item),
+                                 **params)
+            except t.Rejected:
+                pass  # another delivery of this message got there first
+
+        _together([partial(put, a, d) for a, d in sorted(deltas.items())])
+
+
+__all__ = ["DynamoSequencedSession", "history_pk"]
