@@ -33,6 +33,7 @@ from moto import mock_aws
 
 from bench import billing
 from bench.meter import Meter
+from bench.moto_fifo import increasing_sequences
 from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
 from chalicelib.adapters.sqs_queue import SqsQueue
 from chalicelib.bootstrap import Runtime, bootstrap
@@ -54,7 +55,7 @@ PATHS: dict[str, int | None] = {"sync": None, "async, a group per account": 0,
                                 "async, QUEUE_GROUPS=8": 8}
 # what each line of the bill is made of: parts of the table's writes (bench.meter's names)
 WRITE_LINES = {"records": ("records",), "account items": ("accounts",),
-               "history/index": ("index by_account", "index flagged"), "totals": ("totals",),
+               "history/index": ("history", "index flagged"), "totals": ("totals",),
                "receipts": ("receipts",), "other writes": ("other",)}
 
 
@@ -104,7 +105,8 @@ def aws(emulator: DynamoDBLocal) -> Iterator[tuple[Any, Any, Any]]:
     """(metered DynamoDB client, unhooked shadow client, SQS client): DynamoDB on the emulator,
     SQS on moto (which lets DynamoDB's calls through to the emulator)."""
     os.environ.update(emulator.env)
-    with mock_aws(config={"core": {"passthrough": {"services": ["dynamodb"], "urls": []}}}):
+    with mock_aws(config={"core": {"passthrough": {"services": ["dynamodb"], "urls": []}}}), \
+            increasing_sequences():
         session = boto3.session.Session(region_name=emulator.env["AWS_REGION"])
         yield (session.client("dynamodb", endpoint_url=emulator.endpoint),
                session.client("dynamodb", endpoint_url=emulator.endpoint),

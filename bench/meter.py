@@ -18,8 +18,8 @@ from typing import Any
 
 from bench import billing
 
-PARTS = {"TX#": "records", "AC#": "accounts", "BS#": "totals", "HR#": "totals",
-         "RC#": "receipts"}
+PARTS = {"TX#": "records", "AC#": "accounts", "AH#": "history", "BS#": "totals",
+         "HR#": "totals", "GB#": "totals", "GH#": "totals", "RC#": "receipts"}
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 Key = tuple[str, str]
 
