@@ -74,10 +74,12 @@ class DynamoUnitOfWork(UnitOfWork):
         hours = {k.name for k in plan.deltas if k.kind == HOUR}
         self._read(sorted(a for a in accounts if a not in self.states), hours)  # usually no-op
         committed: list[Transaction] = []
-        pages = read_pages(self.db, self.bank, {
-            a: backdated(self.docs.get(a, AccountDoc()),
-                         [tx for tx in plan.transactions if tx.account == a]) for a in accounts})
-        for chunk in writes.split(plan, self.states):
+        late = {a: backdated(self.docs.get(a, AccountDoc()),
+                             [tx for tx in plan.transactions if tx.account == a])
+                for a in accounts}
+        pages = read_pages(self.db, self.bank, late)
+        # each backdated pointer may rewrite a page and split it: two more actions at most
+        for chunk in writes.split(plan, self.states, {a: 2 * len(p) for a, p in late.items()}):
             self._commit_chunk(chunk, committed, pages)
             committed.extend(chunk.transactions)
             writes.after_commit(self.bank, self.shard, chunk, self.known)

@@ -63,29 +63,39 @@ class Chunk:
 Part = list[tuple[str, list[Transaction]]]  # (account, its transactions) in one chunk
 
 
-def _cost(part: Part) -> int:
-    """Actions of a chunk: inserts, one per account, one per hour, one for the bank shard."""
+PER_ACCOUNT = 2  # the account item, and the history page it may flush (dynamo_account)
+
+
+def _cost(part: Part, extra: dict[str, int]) -> int:
+    """Actions of a chunk: inserts, two per account (and its backdated pages' `extra`), one
+    per hour, one for the bank shard."""
     hours = {hour_key(tx.timestamp) for _, txs in part for tx in txs}
-    return sum(len(txs) + 1 for _, txs in part) + len(hours) + 1
+    return (sum(len(txs) + PER_ACCOUNT + extra.get(a, 0) for a, txs in part)
+            + len(hours) + 1)
 
 
-def split(plan: WritePlan, read_states: dict[str, AccountState]) -> list[Chunk]:
-    """The plan in chunks of at most MAX_ACTIONS actions (usually one chunk, or a few)."""
+def split(plan: WritePlan, read_states: dict[str, AccountState],
+          extra: dict[str, int] | None = None) -> list[Chunk]:
+    """The plan in chunks of at most MAX_ACTIONS actions (usually one chunk, or a few).
+    `extra`: an account's history page rewrites beyond the one page it may flush."""
+    extra = extra or {}
     accounts = set(plan.states) | {k.name for k in plan.deltas if k.kind == ACCOUNT}
     versions = {a: (plan.states[a].version if a in plan.states
                     else read_states.get(a, AccountState()).version) for a in accounts}
     hours = {k.name for k in plan.deltas if k.kind == HOUR}
-    if len(plan.transactions) + len(accounts) + len(hours) + 1 <= MAX_ACTIONS:
+    if (len(plan.transactions) + PER_ACCOUNT * len(accounts) + sum(extra.values())
+            + len(hours) + 1 <= MAX_ACTIONS):
         states = {a: plan.states.get(a, read_states.get(a, AccountState())) for a in accounts}
         return [Chunk(list(plan.transactions), dict(plan.deltas), states, versions)]
     groups: dict[str, list[Transaction]] = {a: [] for a in sorted(accounts)}
     for tx in plan.transactions:
         groups[tx.account].append(tx)
     parts: list[Part] = [[]]
-    room = MAX_ACTIONS // 2 - 1  # a piece of an oversized account, with room for its hours
+    # a piece of an oversized account, with room for its hours and pages
+    room = max(1, MAX_ACTIONS // 2 - 1 - max(extra.values(), default=0))
     for account, txs in groups.items():
-        if _cost([(account, txs)]) <= MAX_ACTIONS:
-            if parts[-1] and _cost([*parts[-1], (account, txs)]) > MAX_ACTIONS:
+        if _cost([(account, txs)], extra) <= MAX_ACTIONS:
+            if parts[-1] and _cost([*parts[-1], (account, txs)], extra) > MAX_ACTIONS:
                 parts.append([])
             parts[-1].append((account, txs))
             continue

@@ -187,3 +187,38 @@ def test_without_the_high_water_marks_a_redelivered_message_counts_twice(
         got = table(again)
     banks = [k for k in expected if k[0].startswith("GB#")]
     assert banks and any(got[k] != expected[k] for k in banks)  # counted twice
+
+
+def test_the_synchronous_path_and_the_consumer_on_the_same_accounts_stay_exact(
+        tmp_path: Path, dynamodb_local: Any) -> None:
+    from chalicelib.usecases import ingest_sync
+    from chalicelib.usecases.reconcile import find_drift
+
+    with world(tmp_path, "both") as rt:
+        answers: list[int] = []
+
+        def sync_sender(n: int) -> None:
+            for k in range(4):
+                body = {"transactions": [{"id": f"s{n}-{k}-{j}", "account": f"A{j % 5}",
+                                          "amount": "7.00", "type": "debit",
+                                          "timestamp": format_timestamp(NOW - timedelta(hours=1))}
+                                         for j in range(5)] + [requests()[0][1][k]]}
+                status, _ = ingest_sync.post_transactions(
+                    rt, BANK, "application/json", json.dumps(body).encode(), NOW, f"s{n}{k}")
+                answers.append(status)
+
+        senders = [threading.Thread(target=sync_sender, args=(n,)) for n in range(2)]
+        for t in senders:
+            t.start()
+        run(rt)
+        for t in senders:
+            t.join()
+        assert answers == [200] * 8
+        assert find_drift(rt.store, BANK) == []  # totals = a recomputation from the records
+        assert isinstance(rt.store, DynamoStore)
+        for a in range(5):  # every record once in its account's history
+            history = rt.store.account_transactions(BANK, f"A{a}", 1000, None)
+            ids = [tx.id for tx in history]
+            assert len(ids) == len(set(ids))
+            stored = [tx for tx in rt.store.iter_transactions(BANK) if tx.account == f"A{a}"]
+            assert sorted(ids) == sorted(tx.id for tx in stored)
