@@ -109,6 +109,33 @@ def test_account_history_pages_newest_first_without_gaps(store: Store) -> None:
     assert seen == ["t5", "t2", "t4", "t1", "t6", "t3", "t0"]
 
 
+def test_a_long_history_with_backdated_transactions_pages_in_time_order(store: Store) -> None:
+    # long ids and many commits: on DynamoDB the pointers overflow the account item into
+    # history pages; then backdated transactions land inside the pages' ranges
+    made = []
+    for n in range(12):
+        batch = [tx(f"{'x' * 40}-{n:02d}-{k}", at=T0 + timedelta(minutes=10 * n + k))
+                 for k in range(5)]
+        commit(store, "b1", *batch)
+        made += batch
+    for n in range(6):
+        late = [tx(f"late-{n}-{k}", at=T0 + timedelta(minutes=17 * n + k, seconds=30))
+                for k in range(3)]
+        commit(store, "b1", *late)
+        made += late
+    want = [t.id for t in sorted(made, key=lambda t: (sort_key(t.timestamp_text), t.id),
+                                 reverse=True)]
+    seen: list[str] = []
+    after = None
+    while True:
+        page = store.account_transactions("b1", "A123", 7, after)
+        seen += [t.id for t in page]
+        if len(page) < 7:
+            break
+        after = (sort_key(page[-1].timestamp_text), page[-1].id)
+    assert seen == want
+
+
 def test_banks_are_isolated_and_share_ids_independently(store: Store) -> None:
     commit(store, "b1", tx("same", amount="1.00"))
     commit(store, "b2", tx("same", amount="2.00"))
