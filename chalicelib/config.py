@@ -52,7 +52,11 @@ class QueueSettings:
     # QUEUE_LOCAL_WORKERS: consumer threads beside the local server (SQLite's writes are
     # serialised anyway; on DynamoDB, whose calls wait, LOCAL_WORKERS_DYNAMODB)
     local_workers: int = 2
-    groups: int = 0  # QUEUE_GROUPS: 0 = a message group per account, N = N groups per bank
+    # QUEUE_GROUPS: N groups per bank (accounts hashed into them; on DynamoDB each group has its
+    # own totals items and a consumer writing without transactions, docs/cost.md); 0 = a
+    # message group per account, applied through the ledger's transactions (more parallel, 2.4x
+    # the price). Change it only with the queue drained (scripts.queue_groups).
+    groups: int = 4
     # QUEUE_PARTIAL_BATCH: the event source mapping reports batch item failures (the template
     # sets it); without it a failed message fails the whole batch, or Lambda would delete it
     partial_batch: bool = False

@@ -59,7 +59,9 @@ def group_for(bank: str, account: str, groups: int = 0) -> str:
     if groups <= 0:
         return digest[:40]
     bank_digest = hashlib.sha256(bank.encode()).hexdigest()[:32]
-    return f"{bank_digest}-{int(digest, 16) % groups}"
+    # the count rides along: a consumer refuses a message hashed under another count (the
+    # group totals of number n would get two writers), so the count changes only when drained
+    return f"{bank_digest}-{int(digest, 16) % groups}-{groups}"
 
 
 def plan(bank: str, request_id: str, valid: list[tuple[int, Transaction]],

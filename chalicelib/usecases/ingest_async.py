@@ -202,7 +202,7 @@ def sequenced(rt: Runtime, message: ReceivedMessage) -> bool:
 
 def _consume_sequenced(rt: Runtime, message: ReceivedMessage, now: datetime) -> None:
     part = messages.parse(message.body)
-    group = group_number(part.group)
+    group = group_number(part.group, rt.settings.queue.groups)
     stored = rt.receipts.get_part(part.bank, part.request_id, part.number)
     if stored is None or not any(_to_apply(f) for f in stored.items) or group is None:
         return  # settled by an earlier delivery (or the receipt is gone): nothing to do

@@ -52,10 +52,23 @@ def writer_token(part: messages.Part) -> str:
     return digest.hexdigest()[:12] + hex(part.number)[2:]
 
 
-def group_number(group: str) -> int | None:
-    """The number of a message group of QUEUE_GROUPS > 0 (`<bank digest>-<n>`), else None."""
-    head, sep, tail = group.rpartition("-")
-    return int(tail) if sep and head and tail.isdigit() else None
+class QueueGroupsChanged(Exception):
+    """A message was hashed under another QUEUE_GROUPS than this consumer's: its group's
+    totals would get two writers. Drain the queue before changing the count (or set it back);
+    the message is left for a later delivery, having written nothing."""
+
+
+def group_number(group: str, groups: int | None = None) -> int | None:
+    """The number of a message group of QUEUE_GROUPS > 0 (`<bank digest>-<n>-<count>`), else
+    None; QueueGroupsChanged when `groups` is given and the message's count is another."""
+    parts = group.split("-")
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    if groups is not None and int(parts[2]) != groups:
+        raise QueueGroupsChanged(f"message group {group!r} was hashed into {parts[2]} groups,"
+                                 f" this consumer has QUEUE_GROUPS={groups}: drain the queue"
+                                 " before changing it")
+    return int(parts[1])
 
 
 def apply_message(ledger: SequencedLedger, part: messages.Part, sequence: str, group: int,

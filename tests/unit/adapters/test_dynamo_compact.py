@@ -23,7 +23,13 @@ from chalicelib.adapters.dynamo.dynamo_account import (
 from chalicelib.domain.account_stats import Welford
 from chalicelib.domain.aggregates import ACCOUNT, AggKey, Bucket, deltas_for
 from chalicelib.domain.model import Transaction
-from chalicelib.domain.rule_sets import RuleSet, builtin_rule, default_rule_set, evaluate_set, remember
+from chalicelib.domain.rule_sets import (
+    RuleSet,
+    builtin_rule,
+    default_rule_set,
+    evaluate_set,
+    remember,
+)
 from chalicelib.domain.rules import BUILTINS, UNUSUAL_AMOUNT, AccountState, RuleConfig, Seen
 
 NOW = datetime(2026, 1, 10, 12, tzinfo=UTC)
