@@ -14,7 +14,12 @@ from chalicelib.bootstrap import open_store
 from chalicelib.config import ConfigError, Settings, load_settings
 from chalicelib.domain.aggregates import BANK_KEY
 from chalicelib.ports.store import StoreError
-from chalicelib.usecases.reconcile import find_drift, repair
+from chalicelib.usecases.reconcile import (
+    find_drift,
+    find_history_drift,
+    repair,
+    repair_history,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,21 +48,27 @@ def main(argv: list[str] | None = None) -> int:
                           TimeElapsedColumn(), console=console, transient=True) as bar:
                 task = bar.add_task("scan", total=total.count if total else None)
                 drift = find_drift(store, bank, functools.partial(bar.advance, task))
+            histories = find_history_drift(store, bank)
             for item in drift:
                 print(f"{bank}: drift {item.describe()}")
-            if drift and args.repair:
+            for lost in histories:
+                print(f"{bank}: history of {lost.account}: missing {list(lost.missing)},"
+                      f" stray {list(lost.stray)}")
+            if (drift or histories) and args.repair:
                 try:
                     repair(store, bank, drift)
+                    repair_history(store, bank, histories)
                 except Exception as exc:  # one bank's failure is a line and exit 2, never a
                     # traceback; the other banks are still checked
                     console.print(f"[red]error:[/red] repair of {escape(bank)} failed: "
                                   f"{type(exc).__name__}: {escape(str(exc))}")
                     failed = True
                     continue
-                print(f"{bank}: repaired {len(drift)} aggregates in the {where}")
-            elif not drift:
+                print(f"{bank}: repaired {len(drift)} aggregates and {len(histories)} account"
+                      f" histories in the {where}")
+            elif not drift and not histories:
                 print(f"{bank}: OK in the {where}")
-            drifted += 0 if args.repair else len(drift)
+            drifted += 0 if args.repair else len(drift) + len(histories)
     except (ConfigError, StoreError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2

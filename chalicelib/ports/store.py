@@ -217,6 +217,29 @@ class AdminStore(ABC):
         endpoint and region): the scripts name the store they used."""
 
 
+@dataclass(frozen=True)
+class HistoryDrift:
+    """An account whose history (DynamoDB: pointers in its item and pages) does not list its
+    transactions exactly once: ids missing from it, and ids it lists that are not the
+    account's transactions (or more than once)."""
+
+    account: str
+    missing: tuple[str, ...]
+    stray: tuple[str, ...]
+
+
+class HistoryAdmin(ABC):
+    """A store that keeps account histories apart from the transactions (reconcile only)."""
+
+    @abstractmethod
+    def history_drift(self, bank: str) -> list[HistoryDrift]:
+        """Every account whose history differs from its transactions (a scan)."""
+
+    @abstractmethod
+    def rebuild_history(self, bank: str, account: str) -> None:
+        """Write the account's history anew from its transactions (with the queue drained)."""
+
+
 class RuleSetStore(ABC):
     """Banks' rule sets, every version kept (the rules use case and ingest), and the window of
     transactions a replay re-evaluates."""

@@ -9,7 +9,7 @@ from decimal import Decimal
 from chalicelib.domain.aggregates import BANK_KEY, AggKey, Bucket, MaxRef, deltas_for
 from chalicelib.domain.model import Transaction
 from chalicelib.domain.money import to_text
-from chalicelib.ports.store import AdminStore
+from chalicelib.ports.store import AdminStore, HistoryAdmin, HistoryDrift
 
 
 @dataclass(frozen=True)
@@ -114,3 +114,16 @@ def repair(store: AdminStore, bank: str, drift: list[Drift]) -> None:
     """Overwrite drifted aggregates with their recomputed values, drop stray ones."""
     store.replace_buckets(bank, {d.key: d.expected for d in drift if d.expected is not None},
                           [d.key for d in drift if d.expected is None])
+
+
+def find_history_drift(store: object, bank: str) -> list[HistoryDrift]:
+    """Accounts whose history does not list their transactions exactly once (none for a
+    store whose history is a query of the transactions themselves, as SQLite's is)."""
+    return store.history_drift(bank) if isinstance(store, HistoryAdmin) else []
+
+
+def repair_history(store: object, bank: str, drift: list[HistoryDrift]) -> None:
+    """Rebuild each drifted account's history from its transactions."""
+    if isinstance(store, HistoryAdmin):
+        for item in drift:
+            store.rebuild_history(bank, item.account)

@@ -27,6 +27,8 @@ from chalicelib.domain.timeutil import sort_key
 from chalicelib.ports.store import (
     ApiKeyRecord,
     AppClientRecord,
+    HistoryAdmin,
+    HistoryDrift,
     ReceiptStore,
     RuleSetRecord,
     SequencedLedger,
@@ -43,7 +45,7 @@ __all__ = ["RETRY_CONFIG", "DynamoStore"]
 REPLAY_SEGMENTS = 8  # parallel scan segments of a replay's read
 
 
-class DynamoStore(Store, SequencedLedger):
+class DynamoStore(Store, SequencedLedger, HistoryAdmin):
     """A DynamoDB table (injected by name); a boto3 client made on first use and reused."""
 
     name = "dynamodb"
@@ -180,8 +182,10 @@ class DynamoStore(Store, SequencedLedger):
                 bucket = codec.account_bucket_from(item)
                 if bucket is not None:
                     found[agg] = bucket
-            else:
-                found.setdefault(agg, Bucket()).merge(codec.flat_from(item))
+                continue
+            flat = codec.flat_from(item)
+            if flat != Bucket() or agg in found:  # a group item zeroed by a repair: nothing
+                found.setdefault(agg, Bucket()).merge(flat)
         yield from sorted(found.items())
 
     def replace_buckets(self, bank: str, buckets: dict[AggKey, Bucket],
@@ -192,6 +196,7 @@ class DynamoStore(Store, SequencedLedger):
             if agg.kind == ACCOUNT:
                 self._replace_account_bucket(bank, agg.name, buckets.get(agg))
                 continue
+            self._zero_groups(bank, agg)
             # every shard this aggregate may have been written to, whatever AGGREGATE_SHARDS was
             every = t.aggregate_keys(bank, agg, t.MAX_SHARDS)
             if agg in buckets:
@@ -200,6 +205,22 @@ class DynamoStore(Store, SequencedLedger):
             deletes.extend(every)
         self.db.batch_write([{"PutRequest": {"Item": codec.to_wire(i)}} for i in puts]
                             + [{"DeleteRequest": {"Key": k}} for k in deletes])
+
+    def _zero_groups(self, bank: str, agg: AggKey) -> None:
+        """The queue groups' items of a repaired bank or hour aggregate put back to zero, their
+        high-water marks kept (a redelivered message must still find itself applied)."""
+        bank_pk, hour_pk = t.group_pks(bank)
+        if agg.kind == BANK:
+            condition, values = "pk = :p", {":p": {"S": bank_pk}}
+        else:
+            condition = "pk = :p AND begins_with(sk, :h)"
+            values = {":p": {"S": hour_pk}, ":h": {"S": f"{agg.name}#"}}
+        for item in list(self._query(KeyConditionExpression=condition, ConsistentRead=True,
+                                     ExpressionAttributeValues=values)):
+            zero = codec.flat_item(str(item[t.PK]), str(item[t.SK]), Bucket())
+            if "hwm" in item:
+                zero["hwm"] = item["hwm"]
+            self.db.on_table("put_item", Item=codec.to_wire(zero))
 
     def _replace_account_bucket(self, bank: str, account: str, bucket: Bucket | None) -> None:
         """Set an account item's aggregate, or remove it (the item keeps its rule state)."""
@@ -213,6 +234,17 @@ class DynamoStore(Store, SequencedLedger):
             self.db.on_table("update_item", expect={"ConditionalCheckFailedException"}, **params)
         except t.Rejected:
             pass
+
+    def history_drift(self, bank: str) -> list[HistoryDrift]:
+        from chalicelib.adapters.dynamo import dynamo_history
+
+        return dynamo_history.history_drift(self.db, bank, self.iter_transactions(bank))
+
+    def rebuild_history(self, bank: str, account: str) -> None:
+        from chalicelib.adapters.dynamo import dynamo_history
+
+        dynamo_history.rebuild_history(self.db, bank, account, [
+            tx for tx in self.iter_transactions(bank) if tx.account == account])
 
     def banks(self) -> list[str]:
         prefixes = [*t.aggregate_prefixes()[:1], *t.tx_prefixes()]  # bank shards, transactions

@@ -222,3 +222,35 @@ def test_the_synchronous_path_and_the_consumer_on_the_same_accounts_stay_exact(
             assert len(ids) == len(set(ids))
             stored = [tx for tx in rt.store.iter_transactions(BANK) if tx.account == f"A{a}"]
             assert sorted(ids) == sorted(tx.id for tx in stored)
+
+
+def test_reconcile_finds_and_repairs_the_group_totals_and_the_histories(
+        tmp_path: Path, dynamodb_local: Any) -> None:
+    from chalicelib.adapters.dynamo import dynamo_table as t
+    from chalicelib.usecases.reconcile import (
+        find_drift,
+        find_history_drift,
+        repair,
+        repair_history,
+    )
+
+    with world(tmp_path, "damaged") as rt:
+        run(rt)
+        store = rt.store
+        assert isinstance(store, DynamoStore)
+        assert find_drift(store, BANK) == [] and find_history_drift(store, BANK) == []
+        before = table(rt)
+        group = next(k for k in before if k[0].startswith("GB#"))
+        store.db.on_table("update_item", Key=t.key(*group), UpdateExpression="ADD n :one",
+                          ExpressionAttributeValues={":one": {"N": "1"}})
+        account = next(k for k, v in before.items() if k[0].startswith("AC#") and "h" in v)
+        store.db.on_table("update_item", Key=t.key(*account), UpdateExpression="REMOVE h")
+        drift, histories = find_drift(store, BANK), find_history_drift(store, BANK)
+        assert [d.key.kind for d in drift] == ["bank"]
+        assert [h.account for h in histories] == [account[0].split("#")[2]]
+        assert histories[0].missing and not histories[0].stray
+        repair(store, BANK, drift)
+        repair_history(store, BANK, histories)
+        assert find_drift(store, BANK) == [] and find_history_drift(store, BANK) == []
+        after = table(rt)
+        assert after[group]["hwm"] == before[group]["hwm"]  # a redelivery still finds it done
