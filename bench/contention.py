@@ -5,7 +5,9 @@ Each mode sends the same simulator traffic with its own extra flags and server e
 the synchronous path is the baseline. Every run gets a freshly provisioned table, a new key and
 a new server (`scripts.serve_local --stage prod`), all in one DynamoDB Local started here.
 `async` sends through the queue (`--async`: the server's embedded SQLite queue and its consumer
-threads, receipts in the table; tx/s counts until every item is done). `--store sqlite` runs
+threads, receipts in the table; tx/s counts until every item is done), at the default
+QUEUE_GROUPS (the sequenced consumer); `async-per-account` at QUEUE_GROUPS=0 (a group per
+account through the ledger's transactions, the asynchronous path before it). `--store sqlite` runs
 the same modes on the dev stage's SQLite store instead, no emulator.
 """
 
@@ -59,6 +61,10 @@ class Mode:
 
 MODES: dict[str, Mode] = {
     "sync": Mode("sync"),
+    # today's asynchronous path before the sequenced consumer: a group per account, applied
+    # through the ledger's transactions (the baseline the sequenced consumer must not fall under)
+    "async-per-account": Mode("async-per-account", ("--async",), (("QUEUE_GROUPS", "0"),)),
+    # the default: QUEUE_GROUPS=4, the sequenced consumer writing without transactions
     "async": Mode("async", ("--async",)),  # the server's default consumer threads
 }
 
