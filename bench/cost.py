@@ -7,8 +7,9 @@ mapping makes them, then three `status` polls), the consumer at QUEUE_GROUPS=0 (
 account: the ledger's transactions) and 4 (the default) and 8 (the sequenced consumer, without
 transactions). Every DynamoDB and SQS call goes through one botocore hook (`bench.meter`) that
 bills it by AWS's rules (`bench.billing`) on the items' real sizes, never DynamoDB Local's
-ConsumedCapacity. Accounts are warm: each mix first sends WARM_BATCHES unmetered batches over
-the same accounts, so account items carry their rule state and history as in steady use.
+ConsumedCapacity. Accounts are warm: each mix first sends unmetered older transactions over the
+same accounts (warm_items), so account items carry their rule state and history as in steady
+use, each account at another fill of its history.
 
 Assumed, not measured: Lambda at 512 MB for 0.3 s per POST or consumer invocation and 0.05 s
 per poll; the API key's lookup is cached by a warm container (not billed); an idle event source
@@ -47,10 +48,12 @@ from scripts.provision import create_table_request
 BANK = "demo"
 PER_BATCH = 100
 MILLION_BATCHES = 1_000_000 // PER_BATCH
-# Warm: accounts carry rule state and history pointers as in steady use, each at another fill
-# of its history (account a is in the first a % WARM_BATCHES + 1 warm batches), so the measured
-# batches pay history pages in their share instead of all accounts flushing in one lump.
-WARM_BATCHES, MEASURED_BATCHES = 8, 8
+# Warm: before the measured batches every account gets 2 * (WARM_BASE + a % WARM_CYCLE) older
+# transactions (through the synchronous path, in requests of 500: the account item is the same
+# on every path), so accounts carry rule state and history as in steady use, each at another
+# fill of the pointers its item holds: the measured batches pay history pages in their share
+# (an account item holds ~40 of the bench's pointers), not all accounts flushing in one lump.
+WARM_BASE, WARM_CYCLE, MEASURED_BATCHES = 2, 24, 12
 POLLS = 3  # GET /ingest per asynchronous request: a client's usual pending, pending, done
 MEMORY_GB = Decimal("0.5")
 SECONDS = {"post": Decimal("0.3"), "poll": Decimal("0.05"), "consumer": Decimal("0.3")}
@@ -59,20 +62,45 @@ PATHS: dict[str, int | None] = {"sync": None, "async, a group per account": 0,
                                 "async, QUEUE_GROUPS=4": 4, "async, QUEUE_GROUPS=8": 8}
 # what each line of the bill is made of: parts of the table's writes (bench.meter's names)
 WRITE_LINES = {"records": ("records",), "account items": ("accounts",),
-               "history/index": ("history", "index flagged"), "totals": ("totals",),
-               "receipts": ("receipts",), "other writes": ("other",)}
+               "history pages": ("history",), "flagged index": ("index flagged",),
+               "totals": ("totals",), "receipts": ("receipts",), "other writes": ("other",)}
 
 
-def raw_batch(prefix: str, accounts: int, now: datetime, warm: int | None = None
+def warm_items(accounts: int, now: datetime) -> list[dict[str, Any]]:
+    """Older transactions spreading the accounts' history fills (see WARM_CYCLE), one an hour
+    per account before the measured batches' hours."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    return [{"id": f"w{a}-{k}", "account": f"AC{a:04d}", "amount": f"{(a + k) % 900 + 1}.10",
+             "type": "credit" if k % 3 else "debit", "merchant": "Corner Shop Ltd",
+             "timestamp": (hour - timedelta(hours=2 * MEASURED_BATCHES + 4 + k)).strftime(
+                 "%Y-%m-%dT%H:%M:%SZ")}
+            for a in range(accounts) for k in range(2 * (WARM_BASE + a % WARM_CYCLE))]
+
+
+def warm(rt: Runtime, accounts: int) -> None:
+    """Send warm_items through the synchronous path, unmetered."""
+    items = warm_items(accounts, datetime.now(UTC))
+    for start in range(0, len(items), 500):
+        raw = json.dumps({"transactions": items[start:start + 500]}).encode()
+        with redirect_stdout(io.StringIO()):
+            status, _ = ingest_sync.post_transactions(rt, BANK, "application/json", raw,
+                                                      datetime.now(UTC), f"warm-{start}")
+        assert status == 200, status
+
+
+def raw_batch(prefix: str, accounts: int, now: datetime, ago: int = 0
               ) -> list[dict[str, Any]]:
     """The README's batch: 100 transactions over `accounts` accounts in two whole hours (the
-    hour before the current one, and the one before that: the same items whatever the clock)."""
-    hour = now.replace(minute=0, second=0, microsecond=0)
+    hour `ago` + 1 hours before the current one, and the one before that: the same items
+    whatever the clock). The benches send batch k of n at `ago` = 2 (n - k): two transactions
+    an account every two hours, a steady stream no rule flags (flagged ones would each cost a
+    write in the `flagged` index: a price of what is flagged, not of the path)."""
+    hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=ago)
     return [{"id": f"{prefix}-{i}", "account": f"AC{i % accounts:04d}",
              "amount": f"{i % 900 + 1}.10", "type": "credit" if i % 3 else "debit",
              "merchant": "Corner Shop Ltd",
              "timestamp": (hour - timedelta(minutes=30 + i % 60)).strftime("%Y-%m-%dT%H:%M:%SZ")}
-            for i in range(PER_BATCH) if warm is None or warm <= (i % accounts) % WARM_BATCHES]
+            for i in range(PER_BATCH)]
 
 
 @dataclass
@@ -138,12 +166,11 @@ def measure(emulator: DynamoDBLocal, groups: int | None, accounts: int) -> Measu
             rt = bootstrap(Settings(store="dynamodb", table_name=table), store)
             invocations: dict[str, int] = {}
             send = _sync(rt) if groups is None else _async(rt, sqs, groups)
-            for n in range(WARM_BATCHES):
-                send(f"w{n}", accounts, invocations, n)
+            warm(rt, accounts)
             meter.reset()
             invocations.clear()
             for n in range(MEASURED_BATCHES):
-                send(f"m{n}", accounts, invocations)
+                send(f"m{n}", accounts, invocations, 2 * (MEASURED_BATCHES - n))
             return Measured(MEASURED_BATCHES, dict(meter.wru), dict(meter.rru), meter.sqs,
                             dict(meter.calls), dict(invocations))
         finally:
@@ -155,9 +182,9 @@ Sender = Any  # (prefix, accounts, invocations) -> None
 
 def _sync(rt: Runtime) -> Sender:
     def send(prefix: str, accounts: int, invocations: dict[str, int],
-             warm: int | None = None) -> None:
+             ago: int = 0) -> None:
         now = datetime.now(UTC)
-        items = raw_batch(prefix, accounts, now, warm)
+        items = raw_batch(prefix, accounts, now, ago)
         raw = json.dumps({"transactions": items}).encode()
         with redirect_stdout(io.StringIO()):  # EMF lines are not figures
             status, body = ingest_sync.post_transactions(rt, BANK, "application/json", raw, now,
@@ -176,10 +203,10 @@ def _async(rt: Runtime, sqs: Any, groups: int) -> Sender:
         rt.settings, queue=QueueSettings(kind="sqs", groups=groups)))
 
     def send(prefix: str, accounts: int, invocations: dict[str, int],
-             warm: int | None = None) -> None:
+             ago: int = 0) -> None:
         now = datetime.now(UTC)
         request_id = f"req-{prefix}"
-        items = raw_batch(prefix, accounts, now, warm)
+        items = raw_batch(prefix, accounts, now, ago)
         raw = json.dumps({"transactions": items}).encode()
         with redirect_stdout(io.StringIO()):
             ingest_async.submit(parts, BANK, raw, now, request_id)
