@@ -134,8 +134,10 @@ def with_history(bank: str, account: str, doc: AccountDoc, txs: list[Transaction
     for p in fresh:
         if doc.boundary and p <= doc.boundary:
             page = _page_for(pages, p)
-            if page is None or p in page.pointers:
-                continue  # written by an earlier delivery (or the page is not there)
+            if page is None:  # the pages cover everything up to the boundary: a caller's bug
+                raise ValueError(f"the history page holding {p} was not read")
+            if p in page.pointers:
+                continue  # written by an earlier delivery
             changed.setdefault(page.key, (page, " ".join(page.pointers)))
             bisect.insort(page.pointers, p)
         elif p not in history:

@@ -77,9 +77,14 @@ class DynamoUnitOfWork(UnitOfWork):
         late = {a: backdated(self.docs.get(a, AccountDoc()),
                              [tx for tx in plan.transactions if tx.account == a])
                 for a in accounts}
-        pages = read_pages(self.db, self.bank, late)
         # each backdated pointer may rewrite a page and split it: two more actions at most
         for chunk in writes.split(plan, self.states, {a: 2 * len(p) for a, p in late.items()}):
+            # the pages as the chunks before this one left them (an oversized account's later
+            # piece may fall into what an earlier piece flushed)
+            pages = read_pages(self.db, self.bank, {
+                a: backdated(self.docs.get(a, AccountDoc()),
+                             [tx for tx in chunk.transactions if tx.account == a])
+                for a in chunk.versions})
             self._commit_chunk(chunk, committed, pages)
             committed.extend(chunk.transactions)
             writes.after_commit(self.bank, self.shard, chunk, self.known)

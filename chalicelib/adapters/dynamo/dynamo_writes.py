@@ -92,7 +92,10 @@ def split(plan: WritePlan, read_states: dict[str, AccountState],
         groups[tx.account].append(tx)
     parts: list[Part] = [[]]
     # a piece of an oversized account, with room for its hours and pages
-    room = max(1, MAX_ACTIONS // 2 - 1 - max(extra.values(), default=0))
+    # a piece of an oversized account, in a chunk of its own: each transaction, its hour, and
+    # a history page it may rewrite and split (a later piece is older or newer than what the
+    # earlier ones flushed), plus the account item, its flush and the bank shard
+    room = (MAX_ACTIONS - 1 - PER_ACCOUNT) // 4
     for account, txs in groups.items():
         if _cost([(account, txs)], extra) <= MAX_ACTIONS:
             if parts[-1] and _cost([*parts[-1], (account, txs)], extra) > MAX_ACTIONS:

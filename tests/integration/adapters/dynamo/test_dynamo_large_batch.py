@@ -89,3 +89,16 @@ def test_a_batch_over_hundreds_of_accounts_and_hours_is_answered_like_any_other(
     assert again.status_code == 200
     assert json.loads(again.body)["summary"]["duplicate"] == size
     assert {r["status"] for r in json.loads(again.body)["results"]} == {DUPLICATE}
+
+
+def test_one_account_over_hundreds_of_hours_fits_its_chunks_with_its_history_pages(
+        prod_api: tuple[DynamoStore, Client, dict[str, str]]) -> None:
+    # one account's transactions in as many hours: a chunk holds a piece of the account, an
+    # hour item per transaction, the account item and the history page it may flush
+    store, client, headers = prod_api
+    items = batch("deep", 300, accounts=1, hours=300)
+    response = client.http.post("/transactions", headers=headers,
+                                body=json.dumps({"transactions": items}))
+    assert response.status_code == 200, response.body
+    history = store.account_transactions(BANK, items[0]["account"], 500, None)
+    assert sorted(t.id for t in history) == sorted(i["id"] for i in items)
