@@ -95,8 +95,11 @@ def _give_up(give_up: Callable[[ReceivedMessage, str], None], message: ReceivedM
 def consume_batch(rt: Runtime, batch: list[ReceivedMessage]) -> BatchOutcome:
     """Handle delivered messages: all together in one ledger commit per bank when that works,
     else one by one under the FIFO rule, settling last failures in the receipts. Messages a
-    store applies in sequence (DynamoDB with QUEUE_GROUPS > 0) go one by one."""
-    if len(batch) > 1 and not any(ingest_async.sequenced(rt, m) for m in batch):
+    store applies in sequence (DynamoDB with QUEUE_GROUPS > 0) go one by one, each group's in
+    order and the groups side by side (they share no item)."""
+    if any(ingest_async.sequenced(rt, m) for m in batch):
+        return _by_group(rt, batch)
+    if len(batch) > 1:
         try:
             ingest_async.consume_many(rt, batch, now_utc())
             return BatchOutcome(done=list(batch))
@@ -105,6 +108,30 @@ def consume_batch(rt: Runtime, batch: list[ReceivedMessage]) -> BatchOutcome:
     return handle_batch(batch, lambda m: ingest_async.consume(rt, m, now_utc()),
                         rt.queue.max_receives,
                         lambda m, why: ingest_async.give_up(rt.receipts, m, why))
+
+
+def _by_group(rt: Runtime, batch: list[ReceivedMessage]) -> BatchOutcome:
+    groups: dict[str, list[ReceivedMessage]] = {}
+    for m in batch:
+        groups.setdefault(m.group, []).append(m)
+
+    def one(messages: list[ReceivedMessage]) -> BatchOutcome:
+        return handle_batch(messages, lambda m: ingest_async.consume(rt, m, now_utc()),
+                            rt.queue.max_receives,
+                            lambda m, why: ingest_async.give_up(rt.receipts, m, why))
+
+    if len(groups) == 1:
+        return one(batch)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        outcomes = list(pool.map(one, groups.values()))
+    order = {m.message_id: i for i, m in enumerate(batch)}
+    merged = BatchOutcome()
+    for part in ("done", "failed", "skipped", "held"):
+        found = [m for o in outcomes for m in getattr(o, part)]
+        getattr(merged, part).extend(sorted(found, key=lambda m: order[m.message_id]))
+    return merged
 
 
 def poll_once(rt: Runtime, wait_s: float = 0) -> int:
