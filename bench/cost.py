@@ -128,7 +128,8 @@ class Measured:
         requests = self.invocations.get("post", 0) + self.invocations.get("poll", 0)
         out["API Gateway"] = billing.per_million(requests * scale, billing.APIGW_REST_PER_M)
         out["Lambda"] = sum((billing.lambda_cost(n * scale, SECONDS[kind], MEMORY_GB)
-                             for kind, n in self.invocations.items()), Decimal(0))
+                             for kind, n in self.invocations.items() if kind in SECONDS),
+                            Decimal(0))
         out["SQS"] = billing.per_million(self.sqs * scale, billing.SQS_FIFO_PER_M)
         return out
 
@@ -214,8 +215,10 @@ def _async(rt: Runtime, sqs: Any, groups: int) -> Sender:
             while batch := queue.receive(10, 60):
                 invocations["consumer"] = invocations.get("consumer", 0) + 1
                 outcome = consume_batch(parts, batch)
-                assert not outcome.failed_ids()
                 queue.delete_many([m.handle for m in outcome.done])
+                for m in (*outcome.failed, *outcome.skipped):  # a store timeout on a busy
+                    queue.change_visibility(m.handle, 0)  # machine: delivered again, counted
+                    invocations["redelivered"] = invocations.get("redelivered", 0) + 1
             for _ in range(POLLS):
                 answer = ingest_async.status(parts.receipts, BANK, request_id)
                 invocations["poll"] = invocations.get("poll", 0) + 1
