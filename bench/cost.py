@@ -226,18 +226,24 @@ def _async(rt: Runtime, sqs: Any, groups: int) -> Sender:
     return send
 
 
+def _n(value: Decimal) -> str:
+    """A per-batch figure to two decimals at most (12.5, 2.08, 100)."""
+    return f"{value.quantize(Decimal('0.01')).normalize():f}"
+
+
 def report(results: dict[str, dict[str, Measured]]) -> str:
     """The figures as text: units per batch by part, then dollars per 1M by line."""
     lines: list[str] = []
     for mix, by_path in results.items():
         lines.append(f"\n{mix} (warm accounts; {MEASURED_BATCHES} batches measured, per batch)")
         for path, m in by_path.items():
-            wru = ", ".join(f"{p} {m.per_batch(n):g}" for p, n in sorted(m.wru.items()) if n)
-            rru = ", ".join(f"{p} {m.per_batch(n):g}" for p, n in sorted(m.rru.items()) if n)
-            lam = ", ".join(f"{k} {m.per_batch(v):g}" for k, v in sorted(m.invocations.items()))
-            lines.append(f"  {path}: {m.per_batch(sum(m.wru.values())):g} write units ({wru});"
-                         f" {m.per_batch(sum(m.rru.values(), Decimal(0))):g} read units ({rru});"
-                         f" {m.per_batch(m.sqs):g} SQS requests; Lambda invocations {lam}")
+            wru = ", ".join(f"{p} {_n(m.per_batch(n))}" for p, n in sorted(m.wru.items()) if n)
+            rru = ", ".join(f"{p} {_n(m.per_batch(n))}" for p, n in sorted(m.rru.items()) if n)
+            lam = ", ".join(f"{k} {_n(m.per_batch(v))}" for k, v in sorted(m.invocations.items()))
+            lines.append(f"  {path}: {_n(m.per_batch(sum(m.wru.values())))} write units ({wru});"
+                         f" {_n(m.per_batch(sum(m.rru.values(), Decimal(0))))} read units"
+                         f" ({rru}); {_n(m.per_batch(m.sqs))} SQS requests; Lambda invocations"
+                         f" {lam}")
         columns = list(by_path)
         table = {path: m.dollars() for path, m in by_path.items()}
         width = max(len(c) for c in columns) + 2
