@@ -317,8 +317,9 @@ class SequencedSession(ABC):
         """Stored transactions among `ids` with the token of the message that wrote each."""
 
     @abstractmethod
-    def put_records(self, token: str, txs: list[Transaction]) -> dict[str, Transaction]:
-        """Write each transaction unless its id holds another writer's: what those hold."""
+    def put_records(self, writes: list[tuple[str, Transaction]]) -> dict[str, Transaction]:
+        """Write each (token, transaction) unless its id holds another writer's (a record
+        without that token): what those hold."""
 
     def put_alerts(self, token: str, alerts: list[Alert], events: list[Event]) -> None:
         """The message's alerts and outbox events, idempotent puts guarded by `token`, after
@@ -332,8 +333,9 @@ class SequencedSession(ABC):
         still the one read; the accounts whose condition failed."""
 
     @abstractmethod
-    def put_totals(self, sequence: str, group: int, deltas: dict[AggKey, Bucket]) -> None:
-        """Add the bank and hour deltas to the group's items whose hwm is below `sequence`."""
+    def put_totals(self, group: int, deltas: list[tuple[str, dict[AggKey, Bucket]]]) -> None:
+        """Add each message's (sequence, bank and hour deltas) to the group's items whose hwm
+        is below its sequence, setting hwm to the last one added ("": no hwm, no check)."""
 
 
 class SequencedLedger(ABC):

@@ -116,6 +116,12 @@ def _by_group(rt: Runtime, batch: list[ReceivedMessage]) -> BatchOutcome:
         groups.setdefault(m.group, []).append(m)
 
     def one(messages: list[ReceivedMessage]) -> BatchOutcome:
+        if len(messages) > 1:  # the group's messages together: one read and write of each item
+            try:
+                ingest_async.consume_run(rt, messages, now_utc())
+                return BatchOutcome(done=list(messages))
+            except Exception as exc:  # one by one below (what was applied reads as applied)
+                log("WARNING", "ingest_run_split", messages=len(messages), error=str(exc)[:300])
         return handle_batch(messages, lambda m: ingest_async.consume(rt, m, now_utc()),
                             rt.queue.max_receives,
                             lambda m, why: ingest_async.give_up(rt.receipts, m, why))

@@ -34,7 +34,7 @@ from chalicelib.ports.store import ReceiptStore, SequencedLedger
 from chalicelib.usecases.ingest_sync import archive_body, check_content_type
 from chalicelib.usecases.ledger import CREATED, DUPLICATE, ItemResult, count_rule_errors, ingest
 from chalicelib.usecases.rules_admin import active_rule_set
-from chalicelib.usecases.sequenced import HalfApplied, apply_message, group_number
+from chalicelib.usecases.sequenced import HalfApplied, apply_messages, group_number
 
 __all__ = ["HalfApplied"]
 
@@ -201,21 +201,37 @@ def sequenced(rt: Runtime, message: ReceivedMessage) -> bool:
 
 
 def _consume_sequenced(rt: Runtime, message: ReceivedMessage, now: datetime) -> None:
-    part = messages.parse(message.body)
-    group = group_number(part.group, rt.settings.queue.groups)
-    stored = rt.receipts.get_part(part.bank, part.request_id, part.number)
-    if stored is None or not any(_to_apply(f) for f in stored.items) or group is None:
+    consume_run(rt, [message], now)
+
+
+def consume_run(rt: Runtime, run: list[ReceivedMessage], now: datetime) -> None:
+    """Apply consecutive messages of one group together (the sequenced consumer), then settle
+    each one's receipt part. Raises like `consume`; ValueError when two of them share an id
+    (the caller applies them one by one)."""
+    parts = [messages.parse(m.body) for m in run]
+    group = group_number(parts[0].group, rt.settings.queue.groups)
+    stored = rt.receipts.get_parts([(p.bank, p.request_id, p.number) for p in parts])
+    todo = [(p, m.sequence) for p, m in zip(parts, run, strict=True)
+            if (mine := stored.get((p.bank, p.request_id, p.number))) is not None
+            and any(_to_apply(f) for f in mine.items)]
+    if not todo or group is None:
         return  # settled by an earlier delivery (or the receipt is gone): nothing to do
     assert isinstance(rt.store, SequencedLedger)
-    rules = active_rule_set(rt.store, part.bank, rt.settings.rules, rt.rule_sets)
-    results = apply_message(rt.store, part, message.sequence, group, rules, now)
-    count_rule_errors(rt.settings.stage, results, "ingest_queue")
-    fates = [bounded(ItemFate(index, r.id, r.status,
-                              tuple(r.transaction.flags) if r.transaction else (),
-                              tuple(e.to_json() for e in r.errors)))
-             for (index, _), r in zip(part.items, results, strict=True)]
-    try:  # the receipt part last: then the message may go
-        rt.receipts.settle(part.bank, part.request_id, part.number, fates)
+    bank = todo[0][0].bank
+    rules = active_rule_set(rt.store, bank, rt.settings.rules, rt.rule_sets)
+    outcomes = apply_messages(rt.store, todo, group, rules, now)
+    settles: list[tuple[str, int, list[ItemFate]]] = []
+    fates: list[ItemFate] = []
+    for (part, _), results in zip(todo, outcomes, strict=True):
+        count_rule_errors(rt.settings.stage, results, "ingest_queue")
+        done = [bounded(ItemFate(index, r.id, r.status,
+                                 tuple(r.transaction.flags) if r.transaction else (),
+                                 tuple(e.to_json() for e in r.errors)))
+                for (index, _), r in zip(part.items, results, strict=True)]
+        settles.append((part.request_id, part.number, done))
+        fates += done
+    try:  # the receipt parts last: then the messages may go
+        rt.receipts.settle_many(bank, settles)
     except Exception as exc:
         raise HalfApplied(f"{type(exc).__name__}: {exc}") from exc
     _emit_outcomes(rt, fates)

@@ -71,28 +71,54 @@ def group_number(group: str, groups: int | None = None) -> int | None:
     return int(parts[1])
 
 
+class Entry:
+    """One first occurrence of an id in one message of the run being applied."""
+
+    def __init__(self, seq: str, token: str, result: ItemResult, tx: Transaction) -> None:
+        self.seq, self.token, self.result, self.tx = seq, token, result, tx
+
+
 def apply_message(ledger: SequencedLedger, part: messages.Part, sequence: str, group: int,
                   rules: RuleSet, now: datetime) -> list[ItemResult]:
     """Apply one message's items; every item's fate (as the synchronous ledger answers)."""
-    seq = padded(sequence)
-    token = writer_token(part)
-    results = [ItemResult(i, str(c.get("id"))) for i, c in part.items]
-    first: dict[str, tuple[ItemResult, Transaction]] = {}
-    repeats: list[tuple[ItemResult, Transaction]] = []
-    for result, (_, content) in zip(results, part.items, strict=True):
-        try:
-            tx = validate_transaction(content, now)
-        except ValidationError as exc:
-            result.errors = exc.details
-            continue
-        (repeats.append((result, tx)) if tx.id in first else
-         first.__setitem__(tx.id, (result, tx)))
+    return apply_messages(ledger, [(part, sequence)], group, rules, now)[0]
+
+
+def apply_messages(ledger: SequencedLedger, run: list[tuple[messages.Part, str]], group: int,
+                   rules: RuleSet, now: datetime) -> list[list[ItemResult]]:
+    """Apply consecutive messages of one group together (one read, one write of each item);
+    each message's items' fates. The messages share no id (the caller applies such ones one
+    by one); each keeps its own token, and every item written gets the run's last sequence as
+    its high-water mark, so a later delivery of any of them, alone or in another run, finds
+    what is done."""
+    bank = run[0][0].bank
+    per_message: list[list[ItemResult]] = []
+    entries: list[Entry] = []
+    repeats: list[tuple[dict[str, Entry], ItemResult, Transaction]] = []
+    for part, sequence in run:
+        seq, token = padded(sequence), writer_token(part)
+        results = [ItemResult(i, str(c.get("id"))) for i, c in part.items]
+        per_message.append(results)
+        first: dict[str, Entry] = {}
+        for result, (_, content) in zip(results, part.items, strict=True):
+            try:
+                tx = validate_transaction(content, now)
+            except ValidationError as exc:
+                result.errors = exc.details
+                continue
+            if tx.id in first:
+                repeats.append((first, result, tx))
+            else:
+                first[tx.id] = Entry(seq, token, result, tx)
+                entries.append(first[tx.id])
+    if len({e.tx.id for e in entries}) != len(entries):
+        raise ValueError("messages of one run share an id: apply them one by one")
     wrote = False
     try:
         for _ in range(MAX_ATTEMPTS):
-            session = ledger.sequenced(part.bank)
+            session = ledger.sequenced(bank)
             try:
-                done = _attempt(session, first, seq, token, group, rules)
+                done = _attempt(session, entries, group, rules)
             finally:
                 wrote = wrote or session.wrote
             if done:
@@ -103,13 +129,13 @@ def apply_message(ledger: SequencedLedger, part: messages.Part, sequence: str, g
         if wrote:
             raise HalfApplied(f"{type(exc).__name__}: {exc}") from exc
         raise
-    for result, tx in repeats:
-        holder = first[tx.id][0].stored
+    for first, result, tx in repeats:
+        holder = first[tx.id].result.stored
         if holder is not None and holder.same_content(tx):
             result.status, result.transaction, result.stored = DUPLICATE, holder, holder
         else:
             _conflict(result, tx, holder)
-    return results
+    return per_message
 
 
 def _settle(result: ItemResult, tx: Transaction, stored: Transaction, ours: bool) -> None:
@@ -121,72 +147,89 @@ def _settle(result: ItemResult, tx: Transaction, stored: Transaction, ours: bool
         _conflict(result, tx, stored)
 
 
-def _attempt(session: SequencedSession, first: dict[str, tuple[ItemResult, Transaction]],
-             seq: str, token: str, group: int, rules: RuleSet) -> bool:
+def _attempt(session: SequencedSession, entries: list[Entry], group: int,
+             rules: RuleSet) -> bool:
     """One read-write pass; False when an account moved under it (read again)."""
-    accounts = sorted({tx.account for _, tx in first.values()})
-    hours = sorted({tx.hour for _, tx in first.values()})
+    accounts = sorted({e.tx.account for e in entries})
+    hours = sorted({e.tx.hour for e in entries})
+    last = max(e.seq for e in entries)
     marks = session.read(accounts, group, hours)
-    done = {a for a in accounts if HWM_CHECK and marks[a].hwm >= seq}
-    # accounts this message committed already: what their records hold decides
-    settled = session.get_records([i for i, (_, tx) in first.items() if tx.account in done])
-    for tx_id, (result, tx) in first.items():
-        if tx.account in done:
-            if tx_id not in settled:
-                raise RuntimeError(f"account committed without its record {tx_id}")
-            stored, writer = settled[tx_id]
-            _settle(result, tx, stored, writer == token)
-    # the others: evaluate against the state before the message, write, and evaluate again
+
+    def done(e: Entry) -> bool:  # its message is applied to its account already
+        return HWM_CHECK and marks[e.tx.account].hwm >= e.seq
+
+    # what the run's messages committed already: their records say what they hold
+    settled = session.get_records([e.tx.id for e in entries if done(e)])
+    for e in entries:
+        if done(e):
+            if e.tx.id not in settled:
+                raise RuntimeError(f"account committed without its record {e.tx.id}")
+            stored, writer = settled[e.tx.id]
+            _settle(e.result, e.tx, stored, writer == e.token)
+    # the others: evaluate against the state before the run, write, and evaluate again
     # without the ids another writer holds until nothing changes
-    pending = {i: v for i, v in first.items() if v[1].account not in done}
+    pending = [e for e in entries if not done(e)]
     taken: dict[str, Transaction] = {}
     written: dict[str, Transaction] = {}
     commits: dict[str, AccountCommit] = {}
     for _ in range(len(pending) + 2):
         flagged, commits = _evaluate(pending, taken, marks, rules)
-        todo = [tx for tx in flagged.values() if written.get(tx.id) != tx]
+        todo = [(e.token, tx) for e in pending if (tx := flagged.get(e.tx.id)) is not None
+                and written.get(tx.id) != tx]
         if not todo:
             break
-        other = session.put_records(token, todo)
+        other = session.put_records(todo)
         taken.update(other)
-        written.update({tx.id: tx for tx in todo if tx.id not in other})
+        written.update({tx.id: tx for _, tx in todo if tx.id not in other})
     else:
         raise RuntimeError("the records kept changing under the consumer")
-    for tx_id, (result, tx) in pending.items():
-        if tx_id in taken:
-            _settle(result, tx, taken[tx_id], False)
+    for e in pending:
+        if e.tx.id in taken:
+            _settle(e.result, e.tx, taken[e.tx.id], False)
         else:
-            _settle(result, tx, written[tx_id], True)
-    session.put_alerts(token, [], [])  # the seam: alerts and events go here (domain/alerts.py)
-    if session.commit_accounts(seq, list(commits.values())):
+            _settle(e.result, e.tx, written[e.tx.id], True)
+    session.put_alerts("", [], [])  # the seam: alerts and events go here (domain/alerts.py)
+    if session.commit_accounts(last, list(commits.values())):
         return False
-    created = [r.stored for r, _ in first.values() if r.status == CREATED and r.stored]
-    new_accounts = [a for a in accounts if (a in done and marks[a].created_by == seq)
-                    or (a in commits and commits[a].new)]
-    deltas = {k: v for k, v in deltas_for(created, new_accounts).items() if k.kind != ACCOUNT}
-    if deltas:
-        session.put_totals(seq if HWM_CHECK else "", group, deltas)
+    # each message's deltas, for the totals items still below its sequence
+    creator: dict[str, str] = {}  # account -> the message that created it
+    for e in entries:
+        account = e.tx.account
+        if e.result.status == CREATED and account not in creator and (
+                (done(e) and marks[account].created_by == e.seq)
+                or (not done(e) and account in commits and commits[account].new)):
+            creator[account] = e.seq
+    by_message: list[tuple[str, dict[AggKey, Bucket]]] = []
+    for seq in sorted({e.seq for e in entries}):
+        created = [e.result.stored for e in entries
+                   if e.seq == seq and e.result.status == CREATED and e.result.stored]
+        new = [a for a, s in creator.items() if s == seq]
+        deltas = {k: v for k, v in deltas_for(created, new).items() if k.kind != ACCOUNT}
+        if deltas:
+            by_message.append((seq if HWM_CHECK else "", deltas))
+    if by_message:
+        session.put_totals(group, by_message)
     return True
 
 
-def _evaluate(pending: dict[str, tuple[ItemResult, Transaction]], taken: dict[str, Any],
-              marks: dict[str, AccountMark], rules: RuleSet
-              ) -> tuple[dict[str, Transaction], dict[str, AccountCommit]]:
+def _evaluate(pending: list[Entry], taken: dict[str, Any], marks: dict[str, AccountMark],
+              rules: RuleSet) -> tuple[dict[str, Transaction], dict[str, AccountCommit]]:
     """Each pending transaction not taken by another writer, flagged in its account's order
-    from the state before the message, and each account's commit."""
+    from the state before the run, and each account's commit."""
     states: dict[str, AccountState] = {}
     flagged: dict[str, Transaction] = {}
     mine: dict[str, list[Transaction]] = {}
-    for tx_id, (result, tx) in pending.items():
-        if tx_id in taken:
+    for e in pending:
+        tx = e.tx
+        if tx.id in taken:
             continue
         state = states[tx.account] if tx.account in states else marks[tx.account].state
         outcome = evaluate_set(tx, state, rules)
-        done = tx.with_flags(outcome.flags, outcome.details)
-        states[tx.account] = remember(state, done, rules)
-        result.rule_errors = outcome.errors
-        flagged[tx_id] = done
-        mine.setdefault(tx.account, []).append(done)
+        flagged_tx = tx.with_flags(outcome.flags, outcome.details)
+        states[tx.account] = remember(state, flagged_tx, rules)
+        e.result.rule_errors = outcome.errors
+        flagged[tx.id] = flagged_tx
+        mine.setdefault(tx.account, []).append(flagged_tx)
     commits = {}
     for account, txs in mine.items():
         delta = deltas_for(txs).get(AggKey(ACCOUNT, account), Bucket())

@@ -6,7 +6,8 @@
 - account items (dynamo_account): a Put on the condition that `ver` is still the one read, with
   `hwm` = the message's sequence; its history pages first (plain puts, idempotent);
 - the group's bank and hour totals (`GB#<bank>` / `GH#<bank>`, one item each per group): the
-  item read, plus the delta, put whole on `attribute_not_exists(pk) OR hwm < :s`.
+  item read, plus the deltas of the messages above its hwm, put whole on the hwm read (when
+  another delivery wrote it meanwhile, read again: only what is still missing is added).
 Independent writes of one step go out together (boto3 clients are thread-safe).
 """
 
@@ -32,9 +33,10 @@ from chalicelib.adapters.dynamo.dynamo_account import (
 from chalicelib.adapters.dynamo.dynamo_history import read_pages
 from chalicelib.domain.aggregates import BANK, HOUR, AggKey, Bucket
 from chalicelib.domain.model import Transaction
-from chalicelib.ports.store import AccountCommit, AccountMark, SequencedSession
+from chalicelib.ports.store import AccountCommit, AccountMark, SequencedSession, StoreError
 
 PARALLEL = 10
+MAX_TOTAL_TRIES = 4  # re-reads of a totals item another delivery wrote meanwhile
 _FAILED = "ConditionalCheckFailedException"
 T = TypeVar("T")
 
@@ -87,10 +89,10 @@ class DynamoSequencedSession(SequencedSession):
             out[tx.id] = (tx, codec.writer_of(item))
         return out
 
-    def put_records(self, token: str, txs: list[Transaction]) -> dict[str, Transaction]:
+    def put_records(self, writes: list[tuple[str, Transaction]]) -> dict[str, Transaction]:
         self.wrote = True
 
-        def put(tx: Transaction) -> tuple[str, Transaction | None]:
+        def put(token: str, tx: Transaction) -> tuple[str, Transaction | None]:
             try:
                 self.db.on_table("put_item", expect={_FAILED},
                                  Item=codec.to_wire(codec.tx_item(self.bank, tx, token)),
@@ -101,7 +103,8 @@ class DynamoSequencedSession(SequencedSession):
                 return tx.id, codec.tx_from(codec.from_wire(exc.response["Item"]))
             return tx.id, None
 
-        return {i: stored for i, stored in _together([partial(put, tx) for tx in txs])
+        return {i: stored for i, stored in _together([partial(put, token, tx)
+                                                      for token, tx in writes])
                 if stored is not None}
 
     def commit_accounts(self, sequence: str, commits: list[AccountCommit]) -> list[str]:
@@ -142,30 +145,41 @@ class DynamoSequencedSession(SequencedSession):
             return False
         return True
 
-    def put_totals(self, sequence: str, group: int, deltas: dict[AggKey, Bucket]) -> None:
+    def put_totals(self, group: int, deltas: list[tuple[str, dict[AggKey, Bucket]]]) -> None:
         self.wrote = True
+        keys = sorted({k for _, d in deltas for k in d})
 
-        def put(agg: AggKey, delta: Bucket) -> None:
+        def put(agg: AggKey) -> None:
             wire_key = self._key(group, agg)
             at = t.item_key(wire_key)
             stored, hwm = self.totals.get(at, (None, ""))
-            if sequence and hwm >= sequence:
-                return  # applied by an earlier delivery
-            bucket = Bucket() if stored is None else stored
-            bucket.merge(delta)
-            item = codec.flat_item(*at, bucket)
-            params: dict[str, Any] = {}
-            if sequence:
-                item["hwm"] = sequence
-                params = {"ConditionExpression": "attribute_not_exists(pk) OR hwm < :s",
-                          "ExpressionAttributeValues": {":s": {"S": sequence}}}
-            try:
-                self.db.on_table("put_item", expect={_FAILED}, Item=codec.to_wire(item),
-                                 **params)
-            except t.Rejected:
-                pass  # another delivery of this message got there first
+            for _ in range(MAX_TOTAL_TRIES):
+                todo = [(s, d[agg]) for s, d in deltas if agg in d and (not s or s > hwm)]
+                if not todo:
+                    return  # applied by an earlier delivery
+                bucket = Bucket() if stored is None else Bucket.from_json(stored.to_json())
+                for _, delta in todo:
+                    bucket.merge(delta)
+                item = codec.flat_item(*at, bucket)
+                last = max(s for s, _ in todo)
+                params: dict[str, Any] = {}
+                if last:
+                    item["hwm"] = last
+                    params = ({"ConditionExpression": "attribute_not_exists(pk)"} if stored is None
+                              else {"ConditionExpression": "hwm = :h",
+                                    "ExpressionAttributeValues": {":h": {"S": hwm}}})
+                try:
+                    self.db.on_table("put_item", expect={_FAILED}, Item=codec.to_wire(item),
+                                     **params)
+                    return
+                except t.Rejected:  # another delivery wrote it meanwhile: read it again
+                    out = self.db.on_table("get_item", Key=wire_key, ConsistentRead=True)
+                    found = codec.from_wire(out["Item"]) if "Item" in out else None
+                    stored = None if found is None else codec.flat_from(found)
+                    hwm = "" if found is None else str(found.get("hwm", ""))
+            raise StoreError("a group's totals item kept changing; retry")
 
-        _together([partial(put, a, d) for a, d in sorted(deltas.items())])
+        _together([partial(put, agg) for agg in keys])
 
 
 __all__ = ["DynamoSequencedSession", "history_pk"]

@@ -140,9 +140,17 @@ def _quietly(rt: Runtime, message: Any, ok: list[bool]) -> None:
         ok.append(False)
 
 
-def table(rt: Runtime) -> dict[tuple[str, str], dict[str, Any]]:
+# Bookkeeping that counts deliveries, not content: how many writes an account item took (`ver`)
+# and which message last wrote it (`hwm`, `nw`) depend on how the queue happened to bundle a
+# group's messages into runs; everything else must be equal.
+DELIVERY_BOOKKEEPING = ("ver", "hwm", "nw")
+
+
+def table(rt: Runtime, exact: bool = False) -> dict[tuple[str, str], dict[str, Any]]:
     assert isinstance(rt.store, DynamoStore)
-    return {(i["pk"]["S"], i["sk"]["S"]): i for i in rt.store.db.query(scan=True)}
+    return {(i["pk"]["S"], i["sk"]["S"]): i if exact else
+            {k: v for k, v in i.items() if k not in DELIVERY_BOOKKEEPING}
+            for i in rt.store.db.query(scan=True)}
 
 
 def test_crashes_and_duplicate_deliveries_leave_the_table_a_clean_run_leaves(
@@ -150,6 +158,7 @@ def test_crashes_and_duplicate_deliveries_leave_the_table_a_clean_run_leaves(
     with world(tmp_path, "clean") as clean:
         run(clean)
         expected = table(clean)
+        exact = table(clean, exact=True)
         receipts = {r: clean.receipts.get(BANK, r) for r, _ in requests()}
     crashes = Crashes(seed=13, rate=0.06)
     with world(tmp_path, "crashy", crashes) as crashy:
@@ -162,7 +171,7 @@ def test_crashes_and_duplicate_deliveries_leave_the_table_a_clean_run_leaves(
     fates = {i.status for r in receipts.values() if r for i in r.items()}
     assert fates == {"created", "duplicate", "conflict"}
     assert any(k[0].startswith("GB#") for k in expected)  # the group totals were written
-    assert any(k[0].startswith("AC#") and "hwm" in v for k, v in expected.items())
+    assert any(k[0].startswith("AC#") and "hwm" in v for k, v in exact.items())
 
 
 def test_without_the_high_water_marks_a_redelivered_message_counts_twice(
@@ -239,7 +248,7 @@ def test_reconcile_finds_and_repairs_the_group_totals_and_the_histories(
         store = rt.store
         assert isinstance(store, DynamoStore)
         assert find_drift(store, BANK) == [] and find_history_drift(store, BANK) == []
-        before = table(rt)
+        before = table(rt, exact=True)
         group = next(k for k in before if k[0].startswith("GB#"))
         store.db.on_table("update_item", Key=t.key(*group), UpdateExpression="ADD n :one",
                           ExpressionAttributeValues={":one": {"N": "1"}})
@@ -252,5 +261,5 @@ def test_reconcile_finds_and_repairs_the_group_totals_and_the_histories(
         repair(store, BANK, drift)
         repair_history(store, BANK, histories)
         assert find_drift(store, BANK) == [] and find_history_drift(store, BANK) == []
-        after = table(rt)
+        after = table(rt, exact=True)
         assert after[group]["hwm"] == before[group]["hwm"]  # a redelivery still finds it done
