@@ -14,6 +14,7 @@ from chalice.test import Client
 from moto import mock_aws
 
 from app import app, consume_ingest
+from bench.moto_fifo import increasing_sequences
 from chalicelib.adapters.dynamo import DynamoStore
 from chalicelib.bootstrap import get_runtime, set_runtime
 from chalicelib.domain.messages import group_for
@@ -33,7 +34,7 @@ TABLE = "txn-sqs-consumer"
 @pytest.fixture
 def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The prod stage's environment on moto, with the FIFO queue and its DLQ; a bank's key."""
-    with mock_aws():
+    with mock_aws(), increasing_sequences():  # SQS numbers a group's messages increasingly
         sqs = boto3.client("sqs", region_name="us-east-1")
         url, dlq = create_fifo_queues(sqs, max_receives=3)
         for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
@@ -111,14 +112,16 @@ def test_lambda_event_async_post_is_applied_by_the_sqs_consumer(deployed: str) -
 def test_lambda_event_a_failed_message_fails_the_rest_of_its_group_in_the_batch(
         deployed: str) -> None:
     queue = get_runtime().queue
-    queue.send([OutgoingMessage(group_for("acme-bank", "A123"), "poison", "not a message")])
+    groups = get_runtime().settings.queue.groups  # A123 and B9 are in different groups
+    queue.send([OutgoingMessage(group_for("acme-bank", "A123", groups), "poison",
+                                "not a message")])
     response = post_async(deployed, {"transactions": [raw_tx("a1"), raw_tx("b1", account="B9"),
                                                       raw_tx("a2")]})
     batch = deliver()
     assert batch[0].body == "not a message"
     answer = consume_ingest(sqs_event(batch), LambdaContext())
     failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
-    a_group = group_for("acme-bank", "A123")
+    a_group = group_for("acme-bank", "A123", groups)
     assert failed == {m.message_id for m in batch if m.group == a_group}
     assert len(failed) == 2  # the poison message and the A123 message behind it
     status = ingest_status(deployed, response["headers"]["Location"])
@@ -141,7 +144,9 @@ def test_lambda_event_without_partial_batch_responses_a_failure_fails_the_whole_
     monkeypatch.setenv("QUEUE_PARTIAL_BATCH", "off")  # the `chalice deploy` mapping
     set_runtime(None)  # rebuilt from the environment on the next request
     queue = get_runtime().queue
-    queue.send([OutgoingMessage(group_for("acme-bank", "A123"), "poison", "not a message")])
+    groups = get_runtime().settings.queue.groups  # A123 and B9 are in different groups
+    queue.send([OutgoingMessage(group_for("acme-bank", "A123", groups), "poison",
+                                "not a message")])
     response = post_async(deployed, {"transactions": [raw_tx("b1", account="B9")]})
     with pytest.raises(BatchFailedError):
         consume_ingest(sqs_event(deliver()), LambdaContext())
