@@ -32,6 +32,7 @@ from chalicelib.ports.store import (
     StoreError,
     UnitOfWork,
 )
+from chalicelib.ports.webhooks import WebhookStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -66,6 +67,12 @@ class DynamoStore(Store):
         from chalicelib.adapters.dynamo.dynamo_receipts import DynamoReceipts
 
         return DynamoReceipts(self.db)
+
+    def webhooks(self) -> WebhookStore:
+        """Banks' webhooks and their deliveries' log, kept in this store's table."""
+        from chalicelib.adapters.dynamo.dynamo_webhooks import DynamoWebhooks
+
+        return DynamoWebhooks(self.db)
 
     @property
     def client(self) -> DynamoDBClient:
