@@ -161,32 +161,34 @@ def deliver(rt: Runtime, body: str, now: datetime, sender: Sender | None = None,
     return Outcome(False, wait)
 
 
-def _attempt(rt: Runtime, message: ReceivedMessage, sender: Sender | None) -> Outcome:
+def _attempt(rt: Runtime, message: ReceivedMessage, sender: Sender | None,
+             resolve: Resolver | None) -> Outcome:
     try:
-        return deliver(rt, message.body, now_utc(), sender)
+        return deliver(rt, message.body, now_utc(), sender, resolve)
     except Exception as exc:  # the log or the key failed: the message comes back
         log("ERROR", "webhook_delivery_error", message_id=message.message_id,
             error=f"{type(exc).__name__}: {exc}"[:300])
         return Outcome(False, rt.settings.webhooks.retry_base_s)
 
 
-def deliver_batch(rt: Runtime, batch: list[ReceivedMessage],
-                  sender: Sender | None = None) -> list[Outcome]:
+def deliver_batch(rt: Runtime, batch: list[ReceivedMessage], sender: Sender | None = None,
+                  resolve: Resolver | None = None) -> list[Outcome]:
     """Deliver a batch's messages at once (one slow receiver does not delay the others)."""
     if len(batch) <= 1:
-        return [_attempt(rt, m, sender) for m in batch]
+        return [_attempt(rt, m, sender, resolve) for m in batch]
     with ThreadPoolExecutor(len(batch)) as pool:
-        return list(pool.map(lambda m: _attempt(rt, m, sender), batch))
+        return list(pool.map(lambda m: _attempt(rt, m, sender, resolve), batch))
 
 
-def poll_once(rt: Runtime, wait_s: float = 0, sender: Sender | None = None) -> int:
+def poll_once(rt: Runtime, wait_s: float = 0, sender: Sender | None = None,
+              resolve: Resolver | None = None) -> int:
     """Receive a batch of the embedded delivery queue, deliver it, delete what is done and
     hide the rest until their retry; how many messages were received."""
     queue = rt.webhook_queue
     if queue is None:
         return 0
     batch = queue.receive(MAX_RECEIVE_BATCH, rt.settings.webhooks.visibility_s, wait_s)
-    outcomes = deliver_batch(rt, batch, sender)
+    outcomes = deliver_batch(rt, batch, sender, resolve)
     done = [m.handle for m, o in zip(batch, outcomes, strict=True) if o.done]
     if done:
         queue.delete_many(done)
@@ -197,13 +199,13 @@ def poll_once(rt: Runtime, wait_s: float = 0, sender: Sender | None = None) -> i
 
 
 def drain(rt: Runtime, sender: Sender | None = None, max_batches: int = 1000,
-          outbox: OutboxStore | None = None) -> None:
+          outbox: OutboxStore | None = None, resolve: Resolver | None = None) -> None:
     """Dispatch and deliver until nothing is deliverable now (tests, `worker --once`)."""
     outbox = outbox or rt.outbox
     while outbox is not None and dispatch_once(rt, outbox):
         pass
     for _ in range(max_batches):
-        if not poll_once(rt, 0, sender):
+        if not poll_once(rt, 0, sender, resolve):
             return
 
 
