@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass, replace
 from typing import Any
@@ -76,8 +77,16 @@ class Delivery:
                        last_error=error[:300], next_retry_at=None)
 
 
+WEBHOOK_ID = re.compile(r"wh_[0-9a-f]{24}")
+
+
 def new_webhook_id() -> str:
     return f"wh_{secrets.token_hex(12)}"
+
+
+def is_webhook_id(text: str) -> bool:
+    """Whether `text` could be a webhook's id (anything else is not found, unread)."""
+    return WEBHOOK_ID.fullmatch(text) is not None
 
 
 def derive_secret(key: bytes, bank: str, webhook_id: str) -> str:

@@ -16,6 +16,7 @@ from chalicelib.domain.webhook_urls import Resolver, check_url
 from chalicelib.domain.webhooks import (
     Webhook,
     derive_secret,
+    is_webhook_id,
     new_webhook_id,
     parse_registration,
     ping_event,
@@ -53,14 +54,15 @@ def list_webhooks(rt: Runtime, bank: str) -> dict[str, Any]:
 
 
 def _hook(rt: Runtime, bank: str, webhook_id: str) -> Webhook:
-    hook = rt.webhooks.get_webhook(bank, webhook_id)
+    hook = rt.webhooks.get_webhook(bank, webhook_id) if is_webhook_id(webhook_id) else None
     if hook is None:
         raise NotFoundError(f"no webhook {webhook_id!r}")
     return hook
 
 
 def delete(rt: Runtime, bank: str, webhook_id: str, now: datetime) -> None:
-    if not rt.webhooks.delete_webhook(bank, webhook_id, format_timestamp(now)):
+    if not is_webhook_id(webhook_id) or not rt.webhooks.delete_webhook(
+            bank, webhook_id, format_timestamp(now)):
         raise NotFoundError(f"no webhook {webhook_id!r}")
 
 

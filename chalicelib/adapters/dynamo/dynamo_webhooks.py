@@ -35,7 +35,13 @@ class DynamoWebhooks(WebhookStore):
     def __init__(self, db: DynamoTable) -> None:
         self.db = db
 
+    def _active(self, bank: str) -> int:
+        out = self.db.on_table("get_item", ConsistentRead=True, Key=t.webhook_count_key(bank))
+        return int(out.get("Item", {}).get("active", {}).get("N", "0"))
+
     def create_webhook(self, hook: Webhook, cap: int) -> bool:
+        if self._active(hook.bank) >= cap:  # the common refusal without a write call; the
+            return False  # transaction's condition still decides a race
         item = {**t.webhook_key(hook.bank, hook.id), "url": {"S": hook.url},
                 "events": {"S": json.dumps(list(hook.events))},
                 "created_at": {"S": hook.created_at}}
@@ -68,6 +74,8 @@ class DynamoWebhooks(WebhookStore):
         return _hook(bank, item) if item and "deleted_at" not in item else None
 
     def delete_webhook(self, bank: str, webhook_id: str, at: str) -> bool:
+        if self.get_webhook(bank, webhook_id) is None:  # a 404 reads, never writes
+            return False
         try:
             self.db.call("transact_write_items", expect={CANCELLED}, TransactItems=[
                 {"Update": {"TableName": self.db.name, "Key": t.webhook_key(bank, webhook_id),

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from app import PUBLIC_PATHS, app
 from chalicelib.bootstrap import Runtime, bootstrap, set_runtime
-from chalicelib.config import Settings
+from chalicelib.config import Settings, WebhookSettings
 from chalicelib.domain.aggregates import BANK_KEY, Bucket, CurrencyTotals
 from chalicelib.domain.model import OPTIONAL_TEXT_FIELDS
 from chalicelib.ports.store import Store
@@ -61,10 +61,13 @@ ROUTES = {"/transactions": ("POST",), "/analytics": ("GET",), "/transactions/{tx
           "/": ("GET",), "/dashboard": ("GET",), "/dashboard/static/{name}": ("GET",),
           "/rules": ("GET", "PUT"), "/rules/replay": ("POST",),
           # statement files have a fuzz of their own (test_statements_fuzz.py): here, methods
-          "/statements": ("POST",), "/statements/uploads": ("POST",)}
+          "/statements": ("POST",), "/statements/uploads": ("POST",),
+          "/webhooks": ("GET", "POST"), "/webhooks/{webhook_id}": ("DELETE",),
+          "/webhooks/{webhook_id}/test": ("POST",), "/webhooks/{webhook_id}/deliveries": ("GET",)}
 # the routes whose 2xx may write
 WRITING = {("POST", "/transactions"), ("PUT", "/rules"), ("POST", "/statements"),
-           ("POST", "/statements/uploads")}
+           ("POST", "/statements/uploads"), ("POST", "/webhooks"),
+           ("DELETE", "/webhooks/{webhook_id}")}
 # Every bank total starts here, past 2^63 minor units: SQLite's plain INTEGER turned such sums
 # into inexact REALs; the run ends by checking they stayed exact.
 SEEDED_TOTAL = Decimal(2**63 - 1).scaleb(-2)
@@ -289,7 +292,8 @@ UNKNOWN = st.tuples(st.sampled_from(METHODS), st.sampled_from(
 KINDS = st.sampled_from(["post", "post", "post", "text", "analytics", "series", "tx", "account",
                          "history", "history", "ingest", "health", "root", "dashboard",
                          "static", "method", "unknown", "rules", "put_rules", "put_rules",
-                         "replay"])
+                         "replay", "webhook_post", "webhook_post", "webhooks", "webhook_delete",
+                         "webhook_test", "webhook_log"])
 QUERY_VERSION = queries(["version"], st.one_of(st.sampled_from(["0", "1", "2", "99"]), ANY_TEXT))
 DASHBOARD_PATHS = st.sampled_from(["/dashboard", "/dashboard", "/dashboard/"])
 STATIC_NAMES = st.one_of(st.sampled_from(["app.js", "app.css", "uplot.min.js", "uplot.min.css"]),
@@ -299,13 +303,32 @@ BAD_CONTENT_TYPES = st.one_of(ANY_TEXT, st.none())
 EXTRA_HEADERS = st.dictionaries(st.sampled_from(["accept", "x-forwarded-for", "if-none-match",
                                                  "x-amzn-trace-id"]), ANY_TEXT, max_size=2)
 HISTORY_ACCOUNTS = st.one_of(st.just("SEED"), SEGMENTS)
+# Webhook URLs: allowed on the dev stage, refused on every stage, and text (IP literals and
+# localhost only, so no generated request makes a DNS query)
+WEBHOOK_URLS = st.one_of(st.sampled_from([
+    "http://127.0.0.1:9/in", "http://localhost:9/in?x=1", "https://93.184.216.34/in",
+    "https://169.254.169.254/latest", "https://10.0.0.1/", "http://[::1]/", "https://[fe80::1]/",
+    "https://[::ffff:10.0.0.1]/", "ftp://127.0.0.1/", "https://u:p@93.184.216.34/",
+    "https://93.184.216.34/#f", "http://93.184.216.34/", "https://93.184.216.34:99999/",
+    "https://0.0.0.0/", "https://224.0.0.1/", "https://[64:ff9b::a00:1]/"]), ANY_TEXT,
+    st.integers(), st.none())
+WEBHOOK_BODIES = st.one_of(
+    st.fixed_dictionaries({"url": WEBHOOK_URLS}, optional={
+        "events": st.one_of(st.lists(st.one_of(st.just("alert.opened"), ANY_TEXT), max_size=3),
+                            ANY_TEXT, st.none()),
+        "secret": ANY_TEXT}).map(_dumps),
+    st.binary(max_size=32), EMPTY_OR_OBJECT)
 
 
-def requests(real_cursors: list[str], request_ids: list[str]) -> st.SearchStrategy[Req]:
+def requests(real_cursors: list[str], request_ids: list[str],
+             webhook_ids: list[str]) -> st.SearchStrategy[Req]:
     """Any request to any route (strategies built once: building them per draw is slow)."""
     history_query = queries(["limit", "cursor"], st.one_of(
         cursors(real_cursors), st.sampled_from(["1", "100", "101", "0"]), ANY_TEXT))
     ingest_ids = st.one_of(st.sampled_from(request_ids), SEGMENTS)
+    hook_ids = st.one_of(st.sampled_from(webhook_ids), SEGMENTS)
+    log_query = queries(["limit"], st.one_of(st.sampled_from(["1", "20", "100", "101", "0"]),
+                                             ANY_TEXT))
 
     @st.composite
     def one(draw: st.DrawFn) -> Req:
@@ -340,12 +363,25 @@ def requests(real_cursors: list[str], request_ids: list[str]) -> st.SearchStrate
             req = Req("PUT", "/rules" + draw(QUERY_X), "/rules", body=draw(RULE_BODIES))
         elif kind == "replay":
             req = Req("POST", "/rules/replay", "/rules/replay", body=draw(REPLAY_BODIES))
+        elif kind == "webhook_post":
+            req = Req("POST", "/webhooks", "/webhooks", body=draw(WEBHOOK_BODIES))
+        elif kind == "webhooks":
+            req = Req("GET", "/webhooks" + draw(QUERY_X), "/webhooks")
+        elif kind == "webhook_delete":
+            req = Req("DELETE", f"/webhooks/{draw(hook_ids)}", "/webhooks/{webhook_id}")
+        elif kind == "webhook_test":
+            req = Req("POST", f"/webhooks/{draw(hook_ids)}/test", "/webhooks/{webhook_id}/test",
+                      body=draw(EMPTY_OR_OBJECT))
+        elif kind == "webhook_log":
+            req = Req("GET", f"/webhooks/{draw(hook_ids)}/deliveries" + draw(log_query),
+                      "/webhooks/{webhook_id}/deliveries")
         elif kind == "health":
             req = Req("GET", "/health" + draw(QUERY_X), "/health")
         elif kind == "method":
             route = draw(ROUTE_NAMES)
             path = (route.replace("{tx_id}", "t1").replace("{account}", "SEED")
-                    .replace("{request_id}", "r1").replace("{name}", "app.js"))
+                    .replace("{request_id}", "r1").replace("{name}", "app.js")
+                    .replace("{webhook_id}", "wh_1"))
             req = Req(draw(WRONG_METHODS[route]), path, route, body=draw(EMPTY_OR_OBJECT))
         else:
             method, path = draw(UNKNOWN)
@@ -369,8 +405,11 @@ def requests(real_cursors: list[str], request_ids: list[str]) -> st.SearchStrate
 def fuzz_runtime(store_name: str, tmp_path: Path
                  ) -> Iterator[tuple[Client, Store, Runtime, Runtime]]:
     with STORES[store_name](tmp_path) as store:
+        hooks = WebhookSettings(store_path=str(tmp_path / "webhooks.db"), key="fuzz" * 8,
+                                queue_path=str(tmp_path / "webhook-queue.db"))
         rt = install(bootstrap(Settings(demo_api_key=KEY, max_body_bytes=MAX_BODY, max_batch=6,
-                                        stage="dev"), store), tmp_path)  # the embedded queue
+                                        stage="dev", webhooks=hooks), store),
+                     tmp_path)  # the embedded queue
         parts = rt  # drained by the run itself
         try:
             with Client(app) as client:
@@ -394,6 +433,18 @@ def seed_async(client: Client) -> list[str]:
                                   headers=headers)
         assert answer.status_code == 202, answer.body
         found.append(json.loads(answer.body)["request_id"])
+    return found
+
+
+def seed_webhooks(client: Client) -> list[str]:
+    """The ids of two registered webhooks (the fuzz may delete, ping and read them)."""
+    headers = {"x-api-key": KEY, "content-type": "application/json"}
+    found = []
+    for _ in range(2):
+        answer = client.http.post("/webhooks", body=json.dumps({"url": "http://127.0.0.1:9/"}),
+                                  headers=headers)
+        assert answer.status_code == 201, answer.body
+        found.append(json.loads(answer.body)["id"])
     return found
 
 
@@ -487,6 +538,9 @@ class Checker:
             assert status in (200, 301, 302, 304), (req, status)
             return
         assert response.headers.get("Cache-Control") == "no-store", (req, status)
+        if status == 204:  # DELETE /webhooks/{id}: no body
+            assert req.method == "DELETE" and not response.body, (req, response.body)
+            return
         body = json.loads(response.body)
         if status >= 400:
             check_error_shape(body)
@@ -523,12 +577,13 @@ def run_fuzz(store_name: str, shard: int, examples: int, tmp_path: Path) -> None
         seed_totals(store)
         real = seed_history(client)
         request_ids = seed_async(client)
+        webhook_ids = seed_webhooks(client)
         check = Checker(client, store)
 
         @seed(1000 + shard)
         @settings(max_examples=examples, deadline=None, database=None,
                   phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
-        @given(req=requests(real, request_ids))
+        @given(req=requests(real, request_ids, webhook_ids))
         def send(req: Req) -> None:
             check(req)
 
