@@ -21,21 +21,29 @@ class FlagDetail:
     rule: str
     version: int
     evidence: tuple[tuple[str, EvidenceValue], ...] = ()
+    # a suppression was in force for this account and rule when it flagged: the flag stands
+    # (counted like any other) but opened no alert and sent no event
+    suppressed: bool = False
 
     @classmethod
-    def of(cls, rule: str, version: int, evidence: dict[str, EvidenceValue]) -> FlagDetail:
+    def of(cls, rule: str, version: int, evidence: dict[str, EvidenceValue],
+           suppressed: bool = False) -> FlagDetail:
         """Evidence in key order: a store's map (DynamoDB's) does not keep insertion order."""
-        return cls(rule, version, tuple(sorted(evidence.items())))
+        return cls(rule, version, tuple(sorted(evidence.items())), suppressed)
 
     def to_json(self) -> dict[str, object]:
-        return {"rule": self.rule, "version": self.version, "evidence": dict(self.evidence)}
+        body: dict[str, object] = {"rule": self.rule, "version": self.version,
+                                   "evidence": dict(self.evidence)}
+        if self.suppressed:  # only when true: an unsuppressed flag reads as it always did
+            body["suppressed"] = True
+        return body
 
     @classmethod
     def from_json(cls, body: dict[str, object]) -> FlagDetail:
         evidence = body.get("evidence")
         pairs = evidence.items() if isinstance(evidence, dict) else ()
         return cls.of(str(body["rule"]), int(str(body["version"])),
-                      {str(k): _scalar(v) for k, v in pairs})
+                      {str(k): _scalar(v) for k, v in pairs}, body.get("suppressed") is True)
 
 
 def _scalar(value: object) -> EvidenceValue:

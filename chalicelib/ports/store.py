@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.aggregates import AggKey, Bucket
-from chalicelib.domain.alerts import Alert, Event
+from chalicelib.domain.alerts import Alert, AlertChange, Event, Suppression
 from chalicelib.domain.model import Transaction
 from chalicelib.domain.receipts import ItemFate, Receipt, ReceiptPart
 from chalicelib.domain.rule_sets import RuleSet
@@ -110,6 +110,12 @@ class UnitOfWork(ABC):
     @abstractmethod
     def get_account_states(self, accounts: list[str]) -> dict[str, AccountState]:
         """The rules' state of each account (version 0 for one never seen)."""
+
+    def get_suppressions(self, accounts: list[str]) -> list[Suppression]:
+        """The suppressions of these accounts, expired ones included (the caller decides what
+        is in force at its time). A store may read them with the account states. Optional: a
+        store without suppressions has none."""
+        return []
 
     @abstractmethod
     def commit(self, plan: WritePlan) -> None:
@@ -252,7 +258,55 @@ class OutboxStore(ABC):
         """Remove these events from the outbox (delivery now holds them)."""
 
 
-class Store(LedgerStore, KeyStore, AdminStore, RuleSetStore, ABC):
+class AlertChanged(Exception):
+    """The alert's status moved since it was read (a concurrent triage): read it again."""
+
+
+@dataclass(frozen=True)
+class AlertCounts:
+    """A bank's alert counters, kept with the commits and the triage (never counted by a scan):
+    alerts open now, and flags a suppression kept from opening one."""
+
+    open: int = 0
+    suppressed: int = 0
+
+
+class AlertStore(ABC):
+    """Alerts (written with the commit, see WritePlan), their triage, and the suppressions."""
+
+    @abstractmethod
+    def get_alert(self, bank: str, transaction_id: str) -> Alert | None:
+        """The bank's alert on a transaction, or None (another bank's is None too)."""
+
+    @abstractmethod
+    def list_alerts(self, bank: str, status: str | None, rule: str | None, account: str | None,
+                    limit: int, after: tuple[str, str] | None) -> list[Alert]:
+        """Alerts matching every filter given, newest transaction first, strictly after the
+        (time key, transaction id) position. Never a scan."""
+
+    @abstractmethod
+    def change_alert(self, bank: str, alert: Alert, change: AlertChange) -> Alert:
+        """Record a triage step on `alert` as read; raise AlertChanged when the stored alert is
+        no longer that one. The open count moves with the status in the same write."""
+
+    @abstractmethod
+    def alert_counts(self, bank: str) -> AlertCounts:
+        """The bank's counters (cheap: a few items, never a scan)."""
+
+    @abstractmethod
+    def put_suppression(self, suppression: Suppression) -> None:
+        """Store a new suppression (its id is new)."""
+
+    @abstractmethod
+    def list_suppressions(self, bank: str) -> list[Suppression]:
+        """The bank's suppressions (a store may already have dropped expired ones)."""
+
+    @abstractmethod
+    def delete_suppression(self, bank: str, suppression_id: str) -> bool:
+        """Remove one; False if the bank has no such suppression."""
+
+
+class Store(LedgerStore, KeyStore, AdminStore, RuleSetStore, AlertStore, OutboxStore, ABC):
     """A full adapter (SQLite, DynamoDB): every port in one object, as the runtime holds it.
     Consumers take only the port they use, so a fake implements only that."""
 

@@ -18,6 +18,7 @@ from botocore.config import Config
 
 from chalicelib.adapters.dynamo import dynamo_codec as codec
 from chalicelib.adapters.dynamo import dynamo_table as t
+from chalicelib.adapters.dynamo.dynamo_alert_store import DynamoAlerts
 from chalicelib.adapters.dynamo.dynamo_table import RETRY_CONFIG, DynamoTable
 from chalicelib.adapters.dynamo.dynamo_unit import DynamoUnitOfWork
 from chalicelib.config import Settings
@@ -41,7 +42,7 @@ __all__ = ["RETRY_CONFIG", "DynamoStore"]
 REPLAY_SEGMENTS = 8  # parallel scan segments of a replay's read
 
 
-class DynamoStore(Store):
+class DynamoStore(DynamoAlerts, Store):
     """A DynamoDB table (injected by name); a boto3 client made on first use and reused."""
 
     name = "dynamodb"

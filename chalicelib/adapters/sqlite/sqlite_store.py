@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.adapters.sqlite import sqlite_buckets as buckets
+from chalicelib.adapters.sqlite.sqlite_alerts import SqliteAlerts, suppressions_of, write_alerts
 from chalicelib.adapters.sqlite.sqlite_checkpoint import Checkpointer
 from chalicelib.adapters.sqlite.sqlite_file import SqliteFile
 from chalicelib.adapters.sqlite.sqlite_schema import TX_COLUMNS, create_schema, tx_from_row, tx_row
 from chalicelib.domain.aggregates import HOUR, AggKey, Bucket
+from chalicelib.domain.alerts import Suppression
 from chalicelib.domain.model import Transaction
 from chalicelib.domain.rules import AccountState
 from chalicelib.ports.store import (
@@ -88,6 +90,9 @@ class _SqliteUnitOfWork(UnitOfWork):
             found[account] = AccountState.from_json(json.loads(seen), version)
         return {a: found.get(a, AccountState()) for a in accounts}
 
+    def get_suppressions(self, accounts: list[str]) -> list[Suppression]:
+        return suppressions_of(self.conn, self.bank, accounts)
+
     def commit(self, plan: WritePlan) -> None:
         conn, bank = self.conn, self.bank
         unread = [a for a in plan.states if a not in self.versions]
@@ -110,6 +115,7 @@ class _SqliteUnitOfWork(UnitOfWork):
                 raise  # a bug, not a race: never retried as if it were one
             raise CommitConflict(str(exc)) from exc
         buckets.apply_deltas(conn, bank, plan.deltas)
+        write_alerts(conn, bank, plan)  # in the same transaction: an outbox, never lost
         if len(self.states) > STATE_CACHE_SIZE:
             self.states.clear()
         for account, state in plan.states.items():
@@ -117,7 +123,7 @@ class _SqliteUnitOfWork(UnitOfWork):
             self.states[(bank, account)] = replace(state, version=state.version + 1)
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteAlerts, Store):
     """A SQLite file; one connection per thread, writers serialised by BEGIN IMMEDIATE."""
 
     name = "sqlite"

@@ -120,7 +120,10 @@ def test_batch_of_100_over_50_accounts_costs_at_most_5_calls(counting: CountingA
     status, ops = counting.measure("POST", "/transactions",
                                    json.dumps({"transactions": batch("t", 100, 50, hours)}))
     assert status == 200
-    assert len(ops) <= 5, ops
+    # plus, for a batch that flags, the bank's suppressions: they ride in the states' read
+    # when it has room; at 48 hours it is full (100 keys), so they cost one GetItem
+    assert len(ops) <= (6 if hours == 48 else 5), ops
+    assert ops.count("GetItem") == (1 if hours == 48 else 0), ops
     assert ops[:2] == ["BatchGetItem", "BatchGetItem"]
     assert "Scan" not in ops
     assert counting.store.get_buckets(BANK, [BANK_KEY])[BANK_KEY].count == 101
