@@ -119,3 +119,27 @@ def test_many_events_all_arrive_once_through_failures_and_a_repeated_dispatch(
     assert set(ids) == {e.id for e in events}  # none lost
     assert sum(ids.values()) - len(ids) == 12  # the twelve 5xx answers were retried
     assert all(r.verified for r in got.seen)
+
+
+def test_a_flagged_transaction_reaches_the_receiver_from_the_stores_own_outbox(
+        runtime: Runtime, tmp_path: Path) -> None:
+    """The real commit side: ingest records the alert.opened event with the commit (SQLite's
+    outbox), the dispatcher hands it over, the receiver gets it signed, under its stable id."""
+    from chalicelib.domain.alerts import event_id
+
+    rt = webhook_runtime(runtime, tmp_path)
+    assert rt.outbox is rt.store  # the ledger store keeps the outbox
+    headers = {"x-api-key": TEST_KEY, "content-type": "application/json"}
+    with receiver() as got, Client(app) as client:
+        got.secret = webhooks.register(rt, "demo", {"url": got.url}, now_utc())["secret"]
+        for tx in (raw_tx("big1", amount="25000.00"), raw_tx("small1", amount="12.00")):
+            assert client.http.post("/transactions", headers=headers,
+                                    body=json.dumps(tx)).status_code == 201
+        webhook_delivery.drain(rt)
+        assert got.wait_for(1, 3)
+    (only,) = got.seen
+    body = json.loads(only.body)
+    assert only.verified and only.event_id == body["id"] == event_id("demo", "big1")
+    assert body["type"] == "alert.opened" and body["data"]["alert"]["transaction_id"] == "big1"
+    assert body["data"]["alert"]["transaction"]["amount"] == "25000.00"  # exact, a string
+    assert rt.outbox.pending_events(10) == []

@@ -34,6 +34,9 @@ BUS = "txn-stream-prod"  # the template's bus, so the policy test matches withou
 WEBHOOK_QUEUE = "txn-stream-prod-webhooks.fifo"
 KEY = "webhook-key-" + "k" * 40
 URL = "https://93.184.216.34/hooks/txn"  # a public address: no DNS needed
+SCHEDULED = {"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events",
+             "account": "123456789012", "time": "2026-01-10T18:00:00Z", "region": "us-east-1",
+             "resources": ["arn:aws:events:us-east-1:123456789012:rule/dispatch"], "detail": {}}
 
 
 @pytest.fixture
@@ -162,3 +165,27 @@ def test_sqs_a_bus_that_refuses_leaves_every_event_in_the_outbox(
     with pytest.raises(StoreError):
         webhook_delivery.dispatch_once(replace(rt, bus=missing), outbox)
     assert len(outbox.pending_events(10)) == 1
+
+
+def test_sqs_a_flagged_transaction_goes_from_the_tables_outbox_to_the_queue_and_the_bus(
+        deployed: tuple[Runtime, str]) -> None:
+    """The dispatcher Lambda on the real commit side: ingest records the event in the table
+    with the commit; the schedule's handler queues it and puts it on the bus, then marks it."""
+    from app import dispatch_webhooks
+    from chalicelib.domain.alerts import event_id
+    from tests.support.factories import raw_tx
+
+    rt, key = deployed
+    _, made = call(key, "POST", "/webhooks", "/webhooks", {"url": URL})
+    status, _ = call(key, "POST", "/transactions", "/transactions",
+                     raw_tx("big1", amount="25000.00"))
+    assert status == 201
+    assert rt.outbox is not None and [e.id for e in rt.outbox.pending_events(10)] == [
+        event_id("acme-bank", "big1")]
+    assert dispatch_webhooks(SCHEDULED, LambdaContext()) == {"dispatched": 1}
+    assert rt.outbox.pending_events(10) == []
+    assert rt.webhook_queue is not None
+    (message,) = rt.webhook_queue.receive(10, 60)
+    body = json.loads(message.body)
+    assert (body["webhook_id"], body["event"]["id"]) == (made["id"], event_id("acme-bank", "big1"))
+    assert dispatch_webhooks(SCHEDULED, LambdaContext()) == {"dispatched": 0}  # marked
