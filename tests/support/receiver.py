@@ -21,6 +21,7 @@ class Received:
     body: bytes
     signature: str
     verified: bool
+    answer: int | str = 200  # what the receiver answered ("hang": nothing)
 
 
 @dataclass
@@ -43,6 +44,12 @@ class Receiver:
         with self.lock:
             return Counter(r.event_id for r in self.seen)
 
+    def accepted(self) -> Counter[str]:
+        """How many times each event id was answered 2xx (more than once: a duplicate)."""
+        with self.lock:
+            return Counter(r.event_id for r in self.seen
+                           if isinstance(r.answer, int) and 200 <= r.answer < 300)
+
     def wait_for(self, count: int, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -64,14 +71,14 @@ def receiver(secret: str = "", answers: list[int | str] | None = None,
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             signature = self.headers.get("Txn-Signature") or ""
             ok = verify(state.secret, signature, body, int(time.time()))
+            answer = state.next_answer() if ok else 401
             with state.lock:
                 state.seen.append(Received(self.headers.get("Txn-Event-Id") or "", body,
-                                           signature, ok))
-            answer = state.next_answer()
+                                           signature, ok, answer))
             if answer == "hang":
                 state.release.wait(30)  # never answers within the sender's timeout
                 return
-            self.send_response(int(answer) if ok else 401)
+            self.send_response(int(answer))
             self.send_header("Content-Length", "0")
             self.end_headers()
 
