@@ -93,7 +93,9 @@ def test_every_alarm_notifies_the_optional_topic_and_has_a_period(packaged: Path
 
 
 def test_dynamodb_alarms_sum_every_operation_the_function_may_call(packaged: Path) -> None:
-    actions = {a.split(":")[1] for name in ("policy-prod.json", "policy-prod-consumer.json")
+    actions = {a.split(":")[1] for name in ("policy-prod.json", "policy-prod-consumer.json",
+                                            "policy-prod-dispatcher.json",
+                                            "policy-prod-webhooks.json")
                for s in json.loads((ROOT / ".chalice" / name).read_text())["Statement"]
                for a in s["Action"] if a.startswith("dynamodb:")}
     for name in ("DynamoThrottlesAlarm", "DynamoSystemErrorsAlarm"):
