@@ -29,8 +29,6 @@ from chalicelib.usecases import (
     ingest_sync,
     queries,
     rules_admin,
-    webhook_delivery,
-    webhooks,
 )
 from chalicelib.usecases.caller import identify
 from chalicelib.web import dashboard
@@ -362,6 +360,8 @@ def post_rules_replay() -> dict[str, Any]:
 
 @route("/webhooks", methods=["POST"], content_types=["*/*"])
 def post_webhook() -> Response:
+    from chalicelib.usecases import webhooks  # loaded on first use: not on ingest's cold start
+
     rt, request = get_runtime(), _request()
     ingest_sync.check_content_type(request.headers.get("content-type"))
     body = parse_json(_raw_body(request), rt.settings.max_body_bytes)
@@ -372,29 +372,39 @@ def post_webhook() -> Response:
 
 @route("/webhooks", methods=["GET"])
 def get_webhooks() -> dict[str, Any]:
+    from chalicelib.usecases import webhooks  # loaded on first use: not on ingest's cold start
+
     return webhooks.list_webhooks(get_runtime(), _bank())
 
 
 @route("/webhooks/{webhook_id}", methods=["DELETE"])
 def delete_webhook(webhook_id: str) -> Response:
+    from chalicelib.usecases import webhooks  # loaded on first use: not on ingest's cold start
+
     webhooks.delete(get_runtime(), _bank(), webhook_id, now_utc())
     return Response(body="", status_code=204)
 
 
 @route("/webhooks/{webhook_id}/test", methods=["POST"], content_types=["*/*"])
 def post_webhook_test(webhook_id: str) -> Response:
+    from chalicelib.usecases import webhooks  # loaded on first use: not on ingest's cold start
+
     return Response(body=webhooks.ping(get_runtime(), _bank(), webhook_id, now_utc()),
                     status_code=202)
 
 
 @route("/webhooks/{webhook_id}/deliveries", methods=["GET"])
 def get_webhook_deliveries(webhook_id: str) -> dict[str, Any]:
+    from chalicelib.usecases import webhooks  # loaded on first use: not on ingest's cold start
+
     return webhooks.deliveries(get_runtime(), _bank(), webhook_id, _request().query_params)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="dispatch_webhooks")
 def dispatch_webhooks(event: CloudWatchEvent) -> dict[str, int]:
     """The outbox's dispatcher on AWS: every minute, until the outbox is empty (or 50 s)."""
+    from chalicelib.usecases import webhook_delivery
+
     return {"dispatched": webhook_delivery.dispatch_all(get_runtime())}
 
 
@@ -402,4 +412,6 @@ def dispatch_webhooks(event: CloudWatchEvent) -> dict[str, int]:
 def deliver_webhooks(event: SQSEvent) -> dict[str, Any]:
     """The delivery queue's consumer on AWS (partial batch failures: retries wait out their
     backoff as the message's visibility)."""
+    from chalicelib.usecases import webhook_delivery
+
     return webhook_delivery.on_sqs_records(get_runtime(), [r.to_dict() for r in event])

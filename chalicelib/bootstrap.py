@@ -14,6 +14,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chalicelib.config import LOCAL_STAGES, ConfigError, QueueSettings, Settings, load_settings
 from chalicelib.domain.rule_sets import RuleSet
@@ -22,8 +23,10 @@ from chalicelib.ports.queue import Queue
 from chalicelib.ports.store import ApiKeyRecord, OutboxStore, ReceiptStore, Store
 from chalicelib.ports.tokens import TokenVerifier
 from chalicelib.ports.uploads import Uploads
-from chalicelib.ports.webhooks import EventBus, WebhookStore
 from chalicelib.support.ttl_cache import TtlCache
+
+if TYPE_CHECKING:  # webhooks' modules load when a webhook route or worker first needs them
+    from chalicelib.ports.webhooks import EventBus, WebhookStore
 
 
 @dataclass(frozen=True)
