@@ -233,9 +233,10 @@ class RuleSetStore(ABC):
     @abstractmethod
     def transactions_between(self, bank: str, since: str, until: str) -> Iterator[Transaction]:
         """The bank's transactions with since <= sort key < until (timeutil.sort_key), in any
-        order. SQLite reads its primary key's range of the bank; DynamoDB has no index by time
-        for every transaction (adding one would cost a write per transaction), so it scans in
-        parallel segments: a replay's read, never ingest's."""
+        order, each with its content and flag names (its `flag_details` may be left out: a
+        replay compares flags). SQLite reads its primary key's range of the bank; DynamoDB has
+        no index by time for every transaction (adding one would cost a write per
+        transaction), so it scans in parallel segments: a replay's read, never ingest's."""
 
 
 class OutboxStore(ABC):

@@ -92,3 +92,18 @@ def test_transactions_between_reads_a_window_of_the_bank(store: Store) -> None:
     found = store.transactions_between("b1", sort_key("2026-01-10T11:00:00Z"),
                                        sort_key("2026-01-10T13:00:00Z"))
     assert sorted(t.id for t in found) == ["w1", "w2"]
+
+
+def test_a_window_read_keeps_each_transactions_content_and_flags(store: Store) -> None:
+    items = [raw_tx("big", amount="20000.50", currency="USD",
+                    description="rent", merchant="M1", counterparty="C1", channel="wire",
+                    timestamp="2026-01-10T11:00:00.123456Z"),
+             raw_tx("plain", amount="7.00", timestamp="2026-01-10T12:00:00+02:00")]
+    ingest(store, "b1", items, NOW, CFG)
+    found = {t.id: t for t in store.transactions_between(
+        "b1", sort_key("2026-01-10T00:00:00Z"), sort_key("2026-01-11T00:00:00Z"))}
+    for tx_id, got in found.items():
+        stored = store.get_transaction("b1", tx_id)
+        assert stored is not None and got.content() == stored.content()
+        assert got.flags == stored.flags
+    assert found["big"].flags and str(found["big"].amount) == "20000.50"

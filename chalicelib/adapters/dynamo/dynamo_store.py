@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["RETRY_CONFIG", "DynamoStore"]
-REPLAY_SEGMENTS = 8  # parallel scan segments of a replay's read
 
 
 class DynamoStore(Store):
@@ -310,15 +309,9 @@ class DynamoStore(Store):
                              wire["updated_by"]["S"], json.loads(wire["body"]["S"]))
 
     def transactions_between(self, bank: str, since: str, until: str) -> Iterator[Transaction]:
-        # No index serves "every transaction of a bank by time" and one would cost a write per
-        # transaction; the replay scans in parallel segments (g1sk starts with the time key).
-        for item in self.db.scan_segments(
-                REPLAY_SEGMENTS, FilterExpression="begins_with(pk, :p) AND g1sk BETWEEN :a AND :b",
-                ExpressionAttributeValues={":p": {"S": t.tx_prefixes(bank)[0]},
-                                           ":a": {"S": since}, ":b": {"S": until}}):
-            tx = codec.tx_from(codec.from_wire(item))
-            if str(item[codec.G1SK]["S"]) < until:
-                yield tx
+        from chalicelib.adapters.dynamo import dynamo_replay  # replay only: not ingest's path
+
+        return dynamo_replay.transactions_between(self.db, bank, since, until)
 
     # --- ingest ------------------------------------------------------------------------------
 
