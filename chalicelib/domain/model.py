@@ -73,9 +73,10 @@ class Transaction:
         """The UTC text form, formatted once per object (aggregates ask for it often)."""
         return format_timestamp(self.timestamp)
 
-    @cached_property
+    @property
     def epoch(self) -> float:
-        """The time in epoch seconds, computed once per object (every windowed rule asks)."""
+        """The time in epoch seconds (a plain property: cached_property's first read, under
+        its lock, costs more than the few reads a transaction gets)."""
         return self.timestamp.timestamp()
 
     @property
@@ -113,9 +114,8 @@ class Transaction:
         flagged = Transaction(self.id, self.account, self.amount, self.currency, self.type,
                               self.timestamp, self.description, self.merchant,
                               self.counterparty, self.channel, flags, details)
-        for cached in ("timestamp_text", "epoch"):
-            if cached in self.__dict__:
-                flagged.__dict__[cached] = self.__dict__[cached]
+        if "timestamp_text" in self.__dict__:
+            flagged.__dict__["timestamp_text"] = self.__dict__["timestamp_text"]
         return flagged
 
     def to_json(self) -> dict[str, object]:
