@@ -166,8 +166,8 @@ def replay(store: RuleSetStore, bank: str, body: Any, defaults: RuleConfig,
     now_flags: Counter[str] = Counter()
     then_flags: Counter[str] = Counter()
     errors: Counter[str] = Counter()
-    added: list[tuple[str, str]] = []
-    removed: list[tuple[str, str]] = []
+    added: list[tuple[datetime, str]] = []
+    removed: list[tuple[datetime, str]] = []
     counted = flagged_then = flagged_now = 0
     for n, txs in enumerate(by_account.values()):
         if n % 100 == 0 and clock() - started > REPLAY_BUDGET_S:
