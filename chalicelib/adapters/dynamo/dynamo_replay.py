@@ -20,6 +20,7 @@ from chalicelib.adapters.dynamo import dynamo_table as t
 from chalicelib.domain.model import OPTIONAL_TEXT_FIELDS, Transaction
 from chalicelib.domain.money import quantize
 from chalicelib.domain.timeutil import parse_timestamp
+from chalicelib.ports.store import ReplayJobStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -93,3 +94,21 @@ def transactions_between(db: t.DynamoTable, bank: str, since: str,
         # BETWEEN includes `until`; the time key is `<sort key>#<id>`, so compare the text
         if str(wire[G1SK]["S"]) < until:
             yield tx_from_wire(wire)
+
+
+class DynamoReplayJobs(ReplayJobStore):
+    """Replay jobs' records in the ledger table: one item each (`RJ#<bank>#<job>`), the record
+    as JSON text (its size is bounded by the replay's id cap: well under 400 KB)."""
+
+    def __init__(self, db: t.DynamoTable) -> None:
+        self.db = db
+
+    def put_job(self, bank: str, job_id: str, record: dict[str, Any]) -> None:
+        self.db.on_table("put_item", Item={**t.replay_job_key(bank, job_id), "record": {
+            "S": json.dumps(record, separators=(",", ":"))}})
+
+    def get_job(self, bank: str, job_id: str) -> dict[str, Any] | None:
+        out = self.db.on_table("get_item", ConsistentRead=True,
+                               Key=t.replay_job_key(bank, job_id))
+        item = out.get("Item")
+        return None if item is None else dict(json.loads(item["record"]["S"]))

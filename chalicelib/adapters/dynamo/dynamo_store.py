@@ -27,6 +27,7 @@ from chalicelib.ports.store import (
     ApiKeyRecord,
     AppClientRecord,
     ReceiptStore,
+    ReplayJobStore,
     RuleSetRecord,
     Store,
     StoreError,
@@ -65,6 +66,12 @@ class DynamoStore(Store):
         from chalicelib.adapters.dynamo.dynamo_receipts import DynamoReceipts
 
         return DynamoReceipts(self.db)
+
+    def replay_jobs(self) -> ReplayJobStore:
+        """Replay jobs' records, kept in this store's table."""
+        from chalicelib.adapters.dynamo.dynamo_replay import DynamoReplayJobs
+
+        return DynamoReplayJobs(self.db)
 
     @property
     def client(self) -> DynamoDBClient:
