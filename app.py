@@ -162,12 +162,13 @@ def _repeated_headers(event: Request) -> list[str]:
 @app.middleware("http")
 def require_caller(event: Request, get_response: Callable[[Request], Response]) -> Response:
     """Map `x-api-key` or a bearer token to a bank for every route but the public ones (health,
-    the dashboard's page and files), and check the token's scope against the method (runs the
-    same locally and on AWS)."""
+    the dashboard's page and files), and check the token's scope against the method and route
+    (runs the same locally and on AWS)."""
     if event.context.get("resourcePath") in PUBLIC_PATHS:
         return get_response(event)
     try:
-        caller = identify(get_runtime(), event.headers, event.method, _repeated_headers(event))
+        caller = identify(get_runtime(), event.headers, event.method, _repeated_headers(event),
+                          str(event.context.get("resourcePath") or ""))
     except Exception as exc:  # a misconfigured store is answered and seen like a route's error
         event.context["authorizer"] = {"refused": getattr(exc, "reason", None)}
         return render_exception(exc)
