@@ -97,6 +97,16 @@ def give_up(rt: Runtime, message: ReceivedMessage, why: str) -> None:
         jobs.put_job(bank, job_id, {**record, "status": FAILED, "error": why[:500]})
 
 
+def requeue(rt: Runtime, message: ReceivedMessage) -> None:
+    """A dead-lettered job is redriven (scripts.redrive): `pending` again, so it runs."""
+    bank, job_id = _parse(message)
+    jobs = _jobs(rt)
+    record = jobs.get_job(bank, job_id)
+    if record is not None and record.get("status") == FAILED:
+        jobs.put_job(bank, job_id, {k: v for k, v in record.items() if k != "error"}
+                     | {"status": PENDING})
+
+
 def _answer(job_id: str, record: dict[str, Any]) -> dict[str, Any]:
     request = record.get("request") or {}
     body: dict[str, Any] = {"job_id": job_id, "status": record["status"],
