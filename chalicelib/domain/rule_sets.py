@@ -105,12 +105,17 @@ class Retention:
 
     def worth_keeping(self, seen: Seen) -> bool:
         near, credits = self._bounds_for(seen.currency)
+        amount = seen.amount
         for low, large in near:
-            if low <= seen.amount < large:
+            if low <= amount < large:
                 return True
-        # every credit a debit of at least the minimum can match: one within the tolerance
-        # of it, so from min / (1 + tolerance) up, not only from the minimum
-        return seen.credit and any(seen.amount * grown >= least for grown, least in credits)
+        if seen.credit:
+            # every credit a debit of at least the minimum can match: one within the
+            # tolerance of it, so from min / (1 + tolerance) up, not only from the minimum
+            for grown, least in credits:
+                if amount * grown >= least:
+                    return True
+        return False
 
 
 @dataclass(frozen=True)
