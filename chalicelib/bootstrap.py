@@ -20,7 +20,13 @@ from chalicelib.config import LOCAL_STAGES, ConfigError, QueueSettings, Settings
 from chalicelib.domain.rule_sets import RuleSet
 from chalicelib.ports.archive import Archive
 from chalicelib.ports.queue import Queue
-from chalicelib.ports.store import ApiKeyRecord, OutboxStore, ReceiptStore, Store
+from chalicelib.ports.store import (
+    ApiKeyRecord,
+    OutboxStore,
+    ReceiptStore,
+    ReplayJobStore,
+    Store,
+)
 from chalicelib.ports.tokens import TokenVerifier
 from chalicelib.ports.uploads import Uploads
 from chalicelib.support.ttl_cache import TtlCache
@@ -47,6 +53,7 @@ class Runtime:
     webhook_queue: Queue | None  # None: QUEUE=sqs without WEBHOOK_QUEUE_URL (deliveries off)
     bus: EventBus | None  # None: no EventBridge bus (EVENT_BUS_NAME unset)
     stop: threading.Event = field(default_factory=threading.Event, compare=False)
+    replay_jobs: ReplayJobStore | None = None  # None: replays only answer synchronously
 
     @property
     def queue_settings(self) -> QueueSettings:
@@ -93,6 +100,20 @@ def open_receipts(settings: Settings, store: Store) -> ReceiptStore:
 
     qs = settings.queue.files_beside(settings.sqlite_path)
     return SqliteReceipts(qs.receipts_path, settings.sqlite_synchronous)
+
+
+def open_replay_jobs(settings: Settings, store: Store) -> ReplayJobStore:
+    """Replay jobs' records, where the receipts are: the ledger table on DynamoDB, the
+    receipts' file on SQLite."""
+    if store.name == "dynamodb":
+        from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
+
+        if isinstance(store, DynamoStore):
+            return store.replay_jobs()
+    from chalicelib.adapters.sqlite.sqlite_replay_jobs import SqliteReplayJobs
+
+    qs = settings.queue.files_beside(settings.sqlite_path)
+    return SqliteReplayJobs(qs.receipts_path, settings.sqlite_synchronous)
 
 
 def open_webhooks(settings: Settings, store: Store) -> WebhookStore:
@@ -188,7 +209,8 @@ def bootstrap(settings: Settings | None = None, store: Store | None = None, *,
         verifier=verifier, archive=archive, uploads=uploads,
         webhooks=webhooks if webhooks is not None else open_webhooks(settings, store),
         webhook_queue=webhook_queue if webhook_queue is not None
-        else open_webhook_queue(settings), bus=bus)
+        else open_webhook_queue(settings), bus=bus,
+        replay_jobs=open_replay_jobs(settings, store))
 
 
 _lock = threading.Lock()

@@ -36,8 +36,11 @@ LAMBDA = None  # every function's role together: what the code's calls are check
 # tests/integration/adapters/dynamo/test_dynamo_store.py drives every route and checks).
 # They are granted to the operator by infra/operator-policy.json, not to the Lambda.
 OPERATOR_POLICY = ROOT / "infra" / "operator-policy.json"
-OPERATOR_ONLY = {"dynamodb:Scan", "dynamodb:BatchWriteItem",
-                 "dynamodb:DeleteItem"}  # unmap-client (scripts.keys)
+OPERATOR_ONLY = {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem"}  # unmap-client (scripts.keys)
+# A rules replay reads its window by a parallel Scan (no index serves it: one would cost a write
+# per transaction), on the request path and in its job on the consumer: the Lambda's one Scan,
+# granted on the table alone (statement RulesReplayScan), never on an index.
+REPLAY_SCAN = "dynamodb:Scan"
 # The one bulk write a Lambda makes: the outbox's dispatcher marks the events it handed over,
 # 25 a BatchWriteItem call (dynamo_alert_store.mark_dispatched); no other role may.
 DISPATCHER_ONLY = {"dynamodb:BatchWriteItem"}
@@ -47,6 +50,7 @@ AWS_TESTS = ["tests/contract/test_store_contract.py", "tests/integration/scripts
              "tests/contract/test_queue_contract.py",
              "tests/integration/usecases/test_consumer_sqs.py",
              "tests/contract/test_receipts_contract.py",
+             "tests/contract/test_rule_sets_contract.py",
              "tests/integration/usecases/test_statement_uploads.py",
              "tests/contract/test_webhooks_contract.py",
              "tests/integration/usecases/test_webhooks_sqs.py"]
@@ -249,9 +253,19 @@ def test_policy_allows_nothing_the_code_does_not_use(used: set[tuple[str, str]])
     assert unused == set()
     others = {a for p in (POLICY, CONSUMER_POLICY, UPLOADS_POLICY, WEBHOOKS_POLICY)
               for s in statements(p) for a in as_list(s["Action"])}
-    assert not others & OPERATOR_ONLY  # no Lambda but the dispatcher bulk-writes, none scans
+    assert not others & OPERATOR_ONLY  # no Lambda but the dispatcher bulk-writes or deletes
     dispatcher = {a for s in statements(DISPATCHER_POLICY) for a in as_list(s["Action"])}
     assert dispatcher & OPERATOR_ONLY == DISPATCHER_ONLY == dispatcher_used
+
+
+def test_the_lambda_scans_the_table_for_a_replay_only(used: set[tuple[str, str]]) -> None:
+    table = f"arn:aws:dynamodb:*:*:table/{prod_table()}"
+    for policy in (POLICY, CONSUMER_POLICY):  # the replay's route, and its job
+        scans = [s for s in statements(policy) if REPLAY_SCAN in as_list(s["Action"])]
+        assert [(s["Sid"], as_list(s["Action"]), as_list(s["Resource"])) for s in scans] == [
+            ("RulesReplayScan", [REPLAY_SCAN], [table])]
+    assert REPLAY_SCAN not in {a for s in statements(UPLOADS_POLICY) for a in as_list(s["Action"])}
+    assert any(a == REPLAY_SCAN and r.endswith(f":table/{prod_table()}") for a, r in used)
 
 
 def test_operator_policy_covers_what_reconcile_and_keys_use(used: set[tuple[str, str]]) -> None:

@@ -61,6 +61,7 @@ ROUTES = {"/transactions": ("POST",), "/analytics": ("GET",), "/transactions/{tx
           "/health": ("GET",), "/analytics/series": ("GET",), "/ingest/{request_id}": ("GET",),
           "/": ("GET",), "/dashboard": ("GET",), "/dashboard/static/{name}": ("GET",),
           "/rules": ("GET", "PUT"), "/rules/replay": ("POST",),
+          "/rules/replay/{job_id}": ("GET",),
           # statement files have a fuzz of their own (test_statements_fuzz.py): here, methods
           "/statements": ("POST",), "/statements/uploads": ("POST",),
           "/webhooks": ("GET", "POST"), "/webhooks/{webhook_id}": ("DELETE",),
@@ -293,8 +294,8 @@ UNKNOWN = st.tuples(st.sampled_from(METHODS), st.sampled_from(
 KINDS = st.sampled_from(["post", "post", "post", "text", "analytics", "series", "tx", "account",
                          "history", "history", "ingest", "health", "root", "dashboard",
                          "static", "method", "unknown", "rules", "put_rules", "put_rules",
-                         "replay", "webhook_post", "webhook_post", "webhooks", "webhook_delete",
-                         "webhook_test", "webhook_log"])
+                         "replay", "replay_job", "webhook_post", "webhook_post", "webhooks",
+                         "webhook_delete", "webhook_test", "webhook_log"])
 QUERY_VERSION = queries(["version"], st.one_of(st.sampled_from(["0", "1", "2", "99"]), ANY_TEXT))
 DASHBOARD_PATHS = st.sampled_from(["/dashboard", "/dashboard", "/dashboard/"])
 STATIC_NAMES = st.one_of(st.sampled_from(["app.js", "app.css", "uplot.min.js", "uplot.min.css"]),
@@ -322,11 +323,12 @@ WEBHOOK_BODIES = st.one_of(
 
 
 def requests(real_cursors: list[str], request_ids: list[str],
-             webhook_ids: list[str]) -> st.SearchStrategy[Req]:
+             job_ids: list[str], webhook_ids: list[str]) -> st.SearchStrategy[Req]:
     """Any request to any route (strategies built once: building them per draw is slow)."""
     history_query = queries(["limit", "cursor"], st.one_of(
         cursors(real_cursors), st.sampled_from(["1", "100", "101", "0"]), ANY_TEXT))
     ingest_ids = st.one_of(st.sampled_from(request_ids), SEGMENTS)
+    replay_jobs = st.one_of(st.sampled_from(job_ids), SEGMENTS)
     hook_ids = st.one_of(st.sampled_from(webhook_ids), SEGMENTS)
     log_query = queries(["limit"], st.one_of(st.sampled_from(["1", "20", "100", "101", "0"]),
                                              ANY_TEXT))
@@ -364,6 +366,8 @@ def requests(real_cursors: list[str], request_ids: list[str],
             req = Req("PUT", "/rules" + draw(QUERY_X), "/rules", body=draw(RULE_BODIES))
         elif kind == "replay":
             req = Req("POST", "/rules/replay", "/rules/replay", body=draw(REPLAY_BODIES))
+        elif kind == "replay_job":
+            req = Req("GET", f"/rules/replay/{draw(replay_jobs)}", "/rules/replay/{job_id}")
         elif kind == "webhook_post":
             req = Req("POST", "/webhooks", "/webhooks", body=draw(WEBHOOK_BODIES))
         elif kind == "webhooks":
@@ -382,7 +386,7 @@ def requests(real_cursors: list[str], request_ids: list[str],
             route = draw(ROUTE_NAMES)
             path = (route.replace("{tx_id}", "t1").replace("{account}", "SEED")
                     .replace("{request_id}", "r1").replace("{name}", "app.js")
-                    .replace("{webhook_id}", "wh_1"))
+                    .replace("{job_id}", "0" * 32).replace("{webhook_id}", "wh_1"))
             req = Req(draw(WRONG_METHODS[route]), path, route, body=draw(EMPTY_OR_OBJECT))
         else:
             method, path = draw(UNKNOWN)
@@ -447,6 +451,15 @@ def seed_webhooks(client: Client) -> list[str]:
         assert answer.status_code == 201, answer.body
         found.append(json.loads(answer.body)["id"])
     return found
+
+
+def seed_jobs(client: Client) -> list[str]:
+    """The id of a replay job (queued, run when the run drains the queue)."""
+    headers = {"x-api-key": KEY, "content-type": "application/json", "prefer": "respond-async"}
+    answer = client.http.post("/rules/replay", headers=headers, body=json.dumps(
+        {"since": "2026-01-10T00:00:00Z", "until": "2026-01-11T00:00:00Z"}))
+    assert answer.status_code == 202, answer.body
+    return [json.loads(answer.body)["job_id"]]
 
 
 def seed_history(client: Client) -> list[str]:
@@ -549,9 +562,11 @@ class Checker:
             return
         assert req.headers.get("x-api-key") == KEY or req.route in PUBLIC_PATHS, req
         assert self.schema(req.route, req.method, status).is_valid(body), (req, body)
-        if req.method == "POST" and req.route == "/transactions":
+        if req.method == "POST" and req.route in ("/transactions", "/rules/replay"):
             expected = _wants_async(req.headers.get("prefer"))
             assert expected is None or (status == 202) == expected, (req, status)
+            # a replay writes its job's record when it answers 202, and nothing else ever
+            assert req.route == "/transactions" or status == 202 or not written, req
         elif (req.method, req.route) not in WRITING:
             assert not written, ("a read stored something", req)
 
@@ -578,6 +593,7 @@ def run_fuzz(store_name: str, shard: int, examples: int, tmp_path: Path) -> None
         seed_totals(store)
         real = seed_history(client)
         request_ids = seed_async(client)
+        job_ids = seed_jobs(client)
         webhook_ids = seed_webhooks(client)
         check = Checker(client, store)
 
@@ -586,7 +602,8 @@ def run_fuzz(store_name: str, shard: int, examples: int, tmp_path: Path) -> None
         @seed(1000 + shard)
         @settings(max_examples=-(-examples // PER_EXAMPLE), deadline=None, database=None,
                   phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
-        @given(reqs=st.lists(requests(real, request_ids, webhook_ids), min_size=PER_EXAMPLE,
+        @given(reqs=st.lists(requests(real, request_ids, job_ids, webhook_ids),
+                             min_size=PER_EXAMPLE,
                              max_size=PER_EXAMPLE))
         def send(reqs: list[Req]) -> None:
             for req in reqs:
