@@ -16,6 +16,6 @@ def install(rt: Runtime, tmp_path: Path, max_receives: int = 3, groups: int = 0)
                           receipts_path=str(tmp_path / "receipts.db"),
                           max_receives=max_receives, visibility_s=30, local_workers=0,
                           groups=groups)
-    made = bootstrap(replace(rt.settings, queue=queue), rt.store)
+    made = bootstrap(replace(rt.settings, queue=queue), rt.store, verifier=rt.verifier)
     set_runtime(made)
     return made
