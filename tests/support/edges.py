@@ -26,6 +26,21 @@ def check_error_shape(body: Any) -> None:
         assert isinstance(detail["field"], str) and isinstance(detail["message"], str), body
 
 
+def refused(response: Any, status: int, code: str, *, field: str | None = None,
+            says: str | None = None) -> dict[str, Any]:
+    """Assert a refusal: its status, the one error shape, its `Code`, the field it names (in
+    Details) and words of its message or details; returns the body for more checks."""
+    assert response.status_code == status, (response.status_code, response.body)
+    body: dict[str, Any] = json.loads(response.body)
+    check_error_shape(body)
+    assert body["Code"] == code, body
+    if field is not None:
+        assert field in [d["field"] for d in body["Details"]], body
+    if says is not None:
+        assert says in body["Message"] or any(says in d["message"] for d in body["Details"]), body
+    return body
+
+
 def send_repeated(client: Client, method: str, path: str, lines: list[tuple[str, str]],
                   body: bytes = b"") -> HTTPResponse:
     """A request whose headers may repeat, as API Gateway hands it to the Lambda: every line in

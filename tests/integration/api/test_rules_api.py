@@ -15,6 +15,7 @@ from chalicelib.domain.rules import RULES
 from chalicelib.usecases.consumer import drain
 from tests.conftest import Api
 from tests.support.asyncing import install
+from tests.support.edges import refused
 from tests.support.factories import raw_tx
 
 NIGHT_WIRE = {"name": "night_wire", "when": 'channel == "wire" and (hour < 6 or hour >= 22)'
@@ -55,9 +56,9 @@ def test_put_answers_the_new_version_and_every_version_stays_readable(api: Api) 
     assert body_of(api.get("/rules"))["version"] == 2
     assert body_of(api.get("/rules?version=1"))["rules"] == [NIGHT_WIRE]
     assert body_of(api.get("/rules?version=0"))["version"] == 0
-    assert api.get("/rules?version=9").status_code == 404
-    assert api.get("/rules?version=x").status_code == 400
-    assert api.get("/rules?other=1").status_code == 400
+    refused(api.get("/rules?version=9"), 404, "NotFoundError", says="9")
+    refused(api.get("/rules?version=x"), 400, "ValidationError", field="version")
+    refused(api.get("/rules?other=1"), 400, "ValidationError", field="other")
 
 
 @pytest.mark.parametrize(("rule", "field", "words"), [
@@ -82,7 +83,8 @@ def test_a_bad_rule_is_400_naming_the_rule_and_where_and_nothing_is_stored(
 
 def test_rules_per_bank_are_capped(api: Api) -> None:
     many = [{"name": f"r{i}", "when": "amount > 1"} for i in range(51)]
-    assert put(api, {"rules": many}).status_code == 400
+    refused(put(api, {"rules": many}), 400, "ValidationError", field="rules", says="50")
+    assert body_of(api.get("/rules"))["version"] == 0  # nothing stored
 
 
 def test_flags_carry_evidence_on_every_read(api: Api) -> None:
@@ -155,4 +157,4 @@ def test_replay_compares_a_candidate_with_what_was_flagged_and_writes_nothing(
     {"since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z", "extra": 1},
 ])
 def test_replay_refuses_a_bad_window(api: Api, window: dict[str, Any]) -> None:
-    assert replay(api, window).status_code == 400
+    refused(replay(api, window), 400, "ValidationError")

@@ -12,6 +12,7 @@ from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.usecases.consumer import drain
 from tests.conftest import Api
 from tests.support.asyncing import install
+from tests.support.edges import refused
 
 SAMPLES = Path(__file__).resolve().parents[2] / "unit" / "domain" / "statements_samples"
 CH = "CH9300762011623852957"
@@ -143,4 +144,4 @@ def test_a_statement_writes_only_the_callers_bank(api: Api) -> None:
     assert body["count"] == 2
     other = api.client.http.get("/accounts/DE89370400440532013000",
                                 headers={"x-api-key": "someone-else"})
-    assert other.status_code == 403
+    refused(other, 403, "ForbiddenError")
