@@ -60,6 +60,8 @@ def test_async_batch_is_202_with_location_and_each_item_queued_or_rejected(
     assert runtime.store.get_transaction("demo", "a") is None  # queued, not yet applied
     pending = receipt(api, location)
     assert pending["status"] == "pending"
+    assert [(r["id"], r["status"]) for r in pending["results"]] == [
+        ("a", "queued"), ("bad", "rejected"), ("b", "queued")]
     drain(parts)
     done = receipt(api, location)
     assert done["status"] == "done"

@@ -102,12 +102,21 @@ def test_flags_carry_evidence_on_every_read(api: Api) -> None:
     assert body_of(batch)["results"][0]["flag_details"] == []
 
 
-def test_a_rule_that_fails_to_evaluate_never_fails_the_ingest(api: Api, runtime: Runtime) -> None:
+def test_a_rule_that_fails_to_evaluate_never_fails_the_ingest(
+        api: Api, runtime: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
     put(api, {"rules": [BROKEN, {"name": "any", "when": "amount > 0"}]})
+    capsys.readouterr()
     response = api.post(json.dumps(raw_tx("z1")))
     assert response.status_code == 201
     assert body_of(response)["transaction"]["flags"] == ["any"]
     assert runtime.store.get_transaction("demo", "z1") is not None
+    # the failure is logged where it happened: which bank, transaction, rule and version, and why
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+               if line.startswith('{"level"')]
+    (failed,) = [r for r in records if r["event"] == "rule_evaluation_failed"]
+    assert {k: failed[k] for k in ("level", "bank", "id", "rule", "version")} == {
+        "level": "WARNING", "bank": "demo", "id": "z1", "rule": "per_count", "version": 1}
+    assert "division by zero" in failed["error"]
 
 
 @pytest.fixture

@@ -129,9 +129,16 @@ def test_respond_async_answers_202_with_a_receipt_and_applies_the_entries(
         status, body, headers = send(api, sample("camt053_v08.xml"), prefer="respond-async")
         assert status == 202 and headers["Preference-Applied"] == "respond-async"
         assert body["summary"] == {"queued": 2, "rejected": 0} and body["format"] == "camt.053"
+        pending = json.loads(api.get(headers["Location"]).body)
         drain(parts)
         receipt = json.loads(api.get(headers["Location"]).body)
         assert receipt["status"] == "done" and receipt["summary"] == {"created": 2}
+        # the answer and the receipt name each entry while it is queued, as once it is applied
+        applied = [(r["id"], "created") for r in receipt["results"]]
+        assert all(tx_id for tx_id, _ in applied), receipt
+        for queued in (body, pending):
+            assert [(r["id"], "created") for r in queued["results"]] == applied, queued
+            assert {r["status"] for r in queued["results"]} == {"queued"}, queued
         _, again, _ = send(api, sample("camt053_v08.xml"))
         assert again["summary"]["duplicate"] == 2
     finally:
