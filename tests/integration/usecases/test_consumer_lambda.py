@@ -1,0 +1,125 @@
+"""The Lambda consumer (`on_sqs_records`) on the embedded queue and SQLite: SQS records read
+as delivered messages, the partial batch response, the backoff of a failed message, the batch
+failed whole when partial responses are off, and its log line."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.sqlite import SqliteStore
+from chalicelib.bootstrap import Runtime, bootstrap
+from chalicelib.config import QueueSettings, Settings
+from chalicelib.ports.queue import QueueError, ReceivedMessage
+from chalicelib.usecases import ingest_async
+from chalicelib.usecases.consumer import BatchFailedError, from_sqs_record, on_sqs_records
+from tests.conftest import NOW
+from tests.support.asyncing import store_down_for
+from tests.support.factories import raw_tx
+
+BANK = "demo"
+
+
+def runtime(tmp_path: Path, partial_batch: bool = True) -> Runtime:
+    queue = QueueSettings(path=str(tmp_path / "queue.db"),
+                          receipts_path=str(tmp_path / "receipts.db"), max_receives=3,
+                          visibility_s=30, local_workers=0, partial_batch=partial_batch)
+    return bootstrap(Settings(sqlite_path=str(tmp_path / "ledger.db"), queue=queue),
+                     SqliteStore(str(tmp_path / "ledger.db")))
+
+
+def record(m: ReceivedMessage) -> dict[str, Any]:
+    """A delivered message as Lambda hands it over in an SQS event."""
+    return {"messageId": m.message_id, "receiptHandle": m.handle, "body": m.body,
+            "attributes": {"MessageGroupId": m.group,
+                           "ApproximateReceiveCount": str(m.receive_count)},
+            "eventSource": "aws:sqs"}
+
+
+def delivered(rt: Runtime, *accounts: str) -> list[ReceivedMessage]:
+    """One transaction per account submitted asynchronously (a message per account group),
+    then received from the queue as SQS would deliver them."""
+    rt = replace(rt, settings=replace(rt.settings, queue=replace(rt.settings.queue, groups=8)))
+    txs = [raw_tx(f"t-{a}", account=a, amount="5.00") for a in accounts]
+    ingest_async.submit(rt, BANK, json.dumps({"transactions": txs}).encode(), NOW, "r1")
+    messages = rt.queue.receive(10, 30)
+    assert len(messages) == len(accounts)
+    return messages
+
+
+def logged(capsys: pytest.CaptureFixture[str], event: str) -> list[dict[str, Any]]:
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+               if line.startswith('{"level"')]
+    return [r for r in records if r["event"] == event]
+
+
+def test_an_sqs_record_reads_as_the_message_it_delivers() -> None:
+    message = ReceivedMessage("m-1", "g-3", '{"x": 1}', 4, "handle-1")
+    assert from_sqs_record(record(message)) == message
+    bare = {"messageId": "m-2", "receiptHandle": "h", "body": "b"}  # no attributes at all
+    assert from_sqs_record(bare) == ReceivedMessage("m-2", "", "b", 1, "h")
+
+
+def test_every_message_applied_answers_no_failures_and_logs_the_batch(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rt = runtime(tmp_path)
+    messages = delivered(rt, "A1", "B2")
+    capsys.readouterr()
+    assert on_sqs_records(rt, [record(m) for m in messages]) == {"batchItemFailures": []}
+    (line,) = logged(capsys, "ingest_batch")
+    assert {k: line[k] for k in ("level", "received", "done", "failed", "skipped")} == {
+        "level": "INFO", "received": 2, "done": 2, "failed": 0, "skipped": 0}
+    assert rt.store.get_transaction(BANK, "t-A1") is not None
+    assert rt.store.get_transaction(BANK, "t-B2") is not None
+
+
+def test_a_failed_message_is_reported_alone_and_comes_back_after_its_backoff(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    rt = runtime(tmp_path)
+    messages = delivered(rt, "A1", "B2")
+    store_down_for(monkeypatch, "account", {"B2"})
+    failing = next(m for m in messages if json.loads(m.body)["items"][0][1]["account"] == "B2")
+    capsys.readouterr()
+    answer = on_sqs_records(rt, [record(m) for m in messages])
+    assert answer == {"batchItemFailures": [{"itemIdentifier": failing.message_id}]}
+    (line,) = logged(capsys, "ingest_batch")
+    assert (line["received"], line["done"], line["failed"]) == (2, 1, 1)
+    assert rt.queue.receive(10, 30) == []  # not at once: after the backoff (a second or more)
+    assert rt.store.get_transaction(BANK, "t-A1") is not None
+    assert rt.store.get_transaction(BANK, "t-B2") is None
+
+
+def test_without_partial_batch_responses_a_failure_fails_the_whole_batch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = runtime(tmp_path, partial_batch=False)
+    messages = delivered(rt, "A1", "B2")
+    store_down_for(monkeypatch, "account", {"B2"})
+    with pytest.raises(BatchFailedError, match="1 of 2 messages failed"):
+        on_sqs_records(rt, [record(m) for m in messages])
+    bucket = rt.store.get_transaction(BANK, "t-A1")
+    assert bucket is not None and bucket.amount == Decimal("5.00")  # applied: a no-op again
+
+
+def test_a_backoff_the_queue_refuses_is_logged_and_the_answer_is_the_same(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    rt = runtime(tmp_path)
+    (message,) = delivered(rt, "B2")
+    store_down_for(monkeypatch, "account", {"B2"})
+
+    def refuse(handle: str, timeout_s: int) -> None:
+        raise QueueError("injected: throttled")
+
+    monkeypatch.setattr(rt.queue, "change_visibility", refuse)
+    capsys.readouterr()
+    answer = on_sqs_records(rt, [record(message)])
+    assert answer == {"batchItemFailures": [{"itemIdentifier": message.message_id}]}
+    (warning,) = logged(capsys, "ingest_backoff_failed")
+    assert (warning["level"], warning["message_id"], warning["error"]) == (
+        "WARNING", message.message_id, "injected: throttled")
