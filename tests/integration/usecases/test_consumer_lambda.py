@@ -1,6 +1,7 @@
-"""The Lambda consumer (`on_sqs_records`) on the embedded queue and SQLite: SQS records read
-as delivered messages, the partial batch response, the backoff of a failed message, the batch
-failed whole when partial responses are off, and its log line."""
+"""The consumer on the embedded queue and SQLite. The Lambda's (`on_sqs_records`): SQS records
+read as delivered messages, the partial batch response, the backoff of a failed message, the
+batch failed whole when partial responses are off, its log lines. The local one's (`poll_once`,
+`drain`): what it asks the queue for, a skipped message made visible at once, every batch."""
 
 from __future__ import annotations
 
@@ -15,9 +16,15 @@ import pytest
 from chalicelib.adapters.sqlite import SqliteStore
 from chalicelib.bootstrap import Runtime, bootstrap
 from chalicelib.config import QueueSettings, Settings
-from chalicelib.ports.queue import QueueError, ReceivedMessage
+from chalicelib.ports.queue import MAX_RECEIVE_BATCH, QueueError, ReceivedMessage
 from chalicelib.usecases import ingest_async
-from chalicelib.usecases.consumer import BatchFailedError, from_sqs_record, on_sqs_records
+from chalicelib.usecases.consumer import (
+    BatchFailedError,
+    drain,
+    from_sqs_record,
+    on_sqs_records,
+    poll_once,
+)
 from tests.conftest import NOW
 from tests.support.asyncing import store_down_for
 from tests.support.factories import raw_tx
@@ -41,12 +48,18 @@ def record(m: ReceivedMessage) -> dict[str, Any]:
             "eventSource": "aws:sqs"}
 
 
-def delivered(rt: Runtime, *accounts: str) -> list[ReceivedMessage]:
-    """One transaction per account submitted asynchronously (a message per account group),
-    then received from the queue as SQS would deliver them."""
-    rt = replace(rt, settings=replace(rt.settings, queue=replace(rt.settings.queue, groups=8)))
+def submitted(rt: Runtime, *accounts: str, groups: int) -> None:
+    """One transaction per account submitted asynchronously (a message per account, in
+    `groups` message groups)."""
+    rt = replace(rt, settings=replace(rt.settings, queue=replace(rt.settings.queue,
+                                                                 groups=groups)))
     txs = [raw_tx(f"t-{a}", account=a, amount="5.00") for a in accounts]
     ingest_async.submit(rt, BANK, json.dumps({"transactions": txs}).encode(), NOW, "r1")
+
+
+def delivered(rt: Runtime, *accounts: str) -> list[ReceivedMessage]:
+    """`submitted`, then received from the queue as SQS would deliver them."""
+    submitted(rt, *accounts, groups=8)
     messages = rt.queue.receive(10, 30)
     assert len(messages) == len(accounts)
     return messages
@@ -123,3 +136,44 @@ def test_a_backoff_the_queue_refuses_is_logged_and_the_answer_is_the_same(
     (warning,) = logged(capsys, "ingest_backoff_failed")
     assert (warning["level"], warning["message_id"], warning["error"]) == (
         "WARNING", message.message_id, "injected: throttled")
+
+
+def test_a_poll_asks_for_a_full_batch_under_the_stages_visibility_and_wait(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = runtime(tmp_path)
+    asked: list[tuple[int, int, float]] = []
+
+    def receive(max_messages: int, visibility_timeout_s: int,
+                wait_s: float = 0) -> list[ReceivedMessage]:
+        asked.append((max_messages, visibility_timeout_s, wait_s))
+        return []
+
+    monkeypatch.setattr(rt.queue, "receive", receive)
+    assert poll_once(rt, 0.25) == 0
+    assert asked == [(MAX_RECEIVE_BATCH, rt.settings.queue.visibility_s, 0.25)]
+
+
+def test_a_message_skipped_behind_a_failed_one_is_delivered_again_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = runtime(tmp_path)
+    now = [1_000_000.0]
+    monkeypatch.setattr(rt.queue, "clock", lambda: now[0])
+    for request_id, tx_id in (("r1", "first"), ("r2", "behind")):  # one account: one group
+        body = json.dumps(raw_tx(tx_id, account="A1")).encode()
+        ingest_async.submit(rt, BANK, body, NOW, request_id)
+    store_down_for(monkeypatch, "id", {"first"})
+    assert poll_once(rt) == 2
+    # the failed one backs off a few seconds; the skipped one is visible again at once, not
+    # after the visibility timeout (30 s), so both come back together after the backoff
+    now[0] += 10
+    again = rt.queue.receive(10, 30)
+    assert [json.loads(m.body)["items"][0][1]["id"] for m in again] == ["first", "behind"]
+
+
+def test_drain_consumes_batch_after_batch_until_nothing_is_left(tmp_path: Path) -> None:
+    rt = runtime(tmp_path)
+    accounts = [f"C{i}" for i in range(MAX_RECEIVE_BATCH * 2 + 3)]
+    submitted(rt, *accounts, groups=64)
+    drain(rt)
+    assert all(rt.store.get_transaction(BANK, f"t-{a}") is not None for a in accounts)
+    assert rt.queue.depth() == (0, 0)
