@@ -116,6 +116,12 @@ def test_a_dead_lettered_message_and_its_skipped_siblings_read_failed_and_redriv
         receipt = parts.receipts.get(BANK, request)
         assert receipt is not None and receipt.done, fates(parts, request)
         assert {s for _, s in fates(parts, request)} == {"failed"}
+    receipt = parts.receipts.get(BANK, behind)
+    assert receipt is not None
+    for item in receipt.items():  # each says why: it never failed itself
+        (why,) = item.errors
+        assert why["field"] == "queue" and "behind a failed message of its group" in why[
+            "message"], why
     broken.clear()
     from scripts.redrive import redrive
 
