@@ -65,9 +65,9 @@ def delivered(rt: Runtime, *accounts: str) -> list[ReceivedMessage]:
     return messages
 
 
-def logged(capsys: pytest.CaptureFixture[str], event: str) -> list[dict[str, Any]]:
-    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()
-               if line.startswith('{"level"')]
+def logged(out: str, event: str) -> list[dict[str, Any]]:
+    """The log records of `event` in what was printed."""
+    records = [json.loads(line) for line in out.splitlines() if line.startswith('{"level"')]
     return [r for r in records if r["event"] == event]
 
 
@@ -84,7 +84,7 @@ def test_every_message_applied_answers_no_failures_and_logs_the_batch(
     messages = delivered(rt, "A1", "B2")
     capsys.readouterr()
     assert on_sqs_records(rt, [record(m) for m in messages]) == {"batchItemFailures": []}
-    (line,) = logged(capsys, "ingest_batch")
+    (line,) = logged(capsys.readouterr().out, "ingest_batch")
     assert {k: line[k] for k in ("level", "received", "done", "failed", "skipped")} == {
         "level": "INFO", "received": 2, "done": 2, "failed": 0, "skipped": 0}
     assert rt.store.get_transaction(BANK, "t-A1") is not None
@@ -101,7 +101,11 @@ def test_a_failed_message_is_reported_alone_and_comes_back_after_its_backoff(
     capsys.readouterr()
     answer = on_sqs_records(rt, [record(m) for m in messages])
     assert answer == {"batchItemFailures": [{"itemIdentifier": failing.message_id}]}
-    (line,) = logged(capsys, "ingest_batch")
+    printed = capsys.readouterr()
+    (split,) = logged(printed.out, "ingest_batch_split")  # one commit failed: one by one
+    assert (split["level"], split["messages"]) == ("WARNING", 2)
+    assert split["error"].startswith("the store is down"), split
+    (line,) = logged(printed.out, "ingest_batch")
     assert (line["received"], line["done"], line["failed"]) == (2, 1, 1)
     assert rt.queue.receive(10, 30) == []  # not at once: after the backoff (a second or more)
     assert rt.store.get_transaction(BANK, "t-A1") is not None
@@ -133,7 +137,7 @@ def test_a_backoff_the_queue_refuses_is_logged_and_the_answer_is_the_same(
     capsys.readouterr()
     answer = on_sqs_records(rt, [record(message)])
     assert answer == {"batchItemFailures": [{"itemIdentifier": message.message_id}]}
-    (warning,) = logged(capsys, "ingest_backoff_failed")
+    (warning,) = logged(capsys.readouterr().out, "ingest_backoff_failed")
     assert (warning["level"], warning["message_id"], warning["error"]) == (
         "WARNING", message.message_id, "injected: throttled")
 
