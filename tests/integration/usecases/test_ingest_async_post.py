@@ -1,5 +1,6 @@
-"""`POST /transactions` with `Prefer: respond-async`, below the route: what it archives and
-what it counts (the consumer counts what it creates; the request counts what it refused)."""
+"""`POST /transactions` with `Prefer: respond-async`, below the route: what it refuses, archives
+and counts (the request counts what it refused; the consumer what it creates and the rules
+that failed)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from chalicelib.bootstrap import Runtime, bootstrap
 from chalicelib.config import Settings
 from chalicelib.errors import UnsupportedMediaTypeError
 from chalicelib.usecases import ingest_async
+from chalicelib.usecases.consumer import drain
+from chalicelib.usecases.rules_admin import put_rules
 from tests.conftest import NOW
 from tests.support.asyncing import install
 from tests.support.factories import raw_tx
@@ -72,3 +75,24 @@ def test_an_async_body_refused_whole_is_counted_once_in_its_stage(
     (metrics,) = outcome_metrics(capsys)
     assert (metrics["stage"], metrics["Rejected"]) == ("qa", 1)
     assert isinstance(rt.archive, KeptBodies) and rt.archive.puts == []
+
+
+def test_an_item_that_is_not_an_object_is_rejected_alone(rt: Runtime) -> None:
+    raw = json.dumps({"transactions": [raw_tx("ok"), 5, "x"]}).encode()
+    _, body = ingest_async.post(rt, "demo", "application/json", raw, NOW)
+    assert [(r["id"], r["status"]) for r in body["results"]] == [
+        ("ok", "queued"), (None, "rejected"), (None, "rejected")]
+
+
+def test_the_consumer_counts_rules_that_failed_to_evaluate_in_its_stage(
+        rt: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
+    put_rules(rt.store, "demo", {"rules": [{"name": "ratio", "when": "amount / count_1h > 1"}]},
+              "key:demo", NOW, rt.settings.rules)
+    ingest_async.post(rt, "demo", "application/json", json.dumps(raw_tx("r1")).encode(), NOW)
+    capsys.readouterr()
+    drain(rt)
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+               if line.startswith('{"_aws"')]
+    (metrics,) = [r for r in records if "RuleEvaluationErrors" in r]
+    assert (metrics["stage"], metrics["source"], metrics["RuleEvaluationErrors"]) == (
+        "qa", "ingest_queue", 1)
