@@ -185,8 +185,8 @@ def test_a_queue_failing_half_way_is_503_and_the_unsent_items_read_failed(
     broken = replace(parts, queue=SendsOnlyTheFirst(parts.queue))
     set_runtime(broken)
     response = api.post(batch(raw_tx("s1"), raw_tx("s2", account="B9")), **ASYNC)
-    assert response.status_code == 503 and json.loads(response.body)["Code"] == \
-        "ServiceUnavailableError"
+    refused(response, 503, "ServiceUnavailableError",
+            says="the ingest queue is unavailable; retry (injected: the second batch")
     assert response.headers["Retry-After"]
     drain(broken)
     (request_id,) = _request_ids(parts)
@@ -231,7 +231,8 @@ def test_items_not_known_to_be_queued_are_never_applied_even_when_delivered(
     broken = replace(parts, queue=QueuesThenFails(parts.queue))
     set_runtime(broken)
     response = api.post(batch(raw_tx("u1"), raw_tx("u2", account="B9")), **ASYNC)
-    assert response.status_code == 503  # the client sends it again; what went is `duplicate`
+    # the client sends it again; what went is `duplicate`
+    refused(response, 503, "ServiceUnavailableError", says="the ingest queue is unavailable")
     assert parts.queue.depth()[0] == 2  # the messages did reach the queue
     drain(broken)  # and are delivered: the consumer must skip them
     (request_id,) = _request_ids(parts)
