@@ -98,8 +98,10 @@ def test_flags_carry_evidence_on_every_read(api: Api) -> None:
     assert body_of(api.get("/transactions/w1"))["flag_details"] == [detail]
     assert body_of(api.get("/accounts/A123/transactions"))["items"][0]["flag_details"] == [detail]
     assert body_of(api.get("/analytics"))["flags"]["recent"][0]["flag_details"] == [detail]
-    batch = api.post(json.dumps({"transactions": [raw_tx("w2", amount="1.00")]}))
-    assert body_of(batch)["results"][0]["flag_details"] == []
+    batch = api.post(json.dumps({"transactions": [
+        raw_tx("w2", amount="1.00"), raw_tx("w3", amount="1500.00", channel="wire",
+                                            type="debit", timestamp="2026-01-10T23:30:00Z")]}))
+    assert [r["flag_details"] for r in body_of(batch)["results"]] == [[], [detail]]
 
 
 def test_a_rule_that_fails_to_evaluate_never_fails_the_ingest(
