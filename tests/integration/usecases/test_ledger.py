@@ -109,3 +109,15 @@ def test_threads_replaying_the_same_ids_store_each_once(tmp_path: Path) -> None:
     assert find_drift(store, "bank") == []
     analytics = bank_analytics(store, "bank", Window(), NOW)
     assert analytics["count"] == 40
+
+
+def test_a_repeat_in_a_batch_is_judged_against_what_the_id_already_holds(
+        tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "ledger.db"))
+    ingest(store, "acme", [raw_tx("x", amount="10.00")], NOW, RuleConfig())
+    results = ingest(store, "acme", [raw_tx("x", amount="20.00"), raw_tx("x", amount="10.00"),
+                                     raw_tx("x", amount="30.00")], NOW, RuleConfig())
+    # the leader clashes with the stored 10.00; the repeats are compared with that, not it
+    assert [r.status for r in results] == [CONFLICT, DUPLICATE, CONFLICT]
+    assert results[1].transaction is not None and results[1].transaction.amount == Decimal(
+        "10.00")
