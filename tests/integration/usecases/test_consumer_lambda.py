@@ -84,7 +84,9 @@ def test_every_message_applied_answers_no_failures_and_logs_the_batch(
     messages = delivered(rt, "A1", "B2")
     capsys.readouterr()
     assert on_sqs_records(rt, [record(m) for m in messages]) == {"batchItemFailures": []}
-    (line,) = logged(capsys.readouterr().out, "ingest_batch")
+    printed = capsys.readouterr().out
+    assert logged(printed, "ingest_batch_split") == []  # one commit for the whole batch
+    (line,) = logged(printed, "ingest_batch")
     assert {k: line[k] for k in ("level", "received", "done", "failed", "skipped")} == {
         "level": "INFO", "received": 2, "done": 2, "failed": 0, "skipped": 0}
     assert rt.store.get_transaction(BANK, "t-A1") is not None
@@ -95,6 +97,8 @@ def test_a_failed_message_is_reported_alone_and_comes_back_after_its_backoff(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     rt = runtime(tmp_path)
+    now = [1_000_000.0]
+    monkeypatch.setattr(rt.queue, "clock", lambda: now[0])
     messages = delivered(rt, "A1", "B2")
     store_down_for(monkeypatch, "account", {"B2"})
     failing = next(m for m in messages if json.loads(m.body)["items"][0][1]["account"] == "B2")
@@ -108,6 +112,8 @@ def test_a_failed_message_is_reported_alone_and_comes_back_after_its_backoff(
     (line,) = logged(printed.out, "ingest_batch")
     assert (line["received"], line["done"], line["failed"]) == (2, 1, 1)
     assert rt.queue.receive(10, 30) == []  # not at once: after the backoff (a second or more)
+    now[0] += 10  # the backoff, not the visibility timeout (30 s)
+    assert [m.message_id for m in rt.queue.receive(10, 30)] == [failing.message_id]
     assert rt.store.get_transaction(BANK, "t-A1") is not None
     assert rt.store.get_transaction(BANK, "t-B2") is None
 
