@@ -187,3 +187,12 @@ def test_drain_consumes_batch_after_batch_until_nothing_is_left(tmp_path: Path) 
     drain(rt)
     assert all(rt.store.get_transaction(BANK, f"t-{a}") is not None for a in accounts)
     assert rt.queue.depth() == (0, 0)
+
+
+def test_a_request_is_queued_as_one_message_per_group_of_the_stages_setting(
+        tmp_path: Path) -> None:
+    rt = runtime(tmp_path)
+    submitted(rt, "A1", "B2", "C3", groups=1)  # one group for every account: one message
+    (message,) = rt.queue.receive(10, 30)
+    assert [item[1]["account"] for item in json.loads(message.body)["items"]] == [
+        "A1", "B2", "C3"]
