@@ -22,7 +22,15 @@ from chalicelib.errors import (
 )
 from chalicelib.observability import RequestObserver, log
 from chalicelib.ports.store import StoreError, StoreRefused
-from chalicelib.usecases import analytics, consumer, ingest_async, ingest_sync, queries, rules_admin
+from chalicelib.usecases import (
+    analytics,
+    consumer,
+    ingest_async,
+    ingest_sync,
+    queries,
+    replay_jobs,
+    rules_admin,
+)
 from chalicelib.usecases.caller import identify
 from chalicelib.web import dashboard
 from chalicelib.web.framing import STANDARD_HEADERS
@@ -154,12 +162,13 @@ def _repeated_headers(event: Request) -> list[str]:
 @app.middleware("http")
 def require_caller(event: Request, get_response: Callable[[Request], Response]) -> Response:
     """Map `x-api-key` or a bearer token to a bank for every route but the public ones (health,
-    the dashboard's page and files), and check the token's scope against the method (runs the
-    same locally and on AWS)."""
+    the dashboard's page and files), and check the token's scope against the method and route
+    (runs the same locally and on AWS)."""
     if event.context.get("resourcePath") in PUBLIC_PATHS:
         return get_response(event)
     try:
-        caller = identify(get_runtime(), event.headers, event.method, _repeated_headers(event))
+        caller = identify(get_runtime(), event.headers, event.method, _repeated_headers(event),
+                          str(event.context.get("resourcePath") or ""))
     except Exception as exc:  # a misconfigured store is answered and seen like a route's error
         event.context["authorizer"] = {"refused": getattr(exc, "reason", None)}
         return render_exception(exc)
@@ -340,9 +349,28 @@ def put_rules() -> dict[str, Any]:
 
 
 @route("/rules/replay", methods=["POST"], content_types=["*/*"])
-def post_rules_replay() -> dict[str, Any]:
+def post_rules_replay() -> Response:
     rt, request = get_runtime(), _request()
     ingest_sync.check_content_type(request.headers.get("content-type"))
     body = parse_json(_raw_body(request), rt.settings.max_body_bytes)
     active = rules_admin.active_rule_set(rt.store, _bank(), rt.settings.rules, rt.rule_sets)
-    return rules_admin.replay(rt.store, _bank(), body, rt.settings.rules, active)
+    asked = ingest_async.wants_async(_every_value(request, "prefer"))
+    if not asked:
+        try:
+            return Response(body=rules_admin.replay(rt.store, _bank(), body, rt.settings.rules,
+                                                    active), status_code=200)
+        except rules_admin.ReplayTooLong:
+            if rt.replay_jobs is None:
+                raise
+    job = replay_jobs.submit(rt, _bank(), rules_admin.replay_request(body, rt.settings.rules,
+                                                                     active), now_utc())
+    headers: dict[str, str | list[str]] = {
+        "Location": f"{_base_path(request)}/rules/replay/{job['job_id']}"}
+    if asked:
+        headers["Preference-Applied"] = "respond-async"
+    return Response(body=job, status_code=202, headers=headers)
+
+
+@route("/rules/replay/{job_id}", methods=["GET"])
+def get_rules_replay(job_id: str) -> dict[str, Any]:
+    return replay_jobs.status(get_runtime(), _bank(), job_id)

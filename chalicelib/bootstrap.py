@@ -16,7 +16,7 @@ from chalicelib.config import QueueSettings, Settings, load_settings
 from chalicelib.domain.rule_sets import RuleSet
 from chalicelib.ports.archive import Archive
 from chalicelib.ports.queue import Queue
-from chalicelib.ports.store import ApiKeyRecord, ReceiptStore, Store
+from chalicelib.ports.store import ApiKeyRecord, ReceiptStore, ReplayJobStore, Store
 from chalicelib.ports.tokens import TokenVerifier
 from chalicelib.ports.uploads import Uploads
 from chalicelib.support.ttl_cache import TtlCache
@@ -37,6 +37,7 @@ class Runtime:
     archive: Archive | None  # None: no raw archive (ARCHIVE_BUCKET unset)
     uploads: Uploads | None  # None: no presigned uploads of large files (UPLOAD_BUCKET unset)
     stop: threading.Event = field(default_factory=threading.Event, compare=False)
+    replay_jobs: ReplayJobStore | None = None  # None: replays only answer synchronously
 
     @property
     def queue_settings(self) -> QueueSettings:
@@ -80,6 +81,20 @@ def open_receipts(settings: Settings, store: Store) -> ReceiptStore:
     return SqliteReceipts(qs.receipts_path, settings.sqlite_synchronous)
 
 
+def open_replay_jobs(settings: Settings, store: Store) -> ReplayJobStore:
+    """Replay jobs' records, where the receipts are: the ledger table on DynamoDB, the
+    receipts' file on SQLite."""
+    if store.name == "dynamodb":
+        from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
+
+        if isinstance(store, DynamoStore):
+            return store.replay_jobs()
+    from chalicelib.adapters.sqlite.sqlite_replay_jobs import SqliteReplayJobs
+
+    qs = settings.queue.files_beside(settings.sqlite_path)
+    return SqliteReplayJobs(qs.receipts_path, settings.sqlite_synchronous)
+
+
 def bootstrap(settings: Settings | None = None, store: Store | None = None, *,
               queue: Queue | None = None, receipts: ReceiptStore | None = None,
               verifier: TokenVerifier | None = None) -> Runtime:
@@ -112,7 +127,8 @@ def bootstrap(settings: Settings | None = None, store: Store | None = None, *,
         keys=TtlCache(settings.key_cache_ttl_s),
         clients=TtlCache(settings.key_cache_ttl_s, remember_misses=True),
         rule_sets=TtlCache(settings.key_cache_ttl_s),
-        verifier=verifier, archive=archive, uploads=uploads)
+        verifier=verifier, archive=archive, uploads=uploads,
+        replay_jobs=open_replay_jobs(settings, store))
 
 
 _lock = threading.Lock()

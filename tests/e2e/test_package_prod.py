@@ -125,6 +125,8 @@ def test_template_holds_the_user_pool_the_code_expects(packaged: Path) -> None:
         BANK_GROUP_PREFIX,
         READ_SCOPE,
         RESOURCE_SERVER,
+        RULE_ADMINS_GROUP,
+        RULES_SCOPE,
         WRITE_SCOPE,
         WRITERS_GROUP,
     )
@@ -134,7 +136,7 @@ def test_template_holds_the_user_pool_the_code_expects(packaged: Path) -> None:
     assert "AWS::LanguageExtensions" in body["Transform"]  # Fn::ForEach over the banks
     server = resources["UserPoolResourceServer"]["Properties"]
     assert [f"{server['Identifier']}/{s['ScopeName']}" for s in server["Scopes"]] == [
-        READ_SCOPE, WRITE_SCOPE]
+        READ_SCOPE, WRITE_SCOPE, RULES_SCOPE]
     assert server["Identifier"] == RESOURCE_SERVER
     people = resources["PeopleClient"]["Properties"]
     assert READ_SCOPE in people["AllowedOAuthScopes"]
@@ -144,6 +146,10 @@ def test_template_holds_the_user_pool_the_code_expects(packaged: Path) -> None:
     assert system["AllowedOAuthFlows"] == ["client_credentials"] and system["GenerateSecret"]
     assert set(system["AllowedOAuthScopes"]) == {READ_SCOPE, WRITE_SCOPE}
     assert resources["WritersGroup"]["Properties"]["GroupName"] == WRITERS_GROUP
+    # changing the rules is given on purpose: to people by a group of its own, to a system by
+    # a client an operator allows the scope (the sending system's client has it not)
+    assert resources["RuleAdminsGroup"]["Properties"]["GroupName"] == RULE_ADMINS_GROUP
+    assert RULES_SCOPE not in people["AllowedOAuthScopes"]
     _, banks, group = resources["Fn::ForEach::BankGroups"]
     assert banks == {"Ref": "BankIds"}
     (bank_group,) = group.values()

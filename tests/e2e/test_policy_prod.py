@@ -34,14 +34,18 @@ LAMBDA = None  # every function's role together: what the code's calls are check
 # tests/integration/adapters/dynamo/test_dynamo_store.py drives every route and checks).
 # They are granted to the operator by infra/operator-policy.json, not to the Lambda.
 OPERATOR_POLICY = ROOT / "infra" / "operator-policy.json"
-OPERATOR_ONLY = {"dynamodb:Scan", "dynamodb:BatchWriteItem",
-                 "dynamodb:DeleteItem"}  # unmap-client (scripts.keys)
+OPERATOR_ONLY = {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem"}  # unmap-client (scripts.keys)
+# A rules replay reads its window by a parallel Scan (no index serves it: one would cost a write
+# per transaction), on the request path and in its job on the consumer: the Lambda's one Scan,
+# granted on the table alone (statement RulesReplayScan), never on an index.
+REPLAY_SCAN = "dynamodb:Scan"
 AWS_TESTS = ["tests/contract/test_store_contract.py", "tests/integration/scripts/test_keys.py",
              "tests/integration/api/test_lambda_event.py",
              "tests/integration/adapters/test_s3_archive.py",
              "tests/contract/test_queue_contract.py",
              "tests/integration/usecases/test_consumer_sqs.py",
              "tests/contract/test_receipts_contract.py",
+             "tests/contract/test_rule_sets_contract.py",
              "tests/integration/usecases/test_statement_uploads.py"]
 # The dead-letter queue is the operator's (scripts.redrive); the Lambda never touches it.
 OPERATOR_RESOURCES = ("-dlq.fifo",)
@@ -202,7 +206,17 @@ def test_policy_allows_nothing_the_code_does_not_use(used: set[tuple[str, str]])
     lambda_used = {a for a, r in used if not operator_only(a, r)}
     unused = granted - lambda_used - RUNTIME_ONLY - OPTIONAL
     assert unused == set()
-    assert not granted & OPERATOR_ONLY  # the Lambda never scans nor bulk-writes
+    assert not granted & OPERATOR_ONLY  # the Lambda never bulk-writes nor deletes
+
+
+def test_the_lambda_scans_the_table_for_a_replay_only(used: set[tuple[str, str]]) -> None:
+    table = f"arn:aws:dynamodb:*:*:table/{prod_table()}"
+    for policy in (POLICY, CONSUMER_POLICY):  # the replay's route, and its job
+        scans = [s for s in statements(policy) if REPLAY_SCAN in as_list(s["Action"])]
+        assert [(s["Sid"], as_list(s["Action"]), as_list(s["Resource"])) for s in scans] == [
+            ("RulesReplayScan", [REPLAY_SCAN], [table])]
+    assert REPLAY_SCAN not in {a for s in statements(UPLOADS_POLICY) for a in as_list(s["Action"])}
+    assert any(a == REPLAY_SCAN and r.endswith(f":table/{prod_table()}") for a, r in used)
 
 
 def test_operator_policy_covers_what_reconcile_and_keys_use(used: set[tuple[str, str]]) -> None:

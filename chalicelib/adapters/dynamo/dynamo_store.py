@@ -18,6 +18,7 @@ from botocore.config import Config
 
 from chalicelib.adapters.dynamo import dynamo_codec as codec
 from chalicelib.adapters.dynamo import dynamo_table as t
+from chalicelib.adapters.dynamo.dynamo_alert_store import DynamoAlerts
 from chalicelib.adapters.dynamo.dynamo_table import RETRY_CONFIG, DynamoTable
 from chalicelib.adapters.dynamo.dynamo_unit import DynamoUnitOfWork
 from chalicelib.config import Settings
@@ -27,6 +28,7 @@ from chalicelib.ports.store import (
     ApiKeyRecord,
     AppClientRecord,
     ReceiptStore,
+    ReplayJobStore,
     RuleSetRecord,
     Store,
     StoreError,
@@ -37,10 +39,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["RETRY_CONFIG", "DynamoStore"]
-REPLAY_SEGMENTS = 8  # parallel scan segments of a replay's read
 
 
-class DynamoStore(Store):
+class DynamoStore(DynamoAlerts, Store):
     """A DynamoDB table (injected by name); a boto3 client made on first use and reused."""
 
     name = "dynamodb"
@@ -66,6 +67,12 @@ class DynamoStore(Store):
         from chalicelib.adapters.dynamo.dynamo_receipts import DynamoReceipts
 
         return DynamoReceipts(self.db)
+
+    def replay_jobs(self) -> ReplayJobStore:
+        """Replay jobs' records, kept in this store's table."""
+        from chalicelib.adapters.dynamo.dynamo_replay import DynamoReplayJobs
+
+        return DynamoReplayJobs(self.db)
 
     @property
     def client(self) -> DynamoDBClient:
@@ -310,15 +317,9 @@ class DynamoStore(Store):
                              wire["updated_by"]["S"], json.loads(wire["body"]["S"]))
 
     def transactions_between(self, bank: str, since: str, until: str) -> Iterator[Transaction]:
-        # No index serves "every transaction of a bank by time" and one would cost a write per
-        # transaction; the replay scans in parallel segments (g1sk starts with the time key).
-        for item in self.db.scan_segments(
-                REPLAY_SEGMENTS, FilterExpression="begins_with(pk, :p) AND g1sk BETWEEN :a AND :b",
-                ExpressionAttributeValues={":p": {"S": t.tx_prefixes(bank)[0]},
-                                           ":a": {"S": since}, ":b": {"S": until}}):
-            tx = codec.tx_from(codec.from_wire(item))
-            if str(item[codec.G1SK]["S"]) < until:
-                yield tx
+        from chalicelib.adapters.dynamo import dynamo_replay  # replay only: not ingest's path
+
+        return dynamo_replay.transactions_between(self.db, bank, since, until)
 
     # --- ingest ------------------------------------------------------------------------------
 

@@ -174,6 +174,11 @@ def rule_set_sk(version: int) -> str:
     return f"V#{version:010d}"
 
 
+def replay_job_key(bank: str, job_id: str) -> Wire:
+    """A replay job's record (one item; written at submission, then with its outcome)."""
+    return key(f"RJ#{bank}#{job_id}", "RJ")
+
+
 def ping_key() -> Wire:
     return key("PING", "PING")
 

@@ -102,7 +102,7 @@ def test_every_route_but_health_and_the_dashboard_requires_a_key_or_a_token() ->
         for method, operation in item.items():
             effective = operation.get("security", doc["security"])
             expected: list[Any] = [] if path in PUBLIC_PATHS else [
-                {"apiKey": []}, {"bearer": [required_scope(method)]}]
+                {"apiKey": []}, {"bearer": [required_scope(method, path)]}]
             assert effective == expected, (method, path)
             if path not in PUBLIC_PATHS:
                 assert {"400", "401", "403", "503"} <= set(operation["responses"]), (method,

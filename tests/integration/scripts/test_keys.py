@@ -299,4 +299,4 @@ def test_a_version_1_sqlite_file_gains_the_app_client_table_and_keeps_its_keys(
     assert authenticate(reopened, key, None) == "acme"
     assert map_client(reopened, "acme", "client1")[1]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5

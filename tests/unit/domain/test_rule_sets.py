@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.domain.account_stats import Welford
+from chalicelib.domain.model import FlagDetail, Transaction
 from chalicelib.domain.rule_set_input import parse_rule_set
 from chalicelib.domain.rule_sets import (
     RuleSet,
@@ -174,3 +175,16 @@ def test_unusual_amount_reads_its_history_and_z_for_the_transactions_currency() 
     # 3 of history is enough in yen (its own min_history), and 16 (2 deviations) is unusual there
     assert unusual_after(["1000", "1200", "1400"], "1600", params, "JPY")[0] == ("unusual",)
     assert unusual_after(["10.00", "12.00", "14.00"], "18.00", params)[0] == ()  # 3 < 5
+
+
+def test_with_flags_keeps_every_other_field_of_the_transaction() -> None:
+    # every field set to something other than its default, so one dropped would show
+    tx = Transaction("t1", "A1", Decimal("12.50"), "EUR", "debit",
+                     datetime(2026, 1, 10, 14, 30, tzinfo=UTC), "rent", "M", "C", "wire")
+    assert tx.epoch and tx.timestamp_text  # computed before: carried over, still right
+    detail = FlagDetail.of("big", 2, {"amount": "12.50"})
+    flagged = tx.with_flags(("big",), (detail,))
+    assert flagged == replace(tx, flags=("big",), flag_details=(detail,))
+    assert (flagged.epoch, flagged.timestamp_text) == (tx.timestamp.timestamp(),
+                                                       "2026-01-10T14:30:00Z")
+    assert tx.with_flags((), ()) is tx
