@@ -114,8 +114,8 @@ probe: $(STAMP)
 ## ledger and queue use cases, on demand, never in `make test` (long: see docs/testing.md);
 ## MUTANTS='chalicelib.domain.rules*' limits it to some; the report lists every survivor
 mutate: $(STAMP)
-	$(VENV)/bin/mutmut run $(MUTANTS)
-	$(VENV)/bin/mutmut results
+	$(PY) -m mutmut run $(MUTANTS)
+	$(PY) -m mutmut results
 
 ## bench: the project's benchmarks (figures quoted in the README come from here)
 bench: $(STAMP) $(DDB_STAMP)

@@ -56,7 +56,7 @@ class Probe:
         """Send bytes on a new connection, read one answer (Connection: close)."""
         with socket.create_connection((self.host, self.port), timeout=self.timeout) as sock:
             sock.sendall(data)
-            return _read_answer(sock)
+            return read_answer(sock)
 
     def request(self, method: str, path: str, body: bytes = b"",
                 headers: list[tuple[str, str]] | None = None, key: bool = True) -> Answer:
@@ -85,7 +85,9 @@ class Probe:
                 "amount": "1.00", "type": "credit", "timestamp": stamp, **fields}
 
 
-def _read_answer(sock: socket.socket) -> Answer:
+def read_answer(sock: socket.socket) -> Answer:
+    """One HTTP answer off a socket: the head, then a body of its Content-Length (the e2e
+    tests of the local server read theirs with it too)."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -225,7 +227,7 @@ def _dribble(probe: Probe, seconds: float) -> tuple[bool, str]:
                 break
             if select.select([sock], [], [], 0.5)[0]:
                 break
-        answer = _read_answer(sock)
+        answer = read_answer(sock)
     took = time.monotonic() - began
     return (answer.status == 408 and _error_shaped(answer),
             f"cut after {took:.1f} s with {answer.status or 'no answer'} (408 expected)")

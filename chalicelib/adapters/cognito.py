@@ -136,22 +136,28 @@ class CognitoVerifier:
         return claims
 
 
-# The type of every claim the service reads: a token the pool signed may still carry a claim of
-# another type (a list for client_id), and that is a refusal (401), never a crash.
-CLAIM_TYPES: dict[str, type] = {"token_use": str, "client_id": str, "sub": str, "username": str,
-                                "scope": str, "cognito:groups": list}
+# The type of every claim the service (or PyJWT, for it) reads: a token the pool signed may
+# still carry a claim of another type (a list for client_id), and that is a refusal (401), never
+# a crash. A claim present as JSON null has no type: refused too, not read as absent (a null
+# scope read as "no scope" answered 403, a null username made a person of a system client).
+CLAIM_TYPES = {"token_use": "string", "client_id": "string", "sub": "string",
+               "username": "string", "iss": "string", "scope": "string",
+               "cognito:groups": "list of strings", "exp": "number", "iat": "number",
+               "nbf": "number"}
+
+
+def _has_type(value: Any, kind: str) -> bool:
+    if kind == "number":  # bool is an int to Python: PyJWT read `"iat": false` as the epoch
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "list of strings":
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    return isinstance(value, str)
 
 
 def _check_claim_types(claims: dict[str, Any]) -> None:
     for name, kind in CLAIM_TYPES.items():
-        value = claims.get(name)
-        if value is not None and not isinstance(value, kind):
-            raise TokenRejected("malformed_token", f"the token's {name} claim must be a "
-                                f"{'string' if kind is str else 'list of strings'}")
-    groups = claims.get("cognito:groups")
-    if groups is not None and not all(isinstance(g, str) for g in groups):
-        raise TokenRejected("malformed_token", "the token's cognito:groups claim must be a "
-                            "list of strings")
+        if name in claims and not _has_type(claims[name], kind):
+            raise TokenRejected("malformed_token", f"the token's {name} claim must be a {kind}")
 
 
 TokenVerifier = CognitoVerifier  # the name the tests and docs use for this adapter

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.aggregates import AggKey, Bucket
-from chalicelib.domain.alerts import Alert, Event
+from chalicelib.domain.alerts import Alert, AlertChange, Event, Suppression
 from chalicelib.domain.model import Transaction
 from chalicelib.domain.receipts import ItemFate, Receipt, ReceiptPart
 from chalicelib.domain.rule_sets import RuleSet
@@ -110,6 +110,12 @@ class UnitOfWork(ABC):
     @abstractmethod
     def get_account_states(self, accounts: list[str]) -> dict[str, AccountState]:
         """The rules' state of each account (version 0 for one never seen)."""
+
+    def get_suppressions(self, accounts: list[str]) -> list[Suppression]:
+        """The suppressions of these accounts, expired ones included (the caller decides what
+        is in force at its time). A store may read them with the account states. Optional: a
+        store without suppressions has none."""
+        return []
 
     @abstractmethod
     def commit(self, plan: WritePlan) -> None:
@@ -256,9 +262,10 @@ class RuleSetStore(ABC):
     @abstractmethod
     def transactions_between(self, bank: str, since: str, until: str) -> Iterator[Transaction]:
         """The bank's transactions with since <= sort key < until (timeutil.sort_key), in any
-        order. SQLite reads its primary key's range of the bank; DynamoDB has no index by time
-        for every transaction (adding one would cost a write per transaction), so it scans in
-        parallel segments: a replay's read, never ingest's."""
+        order, each with its content and flag names (its `flag_details` may be left out: a
+        replay compares flags). SQLite reads its primary key's range of the bank; DynamoDB has
+        no index by time for every transaction (adding one would cost a write per
+        transaction), so it scans in parallel segments: a replay's read, never ingest's."""
 
 
 class OutboxStore(ABC):
@@ -347,7 +354,56 @@ class SequencedLedger(ABC):
         """A new attempt's session for the bank."""
 
 
-class Store(LedgerStore, KeyStore, AdminStore, RuleSetStore, ABC):
+
+class AlertChanged(Exception):
+    """The alert's status moved since it was read (a concurrent triage): read it again."""
+
+
+@dataclass(frozen=True)
+class AlertCounts:
+    """A bank's alert counters, kept with the commits and the triage (never counted by a scan):
+    alerts open now, and flags a suppression kept from opening one."""
+
+    open: int = 0
+    suppressed: int = 0
+
+
+class AlertStore(ABC):
+    """Alerts (written with the commit, see WritePlan), their triage, and the suppressions."""
+
+    @abstractmethod
+    def get_alert(self, bank: str, transaction_id: str) -> Alert | None:
+        """The bank's alert on a transaction, or None (another bank's is None too)."""
+
+    @abstractmethod
+    def list_alerts(self, bank: str, status: str | None, rule: str | None, account: str | None,
+                    limit: int, after: tuple[str, str] | None) -> list[Alert]:
+        """Alerts matching every filter given, newest transaction first, strictly after the
+        (time key, transaction id) position. Never a scan."""
+
+    @abstractmethod
+    def change_alert(self, bank: str, alert: Alert, change: AlertChange) -> Alert:
+        """Record a triage step on `alert` as read; raise AlertChanged when the stored alert is
+        no longer that one. The open count moves with the status in the same write."""
+
+    @abstractmethod
+    def alert_counts(self, bank: str) -> AlertCounts:
+        """The bank's counters (cheap: a few items, never a scan)."""
+
+    @abstractmethod
+    def put_suppression(self, suppression: Suppression) -> None:
+        """Store a new suppression (its id is new)."""
+
+    @abstractmethod
+    def list_suppressions(self, bank: str) -> list[Suppression]:
+        """The bank's suppressions (a store may already have dropped expired ones)."""
+
+    @abstractmethod
+    def delete_suppression(self, bank: str, suppression_id: str) -> bool:
+        """Remove one; False if the bank has no such suppression."""
+
+
+class Store(LedgerStore, KeyStore, AdminStore, RuleSetStore, AlertStore, OutboxStore, ABC):
     """A full adapter (SQLite, DynamoDB): every port in one object, as the runtime holds it.
     Consumers take only the port they use, so a fake implements only that."""
 
@@ -393,3 +449,17 @@ class ReceiptStore(ABC):
         """`settle` for several (request id, part, items); a store may do it in one write."""
         for request_id, part, items in settles:
             self.settle(bank, request_id, part, items)
+
+
+class ReplayJobStore(ABC):
+    """Replays run as jobs off the request path: each a small JSON record per (bank, job id),
+    written at submission (`pending`) and again with its outcome by the consumer. Nothing of
+    the ledger is written; the SQLite file of the receipts locally, the ledger table on AWS."""
+
+    @abstractmethod
+    def put_job(self, bank: str, job_id: str, record: dict[str, Any]) -> None:
+        """Write the job's record (a whole record: a later write replaces it)."""
+
+    @abstractmethod
+    def get_job(self, bank: str, job_id: str) -> dict[str, Any] | None:
+        """The bank's job record, or None (another bank's id is None too)."""

@@ -20,7 +20,7 @@ from chalicelib.observability import log
 from chalicelib.ports.queue import MAX_RECEIVE_BATCH, QueueError, ReceivedMessage
 from chalicelib.ports.store import StoreError
 from chalicelib.support.backoff import Backoff
-from chalicelib.usecases import ingest_async
+from chalicelib.usecases import ingest_async, replay_jobs
 
 IDLE_WAIT_S = 1.0  # a worker's long poll of the embedded queue
 
@@ -94,9 +94,17 @@ def _give_up(give_up: Callable[[ReceivedMessage, str], None], message: ReceivedM
 
 def consume_batch(rt: Runtime, batch: list[ReceivedMessage]) -> BatchOutcome:
     """Handle delivered messages: all together in one ledger commit per bank when that works,
-    else one by one under the FIFO rule, settling last failures in the receipts. Messages a
-    store applies in sequence (DynamoDB with QUEUE_GROUPS > 0) go one by one, each group's in
-    order and the groups side by side (they share no item)."""
+    else one by one under the FIFO rule, settling last failures in the receipts. Replay jobs
+    (each a group of its own) are taken out first and run one by one. Messages a store applies
+    in sequence (DynamoDB with QUEUE_GROUPS > 0) go one by one, each group's in order and the
+    groups side by side (they share no item)."""
+    jobs = [m for m in batch if replay_jobs.is_job(m.body)]
+    if jobs:
+        rest = consume_batch(rt, [m for m in batch if not replay_jobs.is_job(m.body)])
+        ran = handle_batch(jobs, lambda m: replay_jobs.run(rt, m), rt.queue.max_receives,
+                           lambda m, why: replay_jobs.give_up(rt, m, why))
+        return BatchOutcome(rest.done + ran.done, rest.failed + ran.failed,
+                            rest.skipped + ran.skipped, rest.held + ran.held)
     if any(ingest_async.sequenced(rt, m) for m in batch):
         return _by_group(rt, batch)
     if len(batch) > 1:

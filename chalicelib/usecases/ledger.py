@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.aggregates import deltas_for
+from chalicelib.domain.alerts import in_force, mark_suppressed, open_alerts, opened_event
 from chalicelib.domain.model import Transaction
 from chalicelib.domain.rule_sets import RuleSet, as_rule_set, evaluate_set, remember
 from chalicelib.domain.rules import RuleConfig
+from chalicelib.domain.timeutil import format_timestamp
 from chalicelib.domain.validation import validate_transaction
 from chalicelib.errors import FieldError, ServiceUnavailableError, ValidationError
 from chalicelib.ports.store import CommitConflict, LedgerStore, WritePlan
@@ -83,7 +85,7 @@ def ingest(store: LedgerStore, bank: str, items: list[Any], now: datetime,
         else:
             first[tx.id] = (result, tx)
     if first:
-        _write_once(store, bank, first, rule_set, backoff, before_commit)
+        _write_once(store, bank, first, rule_set, now, backoff, before_commit)
     for result, tx in repeats:
         # compare with what the id holds now: the leader's transaction or the one it clashed with
         holder = first[tx.id][0].stored
@@ -96,13 +98,13 @@ def ingest(store: LedgerStore, bank: str, items: list[Any], now: datetime,
 
 def _write_once(store: LedgerStore, bank: str,
                 pending: dict[str, tuple[ItemResult, Transaction]],
-                rules: RuleSet, backoff: Backoff,
+                rules: RuleSet, now: datetime, backoff: Backoff,
                 before_commit: BeforeCommit | None = None) -> None:
     """Commit the new transactions; on a lost race read again and retry what is still new."""
     todo = dict(pending)
     for attempt in range(MAX_ATTEMPTS):
         try:
-            accepted = _attempt(store, bank, todo, rules, before_commit)
+            accepted = _attempt(store, bank, todo, rules, now, before_commit)
         except CommitConflict as conflict:
             for tx in conflict.committed:  # written by an earlier chunk: created, not duplicate
                 result, _ = todo.pop(tx.id)
@@ -116,8 +118,11 @@ def _write_once(store: LedgerStore, bank: str,
 
 
 def _attempt(store: LedgerStore, bank: str, todo: dict[str, tuple[ItemResult, Transaction]],
-             rules: RuleSet, before_commit: BeforeCommit | None = None) -> list[Transaction]:
-    """One read-classify-flag-commit pass; settles stored ids in place, returns what it wrote."""
+             rules: RuleSet, now: datetime, before_commit: BeforeCommit | None = None
+             ) -> list[Transaction]:
+    """One read-classify-flag-commit pass; settles stored ids in place, returns what it wrote.
+    Each flagged transaction opens an alert with its event (the outbox) in the same commit,
+    unless a suppression in force now covers every one of its flags."""
     with store.unit_of_work(bank) as uow:
         for tx_id, stored in uow.get_transactions(list(todo)).items():
             result, tx = todo.pop(tx_id)
@@ -142,10 +147,17 @@ def _attempt(store: LedgerStore, bank: str, todo: dict[str, tuple[ItemResult, Tr
             result.rule_errors = outcome.errors
             if outcome.errors:
                 _log_rule_errors(bank, tx, rules.version, outcome.errors)
+        # suppressions matter only to flagged transactions: none flagged, none read
+        flagged_accounts = sorted({tx.account for tx in accepted if tx.flags})
+        suppressed = (in_force(uow.get_suppressions(flagged_accounts), now)
+                      if flagged_accounts else frozenset())
+        accepted = [mark_suppressed(tx, suppressed) for tx in accepted]
         new_accounts = [a for a in accounts if states[a].version == 0]
         if before_commit is not None:
             before_commit(accepted)
-        uow.commit(WritePlan(accepted, deltas_for(accepted, new_accounts), states, rules=rules))
+        alerts = open_alerts(bank, accepted, format_timestamp(now), suppressed)
+        uow.commit(WritePlan(accepted, deltas_for(accepted, new_accounts), states, rules=rules,
+                             alerts=alerts, events=[opened_event(a) for a in alerts]))
         return accepted
 
 

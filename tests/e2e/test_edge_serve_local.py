@@ -16,6 +16,7 @@ import pytest
 from chalicelib.observability import MAX_LOGGED_CHARS, log
 from chalicelib.web.framing import framing_error, log_path
 from scripts.demo import LocalServer
+from scripts.probe import read_answer
 from simulator.options import DEV_KEY
 from tests.support.edges import check_error_shape
 
@@ -47,21 +48,8 @@ def exchange(server: LocalServer, raw: bytes, read_timeout: float = 10) -> tuple
     host, port = server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=read_timeout) as sock:
         sock.sendall(raw)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
-        while len(body) < int(headers.get("content-length", "0")):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-        return int(lines[0].split()[1]), headers, body
+        answer = read_answer(sock)
+    return answer.status, answer.headers, answer.body
 
 
 def request(method: str, headers: dict[str, str], body: bytes = b"") -> bytes:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from chalice.test import Client
+from chalice.test import Client, HTTPResponse
 
 from app import app
 from chalicelib.bootstrap import bootstrap, set_runtime
@@ -24,6 +24,46 @@ def check_error_shape(body: Any) -> None:
     for detail in body["Details"]:
         assert set(detail) == {"field", "message"}, body
         assert isinstance(detail["field"], str) and isinstance(detail["message"], str), body
+
+
+def refused(response: Any, status: int, code: str, *, field: str | None = None,
+            says: str | None = None) -> dict[str, Any]:
+    """Assert a refusal: its status, the one error shape, its `Code`, the field it names (in
+    Details) and words of its message or details; returns the body for more checks."""
+    assert response.status_code == status, (response.status_code, response.body)
+    body: dict[str, Any] = json.loads(response.body)
+    check_error_shape(body)
+    assert body["Code"] == code, body
+    if field is not None:
+        assert field in [d["field"] for d in body["Details"]], body
+    if says is not None:
+        assert says in body["Message"] or any(says in d["message"] for d in body["Details"]), body
+    return body
+
+
+def send_repeated(client: Client, method: str, path: str, lines: list[tuple[str, str]],
+                  body: bytes = b"") -> HTTPResponse:
+    """A request whose headers may repeat, as API Gateway hands it to the Lambda: every line in
+    `multiValueHeaders`, the last of each name in `headers` (chalice's test client builds events
+    with one value per name and no `multiValueHeaders`)."""
+    headers: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for name, value in lines:
+        headers[name.lower()] = value
+        multi.setdefault(name.lower(), []).append(value)
+    converter = client.http._local_gateway.event_converter
+    make_event = converter.create_lambda_event
+
+    def with_every_line(*args: Any, **kwargs: Any) -> Any:
+        event = make_event(*args, **kwargs)
+        event["multiValueHeaders"] = multi
+        return event
+
+    converter.create_lambda_event = with_every_line  # type: ignore[method-assign]
+    try:
+        return client.http.request(method, path, headers=headers, body=body)
+    finally:
+        del converter.create_lambda_event  # chalice's own method again
 
 
 def snapshot(store: Store, bank: str = "demo") -> tuple[Any, ...]:

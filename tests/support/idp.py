@@ -15,6 +15,9 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from chalicelib.adapters.cognito import CognitoVerifier
+from chalicelib.config import CognitoConfig
+
 ISSUER = "http://idp.test/pool"
 
 
@@ -106,6 +109,28 @@ class LocalIdp:
         return self.mint(**{"sub": str(uuid.uuid4()), "client_id": client_id,
                             "username": "someone", "scope": "aws.cognito.signin.user.admin",
                             "cognito:groups": groups, **claims})
+
+
+def signed(claims: dict[str, Any], key: rsa.RSAPrivateKey, kid: str) -> str:
+    """A token signed by `key` over exactly `claims` (a None stays a JSON null; PyJWT's
+    `jwt.encode` would refuse to sign some of them, an `iss` that is not a string)."""
+    return jwt.api_jws.encode(json.dumps(claims).encode(), key, algorithm="RS256",
+                              headers={"kid": kid})
+
+
+class KeysInHand(CognitoVerifier):
+    """The pool's verifier with its JWKS already fetched: no HTTP, so a test that may open no
+    socket can send bearer tokens through every check after the fetch (the fetch itself is
+    tested against LocalIdp)."""
+
+    def __init__(self, config: CognitoConfig, keys: dict[str, rsa.RSAPublicKey]) -> None:
+        super().__init__(config)
+        self.in_hand = keys
+
+    def _fetch(self) -> None:
+        self.fetches += 1
+        self._fetched_at = self._clock()
+        self._keys = dict(self.in_hand)
 
 
 def unsigned(claims: dict[str, Any], alg: str = "none") -> str:

@@ -29,18 +29,19 @@ HEADER_SK = "H"
 def _fate(row: Any) -> ItemFate:
     if isinstance(row, dict):  # written before the compact form
         return ItemFate.from_json(row)
+    # [index, id, status, flags, errors, flag details, details omitted]: trailing empties left out
     index, tx_id, status, *rest = row
-    flags = rest[0] if rest else []
-    errors = rest[1] if len(rest) > 1 else []
-    return ItemFate(int(index), tx_id, str(status), tuple(flags), tuple(errors))
+    rest += [[], [], [], 0][len(rest):]
+    flags, errors, details, omitted = rest[:4]
+    return ItemFate(int(index), tx_id, str(status), tuple(flags), tuple(errors),
+                    tuple(details), int(omitted))
 
 
 def _row(fate: ItemFate) -> list[Any]:
-    row: list[Any] = [fate.index, fate.id, fate.status]
-    if fate.flags or fate.errors:
-        row.append(list(fate.flags))
-    if fate.errors:
-        row.append(list(fate.errors))
+    row: list[Any] = [fate.index, fate.id, fate.status, list(fate.flags), list(fate.errors),
+                      list(fate.flag_details), fate.details_omitted]
+    while len(row) > 3 and not row[-1]:  # the compact form: no trailing empty fields
+        row.pop()
     return row
 
 

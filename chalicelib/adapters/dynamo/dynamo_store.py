@@ -18,18 +18,19 @@ from botocore.config import Config
 
 from chalicelib.adapters.dynamo import dynamo_codec as codec
 from chalicelib.adapters.dynamo import dynamo_table as t
+from chalicelib.adapters.dynamo.dynamo_alert_store import DynamoAlerts
 from chalicelib.adapters.dynamo.dynamo_table import RETRY_CONFIG, DynamoTable
 from chalicelib.adapters.dynamo.dynamo_unit import DynamoUnitOfWork
 from chalicelib.config import Settings
 from chalicelib.domain.aggregates import ACCOUNT, BANK, BANK_KEY, HOUR, AggKey, Bucket, merged
 from chalicelib.domain.model import Transaction
-from chalicelib.domain.timeutil import sort_key
 from chalicelib.ports.store import (
     ApiKeyRecord,
     AppClientRecord,
     HistoryAdmin,
     HistoryDrift,
     ReceiptStore,
+    ReplayJobStore,
     RuleSetRecord,
     SequencedLedger,
     SequencedSession,
@@ -37,15 +38,15 @@ from chalicelib.ports.store import (
     StoreError,
     UnitOfWork,
 )
+from chalicelib.ports.webhooks import WebhookStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["RETRY_CONFIG", "DynamoStore"]
-REPLAY_SEGMENTS = 8  # parallel scan segments of a replay's read
 
 
-class DynamoStore(Store, SequencedLedger, HistoryAdmin):
+class DynamoStore(DynamoAlerts, Store, SequencedLedger, HistoryAdmin):
     """A DynamoDB table (injected by name); a boto3 client made on first use and reused."""
 
     name = "dynamodb"
@@ -71,6 +72,18 @@ class DynamoStore(Store, SequencedLedger, HistoryAdmin):
         from chalicelib.adapters.dynamo.dynamo_receipts import DynamoReceipts
 
         return DynamoReceipts(self.db)
+
+    def webhooks(self) -> WebhookStore:
+        """Banks' webhooks and their deliveries' log, kept in this store's table."""
+        from chalicelib.adapters.dynamo.dynamo_webhooks import DynamoWebhooks
+
+        return DynamoWebhooks(self.db)
+
+    def replay_jobs(self) -> ReplayJobStore:
+        """Replay jobs' records, kept in this store's table."""
+        from chalicelib.adapters.dynamo.dynamo_replay import DynamoReplayJobs
+
+        return DynamoReplayJobs(self.db)
 
     @property
     def client(self) -> DynamoDBClient:
@@ -367,15 +380,9 @@ class DynamoStore(Store, SequencedLedger, HistoryAdmin):
                              wire["updated_by"]["S"], json.loads(wire["body"]["S"]))
 
     def transactions_between(self, bank: str, since: str, until: str) -> Iterator[Transaction]:
-        # No index serves "every transaction of a bank by time" and one would cost a write per
-        # transaction; the replay scans in parallel segments (a filter would not make the scan
-        # cheaper: a scan is billed on what it reads), keeping the window's transactions.
-        for item in self.db.scan_segments(
-                REPLAY_SEGMENTS, FilterExpression="begins_with(pk, :p)",
-                ExpressionAttributeValues={":p": {"S": t.tx_prefixes(bank)[0]}}):
-            tx = codec.tx_from(codec.from_wire(item))
-            if since <= sort_key(tx.timestamp_text) < until:
-                yield tx
+        from chalicelib.adapters.dynamo import dynamo_replay  # replay only: not ingest's path
+
+        return dynamo_replay.transactions_between(self.db, bank, since, until)
 
     # --- ingest ------------------------------------------------------------------------------
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.adapters.dynamo import dynamo_alerts as alerting
 from chalicelib.adapters.dynamo import dynamo_codec as codec
 from chalicelib.adapters.dynamo import dynamo_table as t
 from chalicelib.adapters.dynamo import dynamo_writes as writes
 from chalicelib.adapters.dynamo.dynamo_account import AccountDoc, Page, backdated, doc_from
 from chalicelib.adapters.dynamo.dynamo_history import read_pages
 from chalicelib.domain.aggregates import ACCOUNT, BANK, HOUR, Bucket
+from chalicelib.domain.alerts import Suppression
 from chalicelib.domain.model import Transaction
 from chalicelib.domain.rules import AccountState
 from chalicelib.domain.timeutil import hour_key
@@ -38,6 +40,7 @@ class DynamoUnitOfWork(UnitOfWork):
         self.known: dict[t.ItemKey, Bucket | None] = {}
         self.states: dict[str, AccountState] = {}
         self.docs: dict[str, AccountDoc] = {}
+        self.suppressions: list[Suppression] | None = None  # the bank's, read with the states
 
     def get_transactions(self, ids: list[str]) -> dict[str, Transaction]:
         items = self.db.batch_get([t.tx_key(self.bank, i) for i in ids])
@@ -50,13 +53,27 @@ class DynamoUnitOfWork(UnitOfWork):
         self._read(accounts, self.hours)
         return {a: self.states[a] for a in accounts}
 
+    def get_suppressions(self, accounts: list[str]) -> list[Suppression]:
+        if self.suppressions is None:  # the states' read had no room: one GetItem
+            out = self.db.on_table("get_item", Key=alerting.suppressions_key(self.bank),
+                                   ConsistentRead=True)
+            self.suppressions = alerting.suppressions_from(self.bank, out.get("Item"))
+        wanted = set(accounts)
+        return [s for s in self.suppressions if s.account in wanted]
+
     def _read(self, accounts: list[str], hours: set[str]) -> None:
-        """Account items, this attempt's bank shard and its hour items, in one BatchGetItem."""
+        """Account items, this attempt's bank shard and its hour items in one BatchGetItem,
+        with the bank's suppressions item when the call has room for it (no extra call)."""
         wanted = ([t.account_key(self.bank, a) for a in accounts]
                   + [t.shard_key(self.bank, self.shard)]
                   + [t.hour_key(self.bank, self.shard, h) for h in sorted(hours)])
         wanted = [w for w in wanted if t.item_key(w) not in self.known]
-        items = self.db.batch_get(wanted)
+        banned = alerting.suppressions_key(self.bank)
+        ride = self.suppressions is None and len(wanted) % t.BATCH_GET != 0
+        items = self.db.batch_get([*wanted, banned] if ride else wanted)
+        if ride:
+            self.suppressions = alerting.suppressions_from(self.bank,
+                                                           items.get(t.item_key(banned)))
         for wire in wanted:
             at = t.item_key(wire)
             item = codec.from_wire(items[at]) if at in items else None

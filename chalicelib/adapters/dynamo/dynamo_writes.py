@@ -18,9 +18,11 @@ is rare, so this costs almost nothing.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chalicelib.adapters.dynamo import dynamo_alerts as alerting
 from chalicelib.adapters.dynamo import dynamo_codec as codec
 from chalicelib.adapters.dynamo import dynamo_table as t
 from chalicelib.adapters.dynamo.dynamo_account import (
@@ -42,6 +44,7 @@ from chalicelib.domain.aggregates import (
     deltas_for,
     largest_rank,
 )
+from chalicelib.domain.alerts import Alert, Event, suppressed_flags
 from chalicelib.domain.model import Transaction
 from chalicelib.domain.rule_sets import remember
 from chalicelib.domain.rules import AccountState
@@ -58,6 +61,9 @@ class Chunk:
     deltas: dict[AggKey, Bucket] = field(default_factory=dict)
     states: dict[str, AccountState] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)  # account -> version expected
+    # the alerts and events of this chunk's transactions, written with them (dynamo_alerts)
+    alerts: list[Alert] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
 
 Part = list[tuple[str, list[Transaction]]]  # (account, its transactions) in one chunk
@@ -66,12 +72,42 @@ Part = list[tuple[str, list[Transaction]]]  # (account, its transactions) in one
 PER_ACCOUNT = 2  # the account item, and the history page it may flush (dynamo_account)
 
 
-def _cost(part: Part, extra: dict[str, int]) -> int:
-    """Actions of a chunk: inserts, two per account (and its backdated pages' `extra`), one
-    per hour, one for the bank shard."""
+def _with_alerts(plan: WritePlan) -> set[str]:
+    """Ids of the plan's transactions that open an alert (two more actions each: the alert
+    and its event)."""
+    return {a.transaction_id for a in plan.alerts}
+
+
+def _counted(plan: WritePlan) -> bool:
+    """Whether the plan moves the alert counters (one more action per chunk)."""
+    return bool(plan.alerts) or suppressed_flags(plan.transactions) > 0
+
+
+def _cost(part: Part, extra: dict[str, int], opened: Collection[str] = (),
+          counted: bool = False) -> int:
+    """Actions of a chunk: inserts (with their alerts and events), two per account (and its
+    backdated pages' `extra`), one per hour, one for the bank shard, one for the alert
+    counters when they move."""
     hours = {hour_key(tx.timestamp) for _, txs in part for tx in txs}
+    alerts = sum(2 for _, txs in part for tx in txs if tx.id in opened)
     return (sum(len(txs) + PER_ACCOUNT + extra.get(a, 0) for a, txs in part)
-            + len(hours) + 1)
+            + len(hours) + 1 + alerts + int(counted))
+
+
+def _pieces(txs: list[Transaction], opened: set[str], room: int) -> list[list[Transaction]]:
+    """An oversized account's transactions in pieces of at most `room` actions each: four per
+    transaction (its insert, its hour, a history page it may rewrite and split) and two more
+    when it opens an alert (the alert and its event)."""
+    pieces: list[list[Transaction]] = [[]]
+    used = 0
+    for tx in txs:
+        cost = 6 if tx.id in opened else 4
+        if pieces[-1] and used + cost > room:
+            pieces.append([])
+            used = 0
+        pieces[-1].append(tx)
+        used += cost
+    return pieces
 
 
 def split(plan: WritePlan, read_states: dict[str, AccountState],
@@ -83,30 +119,39 @@ def split(plan: WritePlan, read_states: dict[str, AccountState],
     versions = {a: (plan.states[a].version if a in plan.states
                     else read_states.get(a, AccountState()).version) for a in accounts}
     hours = {k.name for k in plan.deltas if k.kind == HOUR}
+    opened, counted = _with_alerts(plan), _counted(plan)
     if (len(plan.transactions) + PER_ACCOUNT * len(accounts) + sum(extra.values())
-            + len(hours) + 1 <= MAX_ACTIONS):
+            + len(hours) + 1 + 2 * len(opened) + int(counted) <= MAX_ACTIONS):
         states = {a: plan.states.get(a, read_states.get(a, AccountState())) for a in accounts}
-        return [Chunk(list(plan.transactions), dict(plan.deltas), states, versions)]
+        return [Chunk(list(plan.transactions), dict(plan.deltas), states, versions,
+                      list(plan.alerts), list(plan.events))]
     groups: dict[str, list[Transaction]] = {a: [] for a in sorted(accounts)}
     for tx in plan.transactions:
         groups[tx.account].append(tx)
     parts: list[Part] = [[]]
-    # a piece of an oversized account, with room for its hours and pages
     # a piece of an oversized account, in a chunk of its own: each transaction, its hour, and
     # a history page it may rewrite and split (a later piece is older or newer than what the
-    # earlier ones flushed), plus the account item, its flush and the bank shard
-    room = (MAX_ACTIONS - 1 - PER_ACCOUNT) // 4
+    # earlier ones flushed), its alert and event if it opens one, plus the account item, its
+    # flush, the bank shard and the alert counters when they move (_pieces)
+    room = MAX_ACTIONS - 1 - PER_ACCOUNT - int(counted)
     for account, txs in groups.items():
-        if _cost([(account, txs)], extra) <= MAX_ACTIONS:
-            if parts[-1] and _cost([*parts[-1], (account, txs)], extra) > MAX_ACTIONS:
+        if _cost([(account, txs)], extra, opened, counted) <= MAX_ACTIONS:
+            if parts[-1] and _cost([*parts[-1], (account, txs)], extra, opened,
+                                   counted) > MAX_ACTIONS:
                 parts.append([])
             parts[-1].append((account, txs))
             continue
-        for start in range(0, len(txs), room):  # each piece in a chunk of its own
+        for piece in _pieces(txs, opened, room):  # each piece in a chunk of its own
             if parts[-1]:
                 parts.append([])
-            parts[-1].append((account, txs[start:start + room]))
-    return _chunks(plan, read_states, versions, [p for p in parts if p])
+            parts[-1].append((account, piece))
+    chunks = _chunks(plan, read_states, versions, [p for p in parts if p])
+    for chunk in chunks:
+        ids = {tx.id for tx in chunk.transactions}
+        chunk.alerts = [a for a in plan.alerts if a.transaction_id in ids]
+        chunk.events = [e for e in plan.events
+                        if str(e.data["alert"]["transaction_id"]) in ids]
+    return chunks
 
 
 def _chunks(plan: WritePlan, read_states: dict[str, AccountState], versions: dict[str, int],
@@ -273,6 +318,14 @@ def actions(table: str, bank: str, shard: int, chunk: Chunk,
             raise ValueError(f"unknown aggregate kind {agg.kind!r}")
         out.append(flat_update(table, wire_key, delta, known.get(item_key(wire_key))))
         keys.append(item_key(wire_key))
+    for put in alerting.plan_puts(table, chunk.alerts, chunk.events):
+        out.append(put)
+        keys.append(item_key(put["Put"]["Item"]))
+    suppressed = suppressed_flags(chunk.transactions)
+    if chunk.alerts or suppressed:
+        update = alerting.counter_update(table, bank, shard, len(chunk.alerts), suppressed)
+        out.append(update)
+        keys.append(item_key(update["Update"]["Key"]))
     return out, keys, after
 
 

@@ -15,7 +15,7 @@ from chalicelib.domain.money import to_text
 from chalicelib.domain.timeutil import sort_key
 from chalicelib.ports.store import StoreError
 
-SCHEMA_VERSION = 4  # PRAGMA user_version of a file this code wrote; bump on any table change
+SCHEMA_VERSION = 5  # PRAGMA user_version of a file this code wrote; bump on any table change
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS transactions (
     bank TEXT NOT NULL, id TEXT NOT NULL, account TEXT NOT NULL,
@@ -63,9 +63,35 @@ UPDATE agg_currency SET credit_hi = credit_minor / {buckets.CARRY},
 UPDATE agg_currency SET debit_hi = debit_minor / {buckets.CARRY},
     debit_minor = debit_minor % {buckets.CARRY} WHERE typeof(debit_minor) = 'integer';
 """
+# Version 5: alerts (one per flagged transaction, the body its JSON; rules a JSON list), their
+# counters, the outbox of events recorded with the commit, and the suppressions.
+ALERTS = """
+CREATE TABLE IF NOT EXISTS alerts (
+    bank TEXT NOT NULL, transaction_id TEXT NOT NULL, account TEXT NOT NULL,
+    ts TEXT NOT NULL,            -- the transaction's sort key: the queue is newest first
+    status TEXT NOT NULL, rules TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (bank, transaction_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (bank, ts DESC, transaction_id DESC);
+CREATE INDEX IF NOT EXISTS alerts_by_status
+    ON alerts (bank, status, ts DESC, transaction_id DESC);
+CREATE INDEX IF NOT EXISTS alerts_by_account
+    ON alerts (bank, account, ts DESC, transaction_id DESC);
+CREATE TABLE IF NOT EXISTS alert_counts (
+    bank TEXT PRIMARY KEY, open INTEGER NOT NULL DEFAULT 0,
+    suppressed INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, bank TEXT NOT NULL,
+    type TEXT NOT NULL, created TEXT NOT NULL, data TEXT NOT NULL,
+    dispatched INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE dispatched = 0;
+CREATE TABLE IF NOT EXISTS suppressions (
+    bank TEXT NOT NULL, id TEXT NOT NULL, account TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (bank, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS suppressions_by_account ON suppressions (bank, account);
+"""
 # What brings a file of an older version to the next one: only additive changes, applied in
 # the same write transaction as the version bump.
-MIGRATIONS = {1: APP_CLIENTS, 2: FLAG_DETAILS + RULE_SETS, 3: CARRY_COLUMNS}
+MIGRATIONS = {1: APP_CLIENTS, 2: FLAG_DETAILS + RULE_SETS, 3: CARRY_COLUMNS, 4: ALERTS}
 
 
 TX_COLUMNS = ("id, account, amount, currency, type, timestamp, description, merchant,"
@@ -122,7 +148,8 @@ def create_schema(conn: sqlite3.Connection, path: str) -> None:
                 raise StoreError(f"{path} holds schema version {version}, this code needs "
                                  f"{SCHEMA_VERSION}: move the file away (or point SQLITE_PATH"
                                  " elsewhere)")
-            for statement in _statements(SCHEMA + APP_CLIENTS + RULE_SETS + buckets.SCHEMA):
+            for statement in _statements(SCHEMA + APP_CLIENTS + RULE_SETS + buckets.SCHEMA
+                                            + ALERTS):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except BaseException:

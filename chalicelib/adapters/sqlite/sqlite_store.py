@@ -6,15 +6,16 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from chalicelib.adapters.sqlite import sqlite_buckets as buckets
+from chalicelib.adapters.sqlite.sqlite_alerts import SqliteAlerts, suppressions_of, write_alerts
 from chalicelib.adapters.sqlite.sqlite_checkpoint import Checkpointer
 from chalicelib.adapters.sqlite.sqlite_file import SqliteFile
 from chalicelib.adapters.sqlite.sqlite_schema import TX_COLUMNS, create_schema, tx_from_row, tx_row
 from chalicelib.domain.aggregates import HOUR, AggKey, Bucket
+from chalicelib.domain.alerts import Suppression
 from chalicelib.domain.model import Transaction
 from chalicelib.domain.rules import AccountState
 from chalicelib.ports.store import (
@@ -88,6 +89,9 @@ class _SqliteUnitOfWork(UnitOfWork):
             found[account] = AccountState.from_json(json.loads(seen), version)
         return {a: found.get(a, AccountState()) for a in accounts}
 
+    def get_suppressions(self, accounts: list[str]) -> list[Suppression]:
+        return suppressions_of(self.conn, self.bank, accounts)
+
     def commit(self, plan: WritePlan) -> None:
         conn, bank = self.conn, self.bank
         unread = [a for a in plan.states if a not in self.versions]
@@ -110,14 +114,18 @@ class _SqliteUnitOfWork(UnitOfWork):
                 raise  # a bug, not a race: never retried as if it were one
             raise CommitConflict(str(exc)) from exc
         buckets.apply_deltas(conn, bank, plan.deltas)
+        write_alerts(conn, bank, plan)  # in the same transaction: an outbox, never lost
         if len(self.states) > STATE_CACHE_SIZE:
             self.states.clear()
         for account, state in plan.states.items():
             # should the COMMIT fail, the stored version stays behind and this entry is ignored
-            self.states[(bank, account)] = replace(state, version=state.version + 1)
+            # (built directly: dataclasses.replace costs more than the rest of this loop)
+            self.states[(bank, account)] = AccountState(state.seen, state.version + 1,
+                                                        state.stats, state.first,
+                                                        state.merchants)
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteAlerts, Store):
     """A SQLite file; one connection per thread, writers serialised by BEGIN IMMEDIATE."""
 
     name = "sqlite"

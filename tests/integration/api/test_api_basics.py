@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import Api
+from tests.support.edges import refused
 from tests.support.factories import SEED_SAMPLE, raw_tx
 
 
@@ -40,5 +41,5 @@ def test_health_needs_no_key_and_names_the_store(api: Api) -> None:
 
 
 def test_missing_key_is_401_and_unknown_key_is_403(api: Api) -> None:
-    assert api.client.http.get("/analytics").status_code == 401
-    assert api.get("/analytics", **{"x-api-key": "nope"}).status_code == 403
+    refused(api.client.http.get("/analytics"), 401, "UnauthorizedError", says="x-api-key")
+    refused(api.get("/analytics", **{"x-api-key": "nope"}), 403, "ForbiddenError")

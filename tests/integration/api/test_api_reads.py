@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api
+from tests.support.edges import refused
 from tests.support.factories import raw_tx
 
 
@@ -53,7 +54,7 @@ def test_account_summary_and_unknown_account(api: Api) -> None:
     body = json.loads(api.get("/accounts/ACC1").body)
     assert body["count"] == 2 and body["last_activity"] == "2026-01-10T16:00:00Z"
     assert body["totals"]["USD"]["net"] == "70.00"
-    assert api.get("/accounts/NOPE").status_code == 404
+    refused(api.get("/accounts/NOPE"), 404, "NotFoundError")
 
 
 def test_account_history_cursor_walks_every_transaction_once(api: Api) -> None:
@@ -80,8 +81,8 @@ def test_flagged_transactions_appear_newest_first(api: Api) -> None:
 
 
 def test_unknown_transaction_is_404_and_bad_id_is_400(api: Api) -> None:
-    assert api.get("/transactions/missing").status_code == 404
-    assert api.get("/transactions/bad%20id").status_code == 400
+    refused(api.get("/transactions/missing"), 404, "NotFoundError")
+    refused(api.get("/transactions/bad%20id"), 400, "ValidationError", field="id")
 
 
 @pytest.mark.parametrize("account", ["...", "a:b", "-", "A.B", "_", ":"])

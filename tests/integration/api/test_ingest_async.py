@@ -17,6 +17,7 @@ from chalicelib.ports.store import ApiKeyRecord
 from chalicelib.usecases.consumer import drain, start_local_workers
 from tests.conftest import Api
 from tests.support.asyncing import install
+from tests.support.edges import refused
 from tests.support.factories import raw_tx
 
 ASYNC = {"prefer": "respond-async"}
@@ -59,6 +60,8 @@ def test_async_batch_is_202_with_location_and_each_item_queued_or_rejected(
     assert runtime.store.get_transaction("demo", "a") is None  # queued, not yet applied
     pending = receipt(api, location)
     assert pending["status"] == "pending"
+    assert [(r["id"], r["status"]) for r in pending["results"]] == [
+        ("a", "queued"), ("bad", "rejected"), ("b", "queued")]
     drain(parts)
     done = receipt(api, location)
     assert done["status"] == "done"
@@ -87,14 +90,18 @@ def test_a_single_valid_transaction_is_queued_too(api: Api, runtime: Runtime,
 
 def test_bad_json_and_wrong_content_type_are_refused_as_in_the_sync_path(
         api: Api, parts: Runtime) -> None:
-    assert api.post("{", **ASYNC).status_code == 400
-    assert api.post(batch(raw_tx()), **ASYNC, **{"content-type": "text/plain"}).status_code == 415
+    refused(api.post("{", **ASYNC), 400, "BadRequestError", says="JSON")
+    refused(api.post(batch(raw_tx()), **ASYNC, **{"content-type": "text/plain"}), 415,
+            "UnsupportedMediaType", says="application/json")
     assert parts.queue.depth() == (0, 0)
 
 
 def test_without_the_header_the_sync_path_answers(api: Api, parts: Runtime) -> None:
-    assert api.post(json.dumps(raw_tx("s"))).status_code == 201
-    assert api.post(json.dumps(raw_tx("s2")), prefer="return=minimal").status_code == 201
+    for tx_id, prefer in (("s", {}), ("s2", {"prefer": "return=minimal"})):
+        answer = api.post(json.dumps(raw_tx(tx_id)), **prefer)
+        assert answer.status_code == 201, answer.body
+        body = json.loads(answer.body)
+        assert (body["status"], body["transaction"]["id"]) == ("created", tx_id)
     assert parts.queue.depth() == (0, 0)
 
 
@@ -123,8 +130,8 @@ def test_another_banks_request_id_is_404(api: Api, runtime: Runtime, parts: Runt
     foreign = api.get(response.headers["Location"], **{"x-api-key": "other-key"})
     assert foreign.status_code == 404
     assert json.loads(foreign.body)["Code"] == "NotFoundError"
-    assert api.get("/ingest/not-a-request").status_code == 404
-    assert api.get("/ingest/" + "x" * 80).status_code == 404
+    refused(api.get("/ingest/not-a-request"), 404, "NotFoundError")
+    refused(api.get("/ingest/" + "x" * 80), 404, "NotFoundError")
 
 
 def test_the_local_consumer_threads_apply_the_queue_in_the_background(
@@ -178,8 +185,8 @@ def test_a_queue_failing_half_way_is_503_and_the_unsent_items_read_failed(
     broken = replace(parts, queue=SendsOnlyTheFirst(parts.queue))
     set_runtime(broken)
     response = api.post(batch(raw_tx("s1"), raw_tx("s2", account="B9")), **ASYNC)
-    assert response.status_code == 503 and json.loads(response.body)["Code"] == \
-        "ServiceUnavailableError"
+    refused(response, 503, "ServiceUnavailableError",
+            says="the ingest queue is unavailable; retry (injected: the second batch")
     assert response.headers["Retry-After"]
     drain(broken)
     (request_id,) = _request_ids(parts)
@@ -224,7 +231,8 @@ def test_items_not_known_to_be_queued_are_never_applied_even_when_delivered(
     broken = replace(parts, queue=QueuesThenFails(parts.queue))
     set_runtime(broken)
     response = api.post(batch(raw_tx("u1"), raw_tx("u2", account="B9")), **ASYNC)
-    assert response.status_code == 503  # the client sends it again; what went is `duplicate`
+    # the client sends it again; what went is `duplicate`
+    refused(response, 503, "ServiceUnavailableError", says="the ingest queue is unavailable")
     assert parts.queue.depth()[0] == 2  # the messages did reach the queue
     drain(broken)  # and are delivered: the consumer must skip them
     (request_id,) = _request_ids(parts)

@@ -15,6 +15,7 @@ from chalicelib.domain.rules import RULES
 from chalicelib.usecases.consumer import drain
 from tests.conftest import Api
 from tests.support.asyncing import install
+from tests.support.edges import refused
 from tests.support.factories import raw_tx
 
 NIGHT_WIRE = {"name": "night_wire", "when": 'channel == "wire" and (hour < 6 or hour >= 22)'
@@ -55,9 +56,9 @@ def test_put_answers_the_new_version_and_every_version_stays_readable(api: Api) 
     assert body_of(api.get("/rules"))["version"] == 2
     assert body_of(api.get("/rules?version=1"))["rules"] == [NIGHT_WIRE]
     assert body_of(api.get("/rules?version=0"))["version"] == 0
-    assert api.get("/rules?version=9").status_code == 404
-    assert api.get("/rules?version=x").status_code == 400
-    assert api.get("/rules?other=1").status_code == 400
+    refused(api.get("/rules?version=9"), 404, "NotFoundError", says="9")
+    refused(api.get("/rules?version=x"), 400, "ValidationError", field="version")
+    refused(api.get("/rules?other=1"), 400, "ValidationError", field="other")
 
 
 @pytest.mark.parametrize(("rule", "field", "words"), [
@@ -82,7 +83,8 @@ def test_a_bad_rule_is_400_naming_the_rule_and_where_and_nothing_is_stored(
 
 def test_rules_per_bank_are_capped(api: Api) -> None:
     many = [{"name": f"r{i}", "when": "amount > 1"} for i in range(51)]
-    assert put(api, {"rules": many}).status_code == 400
+    refused(put(api, {"rules": many}), 400, "ValidationError", field="rules", says="50")
+    assert body_of(api.get("/rules"))["version"] == 0  # nothing stored
 
 
 def test_flags_carry_evidence_on_every_read(api: Api) -> None:
@@ -96,16 +98,27 @@ def test_flags_carry_evidence_on_every_read(api: Api) -> None:
     assert body_of(api.get("/transactions/w1"))["flag_details"] == [detail]
     assert body_of(api.get("/accounts/A123/transactions"))["items"][0]["flag_details"] == [detail]
     assert body_of(api.get("/analytics"))["flags"]["recent"][0]["flag_details"] == [detail]
-    batch = api.post(json.dumps({"transactions": [raw_tx("w2", amount="1.00")]}))
-    assert body_of(batch)["results"][0]["flag_details"] == []
+    batch = api.post(json.dumps({"transactions": [
+        raw_tx("w2", amount="1.00"), raw_tx("w3", amount="1500.00", channel="wire",
+                                            type="debit", timestamp="2026-01-10T23:30:00Z")]}))
+    assert [r["flag_details"] for r in body_of(batch)["results"]] == [[], [detail]]
 
 
-def test_a_rule_that_fails_to_evaluate_never_fails_the_ingest(api: Api, runtime: Runtime) -> None:
+def test_a_rule_that_fails_to_evaluate_never_fails_the_ingest(
+        api: Api, runtime: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
     put(api, {"rules": [BROKEN, {"name": "any", "when": "amount > 0"}]})
+    capsys.readouterr()
     response = api.post(json.dumps(raw_tx("z1")))
     assert response.status_code == 201
     assert body_of(response)["transaction"]["flags"] == ["any"]
     assert runtime.store.get_transaction("demo", "z1") is not None
+    # the failure is logged where it happened: which bank, transaction, rule and version, and why
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+               if line.startswith('{"level"')]
+    (failed,) = [r for r in records if r["event"] == "rule_evaluation_failed"]
+    assert {k: failed[k] for k in ("level", "bank", "id", "rule", "version")} == {
+        "level": "WARNING", "bank": "demo", "id": "z1", "rule": "per_count", "version": 1}
+    assert "division by zero" in failed["error"]
 
 
 @pytest.fixture
@@ -126,6 +139,9 @@ def test_the_async_path_applies_the_banks_set_with_evidence(
     stored = body_of(api.get("/transactions/a1"))
     assert stored["flags"] == ["night_wire"]
     assert stored["flag_details"][0]["evidence"]["hour"] == "2"
+    # the receipt's item carries the evidence as the synchronous answer's item does
+    receipt = body_of(api.get(response.headers["Location"].removeprefix("/api")))
+    assert receipt["results"][0]["flag_details"] == stored["flag_details"]
 
 
 def test_replay_compares_a_candidate_with_what_was_flagged_and_writes_nothing(
@@ -155,4 +171,4 @@ def test_replay_compares_a_candidate_with_what_was_flagged_and_writes_nothing(
     {"since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z", "extra": 1},
 ])
 def test_replay_refuses_a_bad_window(api: Api, window: dict[str, Any]) -> None:
-    assert replay(api, window).status_code == 400
+    refused(replay(api, window), 400, "ValidationError")

@@ -12,6 +12,7 @@ from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.usecases.consumer import drain
 from tests.conftest import Api
 from tests.support.asyncing import install
+from tests.support.edges import refused
 
 SAMPLES = Path(__file__).resolve().parents[2] / "unit" / "domain" / "statements_samples"
 CH = "CH9300762011623852957"
@@ -128,9 +129,16 @@ def test_respond_async_answers_202_with_a_receipt_and_applies_the_entries(
         status, body, headers = send(api, sample("camt053_v08.xml"), prefer="respond-async")
         assert status == 202 and headers["Preference-Applied"] == "respond-async"
         assert body["summary"] == {"queued": 2, "rejected": 0} and body["format"] == "camt.053"
+        pending = json.loads(api.get(headers["Location"]).body)
         drain(parts)
         receipt = json.loads(api.get(headers["Location"]).body)
         assert receipt["status"] == "done" and receipt["summary"] == {"created": 2}
+        # the answer and the receipt name each entry while it is queued, as once it is applied
+        applied = [(r["id"], "created") for r in receipt["results"]]
+        assert all(tx_id for tx_id, _ in applied), receipt
+        for queued in (body, pending):
+            assert [(r["id"], "created") for r in queued["results"]] == applied, queued
+            assert {r["status"] for r in queued["results"]} == {"queued"}, queued
         _, again, _ = send(api, sample("camt053_v08.xml"))
         assert again["summary"]["duplicate"] == 2
     finally:
@@ -143,4 +151,4 @@ def test_a_statement_writes_only_the_callers_bank(api: Api) -> None:
     assert body["count"] == 2
     other = api.client.http.get("/accounts/DE89370400440532013000",
                                 headers={"x-api-key": "someone-else"})
-    assert other.status_code == 403
+    refused(other, 403, "ForbiddenError")

@@ -25,6 +25,7 @@ from chalicelib.usecases.app_clients import list_clients, map_client, unmap_clie
 from scripts import keys
 from scripts.dynamodb_local import DynamoDBLocal
 from tests.support.dynamodb_local import dynamodb_local_store
+from tests.support.edges import refused
 from tests.support.factories import raw_tx
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -102,8 +103,9 @@ def test_rotation_keeps_the_new_key_working_after_the_old_is_revoked(
 def test_every_route_but_health_needs_a_key(client: Client) -> None:
     paths = ["/analytics", "/transactions/t1", "/accounts/A123", "/accounts/A123/transactions"]
     for path in paths:
-        assert client.http.get(path).status_code == 401, path
-        assert client.http.get(path, headers={"x-api-key": "tsk_unknown"}).status_code == 403
+        refused(client.http.get(path), 401, "UnauthorizedError", says="x-api-key")
+        refused(client.http.get(path, headers={"x-api-key": "tsk_unknown"}), 403,
+                "ForbiddenError")
     post = client.http.post("/transactions", body=json.dumps(raw_tx()),
                             headers={"content-type": "application/json"})
     assert post.status_code == 401
@@ -297,4 +299,4 @@ def test_a_version_1_sqlite_file_gains_the_app_client_table_and_keeps_its_keys(
     assert authenticate(reopened, key, None) == "acme"
     assert map_client(reopened, "acme", "client1")[1]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5

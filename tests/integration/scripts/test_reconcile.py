@@ -17,12 +17,27 @@ from tests.conftest import NOW
 from tests.support.factories import raw_tx
 
 
-def test_reconcile_reports_drift_then_repairs_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SqliteStore:
+    """A SQLite ledger the command finds through the environment."""
     path = str(tmp_path / "ledger.db")
     monkeypatch.setenv("SQLITE_PATH", path)
     monkeypatch.setenv("STORE", "sqlite")
-    store = SqliteStore(path)
+    return SqliteStore(path)
+
+
+def repair_then_ok(capsys: pytest.CaptureFixture[str]) -> str:
+    """`--repair` succeeds and a check after it finds nothing; what the repair printed."""
+    assert reconcile.main(["--repair"]) == 0, capsys.readouterr()
+    printed = capsys.readouterr().out
+    assert reconcile.main([]) == 0
+    assert ": drift " not in capsys.readouterr().out
+    return printed
+
+
+def test_reconcile_reports_drift_then_repairs_it(ledger: SqliteStore,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    store = ledger
     ingest(store, "acme", [raw_tx(f"t{i}", amount=f"{i}.50") for i in range(1, 6)], NOW,
            RuleConfig())
     assert reconcile.main([]) == 0
@@ -30,8 +45,7 @@ def test_reconcile_reports_drift_then_repairs_it(tmp_path: Path, monkeypatch: py
     store.replace_buckets("acme", {BANK_KEY: Bucket(count=1)}, [])
     assert reconcile.main(["--bank", "acme"]) == 1
     assert "acme: drift bank:*" in capsys.readouterr().out
-    assert reconcile.main(["--repair"]) == 0
-    assert reconcile.main([]) == 0
+    repair_then_ok(capsys)
     assert store.get_buckets("acme", [BANK_KEY])[BANK_KEY].count == 5
 
 
@@ -51,12 +65,8 @@ def _stored_total_as_real(path: str, bank: str, value: float) -> None:
 
 
 def test_reconcile_names_money_drift_and_the_store_then_repairs_past_64_bits(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    path = str(tmp_path / "ledger.db")
-    monkeypatch.setenv("SQLITE_PATH", path)
-    monkeypatch.setenv("STORE", "sqlite")
-    store = SqliteStore(path)
+        ledger: SqliteStore, capsys: pytest.CaptureFixture[str]) -> None:
+    store, path = ledger, ledger.path
     # the issue's case: a credit total past 2^63 minor units that SQLite had turned REAL
     ingest(store, "acme", [raw_tx("t1", amount="999999999999.99")], NOW, RuleConfig())
     _stored_total_as_real(path, "acme", 9.223372036854776e18)
@@ -66,20 +76,14 @@ def test_reconcile_names_money_drift_and_the_store_then_repairs_past_64_bits(
     assert ("acme: drift bank:* USD credit_total stored 92233720368547758.08,"
             " expected 999999999999.99") in out, out
     assert "count stored" not in out  # the counts agree: not named
-    assert reconcile.main(["--repair"]) == 0, capsys.readouterr()
-    assert "acme: repaired 1 aggregates" in capsys.readouterr().out
-    assert reconcile.main([]) == 0
+    assert "acme: repaired 1 aggregates" in repair_then_ok(capsys)
     total = store.get_buckets("acme", [BANK_KEY])[BANK_KEY].currencies["USD"].credit_total
     assert str(total) == "999999999999.99"
 
 
 def test_reconcile_repairs_a_total_past_64_bits_without_crashing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    path = str(tmp_path / "ledger.db")
-    monkeypatch.setenv("SQLITE_PATH", path)
-    monkeypatch.setenv("STORE", "sqlite")
-    store = SqliteStore(path)
+        ledger: SqliteStore, capsys: pytest.CaptureFixture[str]) -> None:
+    store = ledger
     ingest(store, "acme", [raw_tx(f"t{i}", amount="999999999999.99") for i in range(3)], NOW,
            RuleConfig())
     # The true total is small; make the stored one exceed 64 bits, then repair the other way
@@ -87,9 +91,9 @@ def test_reconcile_repairs_a_total_past_64_bits_without_crashing(
     huge = Bucket(count=3, currencies={"USD": CurrencyTotals(
         3, Decimal("123456789012345678901.23"), 0, Decimal(0))})
     store.replace_buckets("acme", {BANK_KEY: huge}, [])
-    assert reconcile.main(["--repair"]) == 0, capsys.readouterr()
-    assert reconcile.main([]) == 0
-    assert "acme: OK" in capsys.readouterr().out
+    assert "acme: repaired 1 aggregates" in repair_then_ok(capsys)
+    total = store.get_buckets("acme", [BANK_KEY])[BANK_KEY].currencies["USD"].credit_total
+    assert total == Decimal("2999999999999.97")
 
 
 class _BrokenRepairStore(SqliteStore):

@@ -19,6 +19,7 @@ from chalicelib.adapters.sqlite import SqliteStore
 from chalicelib.bootstrap import bootstrap, set_runtime
 from chalicelib.config import load_settings
 from chalicelib.usecases.app_clients import map_client, unmap_client
+from tests.support.edges import refused
 from tests.support.factories import raw_tx
 from tests.support.idp import (
     ISSUER,
@@ -100,9 +101,11 @@ def test_a_token_sees_only_its_own_banks_data(client: Client, idp: LocalIdp) -> 
     assert client.http.post("/transactions", body=json.dumps(tx), headers={
         "x-api-key": DEMO_KEY, "content-type": "application/json"}).status_code == 201
     acme = idp.person_token(PEOPLE, ["bank-acme"])
-    assert get(client, acme, "/transactions/only-demo").status_code == 404
+    refused(get(client, acme, "/transactions/only-demo"), 404, "NotFoundError")
     demo = idp.person_token(PEOPLE, ["bank-demo"])
-    assert get(client, demo, "/transactions/only-demo").status_code == 200
+    found = get(client, demo, "/transactions/only-demo")
+    assert found.status_code == 200
+    assert json.loads(found.body)["amount"] == tx["amount"]
 
 
 @pytest.mark.parametrize("groups, reason", [
@@ -178,7 +181,7 @@ def test_an_api_key_and_a_token_together_are_400(client: Client, idp: LocalIdp) 
 
 def test_api_keys_work_as_before_beside_bearer_auth(client: Client) -> None:
     assert client.http.get("/analytics", headers={"x-api-key": DEMO_KEY}).status_code == 200
-    assert client.http.get("/analytics", headers={"x-api-key": "nope"}).status_code == 403
+    refused(client.http.get("/analytics", headers={"x-api-key": "nope"}), 403, "ForbiddenError")
     assert refusal(client.http.get("/analytics"))[:2] == (401, "UnauthorizedError")
 
 
@@ -295,7 +298,7 @@ def test_two_systems_of_two_banks_see_only_their_own(
     map_client(store, "globex", OTHER_SYSTEM)
     acme, globex = idp.system_token(SYSTEM), idp.system_token(OTHER_SYSTEM)
     assert post(client, acme, raw_tx("same-id")).status_code == 201
-    assert get(client, globex, "/transactions/same-id").status_code == 404
+    refused(get(client, globex, "/transactions/same-id"), 404, "NotFoundError")
     assert post(client, globex, raw_tx("same-id", amount="99.00")).status_code == 201
     assert json.loads(get(client, acme, "/transactions/same-id").body)["amount"] == "10.00"
 
@@ -338,3 +341,23 @@ def test_hostile_tokens_get_a_4xx_never_a_5xx(client: Client, parts: list[str],
     response = client.http.get("/analytics", headers={"authorization": header})
     status, code, _ = refusal(response)
     assert status in (401, 403), (status, code, header)
+
+
+def put_rules(client: Client, token: str) -> Any:
+    return client.http.put("/rules", body=json.dumps({"rules": [
+        {"name": "big", "builtin": "large_amount", "params": {"amount": "5000"}}]}),
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
+
+
+def test_changing_the_rules_takes_the_rules_scope_not_only_the_write_one(
+        client: Client, idp: LocalIdp, store: SqliteStore) -> None:
+    map_client(store, "acme", SYSTEM)
+    writer = idp.person_token(PEOPLE, ["bank-acme", "txn-stream-writers"])
+    status, code, message = refusal(put_rules(client, writer))
+    assert (status, code) == (403, "ForbiddenError") and "txn-stream/rules" in message
+    assert post(client, writer).status_code == 201  # writing transactions still works
+    admin = idp.person_token(PEOPLE, ["bank-acme", "txn-stream-rule-admins"])
+    assert put_rules(client, admin).status_code == 200
+    assert refusal(put_rules(client, idp.system_token(SYSTEM, "txn-stream/write")))[0] == 403
+    assert put_rules(client, idp.system_token(SYSTEM, "txn-stream/rules")).status_code == 200
+    assert json.loads(get(client, admin, "/rules").body)["version"] == 2

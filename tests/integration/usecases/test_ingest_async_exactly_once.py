@@ -23,12 +23,13 @@ from chalicelib.domain.receipts import ItemFate
 from chalicelib.domain.rules import RuleConfig
 from chalicelib.ports.queue import ReceivedMessage
 from chalicelib.ports.store import ReceiptStore, Store, StoreError
-from chalicelib.usecases import ingest_async, ledger
+from chalicelib.usecases import ingest_async
 from chalicelib.usecases.consumer import consume_batch, drain, poll_once
 from chalicelib.usecases.ledger import ingest
 from chalicelib.usecases.reconcile import find_drift
 from tests.conftest import NOW
 from tests.integration.usecases.test_ledger import streams
+from tests.support.asyncing import store_down_for
 from tests.support.factories import raw_tx
 
 BANK = "b1"
@@ -150,15 +151,7 @@ def test_a_poison_message_ends_failed_and_a_redrive_applies_it(
         env: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch, tool: str) -> None:
     rt, parts = env
     request = submit(parts, rt, raw_tx("p1", amount="7.00"), raw_tx("p2", account="B2"))
-    real = ledger.ingest
-    broken = {"A123"}
-
-    def flaky(store: Store, bank: str, items: list[Any], *args: Any, **kw: Any) -> Any:
-        if any(i["account"] in broken for i in items):
-            raise StoreError("the store is down for this account")
-        return real(store, bank, items, *args, **kw)
-
-    monkeypatch.setattr(ingest_async, "ingest", flaky)
+    broken = store_down_for(monkeypatch, "account", {"A123"})
     for _ in range(parts.queue.max_receives + 1):
         for message in parts.queue.receive(10, 30):
             outcome = ingest_async_batch(rt, parts, [message])

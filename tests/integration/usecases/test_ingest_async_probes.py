@@ -13,8 +13,8 @@ import pytest
 
 from chalicelib.bootstrap import Runtime
 from chalicelib.domain.receipts import MAX_ERRORS, ReceiptPart
-from chalicelib.ports.store import ReceiptStore, Store, StoreError
-from chalicelib.usecases import ingest_async, ledger
+from chalicelib.ports.store import ReceiptStore
+from chalicelib.usecases import ingest_async
 from chalicelib.usecases.consumer import consume_batch, drain
 from tests.conftest import NOW
 from tests.integration.usecases.test_ingest_async_exactly_once import (
@@ -24,6 +24,7 @@ from tests.integration.usecases.test_ingest_async_exactly_once import (
     submit,
     totals,
 )
+from tests.support.asyncing import store_down_for
 from tests.support.factories import raw_tx
 
 
@@ -101,15 +102,7 @@ def test_a_dead_lettered_message_and_its_skipped_siblings_read_failed_and_redriv
     rt, parts = env
     head = submit(parts, rt, raw_tx("p1", amount="7.00"))  # the same account: one group
     behind = submit(parts, rt, raw_tx("q1", amount="3.00"), raw_tx("q2", amount="4.00"))
-    real = ledger.ingest
-    broken = {"p1"}
-
-    def flaky(store: Store, bank: str, items: list[Any], *args: Any, **kw: Any) -> Any:
-        if any(i["id"] in broken for i in items):
-            raise StoreError("the store is down for this item")
-        return real(store, bank, items, *args, **kw)
-
-    monkeypatch.setattr(ingest_async, "ingest", flaky)
+    broken = store_down_for(monkeypatch, "id", {"p1"})
     for _ in range(parts.queue.max_receives + 1):
         batch = parts.queue.receive(10, 30)
         if batch:
@@ -123,6 +116,12 @@ def test_a_dead_lettered_message_and_its_skipped_siblings_read_failed_and_redriv
         receipt = parts.receipts.get(BANK, request)
         assert receipt is not None and receipt.done, fates(parts, request)
         assert {s for _, s in fates(parts, request)} == {"failed"}
+    receipt = parts.receipts.get(BANK, behind)
+    assert receipt is not None
+    for item in receipt.items():  # each says why: it never failed itself
+        (why,) = item.errors
+        assert why["field"] == "queue" and "behind a failed message of its group" in why[
+            "message"], why
     broken.clear()
     from scripts.redrive import redrive
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,8 +17,11 @@ from hypothesis import strategies as st
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
 from chalicelib.domain.aggregates import BANK_KEY
 from chalicelib.domain.rules import RuleConfig
+from chalicelib.errors import ServiceUnavailableError
+from chalicelib.ports.store import CommitConflict, UnitOfWork, WritePlan
+from chalicelib.support.backoff import Backoff
 from chalicelib.usecases.analytics import Window, bank_analytics
-from chalicelib.usecases.ledger import CONFLICT, CREATED, DUPLICATE, ingest
+from chalicelib.usecases.ledger import CONFLICT, CREATED, DUPLICATE, MAX_ATTEMPTS, ingest
 from chalicelib.usecases.reconcile import find_drift
 from tests.conftest import NOW, Api
 from tests.support.factories import raw_tx
@@ -109,3 +114,41 @@ def test_threads_replaying_the_same_ids_store_each_once(tmp_path: Path) -> None:
     assert find_drift(store, "bank") == []
     analytics = bank_analytics(store, "bank", Window(), NOW)
     assert analytics["count"] == 40
+
+
+def test_a_repeat_in_a_batch_is_judged_against_what_the_id_already_holds(
+        tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "ledger.db"))
+    ingest(store, "acme", [raw_tx("x", amount="10.00")], NOW, RuleConfig())
+    results = ingest(store, "acme", [raw_tx("x", amount="20.00"), raw_tx("x", amount="10.00"),
+                                     raw_tx("x", amount="30.00")], NOW, RuleConfig())
+    # the leader clashes with the stored 10.00; the repeats are compared with that, not it
+    assert [r.status for r in results] == [CONFLICT, DUPLICATE, CONFLICT]
+    assert results[1].transaction is not None and results[1].transaction.amount == Decimal(
+        "10.00")
+
+
+class AlwaysLosesTheRace(SqliteStore):
+    """Every commit finds another writer got there first."""
+
+    @contextmanager
+    def unit_of_work(self, bank: str) -> Iterator[UnitOfWork]:
+        with super().unit_of_work(bank) as uow:
+            def lose(plan: WritePlan) -> None:
+                raise CommitConflict("another writer got there first")
+
+            uow.commit = lose  # type: ignore[method-assign]
+            yield uow
+
+
+def test_a_write_that_keeps_losing_the_race_is_a_503_to_retry_in_a_second(
+        tmp_path: Path) -> None:
+    store = AlwaysLosesTheRace(str(tmp_path / "ledger.db"))
+    pauses: list[float] = []
+    backoff = Backoff(0.005, 0.64, sleep=pauses.append, random=lambda: 1.0)
+    with pytest.raises(ServiceUnavailableError) as refused:
+        ingest(store, "acme", [raw_tx("x")], NOW, RuleConfig(), backoff)
+    assert refused.value.message == "too many concurrent writers; retry the request"
+    assert refused.value.headers == {"Retry-After": "1"}
+    assert len(pauses) == MAX_ATTEMPTS  # it tried that often, pausing after each loss
+    assert store.get_transaction("acme", "x") is None

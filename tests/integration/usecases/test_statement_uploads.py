@@ -25,6 +25,7 @@ from chalicelib.usecases.consumer import drain
 from tests.integration.api.test_openapi import response_schema
 from tests.support.asyncing import install
 from tests.support.aws_calls import record_aws_calls
+from tests.support.edges import refused
 
 pytestmark = [pytest.mark.emulator]
 
@@ -112,8 +113,8 @@ def test_a_refused_upload_has_a_receipt_saying_why_and_stores_nothing(env: Env) 
     receipt = env.receipt(answer["request_id"])
     assert receipt["status"] == "done" and receipt["summary"] == {"rejected": 1}
     assert receipt["results"][0]["errors"][0]["message"].startswith("StatementBalanceError")
-    assert env.client.http.get("/accounts/JP12345678",
-                               headers={"x-api-key": KEY}).status_code == 404
+    refused(env.client.http.get("/accounts/JP12345678", headers={"x-api-key": KEY}), 404,
+            "NotFoundError")
 
 
 def test_an_object_over_the_cap_is_refused_without_reading_it(env: Env) -> None:

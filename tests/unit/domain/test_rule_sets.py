@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.domain.account_stats import Welford
+from chalicelib.domain.model import FlagDetail, Transaction
 from chalicelib.domain.rule_set_input import parse_rule_set
 from chalicelib.domain.rule_sets import (
     RuleSet,
@@ -142,3 +143,48 @@ def test_a_stored_set_reads_back_to_the_same_rules() -> None:
                      {"name": "w", "when": "hour < 6", "description": "night"})
     again = parse_rule_set({"rules": [r.to_json() for r in rules.rules]}, CFG)
     assert [r.to_json() for r in again] == [r.to_json() for r in rules.rules]
+
+
+def unusual_after(history: list[str], amount: str, params: dict[str, object],
+                  currency: str = "USD") -> tuple[tuple[str, ...], dict[str, object]]:
+    """The flags and evidence of `amount` after an account's `history` (one a minute)."""
+    rules = rule_set({"name": "unusual", "builtin": "unusual_amount", "params": params})
+    state = AccountState()
+    for i, past in enumerate(history):
+        state = remember(state, tx(f"h{i}", amount=past, currency=currency,
+                                   at=T0 + timedelta(minutes=i)), rules)
+    outcome = evaluate_set(tx("x", amount=amount, currency=currency, at=T0 + timedelta(hours=1)),
+                           state, rules)
+    return outcome.flags, (dict(outcome.details[0].evidence) if outcome.details else {})
+
+
+def test_unusual_amount_trips_at_exactly_z_and_says_why() -> None:
+    # history 10, 12, 14: mean 12, sample standard deviation 2; 18 is exactly 3 deviations out
+    flags, evidence = unusual_after(["10.00", "12.00", "14.00"], "18.00",
+                                    {"z": "3", "min_history": 3})
+    assert flags == ("unusual",)
+    assert evidence == {"amount": "18.00", "currency": "USD", "mean": "12.00", "stddev": "2.00",
+                        "zscore": "3.00", "z": "3", "history": 3}
+    assert unusual_after(["10.00", "12.00", "14.00"], "17.98",
+                         {"z": "3", "min_history": 3})[0] == ()
+
+
+def test_unusual_amount_reads_its_history_and_z_for_the_transactions_currency() -> None:
+    params = {"z": "3", "min_history": 5,
+              "by_currency": {"JPY": {"min_history": 3, "z": "2"}}}
+    # 3 of history is enough in yen (its own min_history), and 16 (2 deviations) is unusual there
+    assert unusual_after(["1000", "1200", "1400"], "1600", params, "JPY")[0] == ("unusual",)
+    assert unusual_after(["10.00", "12.00", "14.00"], "18.00", params)[0] == ()  # 3 < 5
+
+
+def test_with_flags_keeps_every_other_field_of_the_transaction() -> None:
+    # every field set to something other than its default, so one dropped would show
+    tx = Transaction("t1", "A1", Decimal("12.50"), "EUR", "debit",
+                     datetime(2026, 1, 10, 14, 30, tzinfo=UTC), "rent", "M", "C", "wire")
+    assert tx.epoch and tx.timestamp_text  # computed before: carried over, still right
+    detail = FlagDetail.of("big", 2, {"amount": "12.50"})
+    flagged = tx.with_flags(("big",), (detail,))
+    assert flagged == replace(tx, flags=("big",), flag_details=(detail,))
+    assert (flagged.epoch, flagged.timestamp_text) == (tx.timestamp.timestamp(),
+                                                       "2026-01-10T14:30:00Z")
+    assert tx.with_flags((), ()) is tx

@@ -16,6 +16,7 @@ from chalicelib.domain.rules import (
     VELOCITY,
     AccountState,
     RuleConfig,
+    Seen,
     evaluate,
     remember,
 )
@@ -225,3 +226,18 @@ def test_a_credit_no_debit_can_match_is_forgotten_outside_the_velocity_memory() 
         for item in items:
             state = remember(state, item, CFG)
         assert [s.amount for s in state.seen] == [Decimal(5)] * 10, currency
+
+
+def test_an_account_state_stored_before_the_statistics_reads_back_as_its_rows() -> None:
+    rows = [[1768053600.0, "10.00", "USD", True], [1768053660.0, "3.00", "EUR", False]]
+    assert AccountState.from_json(rows, 4) == AccountState(
+        (Seen(1768053600.0, Decimal("10.00"), "USD", True),
+         Seen(1768053660.0, Decimal("3.00"), "EUR", False)), 4)
+
+
+def test_an_account_states_stored_form_may_leave_out_what_it_does_not_hold() -> None:
+    assert AccountState.from_json({}, 2) == AccountState(version=2)
+    assert AccountState.from_json({"f": 1768053600, "m": ["m1", "m2"]}, 3) == AccountState(
+        version=3, first=1768053600, merchants=("m1", "m2"))
+    kept = AccountState(version=5, first=7, merchants=("shop",))
+    assert AccountState.from_json(kept.to_json(), 5) == kept

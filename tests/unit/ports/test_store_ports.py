@@ -11,10 +11,12 @@ from chalicelib.domain.model import Transaction
 from chalicelib.errors import ForbiddenError
 from chalicelib.ports.store import (
     AdminStore,
+    AlertStore,
     ApiKeyRecord,
     AppClientRecord,
     KeyStore,
     LedgerStore,
+    OutboxStore,
     RuleSetRecord,
     RuleSetStore,
     Store,
@@ -74,9 +76,10 @@ def test_key_functions_run_on_a_fake_that_implements_only_the_key_port() -> None
 def test_a_full_store_is_every_port_and_the_ports_share_no_method() -> None:
     assert issubclass(Store, LedgerStore) and issubclass(Store, KeyStore)
     assert issubclass(Store, AdminStore) and issubclass(Store, RuleSetStore)
+    assert issubclass(Store, AlertStore) and issubclass(Store, OutboxStore)
     methods = [set(p.__abstractmethods__)
-               for p in (LedgerStore, KeyStore, AdminStore, RuleSetStore)]
-    assert sum(len(m) for m in methods) == len(set().union(*methods)) == 23
+               for p in (LedgerStore, KeyStore, AdminStore, RuleSetStore, AlertStore, OutboxStore)]
+    assert sum(len(m) for m in methods) == len(set().union(*methods)) == 32
     assert set(Store.__abstractmethods__) == set().union(*methods)
 
 

@@ -120,7 +120,10 @@ def test_batch_of_100_over_50_accounts_costs_at_most_5_calls(counting: CountingA
     status, ops = counting.measure("POST", "/transactions",
                                    json.dumps({"transactions": batch("t", 100, 50, hours)}))
     assert status == 200
-    assert len(ops) <= 5, ops
+    # plus, for a batch that flags, the bank's suppressions: they ride in the states' read
+    # when it has room; at 48 hours it is full (100 keys), so they cost one GetItem
+    assert len(ops) <= (6 if hours == 48 else 5), ops
+    assert ops.count("GetItem") == (1 if hours == 48 else 0), ops
     assert ops[:2] == ["BatchGetItem", "BatchGetItem"]
     assert "Scan" not in ops
     assert counting.store.get_buckets(BANK, [BANK_KEY])[BANK_KEY].count == 101
@@ -266,8 +269,9 @@ def test_numbers_dynamodb_normalised_come_back_with_the_currency_digits() -> Non
 
 
 def test_no_request_path_uses_an_operator_only_operation(counting: CountingApi) -> None:
-    """Scan and BatchWriteItem belong to reconcile (infra/operator-policy.json), so the Lambda's
-    policy can leave them out: every route, driven here, proves it never needs them."""
+    """BatchWriteItem belongs to reconcile (infra/operator-policy.json), so the Lambda's policy
+    leaves it out, and Scan to it and the rules replay alone (its window has no index): every
+    other route, driven here, proves it never needs them."""
     seen: list[str] = []
     for method, path, body in [
         ("POST", "/transactions", json.dumps({"transactions": batch("r", 30, 7, 3)})),

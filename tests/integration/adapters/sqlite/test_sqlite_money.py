@@ -39,7 +39,7 @@ def test_a_version_3_file_moves_its_high_digits_over_exactly(tmp_path: Path) -> 
     usd = store.get_buckets("acme", [BANK_KEY])[BANK_KEY].currencies["USD"]
     assert str(usd.credit_total) == "92233720368547758.07"
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         low, high = conn.execute("SELECT credit_minor, credit_hi FROM agg_currency"
                                  " WHERE kind='bank'").fetchone()
     assert (high, low) == divmod(2**63 - 1, CARRY)
