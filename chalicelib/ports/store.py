@@ -308,10 +308,11 @@ class AccountCommit:
 class SequencedSession(ABC):
     """One attempt at applying one queue message of a group without transactions: the writes
     are plain conditional puts, made in the order records -> alerts and events -> account items
-    (each account's commit point) -> the group's bank and hour totals. Nothing is locked: the
-    group's order makes this consumer the only writer of its accounts and totals, the
-    high-water marks make a redelivery skip what was applied, and an account written by the
-    synchronous path meanwhile fails its version condition (read again, apply again)."""
+    (each account's commit point) -> the group's bank and hour totals and alert counters.
+    Nothing is locked: the group's order makes this consumer the only writer of its accounts
+    and totals, the high-water marks make a redelivery skip what was applied, and an account
+    written by the synchronous path meanwhile fails its version condition (read again, apply
+    again)."""
 
     wrote: bool = False  # set at the first write: such a message is never dead-lettered
 
@@ -328,11 +329,21 @@ class SequencedSession(ABC):
         """Write each (token, transaction) unless its id holds another writer's (a record
         without that token): what those hold."""
 
-    def put_alerts(self, token: str, alerts: list[Alert], events: list[Event]) -> None:
-        """The message's alerts and outbox events, idempotent puts guarded by `token`, after
-        the records and before the account items (domain/alerts.py; none are computed yet)."""
-        if alerts or events:
-            raise NotImplementedError("alerts are not written by this store yet")
+    @abstractmethod
+    def get_suppressions(self, accounts: list[str]) -> list[Suppression]:
+        """The bank's suppressions of these accounts (the ledger's UnitOfWork's read)."""
+
+    @abstractmethod
+    def put_alerts(self, alerts: list[Alert], events: list[Event]) -> None:
+        """The run's alerts and outbox events, after the records and before the account items:
+        each put only if absent (keyed by transaction id), so a redelivery writes nothing new
+        and never reopens a triaged alert nor records a dispatched event again."""
+
+    @abstractmethod
+    def put_alert_counts(self, group: int, counts: list[tuple[str, int, int]]) -> None:
+        """Add each message's (sequence, alerts opened, flags suppressed) to the bank's alert
+        counters unless the group's high-water mark there has passed its sequence ("": no
+        hwm, no check), setting that hwm to the last one added."""
 
     @abstractmethod
     def commit_accounts(self, sequence: str, commits: list[AccountCommit]) -> list[str]:

@@ -226,7 +226,9 @@ def consume_run(rt: Runtime, run: list[ReceivedMessage], now: datetime) -> None:
         count_rule_errors(rt.settings.stage, results, "ingest_queue")
         done = [bounded(ItemFate(index, r.id, r.status,
                                  tuple(r.transaction.flags) if r.transaction else (),
-                                 tuple(e.to_json() for e in r.errors)))
+                                 tuple(e.to_json() for e in r.errors),
+                                 tuple(d.to_json() for d in r.transaction.flag_details)
+                                 if r.transaction else ()))
                 for (index, _), r in zip(part.items, results, strict=True)]
         settles.append((part.request_id, part.number, done))
         fates += done

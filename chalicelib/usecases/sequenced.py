@@ -8,8 +8,13 @@ redelivery skips what is done. For an account not yet committed, the flags, the 
 deltas are recomputed from the account item as it was before the message (the same rule
 evaluation as the synchronous path: `evaluate_set`, `remember`); for one committed already, the
 records the message created say what they hold. Writes go records -> alerts/events -> account
-items (each account's commit point) -> bank and hour totals; the caller then writes the receipt
-part and deletes the message. Once a message has written anything it must never be skipped or
+items (each account's commit point) -> bank and hour totals and alert counters; the caller then
+writes the receipt
+part and deletes the message. Alerts open as the synchronous ledger opens them (`open_alerts`
+with the suppressions in force for the accounts, `opened_event`), put only if absent (keyed by
+transaction id); the alert counters move per message under the group's hwm, from what the
+records hold (a suppressed flag is marked in the record's evidence), so a redelivery counts
+nothing twice. Once a message has written anything it must never be skipped or
 dead-lettered: a later message would apply on top of half of it (`HalfApplied`).
 """
 
@@ -21,9 +26,17 @@ from typing import Any
 
 from chalicelib.domain import messages
 from chalicelib.domain.aggregates import ACCOUNT, AggKey, Bucket, deltas_for
+from chalicelib.domain.alerts import (
+    in_force,
+    mark_suppressed,
+    open_alerts,
+    opened_event,
+    suppressed_flags,
+)
 from chalicelib.domain.model import Transaction
 from chalicelib.domain.rule_sets import RuleSet, evaluate_set, remember
 from chalicelib.domain.rules import AccountState
+from chalicelib.domain.timeutil import format_timestamp
 from chalicelib.domain.validation import validate_transaction
 from chalicelib.errors import ServiceUnavailableError, ValidationError
 from chalicelib.ports.store import AccountCommit, AccountMark, SequencedLedger, SequencedSession
@@ -118,7 +131,7 @@ def apply_messages(ledger: SequencedLedger, run: list[tuple[messages.Part, str]]
         for _ in range(MAX_ATTEMPTS):
             session = ledger.sequenced(bank)
             try:
-                done = _attempt(session, entries, group, rules)
+                done = _attempt(session, bank, entries, group, rules, now)
             finally:
                 wrote = wrote or session.wrote
             if done:
@@ -147,8 +160,8 @@ def _settle(result: ItemResult, tx: Transaction, stored: Transaction, ours: bool
         _conflict(result, tx, stored)
 
 
-def _attempt(session: SequencedSession, entries: list[Entry], group: int,
-             rules: RuleSet) -> bool:
+def _attempt(session: SequencedSession, bank: str, entries: list[Entry], group: int,
+             rules: RuleSet, now: datetime) -> bool:
     """One read-write pass; False when an account moved under it (read again)."""
     accounts = sorted({e.tx.account for e in entries})
     hours = sorted({e.tx.hour for e in entries})
@@ -172,8 +185,13 @@ def _attempt(session: SequencedSession, entries: list[Entry], group: int,
     taken: dict[str, Transaction] = {}
     written: dict[str, Transaction] = {}
     commits: dict[str, AccountCommit] = {}
+    suppressed: frozenset[tuple[str, str]] | None = None  # read once something is flagged
     for _ in range(len(pending) + 2):
-        flagged, commits = _evaluate(pending, taken, marks, rules)
+        flagged, commits = _evaluate(pending, taken, marks, rules, suppressed or frozenset())
+        if suppressed is None and any(tx.flags for tx in flagged.values()):
+            suppressed = in_force(session.get_suppressions(accounts), now)
+            if suppressed:
+                flagged, commits = _evaluate(pending, taken, marks, rules, suppressed)
         todo = [(e.token, tx) for e in pending if (tx := flagged.get(e.tx.id)) is not None
                 and written.get(tx.id) != tx]
         if not todo:
@@ -188,7 +206,11 @@ def _attempt(session: SequencedSession, entries: list[Entry], group: int,
             _settle(e.result, e.tx, taken[e.tx.id], False)
         else:
             _settle(e.result, e.tx, written[e.tx.id], True)
-    session.put_alerts("", [], [])  # the seam: alerts and events go here (domain/alerts.py)
+    # the alerts of what this run created, before the account items (their commit points):
+    # once an account is committed, its transactions' alerts are in place
+    alerts = open_alerts(bank, [written[e.tx.id] for e in pending if e.tx.id not in taken],
+                         format_timestamp(now), suppressed or frozenset())
+    session.put_alerts(alerts, [opened_event(a) for a in alerts])
     if session.commit_accounts(last, list(commits.values())):
         return False
     # each message's deltas, for the totals items still below its sequence
@@ -209,13 +231,28 @@ def _attempt(session: SequencedSession, entries: list[Entry], group: int,
             by_message.append((seq if HWM_CHECK else "", deltas))
     if by_message:
         session.put_totals(group, by_message)
+    counts = []
+    for seq in sorted({e.seq for e in entries}):
+        created = [e.result.stored for e in entries
+                   if e.seq == seq and e.result.status == CREATED and e.result.stored]
+        counts.append((seq if HWM_CHECK else "", sum(1 for tx in created if _opens(tx)),
+                       suppressed_flags(created)))
+    session.put_alert_counts(group, counts)
     return True
 
 
+def _opens(tx: Transaction) -> bool:
+    """Whether a stored transaction opened an alert: a flag no suppression covered (the record
+    marks the suppressed ones in its evidence: `mark_suppressed`)."""
+    return any(not d.suppressed for d in tx.flag_details)
+
+
 def _evaluate(pending: list[Entry], taken: dict[str, Any], marks: dict[str, AccountMark],
-              rules: RuleSet) -> tuple[dict[str, Transaction], dict[str, AccountCommit]]:
+              rules: RuleSet, suppressed: frozenset[tuple[str, str]]
+              ) -> tuple[dict[str, Transaction], dict[str, AccountCommit]]:
     """Each pending transaction not taken by another writer, flagged in its account's order
-    from the state before the run, and each account's commit."""
+    from the state before the run (the flags a suppression covers marked so, as the ledger
+    does after remembering them), and each account's commit."""
     states: dict[str, AccountState] = {}
     flagged: dict[str, Transaction] = {}
     mine: dict[str, list[Transaction]] = {}
@@ -227,6 +264,7 @@ def _evaluate(pending: list[Entry], taken: dict[str, Any], marks: dict[str, Acco
         outcome = evaluate_set(tx, state, rules)
         flagged_tx = tx.with_flags(outcome.flags, outcome.details)
         states[tx.account] = remember(state, flagged_tx, rules)
+        flagged_tx = mark_suppressed(flagged_tx, suppressed)
         e.result.rule_errors = outcome.errors
         flagged[tx.id] = flagged_tx
         mine.setdefault(tx.account, []).append(flagged_tx)

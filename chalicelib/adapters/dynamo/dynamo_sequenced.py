@@ -5,9 +5,14 @@
   read of its own;
 - account items (dynamo_account): a Put on the condition that `ver` is still the one read, with
   `hwm` = the message's sequence; its history pages first (plain puts, idempotent);
+- alerts and outbox events (dynamo_alerts.plan_puts, keyed by transaction id): each put only
+  if absent, after the records and before the account items, so a redelivery writes nothing;
 - the group's bank and hour totals (`GB#<bank>` / `GH#<bank>`, one item each per group): the
   item read, plus the deltas of the messages above its hwm, put whole on the hwm read (when
-  another delivery wrote it meanwhile, read again: only what is still missing is added).
+  another delivery wrote it meanwhile, read again: only what is still missing is added);
+- the bank's alert counters (dynamo_alerts' `AO` item of shard group mod shards, which the
+  transactional path and the triage ADD to as well): an ADD of the messages above the group's
+  own hwm attribute there (`hwm_<group>`), on the condition that it is still the one read.
 Independent writes of one step go out together (boto3 clients are thread-safe).
 """
 
@@ -19,6 +24,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
 
+from chalicelib.adapters.dynamo import dynamo_alerts as alerting
 from chalicelib.adapters.dynamo import dynamo_codec as codec
 from chalicelib.adapters.dynamo import dynamo_table as t
 from chalicelib.adapters.dynamo.dynamo_account import (
@@ -32,6 +38,7 @@ from chalicelib.adapters.dynamo.dynamo_account import (
 )
 from chalicelib.adapters.dynamo.dynamo_history import read_pages
 from chalicelib.domain.aggregates import BANK, HOUR, AggKey, Bucket
+from chalicelib.domain.alerts import Alert, Event, Suppression
 from chalicelib.domain.model import Transaction
 from chalicelib.ports.store import AccountCommit, AccountMark, SequencedSession, StoreError
 
@@ -52,9 +59,10 @@ def _together(calls: Sequence[Callable[[], T]]) -> list[T]:
 class DynamoSequencedSession(SequencedSession):
     """One attempt at one message, for one bank."""
 
-    def __init__(self, db: t.DynamoTable, bank: str) -> None:
+    def __init__(self, db: t.DynamoTable, bank: str, shards: int = 1) -> None:
         self.db = db
         self.bank = bank
+        self.shards = shards  # the store's bank shards: the alert counters' too
         self.wrote = False
         self.docs: dict[str, AccountDoc] = {}
         self.totals: dict[t.ItemKey, tuple[Bucket | None, str]] = {}
@@ -106,6 +114,69 @@ class DynamoSequencedSession(SequencedSession):
         return {i: stored for i, stored in _together([partial(put, token, tx)
                                                       for token, tx in writes])
                 if stored is not None}
+
+    def get_suppressions(self, accounts: list[str]) -> list[Suppression]:
+        out = self.db.on_table("get_item", Key=alerting.suppressions_key(self.bank),
+                               ConsistentRead=True)
+        wanted = set(accounts)
+        return [s for s in alerting.suppressions_from(self.bank, out.get("Item"))
+                if s.account in wanted]
+
+    def put_alerts(self, alerts: list[Alert], events: list[Event]) -> None:
+        puts = alerting.plan_puts(self.db.name, alerts, events)
+        if not puts:
+            return
+        self.wrote = True
+
+        def put(request: dict[str, Any]) -> None:
+            params = {k: v for k, v in request["Put"].items() if k != "TableName"}
+            try:
+                self.db.on_table("put_item", expect={_FAILED}, **params)
+            except t.Rejected:
+                pass  # put by an earlier delivery (and maybe triaged or dispatched since)
+
+        _together([partial(put, request) for request in puts])
+
+    def put_alert_counts(self, group: int, counts: list[tuple[str, int, int]]) -> None:
+        counts = [c for c in counts if c[1] or c[2]]
+        if not counts:
+            return
+        self.wrote = True
+        key = alerting.counter_key(self.bank, group % self.shards)
+        names = {"#h": f"hwm_{group:04d}", "#o": alerting.OPEN_COUNT,
+                 "#s": alerting.SUPPRESSED_COUNT}
+        hwm: str | None = None  # not read yet
+        for _ in range(MAX_TOTAL_TRIES):
+            if hwm is None:
+                out = self.db.on_table("get_item", Key=key, ConsistentRead=True,
+                                       ProjectionExpression="#h",
+                                       ExpressionAttributeNames={"#h": names["#h"]})
+                hwm = str(out.get("Item", {}).get(names["#h"], {}).get("S", ""))
+            todo = [(s, o, x) for s, o, x in counts if not s or s > hwm]
+            if not todo:
+                return  # counted by an earlier delivery
+            last = max(s for s, _, _ in todo)
+            values: dict[str, Any] = {":o": {"N": str(sum(o for _, o, _ in todo))},
+                                      ":s": {"N": str(sum(x for _, _, x in todo))}}
+            params: dict[str, Any] = {"UpdateExpression": "ADD #o :o, #s :s",
+                                      "ExpressionAttributeNames": dict(names)}
+            if last:
+                params["UpdateExpression"] += " SET #h = :l"
+                values[":l"] = {"S": last}
+                if hwm:
+                    params["ConditionExpression"] = "#h = :h"
+                    values[":h"] = {"S": hwm}
+                else:
+                    params["ConditionExpression"] = "attribute_not_exists(#h)"
+            else:
+                del params["ExpressionAttributeNames"]["#h"]
+            try:
+                self.db.on_table("update_item", expect={_FAILED}, Key=key,
+                                 ExpressionAttributeValues=values, **params)
+                return
+            except t.Rejected:  # another delivery counted meanwhile: read the hwm again
+                hwm = None
+        raise StoreError("the alert counters kept changing; retry")
 
     def commit_accounts(self, sequence: str, commits: list[AccountCommit]) -> list[str]:
         if not commits:

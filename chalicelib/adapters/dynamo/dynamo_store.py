@@ -389,7 +389,7 @@ class DynamoStore(DynamoAlerts, Store, SequencedLedger, HistoryAdmin):
     def sequenced(self, bank: str) -> SequencedSession:
         from chalicelib.adapters.dynamo.dynamo_sequenced import DynamoSequencedSession
 
-        return DynamoSequencedSession(self.db, bank)
+        return DynamoSequencedSession(self.db, bank, self.shards)
 
     @contextmanager
     def unit_of_work(self, bank: str) -> Iterator[UnitOfWork]:

@@ -1,8 +1,10 @@
 """The sequenced consumer (DynamoDB, QUEUE_GROUPS > 0) applies each message exactly once, on
 DynamoDB Local: with crashes injected before and after random writes and duplicate deliveries
 at the same time, the table ends identical, item by item, to a clean run's (totals, account
-items, history pages, records, receipts). Negative control: with the high-water marks' check
-turned off, a redelivered message counts twice, so the comparison can fail."""
+items, history pages, records, receipts, alerts, outbox events, alert counters). Negative
+control: with the high-water marks' check turned off, a redelivered message counts twice, so
+the comparison can fail. A flagged transaction opens one alert and one event, counted once,
+through a crash after the alert's put and a message delivered twice at once."""
 
 from __future__ import annotations
 
@@ -143,14 +145,41 @@ def _quietly(rt: Runtime, message: Any, ok: list[bool]) -> None:
 # Bookkeeping that counts deliveries, not content: how many writes an account item took (`ver`)
 # and which message last wrote it (`hwm`, `nw`) depend on how the queue happened to bundle a
 # group's messages into runs; everything else must be equal.
+# The alert counters' per-group hwm (`hwm_<group>`) likewise. An alert's and its event's time
+# is the consumer's clock at the delivery that opened it: left out, the rest compared.
 DELIVERY_BOOKKEEPING = ("ver", "hwm", "nw")
+
+
+def _content(item: dict[str, Any]) -> dict[str, Any]:
+    """An item without its delivery bookkeeping and the time an alert was opened."""
+    out = {k: v for k, v in item.items()
+           if k not in DELIVERY_BOOKKEEPING and not k.startswith("hwm_")}
+    pk = str(item["pk"]["S"])
+    if pk.startswith("AL#"):
+        body = json.loads(item["body"]["S"])
+        body.pop("opened_at")
+        out["body"] = body
+    elif pk.startswith("EV#"):
+        data = json.loads(item["data"]["S"])
+        data["alert"].pop("opened_at")
+        out["data"] = data
+        out = {k: v for k, v in out.items() if k not in ("created", "g2sk")}
+    return out
 
 
 def table(rt: Runtime, exact: bool = False) -> dict[tuple[str, str], dict[str, Any]]:
     assert isinstance(rt.store, DynamoStore)
-    return {(i["pk"]["S"], i["sk"]["S"]): i if exact else
-            {k: v for k, v in i.items() if k not in DELIVERY_BOOKKEEPING}
+    return {(i["pk"]["S"], i["sk"]["S"]): i if exact else _content(i)
             for i in rt.store.db.query(scan=True)}
+
+
+def alert_items(items: dict[tuple[str, str], dict[str, Any]]) -> tuple[int, int, int]:
+    """(alerts, outbox events, the open count their counters hold) in a table's items."""
+    alerts = sum(1 for k in items if k[0].startswith("AL#"))
+    events = sum(1 for k in items if k[0].startswith("EV#"))
+    counted = sum(int(v.get("ao", {}).get("N", 0)) for k, v in items.items()
+                  if k[0].startswith("AO#"))
+    return alerts, events, counted
 
 
 def test_crashes_and_duplicate_deliveries_leave_the_table_a_clean_run_leaves(
@@ -172,6 +201,67 @@ def test_crashes_and_duplicate_deliveries_leave_the_table_a_clean_run_leaves(
     assert fates == {"created", "duplicate", "conflict"}
     assert any(k[0].startswith("GB#") for k in expected)  # the group totals were written
     assert any(k[0].startswith("AC#") and "hwm" in v for k, v in exact.items())
+    alerts, events, counted = alert_items(expected)
+    assert alerts > 0 and alerts == events == counted  # each alert once, counted once
+
+
+def test_a_flagged_transaction_opens_one_alert_and_one_event_through_crashes_and_repeats(
+        tmp_path: Path, dynamodb_local: Any) -> None:
+    from chalicelib.domain.alerts import Suppression
+    from chalicelib.domain.timeutil import now_utc
+    from chalicelib.ports.store import AlertCounts
+
+    with world(tmp_path, "alerts") as rt:
+        store = rt.store
+        assert isinstance(store, DynamoStore)
+        # in force at the consumer's clock (consume_batch's now, not the tests' NOW)
+        store.put_suppression(Suppression(BANK, "s1", "B", "large_amount", format_timestamp(
+            now_utc() + timedelta(days=1)), "known payroll", format_timestamp(NOW), "k1"))
+        at = format_timestamp(NOW - timedelta(hours=1))
+        items = [{"id": "big", "account": "A", "amount": "15000.37", "type": "debit",
+                  "timestamp": at},
+                 {"id": "quiet", "account": "A", "amount": "12.34", "type": "debit",
+                  "timestamp": at},
+                 {"id": "hushed", "account": "B", "amount": "15000.37", "type": "debit",
+                  "timestamp": at}]
+        ingest_async.submit(rt, BANK, json.dumps({"transactions": items}).encode(), NOW, "r1")
+        real = store.db.call
+        crashed: list[str] = []
+
+        def crash_after_the_alert(operation: str, **kwargs: Any) -> dict[str, Any]:
+            out = real(operation, **kwargs)
+            if (operation == "put_item" and not crashed
+                    and str(kwargs["Item"]["pk"]["S"]).startswith("AL#")):
+                crashed.append(operation)
+                raise StoreError("crash after the alert's put")
+            return out
+
+        store.db.call = crash_after_the_alert  # type: ignore[method-assign]
+        batch = rt.queue.receive(10, 30)
+        assert consume_batch(rt, batch).failed_ids() and crashed  # half applied: kept
+        for m in batch:
+            rt.queue.change_visibility(m.handle, 0)
+        batch = rt.queue.receive(10, 30)
+        ok: list[bool] = []
+        threads = [threading.Thread(target=_quietly, args=(rt, m, ok))  # delivered twice
+                   for m in batch for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        outcome = consume_batch(rt, batch)  # and once more, after both
+        rt.queue.delete_many([m.handle for m in outcome.done])
+        assert rt.queue.depth() == (0, 0)
+        got = table(rt)
+        assert sorted(k for k in got if k[0].startswith(("AL#", "EV#"))) == [
+            (f"AL#{BANK}#big", "AL"), (f"EV#{BANK}#big", "EV")]
+        assert [a.transaction_id for a in store.list_alerts(BANK, None, None, None, 10, None)
+                ] == ["big"]
+        assert [e.data["alert"]["transaction_id"] for e in store.pending_events(10)] == ["big"]
+        assert store.alert_counts(BANK) == AlertCounts(open=1, suppressed=1)
+        hushed = store.get_transaction(BANK, "hushed")
+        assert hushed is not None and hushed.flags == ("large_amount",)
+        assert all(d.suppressed for d in hushed.flag_details)
 
 
 def test_without_the_high_water_marks_a_redelivered_message_counts_twice(
