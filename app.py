@@ -22,7 +22,15 @@ from chalicelib.errors import (
 )
 from chalicelib.observability import RequestObserver, log
 from chalicelib.ports.store import StoreError, StoreRefused
-from chalicelib.usecases import analytics, consumer, ingest_async, ingest_sync, queries, rules_admin
+from chalicelib.usecases import (
+    alerts,
+    analytics,
+    consumer,
+    ingest_async,
+    ingest_sync,
+    queries,
+    rules_admin,
+)
 from chalicelib.usecases.caller import identify
 from chalicelib.web import dashboard
 from chalicelib.web.framing import STANDARD_HEADERS
@@ -346,3 +354,55 @@ def post_rules_replay() -> dict[str, Any]:
     body = parse_json(_raw_body(request), rt.settings.max_body_bytes)
     active = rules_admin.active_rule_set(rt.store, _bank(), rt.settings.rules, rt.rule_sets)
     return rules_admin.replay(rt.store, _bank(), body, rt.settings.rules, active)
+
+
+# --- alerts and suppressions: thin routes over usecases/alerts.py ------------------------
+
+def _json_body() -> Any:
+    rt, request = get_runtime(), _request()
+    ingest_sync.check_content_type(request.headers.get("content-type"))
+    return parse_json(_raw_body(request), rt.settings.max_body_bytes)
+
+
+def _who() -> str:
+    request = _request()
+    return rules_admin.who_is(request.context["authorizer"], request.headers.get("x-api-key"),
+                              get_runtime().store)
+
+
+@route("/alerts", methods=["GET"])
+def get_alerts() -> dict[str, Any]:
+    rt = get_runtime()
+    return alerts.list_alerts(rt.store, _bank(), _request().query_params,
+                              rt.settings.cursor_secret)
+
+
+@route("/alerts/{transaction_id}", methods=["GET"])
+def get_alert(transaction_id: str) -> dict[str, Any]:
+    return alerts.get_alert(get_runtime().store, _bank(), transaction_id)
+
+
+@route("/alerts/{transaction_id}", methods=["POST"], content_types=["*/*"])
+def post_alert(transaction_id: str) -> dict[str, Any]:
+    body = _json_body()
+    return alerts.triage(get_runtime().store, _bank(), transaction_id, body, _who(), now_utc())
+
+
+@route("/suppressions", methods=["POST"], content_types=["*/*"])
+def post_suppression() -> Response:
+    body = _json_body()
+    made = alerts.create_suppression(get_runtime().store, _bank(), body, _who(), now_utc())
+    return Response(body=made, status_code=201, headers={
+        "Location": f"{_base_path(_request())}/suppressions/{made['id']}"})
+
+
+@route("/suppressions", methods=["GET"])
+def get_suppressions() -> dict[str, Any]:
+    return alerts.list_suppressions(get_runtime().store, _bank(), _request().query_params,
+                                    now_utc())
+
+
+@route("/suppressions/{suppression_id}", methods=["DELETE"])
+def delete_suppression(suppression_id: str) -> Response:
+    alerts.delete_suppression(get_runtime().store, _bank(), suppression_id)
+    return Response(body="", status_code=204)
