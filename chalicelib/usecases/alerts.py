@@ -11,7 +11,7 @@ from typing import Any
 from chalicelib.domain.alerts import ALERT_STATUSES, Alert, AlertChange, Suppression
 from chalicelib.domain.rule_sets import NAME
 from chalicelib.domain.timeutil import TimestampError, format_timestamp, parse_timestamp
-from chalicelib.domain.validation import ID_PATTERN, ID_RULE
+from chalicelib.domain.validation import ID_PATTERN, ID_RULE, text_error
 from chalicelib.errors import ConflictError, FieldError, NotFoundError, ValidationError
 from chalicelib.ports.store import AlertChanged, AlertStore
 from chalicelib.usecases.analytics import (
@@ -93,6 +93,8 @@ def _triage_body(body: Any) -> tuple[str, str]:
         errors.append(FieldError("status", f"must be one of {', '.join(ALERT_STATUSES)}"))
     if not isinstance(note, str) or len(note) > MAX_NOTE:
         errors.append(FieldError("note", f"must be a string of at most {MAX_NOTE} characters"))
+    elif text_error(note):
+        errors.append(FieldError("note", str(text_error(note))))
     if errors:
         raise ValidationError("invalid triage", errors)
     return str(status), str(note)
@@ -162,6 +164,8 @@ def _suppression_body(body: Any, now: datetime) -> tuple[str, str, str, str]:
     reason = body.get("reason")
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
         errors.append(FieldError("reason", f"is required: 1 to {MAX_REASON} characters"))
+    elif text_error(reason):
+        errors.append(FieldError("reason", str(text_error(reason))))
     if errors:
         raise ValidationError("invalid suppression", errors)
     return str(account), str(rule), format_timestamp(parse_timestamp(str(until))), str(reason)

@@ -138,6 +138,8 @@ class DynamoAlerts(AlertStore, OutboxStore):
         return alerting.suppressions_from(bank, self._suppressions_item(bank))
 
     def delete_suppression(self, bank: str, suppression_id: str) -> bool:
+        if not any(s.id == suppression_id for s in self.list_suppressions(bank)):
+            return False  # read first: a 404 writes nothing, not even a failed condition
         try:
             self.db.on_table("update_item", expect={_FAILED},
                              Key=alerting.suppressions_key(bank), UpdateExpression="REMOVE #n",

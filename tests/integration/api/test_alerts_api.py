@@ -180,3 +180,16 @@ def test_a_bad_suppression_is_a_400_naming_every_field_and_stores_nothing(
 def test_deleting_a_malformed_suppression_id_is_a_400(banks: tuple[Bank, Bank]) -> None:
     status, answer = banks[0].call("delete", "/suppressions/sup_zz")
     assert status == 400 and answer["Details"][0]["field"] == "id"
+
+
+@pytest.mark.parametrize("text", ["a\u202eb", "\x00", "line\nbreak"])
+def test_notes_and_reasons_refuse_control_and_bidi_characters(banks: tuple[Bank, Bank],
+                                                              text: str) -> None:
+    a, _ = banks
+    a.ingest(big("t1"))
+    status, answer = a.call("post", "/alerts/t1", {"status": "dismissed", "note": text})
+    assert status == 400 and answer["Details"][0]["field"] == "note"
+    until = format_timestamp(now_utc() + timedelta(days=1))
+    status, answer = a.call("post", "/suppressions", {"account": "A1", "rule": "large_amount",
+                                                      "until": until, "reason": text})
+    assert status == 400 and answer["Details"][0]["field"] == "reason"
