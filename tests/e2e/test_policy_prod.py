@@ -36,7 +36,8 @@ LAMBDA = None  # every function's role together: what the code's calls are check
 OPERATOR_POLICY = ROOT / "infra" / "operator-policy.json"
 OPERATOR_ONLY = {"dynamodb:Scan", "dynamodb:BatchWriteItem",
                  "dynamodb:DeleteItem"}  # unmap-client (scripts.keys)
-AWS_TESTS = ["tests/contract/test_store_contract.py", "tests/integration/scripts/test_keys.py",
+AWS_TESTS = ["tests/contract/test_store_contract.py", "tests/contract/test_alerts_contract.py",
+             "tests/integration/scripts/test_keys.py",
              "tests/integration/api/test_lambda_event.py",
              "tests/integration/adapters/test_s3_archive.py",
              "tests/contract/test_queue_contract.py",
