@@ -41,7 +41,8 @@ CONFIG = f'warnings = {json.dumps(WARNINGS)}\n' \
          '"patch"]\n[phases.stateful.inference]\nalgorithms = ["dependency-analysis"]\n' \
          + "".join(f'[[operations]]\ninclude-path = "{path}"\n'
                    f'warnings = {json.dumps([w for w in WARNINGS if w != "validation_mismatch"])}\n'
-                   for path in ("/statements", "/rules/replay", "/transactions", "/suppressions"))
+                   for path in ("/statements", "/rules/replay", "/transactions", "/suppressions",
+                                "/alerts/{transaction_id}"))
 # POST /statements takes a statement file, whose content no JSON schema can describe (its
 # balances must add up): generated bodies are refused (400) by design, so the warning that most
 # generated data is refused is off for that operation. tests/integration/api/test_statements.py
@@ -50,7 +51,8 @@ CONFIG = f'warnings = {json.dumps(WARNINGS)}\n' \
 # that compile) and of POST /transactions (timestamps no later than now, amounts exact in the
 # currency, text without control or bidi characters): the route fuzz and the edge tests send
 # those valid and hostile; schemathesis still checks every answer it gets. POST /suppressions
-# likewise wants `until` in the future and at most 366 days ahead (test_alerts_api.py).
+# likewise wants `until` in the future and at most 366 days ahead, and POST /alerts/{id} an id
+# that has an alert and a note without control characters (test_alerts_api.py, the fuzz).
 ACCESS_LINE = re.compile(r'"[A-Z]+ \S* HTTP/1\.[01]" (\d{3}) ')
 
 
