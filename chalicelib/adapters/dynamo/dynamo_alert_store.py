@@ -62,12 +62,9 @@ class DynamoAlerts(AlertStore, OutboxStore):
                                   "ExpressionAttributeValues": values, "ScanIndexForward": False}
         if filters:
             params.update(FilterExpression=" AND ".join(filters), ExpressionAttributeNames=names)
-        seen = 0
-        for wire in self.db.query(None, **params):
+        # pages of at most `limit` items read: a page never reads far past what is asked
+        for wire in self.db.query(limit, **params):
             yield alerting.alert_from(bank, wire)
-            seen += 1
-            if seen >= limit:
-                return
 
     def list_alerts(self, bank: str, status: str | None, rule: str | None, account: str | None,
                     limit: int, after: tuple[str, str] | None) -> list[Alert]:
