@@ -137,8 +137,10 @@ const TxnAlerts = (function () {
       note.type = "text";
       note.maxLength = 1000;
       note.placeholder = "note";
-      note.setAttribute("aria-label", "Note on alert " + alert.transaction_id);
-      actions.appendChild(note);
+      const label = h.el("label");  // a real label: every control on the page has one
+      label.appendChild(h.el("span", "visually-hidden", "Note on alert " + alert.transaction_id));
+      label.appendChild(note);
+      actions.appendChild(label);
       const run = (fn) => () => act(alert, tr, fn);
       if (alert.status !== "confirmed") {
         actions.appendChild(actionButton("Confirm", "confirm",
