@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Chalice, Request, Response, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, Rate, Request, Response, SQSEvent
 
 from chalicelib.bootstrap import get_runtime
 from chalicelib.config import ConfigError
@@ -29,6 +29,7 @@ from chalicelib.usecases import (
     ingest_async,
     ingest_sync,
     queries,
+    replay_jobs,
     rules_admin,
 )
 from chalicelib.usecases.caller import identify
@@ -37,6 +38,7 @@ from chalicelib.web.framing import STANDARD_HEADERS
 
 app = Chalice(app_name="txn-stream")
 INGEST_QUEUE = "txn-stream-prod-ingest.fifo"  # infra/resources.json's IngestQueue
+WEBHOOK_QUEUE = "txn-stream-prod-webhooks.fifo"  # infra/resources.json's WebhookQueue
 PUBLIC_PATHS = frozenset({"/health", "/", "/dashboard", "/dashboard/static/{name}"})
 
 
@@ -162,12 +164,13 @@ def _repeated_headers(event: Request) -> list[str]:
 @app.middleware("http")
 def require_caller(event: Request, get_response: Callable[[Request], Response]) -> Response:
     """Map `x-api-key` or a bearer token to a bank for every route but the public ones (health,
-    the dashboard's page and files), and check the token's scope against the method (runs the
-    same locally and on AWS)."""
+    the dashboard's page and files), and check the token's scope against the method and route
+    (runs the same locally and on AWS)."""
     if event.context.get("resourcePath") in PUBLIC_PATHS:
         return get_response(event)
     try:
-        caller = identify(get_runtime(), event.headers, event.method, _repeated_headers(event))
+        caller = identify(get_runtime(), event.headers, event.method, _repeated_headers(event),
+                          str(event.context.get("resourcePath") or ""))
     except Exception as exc:  # a misconfigured store is answered and seen like a route's error
         event.context["authorizer"] = {"refused": getattr(exc, "reason", None)}
         return render_exception(exc)
@@ -348,12 +351,92 @@ def put_rules() -> dict[str, Any]:
 
 
 @route("/rules/replay", methods=["POST"], content_types=["*/*"])
-def post_rules_replay() -> dict[str, Any]:
+def post_rules_replay() -> Response:
     rt, request = get_runtime(), _request()
     ingest_sync.check_content_type(request.headers.get("content-type"))
     body = parse_json(_raw_body(request), rt.settings.max_body_bytes)
     active = rules_admin.active_rule_set(rt.store, _bank(), rt.settings.rules, rt.rule_sets)
-    return rules_admin.replay(rt.store, _bank(), body, rt.settings.rules, active)
+    asked = ingest_async.wants_async(_every_value(request, "prefer"))
+    if not asked:
+        try:
+            return Response(body=rules_admin.replay(rt.store, _bank(), body, rt.settings.rules,
+                                                    active), status_code=200)
+        except rules_admin.ReplayTooLong:
+            if rt.replay_jobs is None:
+                raise
+    job = replay_jobs.submit(rt, _bank(), rules_admin.replay_request(body, rt.settings.rules,
+                                                                     active), now_utc())
+    headers: dict[str, str | list[str]] = {
+        "Location": f"{_base_path(request)}/rules/replay/{job['job_id']}"}
+    if asked:
+        headers["Preference-Applied"] = "respond-async"
+    return Response(body=job, status_code=202, headers=headers)
+
+
+@route("/rules/replay/{job_id}", methods=["GET"])
+def get_rules_replay(job_id: str) -> dict[str, Any]:
+    return replay_jobs.status(get_runtime(), _bank(), job_id)
+
+
+# --- webhooks: thin routes over usecases/webhooks.py; delivery in usecases/webhook_delivery.py
+
+@route("/webhooks", methods=["POST"], content_types=["*/*"])
+def post_webhook() -> Response:
+    from chalicelib.usecases import webhooks  # loaded on first use: not on ingest's cold start
+
+    rt, request = get_runtime(), _request()
+    ingest_sync.check_content_type(request.headers.get("content-type"))
+    body = parse_json(_raw_body(request), rt.settings.max_body_bytes)
+    made = webhooks.register(rt, _bank(), body, now_utc())
+    return Response(body=made, status_code=201,
+                    headers={"Location": f"{_base_path(request)}/webhooks/{made['id']}"})
+
+
+@route("/webhooks", methods=["GET"])
+def get_webhooks() -> dict[str, Any]:
+    from chalicelib.usecases import webhooks  # loaded on first use: not on ingest's cold start
+
+    return webhooks.list_webhooks(get_runtime(), _bank())
+
+
+@route("/webhooks/{webhook_id}", methods=["DELETE"])
+def delete_webhook(webhook_id: str) -> Response:
+    from chalicelib.usecases import webhooks  # loaded on first use: not on ingest's cold start
+
+    webhooks.delete(get_runtime(), _bank(), webhook_id, now_utc())
+    return Response(body="", status_code=204)
+
+
+@route("/webhooks/{webhook_id}/test", methods=["POST"], content_types=["*/*"])
+def post_webhook_test(webhook_id: str) -> Response:
+    from chalicelib.usecases import webhooks  # loaded on first use: not on ingest's cold start
+
+    return Response(body=webhooks.ping(get_runtime(), _bank(), webhook_id, now_utc()),
+                    status_code=202)
+
+
+@route("/webhooks/{webhook_id}/deliveries", methods=["GET"])
+def get_webhook_deliveries(webhook_id: str) -> dict[str, Any]:
+    from chalicelib.usecases import webhooks  # loaded on first use: not on ingest's cold start
+
+    return webhooks.deliveries(get_runtime(), _bank(), webhook_id, _request().query_params)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="dispatch_webhooks")
+def dispatch_webhooks(event: CloudWatchEvent) -> dict[str, int]:
+    """The outbox's dispatcher on AWS: every minute, until the outbox is empty (or 50 s)."""
+    from chalicelib.usecases import webhook_delivery
+
+    return {"dispatched": webhook_delivery.dispatch_all(get_runtime())}
+
+
+@app.on_sqs_message(queue=WEBHOOK_QUEUE, batch_size=10, name="deliver_webhooks")
+def deliver_webhooks(event: SQSEvent) -> dict[str, Any]:
+    """The delivery queue's consumer on AWS (partial batch failures: retries wait out their
+    backoff as the message's visibility)."""
+    from chalicelib.usecases import webhook_delivery
+
+    return webhook_delivery.on_sqs_records(get_runtime(), [r.to_dict() for r in event])
 
 
 # --- alerts and suppressions: thin routes over usecases/alerts.py ------------------------

@@ -9,17 +9,30 @@ injection point), passing fakes for any part.
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from chalicelib.config import QueueSettings, Settings, load_settings
+from chalicelib.config import LOCAL_STAGES, ConfigError, QueueSettings, Settings, load_settings
 from chalicelib.domain.rule_sets import RuleSet
 from chalicelib.ports.archive import Archive
 from chalicelib.ports.queue import Queue
-from chalicelib.ports.store import ApiKeyRecord, ReceiptStore, Store
+from chalicelib.ports.store import (
+    ApiKeyRecord,
+    OutboxStore,
+    ReceiptStore,
+    ReplayJobStore,
+    Store,
+)
 from chalicelib.ports.tokens import TokenVerifier
 from chalicelib.ports.uploads import Uploads
 from chalicelib.support.ttl_cache import TtlCache
+
+if TYPE_CHECKING:  # webhooks' modules load when a webhook route or worker first needs them
+    from chalicelib.ports.webhooks import EventBus, WebhookStore
 
 
 @dataclass(frozen=True)
@@ -36,11 +49,20 @@ class Runtime:
     verifier: TokenVerifier | None  # None: bearer tokens are refused on this stage
     archive: Archive | None  # None: no raw archive (ARCHIVE_BUCKET unset)
     uploads: Uploads | None  # None: no presigned uploads of large files (UPLOAD_BUCKET unset)
+    webhooks: WebhookStore
+    webhook_queue: Queue | None  # None: QUEUE=sqs without WEBHOOK_QUEUE_URL (deliveries off)
+    bus: EventBus | None  # None: no EventBridge bus (EVENT_BUS_NAME unset)
     stop: threading.Event = field(default_factory=threading.Event, compare=False)
+    replay_jobs: ReplayJobStore | None = None  # None: replays only answer synchronously
 
     @property
     def queue_settings(self) -> QueueSettings:
         return self.settings.queue
+
+    @property
+    def outbox(self) -> OutboxStore | None:
+        """The store's outbox of events, when the store keeps one."""
+        return self.store if isinstance(self.store, OutboxStore) else None
 
 
 def open_store(settings: Settings) -> Store:
@@ -80,9 +102,77 @@ def open_receipts(settings: Settings, store: Store) -> ReceiptStore:
     return SqliteReceipts(qs.receipts_path, settings.sqlite_synchronous)
 
 
+def open_replay_jobs(settings: Settings, store: Store) -> ReplayJobStore:
+    """Replay jobs' records, where the receipts are: the ledger table on DynamoDB, the
+    receipts' file on SQLite."""
+    if store.name == "dynamodb":
+        from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
+
+        if isinstance(store, DynamoStore):
+            return store.replay_jobs()
+    from chalicelib.adapters.sqlite.sqlite_replay_jobs import SqliteReplayJobs
+
+    qs = settings.queue.files_beside(settings.sqlite_path)
+    return SqliteReplayJobs(qs.receipts_path, settings.sqlite_synchronous)
+
+
+def open_webhooks(settings: Settings, store: Store) -> WebhookStore:
+    """Webhooks live beside the ledger: in its table on DynamoDB, in a file of their own on
+    SQLite (delivery workers write their log; ingest's file is left to ingest)."""
+    if store.name == "dynamodb":
+        from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
+
+        if isinstance(store, DynamoStore):
+            return store.webhooks()
+    from chalicelib.adapters.sqlite.sqlite_webhooks import SqliteWebhooks
+
+    ws = settings.webhooks.files_beside(settings.sqlite_path)
+    return SqliteWebhooks(ws.store_path, settings.sqlite_synchronous)
+
+
+def open_webhook_queue(settings: Settings) -> Queue | None:
+    """The delivery queue: SQS FIFO on AWS (None without its URL), embedded locally."""
+    ws = settings.webhooks.files_beside(settings.sqlite_path)
+    if settings.queue.kind == "sqs":
+        if not ws.queue_url:
+            return None
+        from chalicelib.adapters.sqs_queue import SqsQueue
+
+        return SqsQueue(ws.queue_url, ws.dead_letter_url, ws.max_receives)
+    from chalicelib.adapters.sqlite.sqlite_queue import SqliteQueue
+
+    return SqliteQueue(ws.queue_path, ws.max_receives, synchronous=settings.sqlite_synchronous)
+
+
+def webhook_key(settings: Settings) -> bytes:
+    """The key every webhook's secret is derived from: WEBHOOK_KEY, or on the dev and local
+    stages a random key kept in a file beside the ledger (made once, readable by its owner
+    only), so secrets shown at registration still sign after a restart."""
+    if settings.webhooks.key:
+        return settings.webhooks.key.encode()
+    if settings.stage not in LOCAL_STAGES:
+        raise ConfigError(f"WEBHOOK_KEY is required on stage {settings.stage!r} (at least 32"
+                          " characters; see docs/configuration.md)")
+    ledger = Path(settings.sqlite_path)
+    path = ledger.with_name(f"{ledger.stem}-webhook.key")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+    except FileExistsError:
+        pass  # made before (or by another process at the same moment): read it
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ConfigError(f"the webhook key file {path} is damaged; remove it (every webhook's"
+                          " secret changes)")
+    return key.encode()
+
+
 def bootstrap(settings: Settings | None = None, store: Store | None = None, *,
               queue: Queue | None = None, receipts: ReceiptStore | None = None,
-              verifier: TokenVerifier | None = None) -> Runtime:
+              verifier: TokenVerifier | None = None, webhooks: WebhookStore | None = None,
+              webhook_queue: Queue | None = None, bus: EventBus | None = None) -> Runtime:
     """The runtime for `settings` (read from the environment when None); any part may be
     passed in instead of built (tests pass fakes and local stand-ins)."""
     settings = settings or load_settings()
@@ -105,6 +195,10 @@ def bootstrap(settings: Settings | None = None, store: Store | None = None, *,
         from chalicelib.adapters.s3_uploads import S3Uploads
 
         uploads = S3Uploads(settings.upload_bucket)
+    if bus is None and settings.webhooks.event_bus:
+        from chalicelib.adapters.eventbridge import EventBridgeBus
+
+        bus = EventBridgeBus(settings.webhooks.event_bus)
     return Runtime(
         settings=settings, store=store,
         queue=queue if queue is not None else open_queue(settings),
@@ -112,7 +206,11 @@ def bootstrap(settings: Settings | None = None, store: Store | None = None, *,
         keys=TtlCache(settings.key_cache_ttl_s),
         clients=TtlCache(settings.key_cache_ttl_s, remember_misses=True),
         rule_sets=TtlCache(settings.key_cache_ttl_s),
-        verifier=verifier, archive=archive, uploads=uploads)
+        verifier=verifier, archive=archive, uploads=uploads,
+        webhooks=webhooks if webhooks is not None else open_webhooks(settings, store),
+        webhook_queue=webhook_queue if webhook_queue is not None
+        else open_webhook_queue(settings), bus=bus,
+        replay_jobs=open_replay_jobs(settings, store))
 
 
 _lock = threading.Lock()

@@ -67,6 +67,36 @@ LOCAL_WORKERS_DYNAMODB = 4
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """Webhook delivery: its queue, retries and limits (docs/webhooks.md)."""
+
+    store_path: str = ""  # WEBHOOK_STORE_PATH: SQLite's webhooks file ("": beside the ledger's)
+    queue_path: str = ""  # WEBHOOK_QUEUE_PATH: the embedded delivery queue's file
+    queue_url: str | None = None  # WEBHOOK_QUEUE_URL: the SQS delivery queue (QUEUE=sqs)
+    dead_letter_url: str | None = None  # WEBHOOK_DEAD_LETTER_QUEUE_URL
+    # WEBHOOK_QUEUE_MAX_RECEIVES: a safety net only (a worker crashing on a message); the 24 h
+    # rule below dead-letters a delivery long before, so it is SQS's maximum
+    max_receives: int = 1000
+    visibility_s: int = 60  # WEBHOOK_QUEUE_VISIBILITY_S: > a batch's deliveries (5 s each)
+    retry_base_s: int = 30  # WEBHOOK_RETRY_BASE_S: the first retry within this (full jitter)
+    retry_cap_s: int = 3600  # WEBHOOK_RETRY_CAP_S: the longest pause between attempts
+    max_age_s: int = 86400  # WEBHOOK_MAX_AGE_S: retried this long, then dead-lettered
+    timeout_s: int = 5  # WEBHOOK_TIMEOUT_S: no answer within it is a failed attempt
+    max_per_bank: int = 10  # WEBHOOK_MAX_PER_BANK
+    # WEBHOOK_KEY derives every webhook's secret (never stored); required on every stage but
+    # dev and local, where a key file beside the ledger is made on first use
+    key: str | None = field(default=None, repr=False)
+    event_bus: str | None = None  # EVENT_BUS_NAME: EventBridge's bus on AWS (None: off)
+    local_workers: int = 1  # WEBHOOK_LOCAL_WORKERS: delivery threads beside the local server
+    dispatch_interval_s: int = 1  # WEBHOOK_DISPATCH_INTERVAL_S: the local dispatcher's pause
+
+    def files_beside(self, sqlite_path: str) -> WebhookSettings:
+        """These settings with the webhooks' and the delivery queue's files resolved."""
+        return replace(self, store_path=self.store_path or _beside(sqlite_path, "webhooks"),
+                       queue_path=self.queue_path or _beside(sqlite_path, "webhook-queue"))
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every knob of the service and its default (docs/configuration.md lists them)."""
 
@@ -92,6 +122,7 @@ class Settings:
     # signs history cursors (HMAC-SHA256); random per process unless CURSOR_SECRET is set
     cursor_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     queue: QueueSettings = field(default_factory=QueueSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
 
 def _default(cls: type, name: str) -> Any:
@@ -220,6 +251,33 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rules=_rules(env),
         cursor_secret=_cursor_secret(env, stage),
         queue=_queue(env, store),
+        webhooks=_webhooks(env),
+    )
+
+
+def _webhooks(env: Mapping[str, str]) -> WebhookSettings:
+    """Webhook delivery's settings (the queue's kind is QUEUE's)."""
+    key = env.get("WEBHOOK_KEY") or None
+    if key is not None and len(key) < MIN_SECRET_CHARS:
+        raise ConfigError(f"WEBHOOK_KEY must be at least {MIN_SECRET_CHARS} characters")
+    d = WebhookSettings()
+    return WebhookSettings(
+        store_path=env.get("WEBHOOK_STORE_PATH") or "",
+        queue_path=env.get("WEBHOOK_QUEUE_PATH") or "",
+        queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
+        dead_letter_url=env.get("WEBHOOK_DEAD_LETTER_QUEUE_URL") or None,
+        max_receives=_int(env, "WEBHOOK_QUEUE_MAX_RECEIVES", d.max_receives, 1, 1000),
+        visibility_s=_int(env, "WEBHOOK_QUEUE_VISIBILITY_S", d.visibility_s, 1, 43200),
+        retry_base_s=_int(env, "WEBHOOK_RETRY_BASE_S", d.retry_base_s, 1, 3600),
+        retry_cap_s=_int(env, "WEBHOOK_RETRY_CAP_S", d.retry_cap_s, 1, 43200),
+        max_age_s=_int(env, "WEBHOOK_MAX_AGE_S", d.max_age_s, 1, 14 * 86400),
+        timeout_s=_int(env, "WEBHOOK_TIMEOUT_S", d.timeout_s, 1, 30),
+        max_per_bank=_int(env, "WEBHOOK_MAX_PER_BANK", d.max_per_bank, 1, 1000),
+        key=key,
+        event_bus=env.get("EVENT_BUS_NAME") or None,
+        local_workers=_int(env, "WEBHOOK_LOCAL_WORKERS", d.local_workers, 0, 16),
+        dispatch_interval_s=_int(env, "WEBHOOK_DISPATCH_INTERVAL_S", d.dispatch_interval_s, 1,
+                                 60),
     )
 
 

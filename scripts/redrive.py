@@ -11,7 +11,7 @@ import argparse
 
 from chalicelib.bootstrap import Runtime, get_runtime
 from chalicelib.domain import messages
-from chalicelib.usecases import ingest_async
+from chalicelib.usecases import ingest_async, replay_jobs
 
 BATCH = 10
 
@@ -26,6 +26,9 @@ def redrive(rt: Runtime, limit: int | None = None) -> int:
             break
         for message in batch:
             try:
+                if replay_jobs.is_job(message.body):
+                    replay_jobs.requeue(rt, message)
+                    continue
                 ingest_async.requeue(rt.receipts, message)
             except messages.MessageError:
                 pass  # not ours: moved back as it is, the consumer will dead-letter it again

@@ -276,15 +276,18 @@ def build_server(host: str = "127.0.0.1", port: int = 8000, stage: str = "dev",
 
 def start_consumer() -> None:
     """The local server is an entry point: it builds the runtime and starts the embedded
-    queue's consumer threads (a request never does), which also drain what a previous run
-    left. On SQS the consumer is the Lambda: nothing to start."""
+    queue's consumer threads and the webhooks' dispatcher and delivery threads (a request
+    never does), which also drain what a previous run left. On SQS the consumer is the
+    Lambda: nothing to start."""
     from chalicelib.bootstrap import get_runtime
+    from chalicelib.usecases import webhook_delivery
     from chalicelib.usecases.consumer import start_local_workers
 
     try:
         rt = get_runtime()
         if rt.settings.queue.kind == "sqlite":
             start_local_workers(rt)
+            webhook_delivery.start_local_workers(rt)  # the outbox's dispatcher and deliveries
     except Exception as exc:  # a broken config is answered by each request, as before
         print(f"ingest consumer not started: {exc}", file=sys.stderr)
 

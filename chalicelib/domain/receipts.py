@@ -12,6 +12,9 @@ Nothing in a part grows with a request's content without a bound (a DynamoDB ite
 an item keeps at most MAX_ERRORS errors (one more says how many were left out) and MAX_TEXT
 characters of any text it echoes; the rejected items fill as many parts as they need (-1, -2,
 ...), each of at most PART_BYTES; a message's part holds at most messages.MAX_ITEMS items.
+A created item carries its flags' evidence as the synchronous answer does (`flag_details`), in
+flag order and whole, as many as fit in MAX_DETAIL_BYTES of JSON (a set may hold 50 rules);
+`flag_details_omitted` counts the rest (the transaction itself keeps every one).
 """
 
 from __future__ import annotations
@@ -24,28 +27,39 @@ QUEUED, FAILED, REJECTED = "queued", "failed", "rejected"
 REJECTED_PART = -1
 MAX_ERRORS = 5  # errors kept per item; how many more there were is said in one more
 MAX_TEXT = 200  # characters kept of an id, an error's field or message echoed from a request
+MAX_DETAIL_BYTES = 1024  # JSON of the flag details an item keeps (100 items: 100 KB at most)
 PART_BYTES = 200 * 1024  # a part of rejected items, well under DynamoDB's 400 KB item
 FINAL = frozenset({"created", "duplicate", "conflict", REJECTED, FAILED})
 
 
 @dataclass(frozen=True)
 class ItemFate:
-    """One item of a request: where it is in the request, its id, its status so far."""
+    """One item of a request: where it is in the request, its id, its status so far, and for a
+    created one its flags with their evidence (`flag_details`, as `FlagDetail.to_json`)."""
 
     index: int
     id: str | None
     status: str
     flags: tuple[str, ...] = ()
     errors: tuple[dict[str, str], ...] = ()
+    flag_details: tuple[dict[str, Any], ...] = ()
+    details_omitted: int = 0  # flag details left out to keep the receipt bounded
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "id": self.id, "status": self.status,
-                "flags": list(self.flags), "errors": list(self.errors)}
+        body = {"index": self.index, "id": self.id, "status": self.status,
+                "flags": list(self.flags), "flag_details": list(self.flag_details),
+                "errors": list(self.errors)}
+        if self.details_omitted:
+            body["flag_details_omitted"] = self.details_omitted
+        return body
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> ItemFate:
+        # parts written before flag details were kept have none: read as an empty list
         return cls(int(body["index"]), body.get("id"), str(body["status"]),
-                   tuple(body.get("flags") or ()), tuple(body.get("errors") or ()))
+                   tuple(body.get("flags") or ()), tuple(body.get("errors") or ()),
+                   tuple(body.get("flag_details") or ()),
+                   int(body.get("flag_details_omitted") or 0))
 
 
 @dataclass
@@ -78,13 +92,29 @@ def _cut(text: str) -> str:
 
 def bounded(fate: ItemFate) -> ItemFate:
     """The fate as kept and answered: at most MAX_ERRORS errors (and a note of how many more),
-    texts cut to MAX_TEXT characters."""
+    texts cut to MAX_TEXT characters, flag details within MAX_DETAIL_BYTES."""
     errors = [{k: _cut(str(v)) for k, v in e.items()} for e in fate.errors[:MAX_ERRORS]]
     if len(fate.errors) > MAX_ERRORS:
         errors.append({"field": "errors",
                        "message": f"{len(fate.errors) - MAX_ERRORS} more errors not shown"})
+    details, omitted = _bounded_details(fate.flag_details)
     return ItemFate(fate.index, None if fate.id is None else _cut(fate.id), fate.status,
-                    tuple(_cut(f) for f in fate.flags), tuple(errors))
+                    tuple(_cut(f) for f in fate.flags), tuple(errors), details,
+                    omitted + fate.details_omitted)
+
+
+def _bounded_details(details: tuple[dict[str, Any], ...]
+                     ) -> tuple[tuple[dict[str, Any], ...], int]:
+    """The leading details whose JSON fits MAX_DETAIL_BYTES (each kept whole: evidence cut
+    halfway would mislead), and how many did not fit."""
+    kept: list[dict[str, Any]] = []
+    size = 0
+    for detail in details:
+        size += len(json.dumps(detail, separators=(",", ":"))) + 1
+        if size > MAX_DETAIL_BYTES:
+            break
+        kept.append(detail)
+    return tuple(kept), len(details) - len(kept)
 
 
 def rejected_parts(fates: list[ItemFate]) -> dict[int, list[ItemFate]]:

@@ -85,16 +85,37 @@ class Retention:
     credits: tuple[Params, ...] = ()  # rapid_in_out: large credits, for a day
     merchants: bool = False
 
+    # per currency: the near-threshold ranges and the smallest credit any debit can match,
+    # resolved once (worth_keeping runs for every remembered transaction of every ingest)
+    _bounds: dict[str, tuple[tuple[tuple[Decimal, Decimal], ...], tuple[tuple[Decimal, Decimal],
+                  ...]]] = field(default_factory=dict, compare=False, repr=False)
+
+    def _bounds_for(self, currency: str) -> tuple[tuple[tuple[Decimal, Decimal], ...],
+                                                  tuple[tuple[Decimal, Decimal], ...]]:
+        found = self._bounds.get(currency)
+        if found is None:
+            near = tuple((v["amount"] * (1 - v["margin"]), v["amount"])
+                         for v in (p.values(currency) for p in self.near))
+            credits = tuple((1 + v["tolerance"], v["min_amount"])
+                            for v in (p.values(currency) for p in self.credits))
+            found = (near, credits)
+            if len(self._bounds) < 1000:  # bounded: currencies are few
+                self._bounds[currency] = found
+        return found
+
     def worth_keeping(self, seen: Seen) -> bool:
-        for p in self.near:
-            large = p.get("amount", seen.currency)
-            if large * (1 - p.get("margin", seen.currency)) <= seen.amount < large:
+        near, credits = self._bounds_for(seen.currency)
+        amount = seen.amount
+        for low, large in near:
+            if low <= amount < large:
                 return True
-        # every credit a debit of at least the minimum can match: one within the tolerance
-        # of it, so from min / (1 + tolerance) up, not only from the minimum
-        return seen.credit and any(
-            seen.amount * (1 + p.get("tolerance", seen.currency))
-            >= p.get("min_amount", seen.currency) for p in self.credits)
+        if seen.credit:
+            # every credit a debit of at least the minimum can match: one within the
+            # tolerance of it, so from min / (1 + tolerance) up, not only from the minimum
+            for grown, least in credits:
+                if amount * grown >= least:
+                    return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -259,9 +280,13 @@ def remember(state: AccountState, tx: Transaction, rules: RuleConfig | RuleSet) 
     a day, at most MEMORY_ITEMS), the currency's running statistics, the first time seen, and
     merchant tags when a rule reads them. Small states keep every batch cheap."""
     keep = as_rule_set(rules).retention
-    epoch = tx.timestamp.timestamp()
-    seen = list(state.seen)  # kept sorted by time
-    bisect.insort(seen, Seen(epoch, tx.amount, tx.currency, tx.is_credit), key=lambda s: s.epoch)
+    epoch = tx.epoch
+    entry = Seen(epoch, tx.amount, tx.currency, tx.is_credit)
+    if not state.seen or state.seen[-1].epoch <= epoch:
+        seen = [*state.seen, entry]  # in time order, the usual case: no search
+    else:
+        seen = list(state.seen)  # kept sorted by time
+        bisect.insort(seen, entry, key=lambda s: s.epoch)
     epochs = [s.epoch for s in seen]
     newest = epochs[-1]
     recent_from = len(seen)
@@ -271,8 +296,9 @@ def remember(state: AccountState, tx: Transaction, rules: RuleConfig | RuleSet) 
     if keep.keep_all_s:
         recent_from = min(recent_from, bisect.bisect_left(epochs, newest - keep.keep_all_s))
     day_from = bisect.bisect_left(epochs, newest - MEMORY_S)
-    kept = [s for i, s in enumerate(seen[day_from:], day_from)
-            if i >= recent_from or keep.worth_keeping(s)]
+    # older than the rules' recent windows but within the day: only what a rule looks back at
+    kept = [s for s in seen[day_from:recent_from] if keep.worth_keeping(s)]
+    kept.extend(seen[max(recent_from, day_from):])
     stats = _with_stats(state, tx.currency, state.stats_for(tx.currency).add(tx.amount))
     first = int(epoch) if state.first is None else min(state.first, int(epoch))
     merchants = state.merchants

@@ -132,7 +132,8 @@ class Params:
     _resolved: dict[str, dict[str, Decimal]] = field(default_factory=dict, compare=False,
                                                      repr=False)
 
-    def _for(self, currency: str) -> dict[str, Decimal]:
+    def values(self, currency: str) -> dict[str, Decimal]:
+        """Every parameter for `currency`, resolved once (a check reads several)."""
         found = self._resolved.get(currency)
         if found is None:
             scale = unit_scale(currency)
@@ -143,18 +144,21 @@ class Params:
         return found
 
     def get(self, name: str, currency: str) -> Decimal:
-        return self._for(currency)[name]
+        return self.values(currency)[name]
 
     def count(self, name: str, currency: str) -> int:
-        return int(self._for(currency)[name])
+        return int(self.values(currency)[name])
 
 
 def _text(value: Decimal) -> str:
     return str(value)
 
 
+# Each check resolves its parameters once (`p.values`) and reads the time as epoch seconds once
+# per transaction (`tx.epoch`): they run for every rule of every transaction ingested.
+
 def _large_amount(tx: Transaction, state: AccountState, p: Params) -> Evidence | None:
-    threshold = p.get("amount", tx.currency)
+    threshold = p.values(tx.currency)["amount"]
     if tx.amount >= threshold:
         return {"amount": _text(tx.amount), "currency": tx.currency, "threshold": _text(threshold)}
     return None
@@ -165,22 +169,26 @@ def _is_near(amount: Decimal, large: Decimal, margin: Decimal) -> bool:
 
 
 def _structuring(tx: Transaction, state: AccountState, p: Params) -> Evidence | None:
-    large, margin = p.get("amount", tx.currency), p.get("margin", tx.currency)
+    v = p.values(tx.currency)
+    large, margin = v["amount"], v["margin"]
     if not _is_near(tx.amount, large, margin):
         return None
-    now = tx.timestamp.timestamp()
+    now = tx.epoch
     near = [s.amount for s in state.seen if s.currency == tx.currency
             and abs(now - s.epoch) <= MEMORY_S and _is_near(s.amount, large, margin)]
     total = sum(near, tx.amount)
-    if len(near) + 1 >= p.count("count", tx.currency) and total >= large:
+    if len(near) + 1 >= int(v["count"]) and total >= large:
         return {"amount": _text(tx.amount), "currency": tx.currency, "threshold": _text(large),
                 "near_count": len(near) + 1, "near_total": _text(total), "window_s": MEMORY_S}
     return None
 
 
 def _velocity(tx: Transaction, state: AccountState, p: Params) -> Evidence | None:
-    now = tx.timestamp.timestamp()
-    window, limit = p.count("window_s", tx.currency), p.count("count", tx.currency)
+    v = p.values(tx.currency)
+    window, limit = int(v["window_s"]), int(v["count"])
+    if len(state.seen) < limit:
+        return None  # fewer remembered than the limit: the window cannot hold more
+    now = tx.epoch
     recent = sum(1 for s in state.seen if abs(now - s.epoch) <= window) + 1
     if recent > limit:
         return {"count": recent, "limit": limit, "window_s": window}
@@ -188,7 +196,8 @@ def _velocity(tx: Transaction, state: AccountState, p: Params) -> Evidence | Non
 
 
 def _round_amount(tx: Transaction, state: AccountState, p: Params) -> Evidence | None:
-    least, unit = p.get("min", tx.currency), p.get("unit", tx.currency)
+    v = p.values(tx.currency)
+    least, unit = v["min"], v["unit"]
     if tx.amount >= least and tx.amount % unit == 0:
         return {"amount": _text(tx.amount), "currency": tx.currency, "min": _text(least),
                 "unit": _text(unit)}
@@ -196,11 +205,12 @@ def _round_amount(tx: Transaction, state: AccountState, p: Params) -> Evidence |
 
 
 def _rapid_in_out(tx: Transaction, state: AccountState, p: Params) -> Evidence | None:
-    least = p.get("min_amount", tx.currency)
+    v = p.values(tx.currency)
+    least = v["min_amount"]
     if tx.is_credit or tx.amount < least:
         return None
-    now = tx.timestamp.timestamp()
-    window, tolerance = p.count("window_s", tx.currency), p.get("tolerance", tx.currency)
+    now = tx.epoch
+    window, tolerance = int(v["window_s"]), v["tolerance"]
     for s in state.seen:
         if (s.credit and s.currency == tx.currency and 0 <= now - s.epoch <= window
                 and abs(tx.amount - s.amount) <= s.amount * tolerance):
@@ -211,11 +221,12 @@ def _rapid_in_out(tx: Transaction, state: AccountState, p: Params) -> Evidence |
 
 
 def _unusual_amount(tx: Transaction, state: AccountState, p: Params) -> Evidence | None:
+    v = p.values(tx.currency)
     stats = state.stats_for(tx.currency)
-    if stats.n < p.count("min_history", tx.currency):
+    if stats.n < int(v["min_history"]):
         return None  # quiet until the account has history enough to know what is usual
     z = stats.zscore(tx.amount)
-    limit = p.get("z", tx.currency)
+    limit = v["z"]
     if abs(z) >= limit:
         return {"amount": _text(tx.amount), "currency": tx.currency, "mean": _text(stats.mean),
                 "stddev": _text(stats.stddev), "zscore": _text(z.quantize(Decimal("0.01"))),

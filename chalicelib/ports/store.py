@@ -239,9 +239,10 @@ class RuleSetStore(ABC):
     @abstractmethod
     def transactions_between(self, bank: str, since: str, until: str) -> Iterator[Transaction]:
         """The bank's transactions with since <= sort key < until (timeutil.sort_key), in any
-        order. SQLite reads its primary key's range of the bank; DynamoDB has no index by time
-        for every transaction (adding one would cost a write per transaction), so it scans in
-        parallel segments: a replay's read, never ingest's."""
+        order, each with its content and flag names (its `flag_details` may be left out: a
+        replay compares flags). SQLite reads its primary key's range of the bank; DynamoDB has
+        no index by time for every transaction (adding one would cost a write per
+        transaction), so it scans in parallel segments: a replay's read, never ingest's."""
 
 
 class OutboxStore(ABC):
@@ -352,3 +353,17 @@ class ReceiptStore(ABC):
         """`settle` for several (request id, part, items); a store may do it in one write."""
         for request_id, part, items in settles:
             self.settle(bank, request_id, part, items)
+
+
+class ReplayJobStore(ABC):
+    """Replays run as jobs off the request path: each a small JSON record per (bank, job id),
+    written at submission (`pending`) and again with its outcome by the consumer. Nothing of
+    the ledger is written; the SQLite file of the receipts locally, the ledger table on AWS."""
+
+    @abstractmethod
+    def put_job(self, bank: str, job_id: str, record: dict[str, Any]) -> None:
+        """Write the job's record (a whole record: a later write replaces it)."""
+
+    @abstractmethod
+    def get_job(self, bank: str, job_id: str) -> dict[str, Any] | None:
+        """The bank's job record, or None (another bank's id is None too)."""

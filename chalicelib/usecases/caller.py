@@ -21,9 +21,14 @@ from chalicelib.usecases.api_keys import BANK_PATTERN, authenticate
 
 RESOURCE_SERVER = "txn-stream"  # the Cognito resource server's identifier
 READ_SCOPE = f"{RESOURCE_SERVER}/read"  # GET routes
-WRITE_SCOPE = f"{RESOURCE_SERVER}/write"  # POST /transactions
+WRITE_SCOPE = f"{RESOURCE_SERVER}/write"  # POST /transactions, /statements, /rules/replay
+RULES_SCOPE = f"{RESOURCE_SERVER}/rules"  # PUT /rules: replacing the bank's rule set
 BANK_GROUP_PREFIX = "bank-"  # a person belongs to bank B through the group `bank-B`
 WRITERS_GROUP = "txn-stream-writers"  # a person in it may also write (people read by default)
+RULE_ADMINS_GROUP = "txn-stream-rule-admins"  # a person in it may also change the rules
+# Routes that change what the bank's monitoring decides: a token needs the rules scope, not
+# only the write one (an API key is the bank's own credential and may; docs/auth.md).
+RULES_ROUTES = frozenset({("PUT", "/rules")})
 BEARER = re.compile(r"Bearer +([A-Za-z0-9_.=-]+)", re.IGNORECASE)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -34,7 +39,7 @@ class Caller:
 
     bank: str
     auth: str  # "key" or "token"
-    scopes: frozenset[str] = frozenset({READ_SCOPE, WRITE_SCOPE})
+    scopes: frozenset[str] = frozenset({READ_SCOPE, WRITE_SCOPE, RULES_SCOPE})
     client_id: str | None = None
     user: str | None = None  # the person's `sub` (a UUID: never a name or an e-mail)
 
@@ -78,13 +83,17 @@ class BothCredentials(Refused, BadRequestError):
 CREDENTIAL_HEADERS = ("x-api-key", "authorization")
 
 
-def required_scope(http_method: str) -> str:
-    """Reading routes need the read scope; everything else (POST /transactions) the write one."""
-    return READ_SCOPE if http_method.upper() in READ_METHODS else WRITE_SCOPE
+def required_scope(http_method: str, resource_path: str = "") -> str:
+    """Reading routes need the read scope; changing the rules (RULES_ROUTES) the rules scope;
+    everything else (POST /transactions) the write one."""
+    method = http_method.upper()
+    if method in READ_METHODS:
+        return READ_SCOPE
+    return RULES_SCOPE if (method, resource_path) in RULES_ROUTES else WRITE_SCOPE
 
 
 def identify(rt: Runtime, headers: Mapping[str, str], http_method: str,
-             repeated: Collection[str] = ()) -> Caller:
+             repeated: Collection[str] = (), resource_path: str = "") -> Caller:
     """The caller of a request, allowed to use `http_method`; raises Refused (400/401/403) or
     ServiceUnavailableError (503: the store or the identity provider is down). `repeated`: the
     header names the request carried more than once (which one a server keeps differs: the
@@ -99,7 +108,7 @@ def identify(rt: Runtime, headers: Mapping[str, str], http_method: str,
                               "Authorization: Bearer" + (f" ({twice[0]} was sent more than "
                                                          "once)" if twice else ""))
     if authorization:
-        return _bearer(rt, authorization, http_method)
+        return _bearer(rt, authorization, http_method, resource_path)
     try:
         bank = authenticate(rt.store, key or None, rt.settings.demo_api_key, rt.keys)
     except UnauthorizedError as exc:
@@ -110,7 +119,8 @@ def identify(rt: Runtime, headers: Mapping[str, str], http_method: str,
     return Caller(bank, "key")
 
 
-def _bearer(rt: Runtime, authorization: str, http_method: str) -> Caller:
+def _bearer(rt: Runtime, authorization: str, http_method: str,
+            resource_path: str = "") -> Caller:
     verifier = rt.verifier
     if verifier is None:
         raise Unauthenticated("bearer_disabled", "bearer auth is not enabled for this stage; "
@@ -128,7 +138,7 @@ def _bearer(rt: Runtime, authorization: str, http_method: str) -> Caller:
         raise ServiceUnavailableError("the identity provider's keys cannot be fetched; retry",
                                       retry_after_s=5) from exc
     caller = _person(claims) if _is_person(claims) else _system(rt, claims)
-    needed = required_scope(http_method)
+    needed = required_scope(http_method, resource_path)
     if needed not in caller.scopes:
         raise NotAllowed("missing_scope", f"the token lacks the scope {needed}")
     return caller
@@ -143,7 +153,7 @@ def _is_person(claims: Mapping[str, Any]) -> bool:
 def _token_scopes(claims: Mapping[str, Any]) -> set[str]:
     scope = claims.get("scope")
     words = scope.split() if isinstance(scope, str) else []
-    return {w for w in words if w in (READ_SCOPE, WRITE_SCOPE)}
+    return {w for w in words if w in (READ_SCOPE, WRITE_SCOPE, RULES_SCOPE)}
 
 
 def _person(claims: Mapping[str, Any]) -> Caller:
@@ -158,6 +168,8 @@ def _person(claims: Mapping[str, Any]) -> Caller:
     scopes = _token_scopes(claims) | {READ_SCOPE}
     if WRITERS_GROUP in groups:
         scopes.add(WRITE_SCOPE)
+    if RULE_ADMINS_GROUP in groups:
+        scopes.add(RULES_SCOPE)
     return Caller(banks[0], "token", frozenset(scopes), str(claims.get("client_id")),
                   str(claims.get("sub")))
 

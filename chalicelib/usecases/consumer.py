@@ -20,7 +20,7 @@ from chalicelib.observability import log
 from chalicelib.ports.queue import MAX_RECEIVE_BATCH, QueueError, ReceivedMessage
 from chalicelib.ports.store import StoreError
 from chalicelib.support.backoff import Backoff
-from chalicelib.usecases import ingest_async
+from chalicelib.usecases import ingest_async, replay_jobs
 
 IDLE_WAIT_S = 1.0  # a worker's long poll of the embedded queue
 
@@ -88,7 +88,15 @@ def _give_up(give_up: Callable[[ReceivedMessage, str], None], message: ReceivedM
 
 def consume_batch(rt: Runtime, batch: list[ReceivedMessage]) -> BatchOutcome:
     """Handle delivered messages: all together in one ledger commit per bank when that works,
-    else one by one under the FIFO rule, settling last failures in the receipts."""
+    else one by one under the FIFO rule, settling last failures in the receipts. Replay jobs
+    (each a group of its own) are taken out first and run one by one."""
+    jobs = [m for m in batch if replay_jobs.is_job(m.body)]
+    if jobs:
+        rest = consume_batch(rt, [m for m in batch if not replay_jobs.is_job(m.body)])
+        ran = handle_batch(jobs, lambda m: replay_jobs.run(rt, m), rt.queue.max_receives,
+                           lambda m, why: replay_jobs.give_up(rt, m, why))
+        return BatchOutcome(rest.done + ran.done, rest.failed + ran.failed,
+                            rest.skipped + ran.skipped)
     if len(batch) > 1:
         try:
             ingest_async.consume_many(rt, batch, now_utc())

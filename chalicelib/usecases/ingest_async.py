@@ -237,9 +237,11 @@ def _apply(rt: Runtime, bank: str, todo: list[tuple[messages.Part, ReceiptPart]]
                     and result.id in writing[part.number, part.request_id]):
                 state = CREATED  # another delivery of this message committed it
             seen.add(result.id)
-            flags = tuple(result.transaction.flags) if result.transaction else ()
-            mine.append(bounded(ItemFate(index, result.id, state, flags,
-                                         tuple(e.to_json() for e in result.errors))))
+            tx = result.transaction
+            mine.append(bounded(ItemFate(
+                index, result.id, state, tuple(tx.flags) if tx else (),
+                tuple(e.to_json() for e in result.errors),
+                tuple(d.to_json() for d in tx.flag_details) if tx else ())))
         settles.append((part.request_id, part.number, mine))
         fates += mine
     receipts.settle_many(bank, settles)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from chalicelib.bootstrap import open_replay_jobs
+from chalicelib.config import Settings
 from chalicelib.domain.rule_set_input import parse_rule_set
 from chalicelib.domain.rule_sets import RuleSet, evaluate_set, remember
 from chalicelib.domain.rules import AccountState, RuleConfig
 from chalicelib.domain.timeutil import sort_key
-from chalicelib.ports.store import RuleSetRecord, Store
+from chalicelib.ports.store import ReplayJobStore, RuleSetRecord, Store
 from chalicelib.usecases.ledger import ingest
+from chalicelib.usecases.rules_admin import MAX_IDS
 from tests.conftest import NOW
 from tests.support.factories import raw_tx
 
@@ -92,3 +96,48 @@ def test_transactions_between_reads_a_window_of_the_bank(store: Store) -> None:
     found = store.transactions_between("b1", sort_key("2026-01-10T11:00:00Z"),
                                        sort_key("2026-01-10T13:00:00Z"))
     assert sorted(t.id for t in found) == ["w1", "w2"]
+
+
+def test_a_window_read_keeps_each_transactions_content_and_flags(store: Store) -> None:
+    items = [raw_tx("big", amount="20000.50", currency="USD",
+                    description="rent", merchant="M1", counterparty="C1", channel="wire",
+                    timestamp="2026-01-10T11:00:00.123456Z"),
+             raw_tx("plain", amount="7.00", timestamp="2026-01-10T12:00:00+02:00")]
+    ingest(store, "b1", items, NOW, CFG)
+    found = {t.id: t for t in store.transactions_between(
+        "b1", sort_key("2026-01-10T00:00:00Z"), sort_key("2026-01-11T00:00:00Z"))}
+    for tx_id, got in found.items():
+        stored = store.get_transaction("b1", tx_id)
+        assert stored is not None and got.content() == stored.content()
+        assert got.flags == stored.flags
+    assert found["big"].flags and str(found["big"].amount) == "20000.50"
+
+
+def replay_jobs_for(store: Store, tmp_path: Path) -> ReplayJobStore:
+    """The job store that goes with a ledger store (as bootstrap builds it)."""
+    return open_replay_jobs(Settings(sqlite_path=str(tmp_path / "ledger.db")), store)
+
+
+def test_a_replay_job_record_is_the_banks_and_a_later_write_replaces_it(
+        store: Store, tmp_path: Path) -> None:
+    jobs = replay_jobs_for(store, tmp_path)
+    pending = {"status": "pending", "submitted_at": "2026-01-10T18:00:00Z",
+               "request": {"since": "2026-01-01T00:00:00Z", "limit": 100, "rules": RULES}}
+    jobs.put_job("b1", "j1", pending)
+    assert jobs.get_job("b1", "j1") == pending
+    assert jobs.get_job("b2", "j1") is None and jobs.get_job("b1", "j2") is None
+    done = {**pending, "status": "done", "result": {"added": {"count": 1, "ids": ["t1"]}}}
+    jobs.put_job("b1", "j1", done)
+    assert jobs.get_job("b1", "j1") == done
+    assert store.get_transaction("b1", "t1") is None  # nothing of the ledger written
+
+
+def test_a_replay_job_record_at_its_cap_fits_a_dynamodb_item(
+        store: Store, tmp_path: Path) -> None:
+    # the largest answer a job keeps: MAX_IDS ids of 64 characters per side, 50 rules
+    ids = [f"{i:04d}" + "x" * 60 for i in range(MAX_IDS)]
+    result = {"added": {"count": 10**6, "ids": ids}, "removed": {"count": 10**6, "ids": ids},
+              "candidate": {"by_rule": {f"rule_{i:02d}" + "r" * 30: 10**6 for i in range(50)}}}
+    jobs = replay_jobs_for(store, tmp_path)
+    jobs.put_job("b1", "big", {"status": "done", "result": result})
+    assert jobs.get_job("b1", "big") == {"status": "done", "result": result}

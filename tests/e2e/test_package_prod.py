@@ -125,6 +125,8 @@ def test_template_holds_the_user_pool_the_code_expects(packaged: Path) -> None:
         BANK_GROUP_PREFIX,
         READ_SCOPE,
         RESOURCE_SERVER,
+        RULE_ADMINS_GROUP,
+        RULES_SCOPE,
         WRITE_SCOPE,
         WRITERS_GROUP,
     )
@@ -134,7 +136,7 @@ def test_template_holds_the_user_pool_the_code_expects(packaged: Path) -> None:
     assert "AWS::LanguageExtensions" in body["Transform"]  # Fn::ForEach over the banks
     server = resources["UserPoolResourceServer"]["Properties"]
     assert [f"{server['Identifier']}/{s['ScopeName']}" for s in server["Scopes"]] == [
-        READ_SCOPE, WRITE_SCOPE]
+        READ_SCOPE, WRITE_SCOPE, RULES_SCOPE]
     assert server["Identifier"] == RESOURCE_SERVER
     people = resources["PeopleClient"]["Properties"]
     assert READ_SCOPE in people["AllowedOAuthScopes"]
@@ -144,6 +146,10 @@ def test_template_holds_the_user_pool_the_code_expects(packaged: Path) -> None:
     assert system["AllowedOAuthFlows"] == ["client_credentials"] and system["GenerateSecret"]
     assert set(system["AllowedOAuthScopes"]) == {READ_SCOPE, WRITE_SCOPE}
     assert resources["WritersGroup"]["Properties"]["GroupName"] == WRITERS_GROUP
+    # changing the rules is given on purpose: to people by a group of its own, to a system by
+    # a client an operator allows the scope (the sending system's client has it not)
+    assert resources["RuleAdminsGroup"]["Properties"]["GroupName"] == RULE_ADMINS_GROUP
+    assert RULES_SCOPE not in people["AllowedOAuthScopes"]
     _, banks, group = resources["Fn::ForEach::BankGroups"]
     assert banks == {"Ref": "BankIds"}
     (bank_group,) = group.values()
@@ -185,6 +191,37 @@ def test_template_holds_the_fifo_queue_its_dead_letters_and_the_consumer_mapping
     role = resources["ConsumeIngestRole"]["Properties"]  # its own role: receive, never send
     policy_file = json.loads((ROOT / ".chalice" / "policy-prod-consumer.json").read_text())
     assert [p["PolicyDocument"] for p in role["Policies"]] == [policy_file]
+
+
+def test_template_holds_the_webhook_queue_the_bus_and_the_two_webhook_functions(
+        packaged: Path) -> None:
+    from app import WEBHOOK_QUEUE
+
+    resources = template(packaged)["Resources"]
+    queue = resources["WebhookQueue"]["Properties"]
+    assert queue["QueueName"] == WEBHOOK_QUEUE and queue["FifoQueue"] is True
+    # a delivery is retried for 24 h: the queue keeps it longer, and its receive count (one a
+    # retry) never dead-letters it first
+    assert queue["MessageRetentionPeriod"] > 86400
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 1000
+    assert resources["EventBus"]["Properties"]["Name"] == "txn-stream-prod"
+    deliver = resources["DeliverWebhooks"]["Properties"]
+    event = deliver["Events"]["DeliverWebhooksSqsEventSource"]["Properties"]
+    assert event["Queue"] == {"Fn::Sub": "${WebhookQueue.Arn}"}
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert queue["VisibilityTimeout"] >= 6 * deliver["Timeout"]
+    dispatch = resources["DispatchWebhooks"]["Properties"]
+    assert dispatch["Events"]["DispatchWebhooksEvent"]["Type"] == "Schedule"
+    assert dispatch["Environment"]["Variables"]["EVENT_BUS_NAME"] == {"Ref": "EventBus"}
+    for name in ("APIHandler", "DeliverWebhooks", "DispatchWebhooks"):
+        variables = resources[name]["Properties"]["Environment"]["Variables"]
+        assert variables["WEBHOOK_QUEUE_URL"] == {"Ref": "WebhookQueue"}, name
+        assert "WebhookKey" in variables["WEBHOOK_KEY"]["Fn::Sub"], name
+    for role, policy in (("DeliverWebhooksRole", "policy-prod-webhooks.json"),
+                         ("DispatchWebhooksRole", "policy-prod-dispatcher.json")):
+        found = resources[role]["Properties"]
+        policy_file = json.loads((ROOT / ".chalice" / policy).read_text())
+        assert [p["PolicyDocument"] for p in found["Policies"]] == [policy_file]
 
 
 def test_template_holds_the_upload_bucket_whose_creation_events_invoke_the_import(

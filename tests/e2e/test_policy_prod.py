@@ -27,6 +27,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.emulator, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / ".chalice" / "policy-prod.json"  # the API function's role
 CONSUMER_POLICY = ROOT / ".chalice" / "policy-prod-consumer.json"  # the queue consumer's role
+DISPATCHER_POLICY = ROOT / ".chalice" / "policy-prod-dispatcher.json"  # the outbox's dispatcher
+WEBHOOKS_POLICY = ROOT / ".chalice" / "policy-prod-webhooks.json"  # the webhook delivery Lambda
 UPLOADS_POLICY = ROOT / ".chalice" / "policy-prod-uploads.json"  # the statement upload import's
 UPLOAD_BUCKET = "txn-stream-prod-uploads-123456789012"  # the template's name, in moto's account
 LAMBDA = None  # every function's role together: what the code's calls are checked against
@@ -34,8 +36,14 @@ LAMBDA = None  # every function's role together: what the code's calls are check
 # tests/integration/adapters/dynamo/test_dynamo_store.py drives every route and checks).
 # They are granted to the operator by infra/operator-policy.json, not to the Lambda.
 OPERATOR_POLICY = ROOT / "infra" / "operator-policy.json"
-OPERATOR_ONLY = {"dynamodb:Scan", "dynamodb:BatchWriteItem",
-                 "dynamodb:DeleteItem"}  # unmap-client (scripts.keys)
+OPERATOR_ONLY = {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem"}  # unmap-client (scripts.keys)
+# A rules replay reads its window by a parallel Scan (no index serves it: one would cost a write
+# per transaction), on the request path and in its job on the consumer: the Lambda's one Scan,
+# granted on the table alone (statement RulesReplayScan), never on an index.
+REPLAY_SCAN = "dynamodb:Scan"
+# The one bulk write a Lambda makes: the outbox's dispatcher marks the events it handed over,
+# 25 a BatchWriteItem call (dynamo_alert_store.mark_dispatched); no other role may.
+DISPATCHER_ONLY = {"dynamodb:BatchWriteItem"}
 AWS_TESTS = ["tests/contract/test_store_contract.py", "tests/contract/test_alerts_contract.py",
              "tests/integration/scripts/test_keys.py",
              "tests/integration/api/test_lambda_event.py",
@@ -43,7 +51,10 @@ AWS_TESTS = ["tests/contract/test_store_contract.py", "tests/contract/test_alert
              "tests/contract/test_queue_contract.py",
              "tests/integration/usecases/test_consumer_sqs.py",
              "tests/contract/test_receipts_contract.py",
-             "tests/integration/usecases/test_statement_uploads.py"]
+             "tests/contract/test_rule_sets_contract.py",
+             "tests/integration/usecases/test_statement_uploads.py",
+             "tests/contract/test_webhooks_contract.py",
+             "tests/integration/usecases/test_webhooks_sqs.py"]
 # The dead-letter queue is the operator's (scripts.redrive); the Lambda never touches it.
 OPERATOR_RESOURCES = ("-dlq.fifo",)
 # Used by the Lambda runtime with the role, not by our boto3 calls: writing the function's log
@@ -59,7 +70,8 @@ OPTIONAL = {"s3:PutObject"}  # the archive is off unless ARCHIVE_BUCKET is set
 
 def statements(policy: Path | None = LAMBDA) -> list[dict[str, Any]]:
     if policy is None:
-        return statements(POLICY) + statements(CONSUMER_POLICY) + statements(UPLOADS_POLICY)
+        return [s for p in (POLICY, CONSUMER_POLICY, UPLOADS_POLICY, DISPATCHER_POLICY,
+                            WEBHOOKS_POLICY) for s in statements(p)]
     body: dict[str, Any] = json.loads(policy.read_text())
     return list(body["Statement"])
 
@@ -109,6 +121,7 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
          # the same calls on moto; DynamoDB Local's runs (the dynamodb-local store) add table
          # setup. Not `-m "not emulator"`: moto is an emulator too (pyproject's markers).
          "-k", "(dynamodb or lambda_event or archive or sqs or statement_uploads) and not local",
+         # (the webhooks' SQS and EventBridge calls: tests/integration/usecases/test_webhooks_sqs)
          *files],
         cwd=ROOT, env={**os.environ, LOG_ENV: str(log)}, capture_output=True, text=True,
         timeout=900)
@@ -119,8 +132,9 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
     return pairs
 
 
-@pytest.mark.parametrize("policy", [POLICY, CONSUMER_POLICY, UPLOADS_POLICY, OPERATOR_POLICY],
-                         ids=["api", "consumer", "uploads", "operator"])
+@pytest.mark.parametrize("policy", [POLICY, CONSUMER_POLICY, UPLOADS_POLICY, DISPATCHER_POLICY,
+                                    WEBHOOKS_POLICY, OPERATOR_POLICY],
+                         ids=["api", "consumer", "uploads", "dispatcher", "webhooks", "operator"])
 def test_policy_grants_nothing_on_star_and_no_wildcard_action(policy: Path) -> None:
     for statement in statements(policy):
         assert statement["Effect"] == "Allow"
@@ -149,9 +163,11 @@ def test_queue_actions_are_on_the_ingest_queue_only_and_match_the_template() -> 
     failures = resources["UploadFailureQueue"]["Properties"]["QueueName"]
     sqs = [s for s in statements() if any(a.startswith("sqs:") for a in as_list(s["Action"]))]
     # besides the ingest queue, only the upload import's own failed-event queue (its async
-    # invocations' dead letters, sent by Lambda with that function's role)
+    # invocations' dead letters, sent by Lambda with that function's role) and the webhook
+    # delivery queue (tested below)
+    webhooks = resources["WebhookQueue"]["Properties"]["QueueName"]
     assert {r for s in sqs for r in as_list(s["Resource"])} == {
-        f"arn:aws:sqs:*:*:{name}", f"arn:aws:sqs:*:*:{failures}"}
+        f"arn:aws:sqs:*:*:{name}", f"arn:aws:sqs:*:*:{failures}", f"arn:aws:sqs:*:*:{webhooks}"}
     assert {r for s in statements(UPLOADS_POLICY) if s["Sid"] == "FailedEvents"
             for r in as_list(s["Resource"])} == {f"arn:aws:sqs:*:*:{failures}"}
     assert not allowed("sqs:SendMessage", f"arn:aws:sqs:us-east-1:1:{failures}", POLICY)
@@ -176,11 +192,43 @@ def test_the_api_role_only_sends_and_the_consumer_role_only_receives() -> None:
     functions = prod_stage()["lambda_functions"]
     assert functions["consume_ingest"] == {"iam_policy_file": CONSUMER_POLICY.name}
     assert functions["import_statement_upload"]["iam_policy_file"] == UPLOADS_POLICY.name
-    assert set(functions) == {"consume_ingest", "import_statement_upload"}
+    assert functions["dispatch_webhooks"]["iam_policy_file"] == DISPATCHER_POLICY.name
+    assert functions["deliver_webhooks"]["iam_policy_file"] == WEBHOOKS_POLICY.name
+    assert set(functions) == {"consume_ingest", "import_statement_upload", "dispatch_webhooks",
+                              "deliver_webhooks"}
     from app import app
 
     assert "consume_ingest" in {h.name for h in app.event_sources}
     assert any(f.name == "import_statement_upload" for f in app.pure_lambda_functions)
+
+
+def test_webhook_roles_send_receive_and_put_events_only_on_their_own_queue_and_bus() -> None:
+    resources = json.loads((ROOT / "infra" / "resources.json").read_text())["Resources"]
+    name = resources["WebhookQueue"]["Properties"]["QueueName"]
+    queue = f"arn:aws:sqs:us-east-1:123456789012:{name}"
+    bus = resources["EventBus"]["Properties"]["Name"]
+    from app import WEBHOOK_QUEUE
+
+    assert queue.endswith(WEBHOOK_QUEUE)
+    roles = {p: {a for s in statements(p) for a in as_list(s["Action"])}
+             for p in (POLICY, DISPATCHER_POLICY, WEBHOOKS_POLICY, CONSUMER_POLICY)}
+    assert allowed("sqs:SendMessage", queue, POLICY)  # the ping
+    assert allowed("sqs:SendMessage", queue, DISPATCHER_POLICY)
+    assert not allowed("sqs:SendMessage", queue, WEBHOOKS_POLICY)
+    assert {a for a in roles[WEBHOOKS_POLICY] if a.startswith("sqs:")} == {
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes"}
+    assert allowed("sqs:ReceiveMessage", queue, WEBHOOKS_POLICY)
+    assert not allowed("sqs:ReceiveMessage", queue, CONSUMER_POLICY)
+    # events:PutEvents on the template's bus only, and by the dispatcher alone
+    put = [s for s in statements() if "events:PutEvents" in as_list(s["Action"])]
+    assert [as_list(s["Resource"]) for s in put] == [[f"arn:aws:events:*:*:event-bus/{bus}"]]
+    assert allowed("events:PutEvents", f"arn:aws:events:us-east-1:123456789012:event-bus/{bus}",
+                   DISPATCHER_POLICY)
+    assert not allowed("events:PutEvents",
+                       "arn:aws:events:us-east-1:123456789012:event-bus/default")
+    assert all("events:PutEvents" not in roles[p] for p in (POLICY, WEBHOOKS_POLICY,
+                                                            CONSUMER_POLICY))
 
 
 def test_upload_role_reads_only_the_upload_prefix_and_the_api_only_signs_puts_there() -> None:
@@ -201,16 +249,33 @@ def test_policy_allows_every_call_the_code_made(used: set[tuple[str, str]]) -> N
 def test_policy_allows_nothing_the_code_does_not_use(used: set[tuple[str, str]]) -> None:
     granted = {a for s in statements() for a in as_list(s["Action"])}
     lambda_used = {a for a, r in used if not operator_only(a, r)}
-    unused = granted - lambda_used - RUNTIME_ONLY - OPTIONAL
+    dispatcher_used = {a for a, _ in used} & DISPATCHER_ONLY
+    unused = granted - lambda_used - RUNTIME_ONLY - OPTIONAL - dispatcher_used
     assert unused == set()
-    assert not granted & OPERATOR_ONLY  # the Lambda never scans nor bulk-writes
+    others = {a for p in (POLICY, CONSUMER_POLICY, UPLOADS_POLICY, WEBHOOKS_POLICY)
+              for s in statements(p) for a in as_list(s["Action"])}
+    assert not others & OPERATOR_ONLY  # no Lambda but the dispatcher bulk-writes or deletes
+    dispatcher = {a for s in statements(DISPATCHER_POLICY) for a in as_list(s["Action"])}
+    assert dispatcher & OPERATOR_ONLY == DISPATCHER_ONLY == dispatcher_used
+
+
+def test_the_lambda_scans_the_table_for_a_replay_only(used: set[tuple[str, str]]) -> None:
+    table = f"arn:aws:dynamodb:*:*:table/{prod_table()}"
+    for policy in (POLICY, CONSUMER_POLICY):  # the replay's route, and its job
+        scans = [s for s in statements(policy) if REPLAY_SCAN in as_list(s["Action"])]
+        assert [(s["Sid"], as_list(s["Action"]), as_list(s["Resource"])) for s in scans] == [
+            ("RulesReplayScan", [REPLAY_SCAN], [table])]
+    assert REPLAY_SCAN not in {a for s in statements(UPLOADS_POLICY) for a in as_list(s["Action"])}
+    assert any(a == REPLAY_SCAN and r.endswith(f":table/{prod_table()}") for a, r in used)
 
 
 def test_operator_policy_covers_what_reconcile_and_keys_use(used: set[tuple[str, str]]) -> None:
     operator = {a for s in statements(OPERATOR_POLICY) for a in as_list(s["Action"])}
-    # reading an uploaded statement file is the upload import's alone, never an operator's
+    # reading an uploaded statement file is the upload import's alone, never an operator's;
+    # so is publishing on the event bus the dispatcher's
     uploads = f"arn:aws:s3:::{UPLOAD_BUCKET}/"
-    assert OPERATOR_ONLY <= {a for a, r in used if not r.startswith(uploads)} <= (
+    assert OPERATOR_ONLY <= {a for a, r in used if not r.startswith(uploads)
+                             and not a.startswith("events:")} <= (
         operator | RUNTIME_ONLY | OPTIONAL)
 
 

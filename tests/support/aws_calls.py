@@ -94,6 +94,10 @@ def permissions(service: str, operation: str, params: dict[str, Any],
         resource = (f"arn:aws:s3:::{bucket}/{params['Key']}" if "Key" in params
                     else f"arn:aws:s3:::{bucket}")
         return ((f"s3:{_S3_ACTIONS.get(operation, operation)}", resource),)
+    if service == "events" and operation == "PutEvents":
+        buses = {str(e.get("EventBusName") or "default") for e in params.get("Entries", [])}
+        return tuple(sorted(("events:PutEvents", f"arn:aws:events:{region}:{ACCOUNT}:event-bus/{b}")
+                            for b in buses))
     if service == "sqs" and "QueueUrl" in params:
         name = str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]
         return ((f"sqs:{_SQS_ACTIONS.get(operation, operation)}",

@@ -28,17 +28,18 @@ from chalicelib.ports.store import (
     ApiKeyRecord,
     AppClientRecord,
     ReceiptStore,
+    ReplayJobStore,
     RuleSetRecord,
     Store,
     StoreError,
     UnitOfWork,
 )
+from chalicelib.ports.webhooks import WebhookStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["RETRY_CONFIG", "DynamoStore"]
-REPLAY_SEGMENTS = 8  # parallel scan segments of a replay's read
 
 
 class DynamoStore(DynamoAlerts, Store):
@@ -67,6 +68,18 @@ class DynamoStore(DynamoAlerts, Store):
         from chalicelib.adapters.dynamo.dynamo_receipts import DynamoReceipts
 
         return DynamoReceipts(self.db)
+
+    def webhooks(self) -> WebhookStore:
+        """Banks' webhooks and their deliveries' log, kept in this store's table."""
+        from chalicelib.adapters.dynamo.dynamo_webhooks import DynamoWebhooks
+
+        return DynamoWebhooks(self.db)
+
+    def replay_jobs(self) -> ReplayJobStore:
+        """Replay jobs' records, kept in this store's table."""
+        from chalicelib.adapters.dynamo.dynamo_replay import DynamoReplayJobs
+
+        return DynamoReplayJobs(self.db)
 
     @property
     def client(self) -> DynamoDBClient:
@@ -311,15 +324,9 @@ class DynamoStore(DynamoAlerts, Store):
                              wire["updated_by"]["S"], json.loads(wire["body"]["S"]))
 
     def transactions_between(self, bank: str, since: str, until: str) -> Iterator[Transaction]:
-        # No index serves "every transaction of a bank by time" and one would cost a write per
-        # transaction; the replay scans in parallel segments (g1sk starts with the time key).
-        for item in self.db.scan_segments(
-                REPLAY_SEGMENTS, FilterExpression="begins_with(pk, :p) AND g1sk BETWEEN :a AND :b",
-                ExpressionAttributeValues={":p": {"S": t.tx_prefixes(bank)[0]},
-                                           ":a": {"S": since}, ":b": {"S": until}}):
-            tx = codec.tx_from(codec.from_wire(item))
-            if str(item[codec.G1SK]["S"]) < until:
-                yield tx
+        from chalicelib.adapters.dynamo import dynamo_replay  # replay only: not ingest's path
+
+        return dynamo_replay.transactions_between(self.db, bank, since, until)
 
     # --- ingest ------------------------------------------------------------------------------
 

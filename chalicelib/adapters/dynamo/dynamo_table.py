@@ -111,6 +111,28 @@ def receipt_part_key(bank: str, request_id: str, part: int) -> Wire:
     return key(receipt_pk(bank, request_id), receipt_part_sk(part))
 
 
+def webhooks_pk(bank: str) -> str:
+    """Partition of a bank's webhooks (`H#<id>`) and their count (`COUNT`, the cap's guard)."""
+    return f"WH#{bank}"
+
+
+def webhook_key(bank: str, webhook_id: str) -> Wire:
+    return key(webhooks_pk(bank), f"H#{webhook_id}")
+
+
+def webhook_count_key(bank: str) -> Wire:
+    return key(webhooks_pk(bank), "COUNT")
+
+
+def deliveries_pk(bank: str, webhook_id: str) -> str:
+    """Partition of one webhook's deliveries' log, sorted by event time (`<created>#<id>`)."""
+    return f"WD#{bank}#{webhook_id}"
+
+
+def delivery_key(bank: str, webhook_id: str, created: str, event_id: str) -> Wire:
+    return key(deliveries_pk(bank, webhook_id), f"{created}#{event_id}")
+
+
 def tx_prefixes(bank: str | None = None) -> list[str]:
     """pk prefixes of the transactions of a bank (or of every bank), for a scan."""
     return ["TX#" if bank is None else f"TX#{bank}#"]
@@ -172,6 +194,11 @@ def rule_set_pk(bank: str) -> str:
 
 def rule_set_sk(version: int) -> str:
     return f"V#{version:010d}"
+
+
+def replay_job_key(bank: str, job_id: str) -> Wire:
+    """A replay job's record (one item; written at submission, then with its outcome)."""
+    return key(f"RJ#{bank}#{job_id}", "RJ")
 
 
 def ping_key() -> Wire:

@@ -6,7 +6,6 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +119,10 @@ class _SqliteUnitOfWork(UnitOfWork):
             self.states.clear()
         for account, state in plan.states.items():
             # should the COMMIT fail, the stored version stays behind and this entry is ignored
-            self.states[(bank, account)] = replace(state, version=state.version + 1)
+            # (built directly: dataclasses.replace costs more than the rest of this loop)
+            self.states[(bank, account)] = AccountState(state.seen, state.version + 1,
+                                                        state.stats, state.first,
+                                                        state.merchants)
 
 
 class SqliteStore(SqliteAlerts, Store):

@@ -102,7 +102,7 @@ def test_every_route_but_health_and_the_dashboard_requires_a_key_or_a_token() ->
         for method, operation in item.items():
             effective = operation.get("security", doc["security"])
             expected: list[Any] = [] if path in PUBLIC_PATHS else [
-                {"apiKey": []}, {"bearer": [required_scope(method)]}]
+                {"apiKey": []}, {"bearer": [required_scope(method, path)]}]
             assert effective == expected, (method, path)
             if path not in PUBLIC_PATHS:
                 assert {"400", "401", "403", "503"} <= set(operation["responses"]), (method,
@@ -317,3 +317,34 @@ def test_alerts_and_suppressions_answers_match_the_document(api: Recorder) -> No
         (alerts, 200), (alerts, 400), (alerts, 401), (alerts, 403), (one, 200), (one, 404),
         (one, 400), (one, 415), (one, 413), (sups, 201), (sups, 400), (sups, 200), (sup, 404),
         (sup, 400)}
+
+
+def test_webhook_answers_match_the_document(api: Recorder, tmp_path: Path) -> None:
+    from chalicelib.bootstrap import get_runtime
+    from tests.support.outbox import webhook_runtime
+
+    webhook_runtime(get_runtime(), tmp_path, max_per_bank=1)
+    hooks = "/webhooks"
+    item, test = "/webhooks/{webhook_id}", "/webhooks/{webhook_id}/test"
+    log = "/webhooks/{webhook_id}/deliveries"
+    made = api.call("POST", hooks, hooks, json.dumps({"url": "http://localhost:9/in"}))
+    assert made["secret"].startswith("whsec_")
+    api.call("POST", hooks, hooks, json.dumps({"url": "http://localhost:9/in"}))  # the cap
+    api.call("POST", hooks, hooks, json.dumps({"url": "https://10.0.0.1/in"}))
+    api.call("POST", hooks, hooks, "{}", **{"content-type": "text/plain"})
+    api.call("POST", hooks, hooks, "{}", key=None)
+    api.call("POST", hooks, hooks, "{}", key="tsk_nobody")
+    api.call("GET", hooks, hooks)
+    path = f"/webhooks/{made['id']}"
+    api.call("POST", test, f"{path}/test")
+    api.call("POST", test, "/webhooks/wh_none/test")
+    api.call("GET", log, f"{path}/deliveries")
+    api.call("GET", log, f"{path}/deliveries?limit=0")
+    api.call("GET", log, "/webhooks/wh_none/deliveries")
+    gone = api.client.http.request("DELETE", path, headers={"x-api-key": KEY})
+    assert gone.status_code == 204 and not gone.body
+    assert "204" in document()["paths"][item]["delete"]["responses"]
+    api.call("DELETE", item, path)
+    assert {(r, s) for _, r, s in api.seen} >= {
+        (hooks, 201), (hooks, 409), (hooks, 400), (hooks, 415), (hooks, 401), (hooks, 403),
+        (hooks, 200), (test, 202), (test, 404), (log, 200), (log, 400), (log, 404), (item, 404)}

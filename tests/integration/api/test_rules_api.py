@@ -126,6 +126,9 @@ def test_the_async_path_applies_the_banks_set_with_evidence(
     stored = body_of(api.get("/transactions/a1"))
     assert stored["flags"] == ["night_wire"]
     assert stored["flag_details"][0]["evidence"]["hour"] == "2"
+    # the receipt's item carries the evidence as the synchronous answer's item does
+    receipt = body_of(api.get(response.headers["Location"].removeprefix("/api")))
+    assert receipt["results"][0]["flag_details"] == stored["flag_details"]
 
 
 def test_replay_compares_a_candidate_with_what_was_flagged_and_writes_nothing(

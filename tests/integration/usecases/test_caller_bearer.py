@@ -338,3 +338,23 @@ def test_hostile_tokens_get_a_4xx_never_a_5xx(client: Client, parts: list[str],
     response = client.http.get("/analytics", headers={"authorization": header})
     status, code, _ = refusal(response)
     assert status in (401, 403), (status, code, header)
+
+
+def put_rules(client: Client, token: str) -> Any:
+    return client.http.put("/rules", body=json.dumps({"rules": [
+        {"name": "big", "builtin": "large_amount", "params": {"amount": "5000"}}]}),
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
+
+
+def test_changing_the_rules_takes_the_rules_scope_not_only_the_write_one(
+        client: Client, idp: LocalIdp, store: SqliteStore) -> None:
+    map_client(store, "acme", SYSTEM)
+    writer = idp.person_token(PEOPLE, ["bank-acme", "txn-stream-writers"])
+    status, code, message = refusal(put_rules(client, writer))
+    assert (status, code) == (403, "ForbiddenError") and "txn-stream/rules" in message
+    assert post(client, writer).status_code == 201  # writing transactions still works
+    admin = idp.person_token(PEOPLE, ["bank-acme", "txn-stream-rule-admins"])
+    assert put_rules(client, admin).status_code == 200
+    assert refusal(put_rules(client, idp.system_token(SYSTEM, "txn-stream/write")))[0] == 403
+    assert put_rules(client, idp.system_token(SYSTEM, "txn-stream/rules")).status_code == 200
+    assert json.loads(get(client, admin, "/rules").body)["version"] == 2

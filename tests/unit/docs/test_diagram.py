@@ -14,10 +14,13 @@ from scripts import diagram
 ROOT = Path(__file__).resolve().parents[3]
 SOURCE = diagram.SOURCE.read_text(encoding="utf-8")
 POLICIES = [ROOT / ".chalice" / "policy-prod.json", ROOT / ".chalice" / "policy-prod-consumer.json",
+            ROOT / ".chalice" / "policy-prod-dispatcher.json",
+            ROOT / ".chalice" / "policy-prod-webhooks.json",
             ROOT / "infra" / "operator-policy.json"]
 # Chalice's own resources in the packaged template, beside those of infra/resources.json
 CHALICE_RESOURCES = ["RestAPI", "APIHandler", "ConsumeIngest", "ApiHandlerRole",
-                     "ConsumeIngestRole"]
+                     "ConsumeIngestRole", "DispatchWebhooks", "DeliverWebhooks",
+                     "DispatchWebhooksRole", "DeliverWebhooksRole"]
 
 
 def template_resources() -> list[str]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+from chalicelib.domain.messages import MAX_ITEMS
 from chalicelib.domain.receipts import (
+    MAX_DETAIL_BYTES,
     MAX_ERRORS,
     MAX_TEXT,
     PART_BYTES,
     REJECTED,
     ItemFate,
+    ReceiptPart,
     bounded,
     rejected_parts,
 )
@@ -46,3 +49,40 @@ def test_rejected_items_fill_parts_of_bounded_size() -> None:
 
 def test_nothing_rejected_is_one_empty_part() -> None:
     assert rejected_parts([]) == {-1: []}
+
+
+def detail(rule: str, words: int) -> dict[str, object]:
+    return {"rule": rule, "version": 3,
+            "evidence": {"when": "amount > 1 and " * words, "amount": "12000.00"}}
+
+
+def test_an_item_keeps_the_flag_details_that_fit_and_counts_the_rest() -> None:
+    details = tuple(detail(f"r{k}", 2) for k in range(50))
+    kept = bounded(ItemFate(0, "t1", "created", tuple(f"r{k}" for k in range(50)),
+                            flag_details=details))
+    assert 0 < len(kept.flag_details) < 50 and kept.flag_details == details[:len(kept.flag_details)]
+    assert kept.details_omitted == 50 - len(kept.flag_details)
+    assert len(json.dumps(list(kept.flag_details), separators=(",", ":"))) <= MAX_DETAIL_BYTES
+    assert kept.to_json()["flag_details_omitted"] == kept.details_omitted
+    assert ItemFate.from_json(kept.to_json()) == kept and len(kept.flags) == 50
+
+
+def test_an_item_with_few_details_keeps_them_all_and_says_nothing_more() -> None:
+    fate = ItemFate(0, "t1", "created", ("big",), flag_details=(detail("big", 1),))
+    assert bounded(fate) == fate and "flag_details_omitted" not in fate.to_json()
+
+
+def test_a_part_written_before_flag_details_reads_with_none() -> None:
+    old = {"index": 2, "id": "t1", "status": "created", "flags": ["big"], "errors": []}
+    assert ItemFate.from_json(old).flag_details == ()
+
+
+def test_a_message_part_at_its_worst_stays_far_under_dynamodbs_item_limit() -> None:
+    # every item created with 50 flags of the longest names and details over the budget
+    names = tuple(f"{k:02d}" + "r" * 38 for k in range(50))
+    worst = [bounded(ItemFate(i, "x" * 5000, "created", names,
+                              flag_details=tuple(detail(n, 40) for n in names)))
+             for i in range(MAX_ITEMS)]
+    size = len(json.dumps([f.to_json() for f in ReceiptPart(worst).items],
+                          separators=(",", ":")))
+    assert size < 400 * 1024 * 0.9, size

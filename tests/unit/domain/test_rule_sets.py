@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.domain.account_stats import Welford
+from chalicelib.domain.model import FlagDetail, Transaction
 from chalicelib.domain.rule_set_input import parse_rule_set
 from chalicelib.domain.rule_sets import (
     RuleSet,
@@ -142,3 +143,16 @@ def test_a_stored_set_reads_back_to_the_same_rules() -> None:
                      {"name": "w", "when": "hour < 6", "description": "night"})
     again = parse_rule_set({"rules": [r.to_json() for r in rules.rules]}, CFG)
     assert [r.to_json() for r in again] == [r.to_json() for r in rules.rules]
+
+
+def test_with_flags_keeps_every_other_field_of_the_transaction() -> None:
+    # every field set to something other than its default, so one dropped would show
+    tx = Transaction("t1", "A1", Decimal("12.50"), "EUR", "debit",
+                     datetime(2026, 1, 10, 14, 30, tzinfo=UTC), "rent", "M", "C", "wire")
+    assert tx.epoch and tx.timestamp_text  # computed before: carried over, still right
+    detail = FlagDetail.of("big", 2, {"amount": "12.50"})
+    flagged = tx.with_flags(("big",), (detail,))
+    assert flagged == replace(tx, flags=("big",), flag_details=(detail,))
+    assert (flagged.epoch, flagged.timestamp_text) == (tx.timestamp.timestamp(),
+                                                       "2026-01-10T14:30:00Z")
+    assert tx.with_flags((), ()) is tx
