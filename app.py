@@ -23,6 +23,7 @@ from chalicelib.errors import (
 from chalicelib.observability import RequestObserver, log
 from chalicelib.ports.store import StoreError, StoreRefused
 from chalicelib.usecases import (
+    alerts,
     analytics,
     consumer,
     ingest_async,
@@ -436,3 +437,55 @@ def deliver_webhooks(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.usecases import webhook_delivery
 
     return webhook_delivery.on_sqs_records(get_runtime(), [r.to_dict() for r in event])
+
+
+# --- alerts and suppressions: thin routes over usecases/alerts.py ------------------------
+
+def _json_body() -> Any:
+    rt, request = get_runtime(), _request()
+    ingest_sync.check_content_type(request.headers.get("content-type"))
+    return parse_json(_raw_body(request), rt.settings.max_body_bytes)
+
+
+def _who() -> str:
+    request = _request()
+    return rules_admin.who_is(request.context["authorizer"], request.headers.get("x-api-key"),
+                              get_runtime().store)
+
+
+@route("/alerts", methods=["GET"])
+def get_alerts() -> dict[str, Any]:
+    rt = get_runtime()
+    return alerts.list_alerts(rt.store, _bank(), _request().query_params,
+                              rt.settings.cursor_secret)
+
+
+@route("/alerts/{transaction_id}", methods=["GET"])
+def get_alert(transaction_id: str) -> dict[str, Any]:
+    return alerts.get_alert(get_runtime().store, _bank(), transaction_id)
+
+
+@route("/alerts/{transaction_id}", methods=["POST"], content_types=["*/*"])
+def post_alert(transaction_id: str) -> dict[str, Any]:
+    body = _json_body()
+    return alerts.triage(get_runtime().store, _bank(), transaction_id, body, _who(), now_utc())
+
+
+@route("/suppressions", methods=["POST"], content_types=["*/*"])
+def post_suppression() -> Response:
+    body = _json_body()
+    made = alerts.create_suppression(get_runtime().store, _bank(), body, _who(), now_utc())
+    return Response(body=made, status_code=201, headers={
+        "Location": f"{_base_path(_request())}/suppressions/{made['id']}"})
+
+
+@route("/suppressions", methods=["GET"])
+def get_suppressions() -> dict[str, Any]:
+    return alerts.list_suppressions(get_runtime().store, _bank(), _request().query_params,
+                                    now_utc())
+
+
+@route("/suppressions/{suppression_id}", methods=["DELETE"])
+def delete_suppression(suppression_id: str) -> Response:
+    alerts.delete_suppression(get_runtime().store, _bank(), suppression_id)
+    return Response(body="", status_code=204)

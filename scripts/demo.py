@@ -162,6 +162,34 @@ def flagged_table(body: dict[str, Any]) -> Table:
     return table
 
 
+def post_json(url: str, path: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(f"{url}{path}", data=json.dumps(body).encode(),
+                                     method="POST", headers={"x-api-key": DEV_KEY,
+                                                             "content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def alerts_table(url: str) -> Table:
+    """The alert queue after the traffic: the newest alert confirmed by the demo's analyst (its
+    history says who and why), the others open as a bank's analyst would find them."""
+    newest = get_json(url, "/alerts?limit=5")["alerts"]
+    if newest:
+        post_json(url, f"/alerts/{newest[0]['transaction_id']}",
+                  {"status": "confirmed", "note": "demo: the customer confirmed the fraud"})
+    counts = get_json(url, "/analytics")["alerts"]
+    table = titled_table(f"alert queue (GET /alerts): {counts['open']} open, one confirmed")
+    for name in ("transaction", "account", "amount", "rules", "status"):
+        table.add_column(name, overflow="fold")
+    for alert in get_json(url, "/alerts?limit=5&status=confirmed")["alerts"][:1] + \
+            get_json(url, "/alerts?limit=4&status=open")["alerts"]:
+        tx = alert["transaction"]
+        table.add_row(alert["transaction_id"], alert["account"],
+                      f"{tx['amount']} {tx['currency']}", "\n".join(alert["rules"]),
+                      alert["status"])
+    return table
+
+
 def python_command() -> str:
     """How a person runs this project's Python: `.venv/bin/python` from the project folder."""
     try:
@@ -355,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         for table in analytics_tables(body):
             console.print(table)
         console.print(flagged_table(body))
+        console.print(alerts_table(url))
         reports = [read_report(Path(workdir) / f"{name}.json")
                    for name in ("simulator", "simulator-async")]
         console.print("[bold]What the figures mean[/]")

@@ -12,8 +12,13 @@ from chalicelib.usecases import analytics, series
 
 def get_analytics(rt: Runtime, bank: str, params: Mapping[str, str] | None,
                   now: datetime) -> dict[str, Any]:
-    """Analytics for the whole history or an hourly window."""
-    return analytics.bank_analytics(rt.store, bank, analytics.parse_window(params), now)
+    """Analytics for the whole history or an hourly window, with the alerts open now and the
+    flags suppressions kept from opening one (counters kept with the commits and the triage,
+    so they answer for now, whatever the window)."""
+    body = analytics.bank_analytics(rt.store, bank, analytics.parse_window(params), now)
+    counts = rt.store.alert_counts(bank)
+    body["alerts"] = {"open": counts.open, "suppressed": counts.suppressed}
+    return body
 
 
 def get_series(rt: Runtime, bank: str, params: Mapping[str, str] | None,

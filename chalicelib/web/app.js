@@ -62,7 +62,9 @@
     sessionStorage.removeItem(TOKEN_ITEM);
   }
 
-  class AuthError extends Error {}
+  class AuthError extends Error {
+    get auth() { return true; }  // alerts.js tells it apart without the class
+  }
 
   const AUTH_MESSAGES = {
     key: {
@@ -86,12 +88,16 @@
     return message;
   }
 
-  async function api(path) {
+  async function api(path, options) {
     const held = credential();  // what this call sends, for its message if refused
+    const method = (options && options.method) || "GET";
+    const headers = { ...authHeaders(), accept: "application/json" };
+    if (options && options.body !== undefined) headers["content-type"] = "application/json";
     let response;
     try {
       response = await fetch(path, {
-        headers: { ...authHeaders(), accept: "application/json" },
+        method: method, headers: headers,
+        body: options && options.body !== undefined ? JSON.stringify(options.body) : undefined,
         cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer",
       });
     } catch (err) {
@@ -272,6 +278,8 @@
       setFlagged(analytics.flags.recent, analytics.flags.by_rule);
       renderRuleSet(rules);
       renderSeries(series);
+      $("alerts-open").textContent = F.count(analytics.alerts.open) + " open";
+      await alertQueue.refresh([...new Set([...state.rules, ...rules.rules.map((r) => r.name)])]);
       const now = new Date();
       $("updated").textContent = "updated " + pad(now.getHours()) + ":" + pad(now.getMinutes()) + ":" + pad(now.getSeconds());
       problem("");
@@ -770,7 +778,14 @@
   }
 
   // ---- wiring ----
+  let alertQueue = null;
+
   function init() {
+    alertQueue = TxnAlerts.queue({
+      api: api, el: el, cell: cell, flagDetails: flagDetails, accountButton: accountButton,
+      timeText: timeText, ruleText: ruleText, emptyRow: emptyRow, accountRule: ACCOUNT_RULE,
+      F: F, signOut: signOut,
+    });
     $("signin-form").addEventListener("submit", signIn);
     for (const radio of document.querySelectorAll('input[name="method"]')) {
       radio.addEventListener("change", () => {

@@ -17,6 +17,7 @@ ASSET_PREFIX = "dashboard/static/"  # relative: works under /api/ on API Gateway
 ASSETS: dict[str, tuple[str, str]] = {
     "format.js": ("format.js", "text/javascript; charset=utf-8"),
     "charts.js": ("charts.js", "text/javascript; charset=utf-8"),
+    "alerts.js": ("alerts.js", "text/javascript; charset=utf-8"),
     "app.js": ("app.js", "text/javascript; charset=utf-8"),
     "app.css": ("app.css", "text/css; charset=utf-8"),
     "uplot.min.js": ("vendor/uplot.min.js", "text/javascript; charset=utf-8"),

@@ -44,7 +44,7 @@ REPLAY_SCAN = "dynamodb:Scan"
 # The one bulk write a Lambda makes: the outbox's dispatcher marks the events it handed over,
 # 25 a BatchWriteItem call (dynamo_alert_store.mark_dispatched); no other role may.
 DISPATCHER_ONLY = {"dynamodb:BatchWriteItem"}
-AWS_TESTS = ["tests/contract/test_store_contract.py",
+AWS_TESTS = ["tests/contract/test_store_contract.py", "tests/contract/test_alerts_contract.py",
              "tests/integration/usecases/test_sequenced_exactly_once.py",
              "tests/integration/scripts/test_keys.py",
              "tests/integration/api/test_lambda_event.py",

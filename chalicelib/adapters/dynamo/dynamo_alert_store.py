@@ -62,12 +62,9 @@ class DynamoAlerts(AlertStore, OutboxStore):
                                   "ExpressionAttributeValues": values, "ScanIndexForward": False}
         if filters:
             params.update(FilterExpression=" AND ".join(filters), ExpressionAttributeNames=names)
-        seen = 0
-        for wire in self.db.query(None, **params):
+        # pages of at most `limit` items read: a page never reads far past what is asked
+        for wire in self.db.query(limit, **params):
             yield alerting.alert_from(bank, wire)
-            seen += 1
-            if seen >= limit:
-                return
 
     def list_alerts(self, bank: str, status: str | None, rule: str | None, account: str | None,
                     limit: int, after: tuple[str, str] | None) -> list[Alert]:
@@ -138,6 +135,8 @@ class DynamoAlerts(AlertStore, OutboxStore):
         return alerting.suppressions_from(bank, self._suppressions_item(bank))
 
     def delete_suppression(self, bank: str, suppression_id: str) -> bool:
+        if not any(s.id == suppression_id for s in self.list_suppressions(bank)):
+            return False  # read first: a 404 writes nothing, not even a failed condition
         try:
             self.db.on_table("update_item", expect={_FAILED},
                              Key=alerting.suppressions_key(bank), UpdateExpression="REMOVE #n",
@@ -159,8 +158,10 @@ class DynamoAlerts(AlertStore, OutboxStore):
 
     def mark_dispatched(self, events: list[Event]) -> None:
         # the same item without its index keys: out of the pending index, still there, so a
-        # repeated conditional put of it (a redelivered commit) writes nothing
-        unique = {e.id: e for e in events}  # a batch may not name one item twice
-        self.db.batch_write([{"PutRequest": {"Item": alerting.event_item(e, pending=False)}}
-                             for e in unique.values()])
-
+        # repeated conditional put of it (a redelivered commit) writes nothing; 25 a call
+        items = []
+        for event in {e.id: e for e in events}.values():  # a batch may not name one item twice
+            item = alerting.event_item(event)
+            del item["g2pk"], item["g2sk"]
+            items.append({**item, "dispatched": {"BOOL": True}})
+        self.db.batch_write([{"PutRequest": {"Item": item}} for item in items])

@@ -99,18 +99,18 @@ def alert_from(bank: str, wire: t.Wire) -> Alert:
     return Alert.from_json(bank, json.loads(wire["body"]["S"]))
 
 
-def event_item(event: Event, pending: bool = True) -> t.Wire:
-    """An outbox event in wire form; in the pending index only while `pending`."""
-    transaction_id = str(event.data["alert"]["transaction_id"])
-    item = {**event_key(event.bank, transaction_id), "id": {"S": event.id},
+def event_transaction(event: Event) -> str:
+    """The transaction an event is about (its item's key)."""
+    return str(event.data["alert"]["transaction_id"])
+
+
+def event_item(event: Event) -> t.Wire:
+    """A pending outbox event in wire form (in the pending index until dispatched)."""
+    return {**event_key(event.bank, event_transaction(event)), "id": {"S": event.id},
             "type": {"S": event.type}, "bank": {"S": event.bank},
-            "created": {"S": event.created}, "data": {"S": _dump(event.data)}}
-    if pending:
-        item.update({"g2pk": {"S": outbox_pk(outbox_shard(event))},
-                     "g2sk": {"S": f"{event.created}#{event.id}"}})
-    else:
-        item["dispatched"] = {"BOOL": True}
-    return item
+            "created": {"S": event.created}, "data": {"S": _dump(event.data)},
+            "g2pk": {"S": outbox_pk(outbox_shard(event))},
+            "g2sk": {"S": f"{event.created}#{event.id}"}}
 
 
 def event_from(wire: t.Wire) -> Event:

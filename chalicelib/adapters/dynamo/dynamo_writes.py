@@ -149,8 +149,7 @@ def split(plan: WritePlan, read_states: dict[str, AccountState],
     for chunk in chunks:
         ids = {tx.id for tx in chunk.transactions}
         chunk.alerts = [a for a in plan.alerts if a.transaction_id in ids]
-        chunk.events = [e for e in plan.events
-                        if str(e.data["alert"]["transaction_id"]) in ids]
+        chunk.events = [e for e in plan.events if alerting.event_transaction(e) in ids]
     return chunks
 
 

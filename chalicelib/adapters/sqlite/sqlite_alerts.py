@@ -85,8 +85,9 @@ class SqliteAlerts(AlertStore, OutboxStore):
             where.append("account=?")
             args.append(account)
         if rule is not None:  # a filter on rows the index already narrowed, never a scan
-            where.append("EXISTS (SELECT 1 FROM json_each(alerts.rules) WHERE value=?)")
-            args.append(rule)
+            # `rules` is a JSON list of names ([a-z0-9_]): the quoted name matches exactly one
+            where.append("instr(rules, ?) > 0")
+            args.append(json.dumps(rule))
         rows = self._query(f"SELECT body FROM alerts WHERE {' AND '.join(where)}"
                            " ORDER BY ts DESC, transaction_id DESC LIMIT ?", (*args, limit))
         return [Alert.from_json(bank, json.loads(str(r[0]))) for r in rows]

@@ -24,7 +24,10 @@ from tests.support.settings import dev_settings
 PATHS = ["/analytics", "/analytics?since=2026-01-10T00:00:00Z&until=2026-01-11T00:00:00Z",
          "/transactions/t3", "/accounts/A1", "/accounts/A1/transactions?limit=5",
          "/analytics/series?since=2026-01-10T00:00:00Z&until=2026-01-11T00:00:00Z",
-         "/analytics/series?since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z"]
+         "/analytics/series?since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z",
+         "/alerts", "/alerts?status=open&limit=5", "/alerts?account=A1",
+         "/alerts?status=dismissed&account=A1", "/alerts?rule=velocity",
+         "/alerts?status=open&rule=velocity", "/suppressions"]
 SERIES_DAY = "/analytics/series?since=2026-01-10T00:00:00Z&until=2026-01-11T00:00:00Z"
 SERIES_MONTH = "/analytics/series?since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z"
 

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from chalicelib.bootstrap import Runtime, bootstrap, set_runtime
 from chalicelib.config import CognitoConfig, Settings, WebhookSettings
 from chalicelib.domain.aggregates import BANK_KEY, Bucket, CurrencyTotals
 from chalicelib.domain.model import OPTIONAL_TEXT_FIELDS
+from chalicelib.domain.timeutil import format_timestamp, now_utc
 from chalicelib.ports.store import Store
 from chalicelib.usecases.app_clients import map_client
 from chalicelib.usecases.caller import READ_SCOPE, WRITE_SCOPE, WRITERS_GROUP
@@ -75,12 +77,15 @@ ROUTES = {"/transactions": ("POST",), "/analytics": ("GET",), "/transactions/{tx
           "/rules/replay/{job_id}": ("GET",),
           # statement files have a fuzz of their own (test_statements_fuzz.py): here, methods
           "/statements": ("POST",), "/statements/uploads": ("POST",),
+          "/alerts": ("GET",), "/alerts/{transaction_id}": ("GET", "POST"),
+          "/suppressions": ("GET", "POST"), "/suppressions/{suppression_id}": ("DELETE",),
           "/webhooks": ("GET", "POST"), "/webhooks/{webhook_id}": ("DELETE",),
           "/webhooks/{webhook_id}/test": ("POST",), "/webhooks/{webhook_id}/deliveries": ("GET",)}
 # the routes whose 2xx may write
 WRITING = {("POST", "/transactions"), ("PUT", "/rules"), ("POST", "/statements"),
            ("POST", "/statements/uploads"), ("POST", "/webhooks"),
-           ("DELETE", "/webhooks/{webhook_id}")}
+           ("DELETE", "/webhooks/{webhook_id}"), ("POST", "/alerts/{transaction_id}"),
+           ("POST", "/suppressions"), ("DELETE", "/suppressions/{suppression_id}")}
 # Every bank total starts here, past 2^63 minor units: SQLite's plain INTEGER turned such sums
 # into inexact REALs; the run ends by checking they stayed exact.
 SEEDED_TOTAL = Decimal(2**63 - 1).scaleb(-2)
@@ -359,7 +364,29 @@ KINDS = st.sampled_from(["post", "post", "post", "text", "analytics", "series", 
                          "history", "history", "ingest", "health", "root", "dashboard",
                          "static", "method", "unknown", "rules", "put_rules", "put_rules",
                          "replay", "replay_job", "webhook_post", "webhook_post", "webhooks",
-                         "webhook_delete", "webhook_test", "webhook_log"])
+                         "webhook_delete", "webhook_test", "webhook_log", "alerts", "alerts",
+                         "alert", "triage", "triage", "suppress", "suppress", "suppressions",
+                         "unsuppress"])
+ALERT_STATUSES = st.one_of(st.sampled_from(["open", "confirmed", "dismissed", "closed", ""]),
+                           ANY_TEXT)
+ALERT_RULES = st.one_of(st.sampled_from(["large_amount", "round_amount", "Bad", ""]), ANY_TEXT)
+ALERT_IDS = st.one_of(st.sampled_from(["al0", "al1", "al2", "t1", "nope"]), SEGMENTS)
+TRIAGE_BODIES = st.one_of(
+    st.fixed_dictionaries({"status": ALERT_STATUSES},
+                          optional={"note": st.one_of(ANY_TEXT, SPIKED_TEXT, st.integers()),
+                                    "by": ANY_TEXT}).map(_dumps),
+    st.binary(max_size=32), EMPTY_OR_OBJECT)
+SOON = st.sampled_from([format_timestamp(now_utc() + timedelta(days=1)),
+                        format_timestamp(now_utc() + timedelta(hours=1, microseconds=5)),
+                        "2999-01-01T00:00:00Z", "2020-01-01T00:00:00Z"])
+SUPPRESSION_BODIES = st.one_of(
+    st.fixed_dictionaries({"account": st.one_of(GOOD_ACCOUNTS, ANY_TEXT),
+                           "rule": ALERT_RULES, "until": st.one_of(SOON, TIMESTAMPS),
+                           "reason": st.one_of(st.just("payroll"), ANY_TEXT, SPIKED_TEXT)},
+                          optional={"id": ANY_TEXT}).map(_dumps),
+    st.binary(max_size=32), EMPTY_OR_OBJECT)
+SUPPRESSION_IDS = st.one_of(st.just("sup_0123456789abcdef"),
+                            st.from_regex(r"sup_[0-9a-f]{16}", fullmatch=True), SEGMENTS)
 QUERY_VERSION = queries(["version"], st.one_of(st.sampled_from(["0", "1", "2", "99"]), ANY_TEXT))
 DASHBOARD_PATHS = st.sampled_from(["/dashboard", "/dashboard", "/dashboard/"])
 STATIC_NAMES = st.one_of(st.sampled_from(["app.js", "app.css", "uplot.min.js", "uplot.min.css"]),
@@ -394,6 +421,9 @@ def requests(real_cursors: list[str], request_ids: list[str],
     history_query = queries(["limit", "cursor"], st.one_of(
         cursors(real_cursors), st.sampled_from(["1", "100", "101", "0"]), ANY_TEXT))
     ingest_ids = st.one_of(st.sampled_from(request_ids), SEGMENTS)
+    alerts_query = queries(["status", "rule", "account", "limit", "cursor"], st.one_of(
+        cursors(real_cursors), ALERT_STATUSES, ALERT_RULES, GOOD_ACCOUNTS,
+        st.sampled_from(["1", "100", "101", "0"])))
     replay_jobs = st.one_of(st.sampled_from(job_ids), SEGMENTS)
     hook_ids = st.one_of(st.sampled_from(webhook_ids), SEGMENTS)
     log_query = queries(["limit"], st.one_of(st.sampled_from(["1", "20", "100", "101", "0"]),
@@ -448,11 +478,28 @@ def requests(real_cursors: list[str], request_ids: list[str],
                       "/webhooks/{webhook_id}/deliveries")
         elif kind == "health":
             req = Req("GET", "/health" + draw(QUERY_X), "/health")
+        elif kind == "alerts":
+            req = Req("GET", "/alerts" + draw(alerts_query), "/alerts")
+        elif kind == "alert":
+            req = Req("GET", f"/alerts/{draw(ALERT_IDS)}", "/alerts/{transaction_id}")
+        elif kind == "triage":
+            req = Req("POST", f"/alerts/{draw(ALERT_IDS)}", "/alerts/{transaction_id}",
+                      body=draw(TRIAGE_BODIES))
+        elif kind == "suppress":
+            req = Req("POST", "/suppressions" + draw(QUERY_X), "/suppressions",
+                      body=draw(SUPPRESSION_BODIES))
+        elif kind == "suppressions":
+            req = Req("GET", "/suppressions" + draw(QUERY_X), "/suppressions")
+        elif kind == "unsuppress":
+            req = Req("DELETE", f"/suppressions/{draw(SUPPRESSION_IDS)}",
+                      "/suppressions/{suppression_id}")
         elif kind == "method":
             route = draw(ROUTE_NAMES)
             path = (route.replace("{tx_id}", "t1").replace("{account}", "SEED")
                     .replace("{request_id}", "r1").replace("{name}", "app.js")
-                    .replace("{job_id}", "0" * 32).replace("{webhook_id}", "wh_1"))
+                    .replace("{job_id}", "0" * 32).replace("{webhook_id}", "wh_1")
+                    .replace("{transaction_id}", "al0")
+                    .replace("{suppression_id}", "sup_0123456789abcdef"))
             req = Req(draw(WRONG_METHODS[route]), path, route, body=draw(EMPTY_OR_OBJECT))
         else:
             method, path = draw(UNKNOWN)
@@ -540,6 +587,19 @@ def seed_async(client: Client) -> list[str]:
         assert answer.status_code == 202, answer.body
         found.append(json.loads(answer.body)["request_id"])
     return found
+
+
+def seed_alerts(client: Client) -> list[str]:
+    """Three flagged transactions (alerts al0-al2), and the real cursors of the alert queue."""
+    at = format_timestamp((now_utc() - timedelta(minutes=10)).replace(microsecond=0))
+    headers = {"x-api-key": KEY, "content-type": "application/json"}
+    body = {"transactions": [raw_tx(f"al{i}", account="A1", amount="12345.67", timestamp=at)
+                             for i in range(3)]}
+    assert client.http.post("/transactions", body=json.dumps(body),
+                            headers=headers).status_code == 200
+    page = json.loads(client.http.get("/alerts?limit=1", headers=headers).body)
+    assert page["next_cursor"], page
+    return [page["next_cursor"]]
 
 
 def seed_webhooks(client: Client) -> list[str]:
@@ -650,6 +710,8 @@ class Checker:
                 b"Authorization header requires" in response.body
                 and "authorization" in {n for n, _ in [*req.headers.items(), *req.lines]})), req
             return
+        # the route the path reaches (`/alerts/` with an empty id is the listing, `/alerts`)
+        req.route = MATCHER.match_route(req.path).route
         assert response.headers.get("X-Content-Type-Options") == "nosniff", (req, status)
         if req.route in PUBLIC_PATHS - {"/health"} and status < 400:  # pages, files, a redirect
             assert not written, ("a page stored something", req)
@@ -706,7 +768,7 @@ def run_fuzz(store_name: str, shard: int, examples: int, tmp_path: Path) -> None
     token_key = new_key()
     with fuzz_runtime(store_name, tmp_path, token_key) as (client, store, _, parts):
         seed_totals(store)
-        real = seed_history(client)
+        real = seed_history(client) + seed_alerts(client)
         request_ids = seed_async(client)
         job_ids = seed_jobs(client)
         webhook_ids = seed_webhooks(client)

@@ -276,6 +276,49 @@ def test_statement_answers_match_the_document(api: Recorder) -> None:
     assert {s for _, r, s in api.seen if r == uploads} == {401, 403, 404}
 
 
+def test_alerts_and_suppressions_answers_match_the_document(api: Recorder) -> None:
+    from datetime import timedelta
+
+    from chalicelib.domain.timeutil import format_timestamp, now_utc
+
+    at = format_timestamp((now_utc() - timedelta(minutes=5)).replace(microsecond=0))
+    api.call("POST", "/transactions", "/transactions", json.dumps({"transactions": [
+        raw_tx("a", amount="20000.00", timestamp=at), raw_tx("b", amount="12345.67",
+                                                             timestamp=at)]}))
+    alerts, one = "/alerts", "/alerts/{transaction_id}"
+    page = api.call("GET", alerts, "/alerts?limit=1")
+    api.call("GET", alerts, f"/alerts?limit=1&cursor={page['next_cursor']}")
+    api.call("GET", alerts, "/alerts?status=closed")
+    api.call("GET", alerts, "/alerts", key=None)
+    api.call("GET", alerts, "/alerts", key="wrong")
+    api.call("GET", one, "/alerts/a")
+    api.call("GET", one, "/alerts/zzz")
+    assert api.call("POST", one, "/alerts/a", json.dumps({"status": "confirmed", "note": "x"})
+                    )["history"][0]["by"] == "key:demo"
+    api.call("POST", one, "/alerts/a", json.dumps({"status": "nope"}))
+    api.call("POST", one, "/alerts/zzz", json.dumps({"status": "open"}))
+    api.call("POST", one, "/alerts/a", "{}", **{"content-type": "text/plain"})
+    api.call("POST", one, "/alerts/a", json.dumps({"note": "x" * 3000}))
+    sups, sup = "/suppressions", "/suppressions/{suppression_id}"
+    until = format_timestamp(now_utc() + timedelta(days=1))
+    made = api.call("POST", sups, sups, json.dumps({"account": "A123", "rule": "large_amount",
+                                                    "until": until, "reason": "payroll"}))
+    api.call("POST", sups, sups, json.dumps({"account": "A123"}))
+    api.call("GET", sups, sups)
+    api.call("GET", sups, f"{sups}?x=1")
+    api.call("GET", "/analytics", "/analytics")
+    deleted = api.client.http.request("DELETE", f"/suppressions/{made['id']}", body=b"",
+                                      headers={"x-api-key": KEY})
+    assert deleted.status_code == 204 and "204" in document()["paths"][sup]["delete"][
+        "responses"]
+    api.call("DELETE", sup, f"/suppressions/{made['id']}")
+    api.call("DELETE", sup, "/suppressions/bogus")
+    assert {(r, s) for _, r, s in api.seen} >= {
+        (alerts, 200), (alerts, 400), (alerts, 401), (alerts, 403), (one, 200), (one, 404),
+        (one, 400), (one, 415), (one, 413), (sups, 201), (sups, 400), (sups, 200), (sup, 404),
+        (sup, 400)}
+
+
 def test_webhook_answers_match_the_document(api: Recorder, tmp_path: Path) -> None:
     from chalicelib.bootstrap import get_runtime
     from tests.support.outbox import webhook_runtime

@@ -17,6 +17,7 @@ from tests.conftest import Api
 
 WEB = Path(dashboard.__file__).resolve().parent
 FILES = {"app.js": "text/javascript; charset=utf-8", "format.js": "text/javascript; charset=utf-8",
+         "alerts.js": "text/javascript; charset=utf-8",
          "charts.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8",
          "uplot.min.js": "text/javascript; charset=utf-8",
          "uplot.min.css": "text/css; charset=utf-8"}
@@ -80,10 +81,10 @@ def test_the_page_loads_only_its_own_files_by_hash_and_nothing_inline(api: Api) 
     page = Links()
     page.feed(api.client.http.get("/dashboard").body.decode())
     assert page.inline == []
-    assert len(page.scripts) == 4 and len(page.styles) == 2
+    assert len(page.scripts) == 5 and len(page.styles) == 2
     # uPlot, then the pure formatting, the charts and the page that uses them (all deferred)
     assert [re.sub(r"^dashboard/static/|\?v=.*$", "", link) for link in page.scripts] == [
-        "uplot.min.js", "format.js", "charts.js", "app.js"]
+        "uplot.min.js", "format.js", "charts.js", "alerts.js", "app.js"]
     for link in page.scripts + page.styles:
         match = re.fullmatch(r"dashboard/static/([a-z.]+)\?v=([0-9a-f]{16})", link)
         assert match, link  # relative, so it also works under API Gateway's /api/ stage
@@ -145,7 +146,7 @@ def test_a_bad_refresh_period_or_an_unknown_parameter_is_400_in_the_error_shape(
     assert set(body) == {"Code", "Message", "Details"} and body["Details"]
 
 
-@pytest.mark.parametrize("name", ["app.js", "format.js", "charts.js"])
+@pytest.mark.parametrize("name", ["app.js", "format.js", "charts.js", "alerts.js"])
 def test_the_scripts_render_data_as_text_only(name: str) -> None:
     script = (WEB / name).read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
