@@ -59,7 +59,8 @@ def test_template_holds_the_table_as_the_provisioning_script_creates_it(packaged
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["SSESpecification"] == {"SSEEnabled": True}
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"flagged"}
+    # sparse indexes only: flagged transactions, and alerts (only alert items carry its keys)
+    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"flagged", "alerts"}
     assert resources["ArchiveBucket"]["Condition"] == "HasArchive"
     variables = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert variables["STORE"] == "dynamodb"
