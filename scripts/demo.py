@@ -10,6 +10,7 @@ import argparse
 import atexit
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -44,6 +45,9 @@ ASYNC_ACCOUNTS = 6
 # the current hour's bar stands among the others instead of dwarfing them.
 LIVE_RATE = 0.1
 START_TIMEOUT_S = 120.0  # chalice local imports slowly on a busy machine
+# the server's "Serving on http://host:port" line: searched, not split, because a warning on the
+# merged stderr may land in the middle of it (seen in CI: the URL read as "variables.")
+SERVING = re.compile(r"Serving on (http://[\w.\-]+:\d+)")
 SIMULATOR_TIMEOUT_S = 90.0
 
 
@@ -97,8 +101,9 @@ class LocalServer:
             for line in proc.stdout:
                 if self.log is not None:
                     self.log(line)
-                if line.startswith("Serving on ") and not found.is_set():
-                    self.url = line.split()[-1].rstrip("/")
+                served = SERVING.search(line)
+                if served and not found.is_set():
+                    self.url = served.group(1)
                     found.set()
                 elif len(self.output) < 200:
                     self.output.append(line)

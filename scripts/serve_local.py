@@ -321,7 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     start_consumer()
     host, port = server.server.server_address[:2]
     signal.signal(signal.SIGTERM, _stop)
-    print(f"Serving on http://{host}:{port}", flush=True)
+    # one write, so no other thread's output can land inside the line a launcher looks for
+    sys.stdout.write(f"Serving on http://{host}:{port}\n")
+    sys.stdout.flush()
     try:
         server.server.serve_forever()
     except KeyboardInterrupt:

@@ -169,7 +169,7 @@ def _server_url(proc: subprocess.Popen[str], log: Path) -> str:
     """The URL a launched server says it serves on, once it has said so."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline and proc.poll() is None:
-        found = re.search(r"^Serving on (\S+)", log.read_text(encoding="utf-8"), re.MULTILINE)
+        found = re.search(r"Serving on (http://[\w.\-]+:\d+)", log.read_text(encoding="utf-8"))
         if found:
             return found.group(1).rstrip("/")
         time.sleep(0.05)
