@@ -32,6 +32,7 @@ from chalicelib.ports.uploads import Uploads
 from chalicelib.support.ttl_cache import TtlCache
 
 if TYPE_CHECKING:  # webhooks' modules load when a webhook route or worker first needs them
+    from chalicelib.adapters.dynamo.dynamo_store import DynamoStore  # boto3: only on AWS
     from chalicelib.ports.webhooks import EventBus, WebhookStore
 
 
@@ -88,14 +89,22 @@ def open_queue(settings: Settings) -> Queue:
     return SqliteQueue(qs.path, qs.max_receives, synchronous=settings.sqlite_synchronous)
 
 
+def _ledger_table(store: Store) -> DynamoStore | None:
+    """The DynamoDB store whose table also holds receipts, replay jobs and webhooks; None on
+    SQLite, where each lives in a file of its own beside the ledger's."""
+    if store.name != "dynamodb":
+        return None
+    from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
+
+    return store if isinstance(store, DynamoStore) else None
+
+
 def open_receipts(settings: Settings, store: Store) -> ReceiptStore:
     """Receipts live beside the ledger: in its table on DynamoDB, in a file of their own on
     SQLite (the ledger's file is written by the request path; receipts by the consumer too)."""
-    if store.name == "dynamodb":
-        from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
-
-        if isinstance(store, DynamoStore):
-            return store.receipts()
+    table = _ledger_table(store)
+    if table is not None:
+        return table.receipts()
     from chalicelib.adapters.sqlite.sqlite_receipts import SqliteReceipts
 
     qs = settings.queue.files_beside(settings.sqlite_path)
@@ -105,11 +114,9 @@ def open_receipts(settings: Settings, store: Store) -> ReceiptStore:
 def open_replay_jobs(settings: Settings, store: Store) -> ReplayJobStore:
     """Replay jobs' records, where the receipts are: the ledger table on DynamoDB, the
     receipts' file on SQLite."""
-    if store.name == "dynamodb":
-        from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
-
-        if isinstance(store, DynamoStore):
-            return store.replay_jobs()
+    table = _ledger_table(store)
+    if table is not None:
+        return table.replay_jobs()
     from chalicelib.adapters.sqlite.sqlite_replay_jobs import SqliteReplayJobs
 
     qs = settings.queue.files_beside(settings.sqlite_path)
@@ -119,11 +126,9 @@ def open_replay_jobs(settings: Settings, store: Store) -> ReplayJobStore:
 def open_webhooks(settings: Settings, store: Store) -> WebhookStore:
     """Webhooks live beside the ledger: in its table on DynamoDB, in a file of their own on
     SQLite (delivery workers write their log; ingest's file is left to ingest)."""
-    if store.name == "dynamodb":
-        from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
-
-        if isinstance(store, DynamoStore):
-            return store.webhooks()
+    table = _ledger_table(store)
+    if table is not None:
+        return table.webhooks()
     from chalicelib.adapters.sqlite.sqlite_webhooks import SqliteWebhooks
 
     ws = settings.webhooks.files_beside(settings.sqlite_path)
