@@ -6,7 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from chalicelib.bootstrap import Runtime, bootstrap, set_runtime
 from chalicelib.ports.store import Store
 from scripts.dynamodb_local import DynamoDBLocal
 from tests.support import dynamodb_local as ddb_local
+from tests.support import session_calls
 from tests.support.settings import dev_settings
 from tests.support.stores import EMULATED, STORES
 
@@ -49,19 +50,58 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[TEMP_ROOT_ENV] = RAM_DISK
 
 
+@pytest.hookimpl(tryfirst=True)  # before -k and -m deselect: session_calls must see both
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist, the heaviest modules first (longest processing time first): the
     scheduler hands whole modules (`--dist loadfile`, `--no-loadscope-reorder`) to whichever
     worker is free, in this order, so a long module collected last cannot run alone at the end
-    while the other workers idle. A plain run keeps the usual order (fast failures first)."""
-    if not hasattr(config, "workerinput"):
-        return
-    weight: dict[str, int] = {}
-    for item in items:
-        marks = [HEAVY_FIRST.index(m.name) for m in item.iter_markers() if m.name in HEAVY_FIRST]
-        module = item.nodeid.split("::")[0]
-        weight[module] = min([weight.get(module, len(HEAVY_FIRST)), *marks])
-    items.sort(key=lambda item: weight[item.nodeid.split("::")[0]])  # stable: order kept within
+    while the other workers idle. A plain run keeps the usual order (fast failures first).
+    In both, the policy test last: it reads the AWS calls the other modules made
+    (tests.support.session_calls)."""
+    session_calls.note_collection(config, items)
+    if hasattr(config, "workerinput"):
+        weight: dict[str, int] = {}
+        for item in items:
+            marks = [HEAVY_FIRST.index(m.name) for m in item.iter_markers()
+                     if m.name in HEAVY_FIRST]
+            module = item.nodeid.split("::")[0]
+            weight[module] = min([weight.get(module, len(HEAVY_FIRST)), *marks])
+        items.sort(key=lambda item: weight[item.nodeid.split("::")[0]])  # stable
+    session_calls.run_last(items)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        session_calls.note_deselected(items[0].config, items)
+
+
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
+    if report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None
+                            ) -> Generator[None, object, object]:
+    """The AWS-backed tests log the calls they make (from setup to teardown), and say when they
+    are done, for the policy test (tests.support.session_calls)."""
+    extra = session_calls.environ_for(item)
+    os.environ.update(extra)
+    try:
+        result = yield
+    finally:
+        for name in extra:
+            os.environ.pop(name, None)
+    if extra:
+        session_calls.record_done(item.config, item.nodeid, not item.stash.get(FAILED, False))
+    return result
 
 
 @pytest.fixture(autouse=True)
