@@ -31,17 +31,32 @@ HEAVY_FIRST = ("slow", "browser", "e2e", "emulator")
 TEMP_ROOT_ENV = "PYTEST_DEBUG_TEMPROOT"  # where pytest makes its pytest-of-<user> directory
 RAM_DISK = "/dev/shm"
 RAM_DISK_ROOM = 2 * 1024**3  # a run writes far less; a small /dev/shm (a container's 64 MB) is left
+JVM_OPTIONS_ENV = "JDK_JAVA_OPTIONS"  # read by the `java` launcher (Java 9 and later)
+JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Set up once, in the process that starts the others (xdist workers, servers, child
+    processes inherit the environment): temporary directories on a RAM disk, and the JVM
+    options of DynamoDB Local."""
+    if hasattr(config, "workerinput"):
+        return
+    # DynamoDB Local's JVM, as the tests use it (hundreds of short tables, minutes of life):
+    # C1 only (no C2, whose compiler threads were a good part of the emulator's CPU on two
+    # cores) and the serial collector. The DynamoDB Local tests of tests/contract and
+    # tests/integration/adapters: 23 s -> 13 s of CPU; tests/e2e/test_dynamodb_endpoint.py
+    # 35 s -> 23 s. bench/ starts its own, unchanged.
+    os.environ.setdefault(JVM_OPTIONS_ENV, JVM_OPTIONS)
+    if not config.option.basetemp and TEMP_ROOT_ENV not in os.environ:
+        use_ram_disk()
+
+
+def use_ram_disk() -> None:
     """Temporary directories (`tmp_path`: the tests' SQLite files, queues, logs) on a RAM file
     system when the machine has one with room: SQLite's FULL sync makes every commit an fsync,
     0.5-2 ms on this disk against 0.02 ms there, and a test commits dozens of times. The files,
     WAL and locks behave the same (no test can see durability across a power loss). Not when
-    a base directory is given (`--basetemp`, PYTEST_DEBUG_TEMPROOT); workers and child
-    processes inherit the choice."""
-    if config.option.basetemp or TEMP_ROOT_ENV in os.environ or hasattr(config, "workerinput"):
-        return
+    a base directory is given (`--basetemp`, PYTEST_DEBUG_TEMPROOT)."""
     try:
         room = shutil.disk_usage(RAM_DISK).free
     except OSError:
