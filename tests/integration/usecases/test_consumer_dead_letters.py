@@ -2,12 +2,14 @@
 on DynamoDB, moto, with the local worker's `poll_once`): a message that failed before any write
 is settled `failed` and moved on its 5th receive, and a redrive applies it once; a message that
 has written is never moved, whatever its receive count, and applies once when the fault goes.
-The queue's own move (1000 receives, as the template's SQS redrive policy) is never reached."""
+The queue's own move (1000 receives, as the template's SQS redrive policy) is never reached; if
+it did move one that has written, `scripts.redrive` leaves it unless told."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from chalicelib.domain.aggregates import BANK_KEY
 from chalicelib.ports.queue import BACKSTOP_RECEIVES
 from chalicelib.usecases import ingest_async
 from chalicelib.usecases.consumer import PATIENT_BACKOFF_S, poll_once
+from chalicelib.usecases.reconcile import find_drift
 from scripts.redrive import redrive
 from tests.conftest import NOW
 from tests.support.aws_calls import moto_dynamo_store
@@ -43,15 +46,21 @@ class Clock:
         self.now += PATIENT_BACKOFF_S + 1
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Runtime, Clock]]:
+@contextmanager
+def made(tmp_path: Path, backstop: int = BACKSTOP_RECEIVES) -> Iterator[tuple[Runtime, Clock]]:
     clock = Clock()
     with moto_dynamo_store() as store:
-        queue = SqliteQueue(str(tmp_path / "queue.db"), max_receives=5, clock=clock)
-        assert queue.backstop_receives == BACKSTOP_RECEIVES
+        queue = SqliteQueue(str(tmp_path / "queue.db"), max_receives=5, clock=clock,
+                            backstop_receives=backstop)
         settings = Settings(store="dynamodb", table_name=store.table, queue=QueueSettings(
             groups=3, max_receives=5, visibility_s=30, local_workers=0))
         yield bootstrap(settings, store, queue=queue, receipts=store.receipts()), clock
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[Runtime, Clock]]:
+    with made(tmp_path) as got:  # the queue's own move after 1000 receives, as on AWS
+        yield got
 
 
 def submit(rt: Runtime, request_id: str, *items: dict[str, str]) -> None:
@@ -119,3 +128,24 @@ def test_a_message_that_has_written_stays_past_5_receives_and_applies_once(
     polls(rt, clock, 1)
     assert fates(rt, "r1") == [("h1", "created"), ("h2", "created")]
     assert rt.queue.depth() == (0, 0) and bank_count(rt) == 2
+
+
+def test_a_message_the_queue_moved_after_it_wrote_is_redriven_only_when_asked(
+        tmp_path: Path) -> None:
+    # a backstop below the consumer's limit: the queue moves a message that has written
+    with made(tmp_path, backstop=2) as (rt, clock):
+        assert isinstance(rt.store, DynamoStore)
+        faults = StoreFaults(rt.store, puts_of(f"TX#{BANK}#"), after=True)
+        submit(rt, "r1", raw_tx("h1"), raw_tx("h2"))
+        polls(rt, clock, 2)
+        assert poll_once(rt) == 0  # its 3rd receive: moved by the queue, not by the consumer
+        assert rt.queue.depth() == (0, 1)
+        faults.on = False
+        assert redrive(rt) == 0  # it wrote: sent again, it would count twice
+        assert rt.queue.depth() == (0, 1)
+        assert fates(rt, "r1") == [("h1", "queued"), ("h2", "queued")]
+        clock.now += 61  # `dead_letters` hid what it looked at for a minute
+        assert redrive(rt, written_too=True) == 1
+        polls(rt, clock, 1)
+        assert fates(rt, "r1") == [("h1", "created"), ("h2", "created")]
+        assert bank_count(rt) == 2 and find_drift(rt.store, BANK) == []
