@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from chalicelib.adapters.dynamo.dynamo_insert import inserted_item
 from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
 from chalicelib.ports.store import StoreError
 
@@ -14,10 +15,13 @@ Pick = Callable[[str, dict[str, Any]], bool]  # (operation, its parameters) -> f
 
 
 def _pks(params: dict[str, Any]) -> list[str]:
-    """The partition keys a call names: a put's item, a key, a batch read's keys."""
+    """The partition keys a call names: a put's item, a key, a batch read's keys, the items of
+    a batch of PartiQL INSERTs (dynamo_insert)."""
     keys = [params.get("Item") or {}, params.get("Key") or {}]
     for request in (params.get("RequestItems") or {}).values():
         keys += request.get("Keys", []) if isinstance(request, dict) else []
+    keys += [inserted_item(s) for s in params.get("Statements") or []
+             if str(s.get("Statement", "")).startswith("INSERT")]
     return [str(k["pk"]["S"]) for k in keys if "pk" in k]
 
 
@@ -29,8 +33,9 @@ def reads_of(prefix: str) -> Pick:
 
 
 def puts_of(prefix: str) -> Pick:
-    """A put of an item whose key starts with `prefix` (`TX#`: a record, the first write)."""
-    return lambda op, params: op == "put_item" and any(
+    """A put of an item whose key starts with `prefix`, one by one or inserted 25 a call
+    (`TX#`: a record, the sequenced consumer's first write)."""
+    return lambda op, params: op in ("put_item", "batch_execute_statement") and any(
         pk.startswith(prefix) for pk in _pks(params))
 
 
