@@ -27,8 +27,10 @@ from tests.integration.usecases.test_ingest_async_exactly_once import (
 )
 from tests.support.asyncing import store_down_for
 from tests.support.factories import raw_tx
+from tests.support.stores import CONSUMER_STORES
 
 
+@pytest.mark.parametrize("store", CONSUMER_STORES, indirect=True)
 def test_a_request_whose_rejected_items_carry_many_errors_is_202_and_its_valid_items_apply(
         env: tuple[Runtime, Runtime]) -> None:  # noqa: F811
     rt, parts = env
