@@ -5,16 +5,18 @@ consumer (`consume_run`), which no test `make check` (and so mutmut) runs reache
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from chalicelib.bootstrap import Runtime
 from chalicelib.usecases import ingest_async
-from chalicelib.usecases.consumer import drain
+from chalicelib.usecases.consumer import drain, poll_once
 from chalicelib.usecases.rules_admin import put_rules
 from tests.conftest import NOW
 from tests.integration.usecases.test_ingest_async_exactly_once import (
     BANK,
+    SettleFailsOnce,
     env,  # noqa: F401 (the fixture)
 )
 from tests.support.factories import raw_tx
@@ -63,3 +65,19 @@ def test_the_consumer_counts_every_message_it_applies_together(
     created = [r["TransactionsCreated"] for r in records if r.get("source") == "ingest_queue"
                and "TransactionsCreated" in r]
     assert sum(created) == 3
+
+
+# only the sequenced consumer holds such a message (on SQLite one transaction wrote it all, and
+# the next delivery reads it back as written)
+@pytest.mark.parametrize("store", CONSUMER_STORES[1:], indirect=True)
+def test_a_sequenced_message_whose_receipt_fails_after_its_writes_is_held_saying_why(
+        env: tuple[Runtime, Runtime], capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    _, parts = env
+    ingest_async.submit(parts, BANK, json.dumps(raw_tx("h1")).encode(), NOW, "held")
+    capsys.readouterr()
+    assert poll_once(replace(parts, receipts=SettleFailsOnce(parts.receipts))) == 1
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+             if line.startswith('{"level"')]
+    assert [(line["event"], line.get("error")) for line in lines if line["level"] == "ERROR"] == [
+        ("ingest_message_failed", "HalfApplied: RuntimeError: killed after the commit"),
+        ("ingest_message_half_applied", None)]
