@@ -47,7 +47,7 @@ def test_the_consumers_receipt_carries_flags_and_evidence_and_it_counts_rule_err
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()
                if line.startswith('{"_aws"')]
     errors = [r for r in records if "RuleEvaluationErrors" in r]
-    assert {r["source"] for r in errors} == {"ingest_queue"}
+    assert {(r["stage"], r["source"]) for r in errors} == {(rt.settings.stage, "ingest_queue")}
     assert sum(r["RuleEvaluationErrors"] for r in errors) == 2  # one per item
 
 
