@@ -1,10 +1,12 @@
 """The prod stage's IAM policy allows every AWS call the code makes, and nothing on "*".
 
-The calls are collected by running the storage contract suite (and the other tests that drive
-AWS through moto: keys, the Lambda event, the S3 archive) in a child pytest with AWS_CALLS_LOG
-set, so every client hooked by tests.support.aws_calls.record_aws_calls reports the IAM
-permissions it used. Test resources are renamed to the prod stage's before matching: the test
-table becomes TABLE_NAME of the prod stage, any test bucket the archive bucket the policy names.
+The calls are those the storage contract suite (and the other tests that drive AWS through
+moto: keys, the Lambda event, the S3 archive, the queues) made with AWS_CALLS_LOG set, so every
+client hooked by tests.support.aws_calls.record_aws_calls reports the IAM permissions it used:
+collected from this session when it runs them all (`make test`: this module runs last and waits
+for them, tests.support.session_calls), else by running them in a child pytest. Test resources
+are renamed to the prod stage's before matching: the test table becomes TABLE_NAME of the prod
+stage, any test bucket the archive bucket the policy names.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import session_calls
 from tests.support.aws_calls import LOG_ENV
 
 pytestmark = [pytest.mark.e2e, pytest.mark.emulator, pytest.mark.slow]
@@ -44,18 +47,6 @@ REPLAY_SCAN = "dynamodb:Scan"
 # The one bulk write a Lambda makes: the outbox's dispatcher marks the events it handed over,
 # 25 a BatchWriteItem call (dynamo_alert_store.mark_dispatched); no other role may.
 DISPATCHER_ONLY = {"dynamodb:BatchWriteItem"}
-AWS_TESTS = ["tests/contract/test_store_contract.py", "tests/contract/test_alerts_contract.py",
-             "tests/integration/usecases/test_sequenced_exactly_once.py",
-             "tests/integration/scripts/test_keys.py",
-             "tests/integration/api/test_lambda_event.py",
-             "tests/integration/adapters/test_s3_archive.py",
-             "tests/contract/test_queue_contract.py",
-             "tests/integration/usecases/test_consumer_sqs.py",
-             "tests/contract/test_receipts_contract.py",
-             "tests/contract/test_rule_sets_contract.py",
-             "tests/integration/usecases/test_statement_uploads.py",
-             "tests/contract/test_webhooks_contract.py",
-             "tests/integration/usecases/test_webhooks_sqs.py"]
 # The DynamoDB Local fixture deletes its table with the recorded client (tests/support).
 TEARDOWN_ONLY = {"dynamodb:DeleteTable"}
 # The dead-letter queue is the operator's (scripts.redrive receives, deletes, sends back), but
@@ -117,29 +108,37 @@ def operator_only(action: str, resource: str) -> bool:
                                        and action not in CONSUMER_ON_DEAD_LETTERS)
 
 
-@pytest.fixture(scope="module")
-def used(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
-    """(action, resource) pairs the code needed while the AWS-backed tests ran."""
-    log = tmp_path_factory.mktemp("calls") / "calls.jsonl"
-    files = [f for f in AWS_TESTS if (ROOT / f).exists()]
+def child_run_calls(log: Path) -> list[dict[str, str]]:
+    """The calls of the AWS-backed tests, run in a child pytest (this session does not run
+    them all: a subset of files, -k or -m)."""
+    files = [f for f in session_calls.AWS_TESTS if (ROOT / f).exists()]
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
-         # the same calls on moto; DynamoDB Local's runs (the dynamodb-local store) add table
-         # setup. Not `-m "not emulator"`: moto is an emulator too (pyproject's markers).
-         # (the webhooks' SQS and EventBridge calls: tests/integration/usecases/test_webhooks_sqs)
-         # The sequenced consumer's PartiQL INSERTs run on DynamoDB Local only (moto's PartiQL
-         # takes no parameter in an INSERT): its alert test makes every kind of its calls.
-         "-k", "((dynamodb or lambda_event or archive or sqs or statement_uploads) and not local)"
-               " or a_flagged_transaction_opens_one_alert",
-         *files],
+         "-k", session_calls.SELECT, *files],
         cwd=ROOT, env={**os.environ, LOG_ENV: str(log)}, capture_output=True, text=True,
         timeout=900)
     assert run.returncode == 0, run.stdout[-3000:]
-    pairs = {(r["action"], to_prod(r["resource"])) for r in map(json.loads,
-                                                                log.read_text().splitlines())
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def used(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+         ) -> set[tuple[str, str]]:
+    """(action, resource) pairs the code needed while the AWS-backed tests ran."""
+    if session_calls.collects(request.session):
+        rows = session_calls.wait_for_calls(request.session)
+    else:
+        rows = child_run_calls(tmp_path_factory.mktemp("calls") / "calls.jsonl")
+    pairs = {(r["action"], to_prod(r["resource"])) for r in rows
              if r["action"] not in TEARDOWN_ONLY}
     assert any(a.startswith("dynamodb:") for a, _ in pairs)
     return pairs
+
+
+def denied(used: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The calls no role allows (the operator's own calls checked against its policy)."""
+    return sorted(pair for pair in used
+                  if not allowed(*pair, OPERATOR_POLICY if operator_only(*pair) else LAMBDA))
 
 
 @pytest.mark.parametrize("policy", [POLICY, CONSUMER_POLICY, UPLOADS_POLICY, DISPATCHER_POLICY,
@@ -268,9 +267,16 @@ def test_upload_role_reads_only_the_upload_prefix_and_the_api_only_signs_puts_th
 
 
 def test_policy_allows_every_call_the_code_made(used: set[tuple[str, str]]) -> None:
-    denied = sorted(pair for pair in used
-                    if not allowed(*pair, OPERATOR_POLICY if operator_only(*pair) else LAMBDA))
-    assert denied == []
+    assert denied(used) == []
+
+
+def test_a_call_no_role_allows_would_be_reported(used: set[tuple[str, str]]) -> None:
+    # the negative control: calls the code does not make, among those it does
+    table = f"arn:aws:dynamodb:us-east-1:123456789012:table/{prod_table()}"
+    forged = {("dynamodb:DeleteTable", table), ("dynamodb:Query", f"{table}/index/nope"),
+              ("s3:DeleteObject", f"arn:aws:s3:::{archive_bucket()}/raw/x.json"),
+              ("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:elsewhere.fifo")}
+    assert denied(used | forged) == sorted(forged)
 
 
 def test_policy_allows_nothing_the_code_does_not_use(used: set[tuple[str, str]]) -> None:

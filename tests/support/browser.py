@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
@@ -31,6 +32,7 @@ class Browser:
     """One Chromium with its own throw-away profile; `quit()` removes both."""
 
     def __init__(self, width: int = 1280, height: int = 800) -> None:
+        self.size = (width, height)
         paths = chromium_paths()
         assert paths is not None, "apt-get install chromium chromium-driver"
         self.profile = tempfile.mkdtemp(prefix="txn-chromium-")
@@ -90,6 +92,24 @@ class Browser:
         self.driver.execute_script("window.scrollTo(0, 0)")
         return paths
 
+    def fresh_window(self) -> None:
+        """What a test can see of a new profile, without starting Chromium again (a second or
+        more a test, most of a short browser test's time): one new top-level window (its own
+        sessionStorage, where the page keeps its credential, and no emulated viewport), every
+        other closed, no cookie, an empty HTTP cache, and the console log started again."""
+        old = self.driver.window_handles
+        self.driver.switch_to.new_window("window")
+        fresh = self.driver.current_window_handle
+        for handle in old:
+            self.driver.switch_to.window(handle)
+            self.driver.close()  # an alert still open goes with its window
+        self.driver.switch_to.window(fresh)
+        self.driver.set_window_size(*self.size)
+        self.driver.execute_cdp_cmd("Network.clearBrowserCache", {})
+        self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+        self.driver.get_log("browser")  # what earlier tests logged
+        self.logs = []
+
     def quit(self) -> None:
         try:
             self.driver.quit()
@@ -97,18 +117,53 @@ class Browser:
             shutil.rmtree(self.profile, ignore_errors=True)
 
 
+class Chromium:
+    """One Chromium per test process, a fresh window for each test; a test that fails leaves
+    it to be replaced, so the next starts from a new profile whatever state it left."""
+
+    def __init__(self) -> None:
+        self.browser: Browser | None = None
+
+    def take(self) -> Browser:
+        if self.browser is None:
+            self.browser = Browser(1280, 800)
+        else:
+            try:
+                self.browser.fresh_window()
+            except WebDriverException:  # it crashed or hung up: a new one
+                self.close()
+                self.browser = Browser(1280, 800)
+        return self.browser
+
+    def close(self) -> None:
+        if self.browser is not None:
+            browser, self.browser = self.browser, None
+            browser.quit()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Chromium]:
+    """The test process's Chromium (tests/browser/conftest.py makes it available there)."""
+    made = Chromium()
+    yield made
+    made.close()
+
+
 @contextmanager
 def browser_for(request: pytest.FixtureRequest) -> Iterator[Browser]:
-    """A fresh Chromium for one test (its own profile, so its own sessionStorage); a screenshot
-    and the console log are saved when the test fails."""
-    made = Browser(1280, 800)
+    """Chromium for one test, as a fresh profile would show it (`Browser.fresh_window`); a
+    screenshot and the console log are saved when the test fails."""
+    pool: Chromium = request.getfixturevalue("chromium")
+    made = pool.take()
     failed_before = request.session.testsfailed
     try:
         yield made
     finally:
         if request.session.testsfailed > failed_before:
-            shot = made.screenshot(f"FAILED-{request.node.name}")
-            log = shot.with_suffix(".console.json")
-            log.write_text(json.dumps(made.console(), indent=1))
-            print(f"\nscreenshot: {shot}\nconsole: {log}")
-        made.quit()
+            try:
+                shot = made.screenshot(f"FAILED-{request.node.name}")
+                log = shot.with_suffix(".console.json")
+                log.write_text(json.dumps(made.console(), indent=1))
+                print(f"\nscreenshot: {shot}\nconsole: {log}")
+            finally:
+                pool.close()
