@@ -228,8 +228,10 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"DynamoDB Local {install_dir().name} on {emu.endpoint}, ready in "
                           f"{emu.startup_s:.1f} s; simulator {' '.join(traffic)} --verify",
                           highlight=False)
-        for name in args.mode or list(MODES):
-            for i in range(args.runs):
+        # the modes take turns (run 1 of each, then run 2 ...): a machine whose load drifts
+        # weighs on every mode alike
+        for i in range(args.runs):
+            for name in args.mode or list(MODES):
                 figures = run_once(stage, MODES[name], traffic, 100 + i, Path(tmp))
                 runs.setdefault(name, []).append(figures)
                 console.print(f"{name} run {i + 1}: {figures.unavailable} x 503, "

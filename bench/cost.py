@@ -226,6 +226,11 @@ def _async(rt: Runtime, sqs: Any, groups: int) -> Sender:
     return send
 
 
+def _sqs_operation(name: str) -> bool:
+    """Whether a metered call was SQS's (its operations all name a message or a queue)."""
+    return "Message" in name or "Queue" in name
+
+
 def _n(value: Decimal) -> str:
     """A per-batch figure to two decimals at most (12.5, 2.08, 100)."""
     return f"{value.quantize(Decimal('0.01')).normalize():f}"
@@ -240,10 +245,11 @@ def report(results: dict[str, dict[str, Measured]]) -> str:
             wru = ", ".join(f"{p} {_n(m.per_batch(n))}" for p, n in sorted(m.wru.items()) if n)
             rru = ", ".join(f"{p} {_n(m.per_batch(n))}" for p, n in sorted(m.rru.items()) if n)
             lam = ", ".join(f"{k} {_n(m.per_batch(v))}" for k, v in sorted(m.invocations.items()))
+            dynamo = sum(n for op, n in m.calls.items() if not _sqs_operation(op))
             lines.append(f"  {path}: {_n(m.per_batch(sum(m.wru.values())))} write units ({wru});"
                          f" {_n(m.per_batch(sum(m.rru.values(), Decimal(0))))} read units"
                          f" ({rru}); {_n(m.per_batch(m.sqs))} SQS requests; Lambda invocations"
-                         f" {lam}")
+                         f" {lam}; {_n(m.per_batch(dynamo))} DynamoDB calls")
         columns = list(by_path)
         table = {path: m.dollars() for path, m in by_path.items()}
         width = max(len(c) for c in columns) + 2

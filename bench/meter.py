@@ -17,10 +17,12 @@ from decimal import Decimal
 from typing import Any
 
 from bench import billing
+from chalicelib.adapters.dynamo.dynamo_insert import inserted_item
 
 PARTS = {"TX#": "records", "AC#": "accounts", "AH#": "history", "BS#": "totals",
          "HR#": "totals", "GB#": "totals", "GH#": "totals", "RC#": "receipts"}
-WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems",
+          "BatchExecuteStatement"}  # the INSERTs of dynamo_insert (the only statements sent)
 Key = tuple[str, str]
 
 
@@ -103,6 +105,8 @@ class Meter:
         if name == "TransactWriteItems":
             return [_key(body.get("Item") or body["Key"])
                     for action in params["TransactItems"] for body in action.values()]
+        if name == "BatchExecuteStatement":
+            return [_key(inserted_item(r)) for r in params["Statements"]]
         return []
 
     def _stored(self, keys: list[Key]) -> dict[Key, dict[str, Any]]:
@@ -136,6 +140,17 @@ class Meter:
                 else:
                     self._bill(at, old, body["Item"] if kind == "Put" else after.get(at),
                                transactional=True)
+            return
+        if name == "BatchExecuteStatement":  # each INSERT billed as the PutItem it stands for
+            for request, answer in zip(params["Statements"], parsed.get("Responses", []),
+                                       strict=True):
+                inserted = inserted_item(request)
+                at = _key(inserted)
+                old = before.get(at)
+                if "Error" in answer:  # a failed condition: billed on the stored item
+                    self._bill(at, old, old, indexes=False)
+                else:
+                    self._bill(at, old, inserted)
             return
         if name == "BatchWriteItem":
             unprocessed = {_key(r["PutRequest"]["Item"] if "PutRequest" in r

@@ -78,7 +78,8 @@ def open_store(settings: Settings) -> Store:
 
 
 def open_queue(settings: Settings) -> Queue:
-    """The ingest queue: SQS FIFO on AWS, the embedded SQLite queue locally."""
+    """The ingest queue: SQS FIFO on AWS, the embedded SQLite queue locally (its own dead-letter
+    move after BACKSTOP_RECEIVES, as the template's redrive policy: the consumer decides)."""
     qs = settings.queue.files_beside(settings.sqlite_path)
     if qs.kind == "sqs":
         from chalicelib.adapters.sqs_queue import SqsQueue
@@ -146,7 +147,9 @@ def open_webhook_queue(settings: Settings) -> Queue | None:
         return SqsQueue(ws.queue_url, ws.dead_letter_url, ws.max_receives)
     from chalicelib.adapters.sqlite.sqlite_queue import SqliteQueue
 
-    return SqliteQueue(ws.queue_path, ws.max_receives, synchronous=settings.sqlite_synchronous)
+    # no consumer's own dead-letter move here: the webhook queue's receive count is its rule
+    return SqliteQueue(ws.queue_path, ws.max_receives, synchronous=settings.sqlite_synchronous,
+                       backstop_receives=ws.max_receives)
 
 
 def webhook_key(settings: Settings) -> bytes:

@@ -33,9 +33,17 @@ def _attributes(properties: dict[str, Any]) -> dict[Any, str]:  # SQS attribute 
             for k, v in properties.items() if k in ATTRIBUTES}
 
 
+def consumer_max_receives(template: Path = TEMPLATE) -> str:
+    """The consumer's own limit (QUEUE_MAX_RECEIVES of the template's consumer function): it
+    dead-letters what failed before any write; the redrive policy's count is only a backstop."""
+    body: dict[str, Any] = json.loads(template.read_text())
+    variables = body["Resources"]["ConsumeIngest"]["Properties"]["Environment"]["Variables"]
+    return str(variables["QUEUE_MAX_RECEIVES"])
+
+
 def provision_queues(client: SQSClient, template: Path = TEMPLATE) -> dict[str, str]:
     """Create (or find, when they exist with the same attributes) both queues; their URLs and
-    the queue's maxReceiveCount, as the stage's environment variables."""
+    the consumer's settings, as the stage's environment variables."""
     dead = queue_properties(DEAD_LETTERS, template)
     dlq_url = client.create_queue(QueueName=dead["QueueName"],
                                   Attributes=_attributes(dead))["QueueUrl"]
@@ -47,7 +55,7 @@ def provision_queues(client: SQSClient, template: Path = TEMPLATE) -> dict[str, 
     url = client.create_queue(QueueName=main["QueueName"], Attributes={
         **_attributes(main), "RedrivePolicy": json.dumps(redrive)})["QueueUrl"]
     return {"QUEUE": "sqs", "QUEUE_URL": url, "DEAD_LETTER_QUEUE_URL": dlq_url,
-            "QUEUE_MAX_RECEIVES": str(redrive["maxReceiveCount"]),
+            "QUEUE_MAX_RECEIVES": consumer_max_receives(template),
             "QUEUE_VISIBILITY_S": str(main["VisibilityTimeout"])}
 
 

@@ -2,8 +2,9 @@
 
 The client is made on first use and reused; its endpoint and region come from the environment
 (`AWS_ENDPOINT_URL_SQS`, `AWS_REGION`). Throttling and transient errors are retried by
-botocore's standard mode; what is left becomes QueueError. The dead-letter move itself is SQS's
-(the queue's RedrivePolicy, whose maxReceiveCount `max_receives` must match).
+botocore's standard mode; what is left becomes QueueError. The consumer moves a message to the
+dead letters itself (`dead_letter`: SendMessage there, then DeleteMessage here); the queue's
+RedrivePolicy (maxReceiveCount BACKSTOP_RECEIVES, far above `max_receives`) is a backstop only.
 """
 
 from __future__ import annotations
@@ -137,6 +138,19 @@ class SqsQueue(Queue):
         if not self.dead_letter_url:
             raise QueueError("no dead-letter queue configured (DEAD_LETTER_QUEUE_URL)")
         return self.dead_letter_url
+
+    def dead_letter(self, message: ReceivedMessage) -> None:
+        """Send the message to the dead letters (its group and body; its deduplication id
+        derived from its message id, as SQS's own move does, so a second try within five
+        minutes is dropped there), then delete it here. A failure between the two leaves it in
+        both: its receipt already reads `failed`, and whichever copy comes back first applies
+        it, the other then finds nothing left to apply."""
+        dedup = hashlib.sha256(f"dead\0{message.message_id}".encode()).hexdigest()
+        self.call("send_message", QueueUrl=self._dlq(), MessageBody=message.body,
+                  MessageGroupId=message.group, MessageDeduplicationId=dedup,
+                  MessageAttributes={"SourceMessageId": {
+                      "DataType": "String", "StringValue": message.message_id}})
+        self.call("delete_message", QueueUrl=self.url, ReceiptHandle=message.handle)
 
     def dead_letters(self, max_messages: int) -> list[ReceivedMessage]:
         return self._receive(self._dlq(), max_messages, 60, 0)

@@ -143,12 +143,6 @@ class Params:
                 self._resolved[currency] = found
         return found
 
-    def get(self, name: str, currency: str) -> Decimal:
-        return self.values(currency)[name]
-
-    def count(self, name: str, currency: str) -> int:
-        return int(self.values(currency)[name])
-
 
 def _text(value: Decimal) -> str:
     return str(value)

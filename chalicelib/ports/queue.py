@@ -5,8 +5,11 @@ The semantics are SQS FIFO's, so that the embedded SQLite queue and SQS behave a
   deleted nor back to visible), no later message of that group is delivered, so one consumer at
   a time works on a group, in the order sent; different groups proceed in parallel;
 - a received message stays invisible for the visibility timeout, then is delivered again;
-- a message received `max_receives` times without being deleted goes to the dead-letter queue
-  on its next receive;
+- the consumer decides what goes to the dead-letter queue (`dead_letter`): a message that failed
+  before any write, on its `max_receives`-th receive; never one that has written (a later
+  message of its group would apply on top of half of it). The queue's own move, after
+  BACKSTOP_RECEIVES receives (SQS's redrive policy, the embedded queue's receive rule), is only
+  a backstop for a consumer that dies on a message every time;
 - a message whose deduplication id was sent within the last five minutes is dropped on send.
 """
 
@@ -18,6 +21,9 @@ from dataclasses import dataclass
 DEDUP_WINDOW_S = 300  # SQS FIFO's deduplication interval
 MAX_MESSAGE_BYTES = 256 * 1024  # SQS's limit for one message (and one SendMessageBatch call)
 MAX_RECEIVE_BATCH = 10  # SQS's limit of messages a receive returns
+# The queue's own dead-letter move: the ingest queue's redrive policy's maxReceiveCount (SQS's
+# highest), far above the consumer's QUEUE_MAX_RECEIVES, so that only the consumer decides
+BACKSTOP_RECEIVES = 1000
 
 
 class QueueError(Exception):
@@ -54,7 +60,8 @@ class ReceivedMessage:
 
 
 class Queue(ABC):
-    """A FIFO queue with a dead-letter queue after `max_receives` receives."""
+    """A FIFO queue with a dead-letter queue; `max_receives` is the consumer's limit (the
+    receive on which a message that failed before any write is moved to the dead letters)."""
 
     name: str
     max_receives: int
@@ -81,10 +88,11 @@ class Queue(ABC):
     def change_visibility(self, handle: str, timeout_s: int) -> None:
         """Deliver a received message again after `timeout_s` (0: as soon as possible)."""
 
-    def hold(self, handle: str) -> None:  # noqa: B027 (optional: SQS cannot)
-        """A delivered message has made writes and must never reach the dead-letter queue:
-        forget its receives so far. The embedded queue does; SQS cannot reset a receive count,
-        so on AWS the redrive policy's maxReceiveCount bounds it (docs/operations.md)."""
+    @abstractmethod
+    def dead_letter(self, message: ReceivedMessage) -> None:
+        """Move this delivered message to the dead-letter queue now (its group, its body), and
+        out of the queue; QueueError if it may not have moved (it is still in the queue, and
+        perhaps in the dead letters too: a redrive of such a copy applies nothing twice)."""
 
     @abstractmethod
     def dead_letters(self, max_messages: int) -> list[ReceivedMessage]:

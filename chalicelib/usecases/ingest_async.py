@@ -34,7 +34,7 @@ from chalicelib.ports.store import ReceiptStore, SequencedLedger
 from chalicelib.usecases.ingest_sync import archive_body, check_content_type
 from chalicelib.usecases.ledger import CREATED, DUPLICATE, ItemResult, count_rule_errors, ingest
 from chalicelib.usecases.rules_admin import active_rule_set
-from chalicelib.usecases.sequenced import HalfApplied, apply_messages, group_number
+from chalicelib.usecases.sequenced import HalfApplied, apply_messages, group_number, has_written
 
 __all__ = ["HalfApplied"]
 
@@ -333,9 +333,25 @@ def _emit_outcomes(rt: Runtime, fates: list[ItemFate]) -> None:
                     sum(1 for f in fates if f.status == CREATED and f.flags), "ingest_queue")
 
 
+def check_unwritten(rt: Runtime, message: ReceivedMessage) -> None:
+    """Before a message is given up: HalfApplied if the store applies it in sequence and some
+    delivery of it has written (such a message is never dead-lettered, even when this
+    delivery failed before writing). A store read: if it fails, the message is not given up."""
+    if not sequenced(rt, message):
+        return  # applied by the ledger's transactions: nothing or a whole commit, idempotent
+    try:
+        part = messages.parse(message.body)
+    except messages.MessageError:
+        return  # not ours: it wrote nothing
+    assert isinstance(rt.store, SequencedLedger)
+    if has_written(rt.store, part):
+        raise HalfApplied("a delivery of it has written: retried until it completes")
+
+
 def give_up(receipts: ReceiptStore, message: ReceivedMessage, why: str) -> None:
-    """The message's last allowed delivery failed: it goes to the dead letters, so its items
-    still queued become `failed` (a redrive puts them back to `queued`)."""
+    """The message's last allowed delivery failed before any write: it goes to the dead letters
+    (the consumer moves it next), so its items still queued become `failed` first (a redrive
+    puts them back to `queued`)."""
     try:
         part = messages.parse(message.body)
     except messages.MessageError:

@@ -65,6 +65,20 @@ def writer_token(part: messages.Part) -> str:
     return digest.hexdigest()[:12] + hex(part.number)[2:]
 
 
+def has_written(ledger: SequencedLedger, part: messages.Part) -> bool:
+    """Whether any delivery of this message has written: every attempt's first write is its
+    records (`put_records`, each with the message's token), and an attempt that writes no
+    record writes nothing else of its own, so one record holding its token says so. Asked
+    before a message is dead-lettered (a delivery that failed before writing may follow one
+    that wrote: a run split after a failure, an earlier delivery)."""
+    ids = sorted({str(c["id"]) for _, c in part.items if isinstance(c.get("id"), str)})
+    if not ids:
+        return False
+    token = writer_token(part)
+    found = ledger.sequenced(part.bank).get_records(ids)
+    return any(writer == token for _, writer in found.values())
+
+
 class QueueGroupsChanged(Exception):
     """A message was hashed under another QUEUE_GROUPS than this consumer's: its group's
     totals would get two writers. Drain the queue before changing the count (or set it back);

@@ -1,4 +1,5 @@
-"""The queue contract: the embedded SQLite queue and the SQS adapter (on moto) behave alike."""
+"""The queue contract: the embedded SQLite queue and the SQS adapter (on moto) behave alike, the
+consumer's own dead-letter move (`dead_letter`) and the queue's backstop included."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.adapters.sqs_queue import _batches
-from chalicelib.ports.queue import OutgoingMessage, Queue, ReceivedMessage
+from chalicelib.ports.queue import OutgoingMessage, Queue, QueueError, ReceivedMessage
 from tests.support.queues import MAX_RECEIVES, QUEUES
 
 
@@ -75,7 +76,41 @@ def test_visibility_timeout_expires_and_the_message_comes_back(queue: Queue) -> 
     assert (again.body, again.receive_count) == ("1", 2)
 
 
-def test_after_max_receives_the_message_is_a_dead_letter_and_can_be_redriven(
+def test_the_consumer_moves_a_delivered_message_to_the_dead_letters_and_its_group_goes_on(
+        queue: Queue) -> None:
+    queue.send([msg("g", "poison"), msg("g", "next"), msg("h", "other")])
+    first = queue.receive(10, 30)
+    assert [m.body for m in first] == ["poison", "next", "other"]
+    poison = first[0]
+    queue.dead_letter(poison)  # its first receive: the consumer decides, not the count
+    for m in first[1:]:
+        queue.change_visibility(m.handle, 0)
+    assert queue.depth() == (2, 1)
+    again = queue.receive(10, 30)
+    assert sorted((m.body, m.receive_count) for m in again) == [("next", 2), ("other", 2)]
+    queue.delete_many([m.handle for m in again])
+    (dead,) = queue.dead_letters(10)
+    assert (dead.body, dead.group) == ("poison", "g")  # what a redrive needs
+    assert queue.redrive([dead]) == 1
+    (back,) = queue.receive(10, 30)
+    assert (back.body, back.group, back.receive_count) == ("poison", "g", 1)
+    assert queue.depth() == (1, 0)
+
+
+def test_moving_the_same_delivery_twice_leaves_one_dead_letter(
+        queue: Queue) -> None:
+    queue.send([msg("g", "1")])
+    (m,) = queue.receive(1, 30)
+    queue.dead_letter(m)
+    try:
+        queue.dead_letter(m)  # SQS: sent again, dropped as a repeat; embedded: refused
+    except QueueError:
+        pass
+    assert queue.depth() == (0, 1)
+    assert [d.body for d in queue.dead_letters(10)] == ["1"]
+
+
+def test_after_its_backstop_receives_the_queue_moves_the_message_itself_and_can_redrive_it(
         queue: Queue) -> None:
     queue.send([msg("g", "poison"), msg("g", "next")])
     for attempt in range(1, MAX_RECEIVES + 1):

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from chalicelib.ports.queue import BACKSTOP_RECEIVES
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,12 +186,18 @@ def test_template_holds_the_fifo_queue_its_dead_letters_and_the_consumer_mapping
         assert variables["QUEUE"] == "sqs"
         assert variables["QUEUE_URL"] == {"Ref": "IngestQueue"}
         assert variables["DEAD_LETTER_QUEUE_URL"] == {"Ref": "IngestDeadLetterQueue"}
-        # the consumer settles items `failed` on the delivery the queue dead-letters after
-        assert int(variables["QUEUE_MAX_RECEIVES"]) == policy["maxReceiveCount"]
+        # the consumer gives up (settles `failed`, then moves it) what failed before any write
+        # on its 5th receive; the queue's own move is a backstop far above (SQS's highest)
+        assert int(variables["QUEUE_MAX_RECEIVES"]) == 5
+        assert policy["maxReceiveCount"] == BACKSTOP_RECEIVES == 1000
         assert int(variables["QUEUE_VISIBILITY_S"]) == queue["VisibilityTimeout"]
     # the consumer's answer lists failed messages only where the mapping reads it
     assert consumer["Environment"]["Variables"]["QUEUE_PARTIAL_BATCH"] == "on"
-    role = resources["ConsumeIngestRole"]["Properties"]  # its own role: receive, never send
+    # a message that has written is kept until it completes: days before the backstop moves it
+    # (tests/unit/usecases/test_consumer.py), inside the queue's retention (SQS's longest)
+    assert queue["MessageRetentionPeriod"] == dead["MessageRetentionPeriod"] == 14 * 86400
+    # its own role: receive, and send only to the dead letters
+    role = resources["ConsumeIngestRole"]["Properties"]
     policy_file = json.loads((ROOT / ".chalice" / "policy-prod-consumer.json").read_text())
     assert [p["PolicyDocument"] for p in role["Policies"]] == [policy_file]
 

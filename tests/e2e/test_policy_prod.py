@@ -47,8 +47,12 @@ REPLAY_SCAN = "dynamodb:Scan"
 # The one bulk write a Lambda makes: the outbox's dispatcher marks the events it handed over,
 # 25 a BatchWriteItem call (dynamo_alert_store.mark_dispatched); no other role may.
 DISPATCHER_ONLY = {"dynamodb:BatchWriteItem"}
-# The dead-letter queue is the operator's (scripts.redrive); the Lambda never touches it.
+# The DynamoDB Local fixture deletes its table with the recorded client (tests/support).
+TEARDOWN_ONLY = {"dynamodb:DeleteTable"}
+# The dead-letter queue is the operator's (scripts.redrive receives, deletes, sends back), but
+# for the consumer's one call there: SendMessage, when it gives a message up (its own move).
 OPERATOR_RESOURCES = ("-dlq.fifo",)
+CONSUMER_ON_DEAD_LETTERS = {"sqs:SendMessage"}
 # Used by the Lambda runtime with the role, not by our boto3 calls: writing the function's log
 # stream, and the X-Ray daemon sending the segments the SDK hands it over UDP
 # (tests/integration/adapters/test_xray.py).
@@ -100,7 +104,8 @@ def to_prod(resource: str) -> str:
 
 
 def operator_only(action: str, resource: str) -> bool:
-    return action in OPERATOR_ONLY or resource.endswith(OPERATOR_RESOURCES)
+    return action in OPERATOR_ONLY or (resource.endswith(OPERATOR_RESOURCES)
+                                       and action not in CONSUMER_ON_DEAD_LETTERS)
 
 
 def child_run_calls(log: Path) -> list[dict[str, str]]:
@@ -124,7 +129,8 @@ def used(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         rows = session_calls.wait_for_calls(request.session)
     else:
         rows = child_run_calls(tmp_path_factory.mktemp("calls") / "calls.jsonl")
-    pairs = {(r["action"], to_prod(r["resource"])) for r in rows}
+    pairs = {(r["action"], to_prod(r["resource"])) for r in rows
+             if r["action"] not in TEARDOWN_ONLY}
     assert any(a.startswith("dynamodb:") for a, _ in pairs)
     return pairs
 
@@ -169,9 +175,12 @@ def test_queue_actions_are_on_the_ingest_queue_only_and_match_the_template() -> 
     # besides the ingest queue, only the upload import's own failed-event queue (its async
     # invocations' dead letters, sent by Lambda with that function's role) and the webhook
     # delivery queue (tested below)
+    # delivery queue (tested below); and the ingest dead letters, where the consumer sends what
+    # it gives up (and nothing else: tested below)
     webhooks = resources["WebhookQueue"]["Properties"]["QueueName"]
     assert {r for s in sqs for r in as_list(s["Resource"])} == {
-        f"arn:aws:sqs:*:*:{name}", f"arn:aws:sqs:*:*:{failures}", f"arn:aws:sqs:*:*:{webhooks}"}
+        f"arn:aws:sqs:*:*:{name}", f"arn:aws:sqs:*:*:{failures}", f"arn:aws:sqs:*:*:{webhooks}",
+        f"arn:aws:sqs:*:*:{dead}"}
     assert {r for s in statements(UPLOADS_POLICY) if s["Sid"] == "FailedEvents"
             for r in as_list(s["Resource"])} == {f"arn:aws:sqs:*:*:{failures}"}
     assert not allowed("sqs:SendMessage", f"arn:aws:sqs:us-east-1:1:{failures}", POLICY)
@@ -180,15 +189,28 @@ def test_queue_actions_are_on_the_ingest_queue_only_and_match_the_template() -> 
     assert not allowed("sqs:ReceiveMessage", f"arn:aws:sqs:us-east-1:123456789012:{dead}")
     assert allowed("sqs:ReceiveMessage", f"arn:aws:sqs:us-east-1:123456789012:{dead}",
                    OPERATOR_POLICY)
+    on_dead = {a for s in sqs if f"arn:aws:sqs:*:*:{dead}" in as_list(s["Resource"])
+               for a in as_list(s["Action"])}
+    assert on_dead == CONSUMER_ON_DEAD_LETTERS
+    assert allowed("sqs:SendMessage", f"arn:aws:sqs:us-east-1:123456789012:{dead}",
+                   CONSUMER_POLICY)
+    assert not allowed("sqs:SendMessage", f"arn:aws:sqs:us-east-1:123456789012:{dead}", POLICY)
 
 
-def test_the_api_role_only_sends_and_the_consumer_role_only_receives() -> None:
+def test_the_api_role_only_sends_and_the_consumer_role_receives_and_sends_only_dead_letters(
+        ) -> None:
     api = {a for s in statements(POLICY) for a in as_list(s["Action"])}
     consumer = {a for s in statements(CONSUMER_POLICY) for a in as_list(s["Action"])}
     assert {a for a in api if a.startswith("sqs:")} == {"sqs:SendMessage"}
     assert {a for a in consumer if a.startswith("sqs:")} == {
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-        "sqs:GetQueueAttributes"}
+        "sqs:GetQueueAttributes", "sqs:SendMessage"}
+    # it sends only what it gives up, to the dead letters: never to the queue (a resend would
+    # land behind later messages of its group)
+    resources = json.loads((ROOT / "infra" / "resources.json").read_text())["Resources"]
+    queue = resources["IngestQueue"]["Properties"]["QueueName"]
+    assert not allowed("sqs:SendMessage", f"arn:aws:sqs:us-east-1:123456789012:{queue}",
+                       CONSUMER_POLICY)
     assert "s3:PutObject" not in consumer  # the archive is written by the API, after its 2xx
     uploads = {a for s in statements(UPLOADS_POLICY) for a in as_list(s["Action"])}
     assert {a for a in uploads if a.startswith(("s3:", "sqs:"))} == {"s3:GetObject",

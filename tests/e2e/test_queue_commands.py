@@ -15,8 +15,10 @@ from chalicelib.adapters.sqlite import SqliteStore
 from chalicelib.bootstrap import bootstrap
 from chalicelib.config import QueueSettings, Settings
 from chalicelib.usecases import ingest_async
+from chalicelib.usecases.consumer import poll_once
 from scripts.demo import PROJECT_DIR
 from tests.conftest import NOW
+from tests.support.asyncing import store_down_for
 from tests.support.factories import raw_tx
 
 
@@ -37,9 +39,13 @@ def test_worker_once_drains_and_redrive_moves_dead_letters_back(
                       store)
     body = json.dumps({"transactions": [raw_tx("q1", amount="3.00")]}).encode()
     ingest_async.submit(parts, "b1", body, NOW, "req1")
-    # one delivery that never finishes, then the dead letters (max receives: 1)
-    (message,) = parts.queue.receive(1, 0)
+    # its one allowed delivery fails (max receives: 1): the consumer settles it failed and moves
+    # it to the dead letters
+    store_down_for(monkeypatch, "id", {"q1"})
+    assert poll_once(parts) == 1
     assert parts.queue.receive(1, 0) == [] and parts.queue.depth() == (0, 1)
+    receipt = parts.receipts.get("b1", "req1")
+    assert receipt is not None and [i.status for i in receipt.items()] == ["failed"]
     listed = command(tmp_path, "scripts.redrive", "--list")
     assert listed.returncode == 0 and "1 dead letter" in listed.stdout, listed.stderr
     moved = command(tmp_path, "scripts.redrive")
@@ -50,4 +56,3 @@ def test_worker_once_drains_and_redrive_moves_dead_letters_back(
     receipt = parts.receipts.get("b1", "req1")
     assert receipt is not None and [i.status for i in receipt.items()] == ["created"]
     assert store.get_transaction("b1", "q1") is not None
-    assert message.body  # the original delivery's body is what was applied

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ _SQS_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "Delete
                 "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
 
 
+_STATEMENT = re.compile(r'^\s*(?P<verb>\w+)\s+(?:INTO\s+|FROM\s+)?"(?P<table>[^"]+)"', re.I)
 _clients_lock = threading.Lock()
 
 
@@ -84,6 +86,11 @@ def permissions(service: str, operation: str, params: dict[str, Any],
                 name = "GetItem" if kind == "Get" else _TRANSACT_ACTIONS[kind]
                 pairs.add((f"dynamodb:{name}", _table_arn(region, body["TableName"])))
             return tuple(sorted(pairs))
+        if operation == "BatchExecuteStatement":  # IAM checks each statement's PartiQL action
+            return tuple(sorted({(f"dynamodb:PartiQL{m['verb'].capitalize()}",
+                                  _table_arn(region, m["table"]))
+                                 for r in params.get("Statements", [])
+                                 if (m := _STATEMENT.match(str(r["Statement"])))}))
         if "RequestItems" in params:
             return tuple(sorted((f"dynamodb:{operation}", _table_arn(region, t))
                                 for t in params["RequestItems"]))

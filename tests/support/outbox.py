@@ -57,6 +57,9 @@ class FailingSends(Queue):
     def change_visibility(self, handle: str, timeout_s: int) -> None:
         raise AssertionError("nothing was received")
 
+    def dead_letter(self, message: ReceivedMessage) -> None:
+        raise AssertionError("nothing was received")
+
     def dead_letters(self, max_messages: int) -> list[ReceivedMessage]:
         return []
 

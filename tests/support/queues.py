@@ -24,11 +24,14 @@ TEST_DLQ = "txn-stream-prod-ingest-dlq.fifo"
 def sqlite_queue(tmp_path: Path) -> Iterator[Queue]:
     from chalicelib.adapters.sqlite.sqlite_queue import SqliteQueue
 
-    yield SqliteQueue(str(tmp_path / "queue.db"), max_receives=MAX_RECEIVES)
+    # its own move after MAX_RECEIVES receives, as moto's queue's redrive policy below
+    yield SqliteQueue(str(tmp_path / "queue.db"), max_receives=MAX_RECEIVES,
+                      backstop_receives=MAX_RECEIVES)
 
 
 def create_fifo_queues(client: object, max_receives: int = MAX_RECEIVES) -> tuple[str, str]:
-    """The queue and its dead-letter queue as infra/resources.json makes them (FIFO both)."""
+    """The queue and its dead-letter queue as infra/resources.json makes them (FIFO both);
+    `max_receives` is the redrive policy's maxReceiveCount (the template's: BACKSTOP_RECEIVES)."""
     sqs = client
     dlq = sqs.create_queue(QueueName=TEST_DLQ,  # type: ignore[attr-defined]
                            Attributes={"FifoQueue": "true"})["QueueUrl"]

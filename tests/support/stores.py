@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
+import pytest
+
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
 from chalicelib.ports.store import Store
 from tests.support.aws_calls import moto_dynamo_store
@@ -26,3 +28,9 @@ STORES: dict[str, Callable[[Path], AbstractContextManager[Store]]] = {
 
 # Entries that need an emulator process: marked `emulator` (deselect with -m "not emulator").
 EMULATED = {"dynamodb-local"}
+
+# The stores on which the queue's consumer runs as on AWS: on DynamoDB the sequenced consumer
+# (QUEUE_GROUPS > 0) puts records with PartiQL INSERTs, which moto cannot run (its PartiQL
+# takes no parameter in an INSERT), so its DynamoDB is Amazon's DynamoDB Local. For
+# `@pytest.mark.parametrize("store", CONSUMER_STORES, indirect=True)`.
+CONSUMER_STORES = ["sqlite", pytest.param("dynamodb-local", marks=pytest.mark.emulator)]

@@ -1,18 +1,22 @@
 """The DynamoDB side of the sequenced consumer (usecases/sequenced.py): plain conditional puts.
 
-- records: `attribute_not_exists(pk) OR w = :token`, the stored item returned on a failed
-  condition (ReturnValuesOnConditionCheckFailure=ALL_OLD): a duplicate or a conflict costs no
-  read of its own;
+- records: put only if absent, 25 a call (dynamo_insert: PartiQL INSERTs in one
+  BatchExecuteStatement, each billed as a PutItem); a key found taken is read (a duplicate
+  or a conflict, rare: a read only then): another writer's record is what the id holds, this
+  message's own from an earlier delivery is kept, or rewritten on `w = :token` when it must
+  now hold other content (a suppression came in between);
 - account items (dynamo_account): a Put on the condition that `ver` is still the one read, with
   `hwm` = the message's sequence; its history pages first (plain puts, idempotent);
 - alerts and outbox events (dynamo_alerts.plan_puts, keyed by transaction id): each put only
-  if absent, after the records and before the account items, so a redelivery writes nothing;
+  if absent (INSERTs as the records), after the records and before the account items, so a
+  redelivery writes nothing;
 - the group's bank and hour totals (`GB#<bank>` / `GH#<bank>`, one item each per group): the
   item read, plus the deltas of the messages above its hwm, put whole on the hwm read (when
   another delivery wrote it meanwhile, read again: only what is still missing is added);
 - the bank's alert counters (dynamo_alerts' `AO` item of shard group mod shards, which the
   transactional path and the triage ADD to as well): an ADD of the messages above the group's
-  own hwm attribute there (`hwm_<group>`), on the condition that it is still the one read.
+  own hwm attribute there (`hwm_<group>`), on the condition that it is still the one read
+  (read with the accounts, as the bank's suppressions are: one BatchGetItem per attempt).
 Independent writes of one step go out together (boto3 clients are thread-safe).
 """
 
@@ -37,6 +41,7 @@ from chalicelib.adapters.dynamo.dynamo_account import (
     with_history,
 )
 from chalicelib.adapters.dynamo.dynamo_history import read_pages
+from chalicelib.adapters.dynamo.dynamo_insert import BATCH_STATEMENTS, insert_absent
 from chalicelib.domain.aggregates import BANK, HOUR, AggKey, Bucket
 from chalicelib.domain.alerts import Alert, Event, Suppression
 from chalicelib.domain.model import Transaction
@@ -66,6 +71,8 @@ class DynamoSequencedSession(SequencedSession):
         self.wrote = False
         self.docs: dict[str, AccountDoc] = {}
         self.totals: dict[t.ItemKey, tuple[Bucket | None, str]] = {}
+        self.suppressions: t.Wire | None = None
+        self.counter_hwm: str | None = None  # None: not read yet
 
     def _key(self, group: int, agg: AggKey) -> t.Wire:
         if agg.kind == BANK:
@@ -77,7 +84,14 @@ class DynamoSequencedSession(SequencedSession):
     def read(self, accounts: list[str], group: int, hours: list[str]) -> dict[str, AccountMark]:
         totals = [self._key(group, AggKey(BANK))] + [self._key(group, AggKey(HOUR, h))
                                                     for h in hours]
-        found = self.db.batch_get([t.account_key(self.bank, a) for a in accounts] + totals)
+        # the suppressions and the alert counters' item in the same call: a round trip less
+        # for a message that flags something, a read unit more for one that does not
+        counter = alerting.counter_key(self.bank, group % self.shards)
+        found = self.db.batch_get([t.account_key(self.bank, a) for a in accounts] + totals
+                                  + [alerting.suppressions_key(self.bank), counter])
+        self.suppressions = found.get(t.item_key(alerting.suppressions_key(self.bank)))
+        self.counter_hwm = str(found.get(t.item_key(counter), {}).get(
+            f"hwm_{group:04d}", {}).get("S", ""))
         for a in accounts:
             wire = found.get(t.item_key(t.account_key(self.bank, a)))
             self.docs[a] = doc_from(None if wire is None else codec.from_wire(wire))
@@ -99,7 +113,35 @@ class DynamoSequencedSession(SequencedSession):
 
     def put_records(self, writes: list[tuple[str, Transaction]]) -> dict[str, Transaction]:
         self.wrote = True
+        items = [codec.to_wire(codec.tx_item(self.bank, tx, token)) for token, tx in writes]
+        present = self._insert(items)
+        if not present:
+            return {}
+        # a key taken: another writer's record, or this message's own from an earlier delivery
+        stored = self.db.batch_get([t.tx_key(self.bank, tx.id) for _, tx in writes
+                                    if t.item_key(t.tx_key(self.bank, tx.id)) in present])
+        taken: dict[str, Transaction] = {}
+        ours: list[tuple[str, Transaction]] = []
+        for token, tx in writes:
+            at = t.item_key(t.tx_key(self.bank, tx.id))
+            if at not in present:
+                continue
+            if at not in stored:
+                raise StoreError(f"record {tx.id} reported present, then not found")
+            item = codec.from_wire(stored[at])
+            held = codec.tx_from(item)
+            if codec.writer_of(item) != token:
+                taken[tx.id] = held
+            elif held != tx:
+                ours.append((token, tx))
+        # ours with other content (a suppression came in between two deliveries): rewrite it
+        return taken | self._overwrite_own(ours)
 
+    def _insert(self, items: list[t.Wire]) -> set[t.ItemKey]:
+        chunks = [items[i:i + BATCH_STATEMENTS] for i in range(0, len(items), BATCH_STATEMENTS)]
+        return set().union(*_together([partial(insert_absent, self.db, c) for c in chunks]))
+
+    def _overwrite_own(self, writes: list[tuple[str, Transaction]]) -> dict[str, Transaction]:
         def put(token: str, tx: Transaction) -> tuple[str, Transaction | None]:
             try:
                 self.db.on_table("put_item", expect={_FAILED},
@@ -116,10 +158,8 @@ class DynamoSequencedSession(SequencedSession):
                 if stored is not None}
 
     def get_suppressions(self, accounts: list[str]) -> list[Suppression]:
-        out = self.db.on_table("get_item", Key=alerting.suppressions_key(self.bank),
-                               ConsistentRead=True)
         wanted = set(accounts)
-        return [s for s in alerting.suppressions_from(self.bank, out.get("Item"))
+        return [s for s in alerting.suppressions_from(self.bank, self.suppressions)
                 if s.account in wanted]
 
     def put_alerts(self, alerts: list[Alert], events: list[Event]) -> None:
@@ -127,15 +167,9 @@ class DynamoSequencedSession(SequencedSession):
         if not puts:
             return
         self.wrote = True
-
-        def put(request: dict[str, Any]) -> None:
-            params = {k: v for k, v in request["Put"].items() if k != "TableName"}
-            try:
-                self.db.on_table("put_item", expect={_FAILED}, **params)
-            except t.Rejected:
-                pass  # put by an earlier delivery (and maybe triaged or dispatched since)
-
-        _together([partial(put, request) for request in puts])
+        # each only if absent: one put by an earlier delivery (maybe triaged or dispatched
+        # since) is left as it is
+        self._insert([request["Put"]["Item"] for request in puts])
 
     def put_alert_counts(self, group: int, counts: list[tuple[str, int, int]]) -> None:
         counts = [c for c in counts if c[1] or c[2]]
@@ -145,7 +179,7 @@ class DynamoSequencedSession(SequencedSession):
         key = alerting.counter_key(self.bank, group % self.shards)
         names = {"#h": f"hwm_{group:04d}", "#o": alerting.OPEN_COUNT,
                  "#s": alerting.SUPPRESSED_COUNT}
-        hwm: str | None = None  # not read yet
+        hwm: str | None = self.counter_hwm  # as read with the accounts
         for _ in range(MAX_TOTAL_TRIES):
             if hwm is None:
                 out = self.db.on_table("get_item", Key=key, ConsistentRead=True,

@@ -1,8 +1,10 @@
 """The embedded queue: SQS FIFO's semantics in a SQLite file (durable across restarts).
 
 One table holds the queue and its dead letters (`dead` = 1). A group is blocked while any of
-its messages is in flight; a group's messages are delivered in send order; a message received
-`max_receives` times goes to the dead letters on its next receive, as SQS's redrive policy does.
+its messages is in flight; a group's messages are delivered in send order. The consumer moves a
+message to the dead letters itself (`dead_letter`); one received `backstop_receives` times goes
+there on its next receive, as SQS's redrive policy moves it (a backstop: BACKSTOP_RECEIVES, as
+the template's ingest queue, unless told).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 
 from chalicelib.adapters.sqlite.sqlite_file import SqliteFile, create_tables
 from chalicelib.ports.queue import (
+    BACKSTOP_RECEIVES,
     DEDUP_WINDOW_S,
     OutgoingMessage,
     Queue,
@@ -44,12 +47,14 @@ class SqliteQueue(Queue):
     name = "sqlite"
 
     def __init__(self, path: str, max_receives: int = 5,
-                 clock: Callable[[], float] = time.time, synchronous: str = "FULL") -> None:
+                 clock: Callable[[], float] = time.time, synchronous: str = "FULL",
+                 backstop_receives: int = BACKSTOP_RECEIVES) -> None:
         # FULL by default: a message acknowledged with a 202 survives a power loss
         self.file = SqliteFile(path, lambda conn: create_tables(conn, SCHEMA), QueueError,
                                synchronous)
         self.path = path
         self.max_receives = max_receives
+        self.backstop_receives = backstop_receives
         self.clock = clock
         self._sent = threading.Condition()  # wakes this process's waiting receivers
 
@@ -98,7 +103,7 @@ class SqliteQueue(Queue):
             for seq, group, body, receives in rows:
                 if len(got) >= max_messages:
                     break
-                if receives >= self.max_receives:
+                if receives >= self.backstop_receives:
                     conn.execute("UPDATE messages SET dead=1, handle=NULL, visible_at=?"
                                  " WHERE seq=?", (now, seq))
                     continue
@@ -122,9 +127,15 @@ class SqliteQueue(Queue):
         with self._sent:
             self._sent.notify_all()
 
-    def hold(self, handle: str) -> None:
+    def dead_letter(self, message: ReceivedMessage) -> None:
         with self.file.write() as conn:
-            conn.execute("UPDATE messages SET receives=1 WHERE handle=?", (handle,))
+            moved = conn.execute("UPDATE messages SET dead=1, handle=NULL, visible_at=?"
+                                 " WHERE handle=? AND dead=0",
+                                 (self.clock(), message.handle)).rowcount
+        if not moved:  # deleted, or delivered again since: SQS's stale receipt handle
+            raise QueueError(f"message {message.message_id} is not in flight with this handle")
+        with self._sent:
+            self._sent.notify_all()  # its group may go on
 
     def dead_letters(self, max_messages: int) -> list[ReceivedMessage]:
         now = self.clock()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib.bootstrap import Runtime, set_runtime
-from chalicelib.ports.queue import OutgoingMessage, Queue, QueueError
+from chalicelib.ports.queue import OutgoingMessage, Queue, QueueError, ReceivedMessage
 from chalicelib.ports.store import ApiKeyRecord
 from chalicelib.usecases.consumer import drain, start_local_workers
 from tests.conftest import Api
@@ -169,6 +169,9 @@ class SendsOnlyTheFirst(Queue):
 
     def change_visibility(self, handle: str, timeout_s: int) -> None:
         self.inner.change_visibility(handle, timeout_s)
+
+    def dead_letter(self, message: ReceivedMessage) -> None:
+        self.inner.dead_letter(message)
 
     def dead_letters(self, max_messages: int) -> Any:
         return self.inner.dead_letters(max_messages)

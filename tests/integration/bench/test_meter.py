@@ -70,3 +70,18 @@ def test_a_missing_key_read_still_costs_one(metered: tuple[Any, Meter, str]) -> 
     ddb.batch_get_item(RequestItems={table: {"ConsistentRead": True, "Keys": [
         {"pk": {"S": "TX#b#1"}, "sk": {"S": "TX"}}, {"pk": {"S": "TX#b#2"}, "sk": {"S": "TX"}}]}})
     assert meter.rru == {"records": Decimal(3)}  # 2 units for ~5 KB, 1 for the missing key
+
+
+def test_an_insert_batch_bills_each_statement_as_the_put_it_stands_for(
+        metered: tuple[Any, Meter, str]) -> None:
+    from chalicelib.adapters.dynamo.dynamo_insert import insert_statement
+
+    ddb, meter, table = metered
+    ddb.put_item(TableName=table, Item=tx(1, pad=1500))  # present: its INSERT fails
+    meter.reset()
+    out = ddb.batch_execute_statement(Statements=[insert_statement(table, tx(1)),
+                                                  insert_statement(table, tx(2, pad=1500))])
+    assert [r.get("Error", {}).get("Code") for r in out["Responses"]] == ["DuplicateItem", None]
+    # the failed one on the stored 1.5 KB item (2), the new 1.5 KB one 2 and its index entry 2
+    assert meter.wru == {"records": 4, "index flagged": 2}
+    assert meter.calls == {"BatchExecuteStatement": 1}

@@ -1,5 +1,6 @@
 """scripts.provision_queues on moto: both FIFO queues as the template describes them, the
-redrive policy pointing at the dead letters, idempotent, and a different shape refused."""
+redrive policy pointing at the dead letters (its 1000 receives a backstop; the consumer's own
+limit is QUEUE_MAX_RECEIVES), idempotent, and a different shape refused."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from chalicelib.ports.queue import BACKSTOP_RECEIVES
 from scripts.provision_queues import DEAD_LETTERS, QUEUE, provision_queues, queue_properties
 
 
@@ -27,8 +29,10 @@ def test_queues_are_created_as_the_template_says_and_again_without_change() -> N
         dead_arn = sqs.get_queue_attributes(QueueUrl=first["DEAD_LETTER_QUEUE_URL"],
                                             AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         assert redrive["deadLetterTargetArn"] == dead_arn
-        assert int(redrive["maxReceiveCount"]) == int(first["QUEUE_MAX_RECEIVES"]) == \
-            main["RedrivePolicy"]["maxReceiveCount"]
+        assert int(redrive["maxReceiveCount"]) == main["RedrivePolicy"]["maxReceiveCount"] == \
+            BACKSTOP_RECEIVES
+        # the consumer's own limit, far below the queue's backstop: the consumer decides
+        assert first["QUEUE_MAX_RECEIVES"] == "5"
         assert first["QUEUE_URL"].endswith(main["QueueName"])
         assert first["DEAD_LETTER_QUEUE_URL"].endswith(queue_properties(DEAD_LETTERS)["QueueName"])
 

@@ -18,6 +18,7 @@ from chalicelib.usecases import ingest_async, ingest_sync, statements
 from chalicelib.usecases.consumer import drain
 from tests.conftest import NOW
 from tests.support.factories import raw_tx
+from tests.support.stores import CONSUMER_STORES
 
 BANK = "b1"
 SAMPLES = Path(__file__).resolve().parents[2] / "unit" / "domain" / "statements_samples"
@@ -49,6 +50,7 @@ def test_the_synchronous_path_opens_alerts_with_the_commit(rt: Runtime) -> None:
                                                           event_id(BANK, "s2")}
 
 
+@pytest.mark.parametrize("store", CONSUMER_STORES, indirect=True)
 def test_the_queue_consumer_opens_alerts_once_across_redelivery(rt: Runtime) -> None:
     ingest_async.submit(rt, BANK, body("q1", "q2"), NOW, "r1")
     (message,) = rt.queue.receive(10, 30)
@@ -59,6 +61,7 @@ def test_the_queue_consumer_opens_alerts_once_across_redelivery(rt: Runtime) -> 
     assert rt.store.alert_counts(BANK).open == 2
 
 
+@pytest.mark.parametrize("store", CONSUMER_STORES, indirect=True)
 @pytest.mark.parametrize("prefer", [None, "respond-async"])
 def test_a_statement_import_opens_alerts(rt: Runtime, prefer: str | None) -> None:
     rt.store.put_rule_set(RuleSetRecord(BANK, 1, "2026-01-10T10:00:00Z", "key:ab12", [

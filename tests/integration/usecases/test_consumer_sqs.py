@@ -1,6 +1,8 @@
 """The prod stage's asynchronous path on moto (DynamoDB + SQS FIFO), called as Lambda calls it:
 the API event queues, SQS delivers (as the event source mapping would), the consumer Lambda
-answers a partial batch response with the FIFO rule, GET /ingest reports every item."""
+answers a partial batch response with the FIFO rule, GET /ingest reports every item. The queues
+are the template's (the redrive policy's 1000 receives a backstop, the consumer's own limit 5);
+the consumer's dead letters on the sequenced path: test_consumer_dead_letters.py."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from bench.moto_fifo import increasing_sequences
 from chalicelib.adapters.dynamo import DynamoStore
 from chalicelib.bootstrap import get_runtime, set_runtime
 from chalicelib.domain.messages import group_for
-from chalicelib.ports.queue import OutgoingMessage, ReceivedMessage
+from chalicelib.ports.queue import BACKSTOP_RECEIVES, OutgoingMessage, ReceivedMessage
 from chalicelib.usecases.api_keys import create_key
 from scripts.provision import create_table_request
 from tests.integration.api.test_lambda_event import LambdaContext, rest_event
@@ -36,12 +38,12 @@ def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The prod stage's environment on moto, with the FIFO queue and its DLQ; a bank's key."""
     with mock_aws(), increasing_sequences():  # SQS numbers a group's messages increasingly
         sqs = boto3.client("sqs", region_name="us-east-1")
-        url, dlq = create_fifo_queues(sqs, max_receives=3)
+        url, dlq = create_fifo_queues(sqs, max_receives=BACKSTOP_RECEIVES)  # the template's
         for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
                             "AWS_SECRET_ACCESS_KEY": "testing", "STORE": "dynamodb",
                             "TABLE_NAME": TABLE, "AGGREGATE_SHARDS": "2", "STAGE": "prod",
                             "QUEUE": "sqs", "QUEUE_URL": url, "DEAD_LETTER_QUEUE_URL": dlq,
-                            "QUEUE_MAX_RECEIVES": "3", "QUEUE_PARTIAL_BATCH": "on",
+                            "QUEUE_MAX_RECEIVES": "5", "QUEUE_PARTIAL_BATCH": "on",
                             "CURSOR_SECRET": "sqs-cursor-secret-" + "x" * 32}.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("DEMO_API_KEY", raising=False)

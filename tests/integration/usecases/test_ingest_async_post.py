@@ -96,3 +96,6 @@ def test_the_consumer_counts_rules_that_failed_to_evaluate_in_its_stage(
     (metrics,) = [r for r in records if "RuleEvaluationErrors" in r]
     assert (metrics["stage"], metrics["source"], metrics["RuleEvaluationErrors"]) == (
         "qa", "ingest_queue", 1)
+    # a CloudWatch unit, spelt as CloudWatch spells it (units are case-sensitive)
+    assert metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [
+        {"Name": "RuleEvaluationErrors", "Unit": "Count"}]

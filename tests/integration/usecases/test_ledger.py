@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from chalicelib.adapters.sqlite.sqlite_store import SqliteStore
 from chalicelib.domain.aggregates import BANK_KEY
+from chalicelib.domain.model import Transaction
 from chalicelib.domain.rules import RuleConfig
 from chalicelib.errors import ServiceUnavailableError
 from chalicelib.ports.store import CommitConflict, UnitOfWork, WritePlan
@@ -152,3 +153,36 @@ def test_a_write_that_keeps_losing_the_race_is_a_503_to_retry_in_a_second(
     assert refused.value.headers == {"Retry-After": "1"}
     assert len(pauses) == MAX_ATTEMPTS  # it tried that often, pausing after each loss
     assert store.get_transaction("acme", "x") is None
+
+
+class MaximaKeepMoving(SqliteStore):
+    """The first commit writes the whole plan, then reports a conflict listing what it wrote: a
+    chunked store's (DynamoDB's) commit whose last step, the maxima, kept losing the race."""
+
+    conflicts = 1
+
+    @contextmanager
+    def unit_of_work(self, bank: str) -> Iterator[UnitOfWork]:
+        written: list[Transaction] = []
+        with super().unit_of_work(bank) as uow:
+            commit = uow.commit
+
+            def commit_and_note(plan: WritePlan) -> None:
+                commit(plan)
+                written.extend(plan.transactions)
+
+            uow.commit = commit_and_note  # type: ignore[method-assign]
+            yield uow
+        if written and self.conflicts:  # raised once the writes are committed
+            self.conflicts -= 1
+            raise CommitConflict("maxima kept moving; read again", written)
+
+
+def test_what_a_conflicting_commit_says_it_wrote_is_created_not_read_back_as_duplicate(
+        tmp_path: Path) -> None:
+    store = MaximaKeepMoving(str(tmp_path / "ledger.db"))
+    results = ingest(store, "acme", [raw_tx("x", amount="10.00"), raw_tx("y", amount="20.00")],
+                     NOW, RuleConfig(), Backoff(0.001, 0.001, sleep=lambda _: None))
+    assert [(r.id, r.status) for r in results] == [("x", CREATED), ("y", CREATED)]
+    assert [r.transaction for r in results] == [store.get_transaction("acme", i) for i in "xy"]
+    assert store.conflicts == 0  # the conflict happened, and the retry wrote nothing more

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.adapters.dynamo.dynamo_insert import inserted_item
 from chalicelib.adapters.dynamo.dynamo_store import DynamoStore
 from chalicelib.adapters.sqlite.sqlite_queue import SqliteQueue
 from chalicelib.bootstrap import Runtime, bootstrap
@@ -34,7 +35,8 @@ from tests.support.dynamodb_local import dynamodb_local_store
 
 pytestmark = pytest.mark.emulator
 BANK = "b1"
-WRITES = {"put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"}
+WRITES = {"put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item",
+          "batch_execute_statement"}  # records, alerts and events: PartiQL INSERTs
 
 
 def requests() -> list[tuple[str, list[dict[str, Any]]]]:
@@ -230,8 +232,9 @@ def test_a_flagged_transaction_opens_one_alert_and_one_event_through_crashes_and
 
         def crash_after_the_alert(operation: str, **kwargs: Any) -> dict[str, Any]:
             out = real(operation, **kwargs)
-            if (operation == "put_item" and not crashed
-                    and str(kwargs["Item"]["pk"]["S"]).startswith("AL#")):
+            if (operation == "batch_execute_statement" and not crashed
+                    and any(str(inserted_item(r)["pk"]["S"]).startswith("AL#")
+                            for r in kwargs["Statements"])):
                 crashed.append(operation)
                 raise StoreError("crash after the alert's put")
             return out

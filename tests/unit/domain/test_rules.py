@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from chalicelib.config import load_settings
 from chalicelib.domain.model import Transaction
+from chalicelib.domain.rule_sets import RuleSet, builtin_rule, default_rule_set, evaluate_set
 from chalicelib.domain.rules import (
     LARGE_AMOUNT,
     RAPID_IN_OUT,
@@ -241,3 +242,79 @@ def test_an_account_states_stored_form_may_leave_out_what_it_does_not_hold() -> 
         version=3, first=1768053600, merchants=("m1", "m2"))
     kept = AccountState(version=5, first=7, merchants=("shop",))
     assert AccountState.from_json(kept.to_json(), 5) == kept
+
+
+# --- the second mutation run over rules.py (docs/testing.md, "Mutation testing") -------------
+
+def evidence(*txs: Transaction, rule_set: RuleSet | None = None) -> dict[str, dict[str, object]]:
+    """The last transaction's evidence per flag, the earlier ones remembered first."""
+    rules = rule_set or default_rule_set(CFG)
+    state = AccountState()
+    for item in txs[:-1]:
+        state = remember(state, item, rules)
+    return {d.rule: dict(d.evidence) for d in evaluate_set(txs[-1], state, rules).details}
+
+
+def test_each_rule_answers_with_exactly_the_evidence_that_decided_it() -> None:
+    near = [tx(f"s{i}", amount="9500.00", kind="debit", at=T0 + timedelta(hours=i))
+            for i in range(3)]
+    assert evidence(*near) == {STRUCTURING: {
+        "amount": "9500.00", "currency": "USD", "threshold": "10000", "near_count": 3,
+        "near_total": "28500.00", "window_s": 86400}}
+    burst = [tx(f"v{i}", amount="5.00", at=T0 + timedelta(minutes=i)) for i in range(11)]
+    assert evidence(*burst) == {VELOCITY: {"count": 11, "limit": 10, "window_s": 3600}}
+    assert evidence(tx("r", amount="6000.00")) == {ROUND_AMOUNT: {
+        "amount": "6000.00", "currency": "USD", "min": "5000", "unit": "1000"}}
+    assert evidence(tx("c", amount="3000.00", kind="credit", at=T0),
+                    tx("d", amount="2900.00", kind="debit", at=T0 + timedelta(minutes=20))) == {
+        RAPID_IN_OUT: {"amount": "2900.00", "currency": "USD", "credit_amount": "3000.00",
+                       "seconds_after_credit": 1200, "tolerance": "0.10", "window_s": 3600}}
+
+
+def test_velocity_needs_more_than_its_count_in_the_window_not_the_count_itself() -> None:
+    old = Seen((T0 - timedelta(hours=2)).timestamp(), Decimal("9500.00"), "USD", False)
+    recent = tuple(Seen((T0 - timedelta(minutes=i)).timestamp(), Decimal(5), "USD", True)
+                   for i in range(9, 0, -1))
+    state = AccountState((old, *recent))  # ten remembered, nine of them within the hour
+    assert evaluate(tx("v", amount="5.00", at=T0), state, CFG) == ()  # ten in the window
+
+
+def test_velocity_reads_its_count_for_the_transactions_currency() -> None:
+    rules = RuleSet(1, (builtin_rule(VELOCITY, {"count": Decimal(10), "window_s": Decimal(3600)},
+                                     by_currency={"EUR": {"count": Decimal(2)}}),))
+    eur = [tx(f"e{i}", amount="5.00", currency="EUR", at=T0 + timedelta(minutes=i))
+           for i in range(3)]
+    assert evidence(*eur, rule_set=rules) == {VELOCITY: {"count": 3, "limit": 2,
+                                                         "window_s": 3600}}
+
+
+def test_only_money_thresholds_scale_for_small_units_not_counts_or_windows() -> None:
+    # a set of its own: the default set's parameters are resolved once per process, so a test
+    # reading them after another did would not reach the resolving (nor mutmut's mapping)
+    rules = RuleSet(1, (builtin_rule(VELOCITY, {"count": Decimal(10),
+                                                "window_s": Decimal(3600)}),))
+    burst = [tx(f"y{i}", amount="500", currency="JPY", at=T0 + timedelta(minutes=i))
+             for i in range(11)]
+    assert evidence(*burst, rule_set=rules) == {VELOCITY: {"count": 11, "limit": 10,
+                                                           "window_s": 3600}}
+
+
+def test_a_currencys_parameters_are_resolved_once() -> None:
+    params = builtin_rule(ROUND_AMOUNT, {"min": Decimal(5000), "unit": Decimal(1000)}).params
+    assert params is not None
+    first = params.values("JPY")
+    assert first == {"min": Decimal(500000), "unit": Decimal(100000)}
+    assert params.values("JPY") is first  # not resolved again
+
+
+def test_an_account_state_with_only_rows_is_stored_as_the_plain_list_of_them() -> None:
+    state = remember(AccountState(), tx("a", amount="9500.00"), CFG)
+    assert state.to_json() == {"s": [[T0.replace(hour=14).timestamp(), "9500.00", "USD", True]],
+                               "w": {"USD": state.stats[0][1].to_json()},
+                               "f": int(T0.replace(hour=14).timestamp())}
+    rows_only = AccountState(state.seen, 3)
+    assert rows_only.to_json() == [[T0.replace(hour=14).timestamp(), "9500.00", "USD", True]]
+    for kept in (dataclasses.replace(rows_only, stats=state.stats),
+                 dataclasses.replace(rows_only, first=7),
+                 dataclasses.replace(rows_only, merchants=("shop",))):
+        assert AccountState.from_json(kept.to_json(), 3) == kept

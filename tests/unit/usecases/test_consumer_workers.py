@@ -47,6 +47,9 @@ class FailsFirstReceive(Queue):
     def change_visibility(self, handle: str, timeout_s: int) -> None:
         raise AssertionError("not used")
 
+    def dead_letter(self, message: ReceivedMessage) -> None:
+        raise AssertionError("not used")
+
     def dead_letters(self, max_messages: int) -> list[ReceivedMessage]:
         return []
 
