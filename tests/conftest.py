@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import moto.core.config as moto_config
 import moto.kms.models as moto_kms
 import pytest
 from chalice.test import Client
@@ -39,8 +40,13 @@ JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 def pytest_configure(config: pytest.Config) -> None:
     """Set up once, in the process that starts the others (xdist workers, servers, child
     processes inherit the environment): temporary directories on a RAM disk, and the JVM
-    options of DynamoDB Local. In every test process: moto's KMS keys made cheaply."""
+    options of DynamoDB Local. In every test process: moto made cheaper (below)."""
     one_private_key_per_moto_kms_key_spec()
+    # moto replaces boto3's default session at every mock_aws() start, so each client the code
+    # makes itself (boto3.client, as in Lambda) came from a new session that parsed botocore's
+    # endpoints and models again (~50 ms a client): keep one, as a Lambda container does.
+    # moto's hooks are in every session made after moto is imported (conftest imports it).
+    moto_config.default_user_config.setdefault("core", {})["reset_boto3_session"] = False
     if hasattr(config, "workerinput"):
         return
     # DynamoDB Local's JVM, as the tests use it (hundreds of short tables, minutes of life):
