@@ -172,6 +172,8 @@ def test_names_read_are_listed_for_the_evidence() -> None:
     ("(amount > 1 and\n amount > > 1)", "syntax error: invalid syntax", 27),
     ("amount\x00 > 1", "syntax error: source code string cannot contain null bytes", 1),
     (" amount\x00 > 1", "syntax error: source code string cannot contain null bytes", 2),
+    # an error the parser gives no line for is placed on the first, not past it
+    ("(amount >\n 1\x00)", "syntax error: source code string cannot contain null bytes", 1),
     ("", "empty expression", 1),
     ("   ", "empty expression", 1),
 ])
