@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import decimal
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -107,13 +108,13 @@ class _Compiler:
         self.constants: list[Any] = []
         self.nodes = 0
         # column offsets are UTF-8 byte offsets per line: map them back to characters
-        self.lines = source.split("\n")
+        self.starts = _line_starts(source)
 
     def position(self, node: ast.expr | ast.keyword) -> int:
         line, col = node.lineno, node.col_offset
-        before = sum(len(text) + 1 for text in self.lines[:line - 1])
-        chars = len(self.lines[line - 1].encode("utf-8")[:col].decode("utf-8", "ignore"))
-        return before + chars + 1
+        start = self.starts[line - 1]
+        chars = len(self.source[start:].encode("utf-8")[:col].decode("utf-8", "ignore"))
+        return start + chars + 1
 
     def fail(self, node: ast.expr | ast.keyword, message: str) -> ExpressionError:
         return ExpressionError(message, self.position(node))
@@ -301,6 +302,14 @@ def compile_expression(source: str, variables: Mapping[str, str]) -> Expression:
 
 def _char_position(source: str, exc: SyntaxError) -> int:
     """A SyntaxError's (line, 1-based character offset) as one 1-based character position."""
-    lines = source.split("\n")
-    line = max(1, min(exc.lineno or 1, len(lines)))
-    return sum(len(text) + 1 for text in lines[:line - 1]) + (exc.offset or 1)
+    if exc.offset == 0:  # the parser's mark for "at the end of the input" (`amount > 1 +`)
+        return len(source) + 1
+    starts = _line_starts(source)
+    line = max(1, min(exc.lineno or 1, len(starts)))
+    return starts[line - 1] + (exc.offset or 1)
+
+
+def _line_starts(source: str) -> list[int]:
+    """Where each line starts (0-based), its breaks counted as the parser counts them: a bare
+    carriage return ends a line too (it is a line break to Python, not to `split("\\n")`)."""
+    return [0, *(m.end() for m in re.finditer(r"\r\n?|\n", source))]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib.domain.rule_expressions import (
     BOOL,
@@ -170,6 +173,13 @@ def test_names_read_are_listed_for_the_evidence() -> None:
     ("  (amount > 1", "syntax error: '(' was never closed", 3),
     ("amount > > 1", "syntax error: invalid syntax", 10),
     ("(amount > 1 and\n amount > > 1)", "syntax error: invalid syntax", 27),
+    ('merchant == "\u00e9" and amount > > 1', "syntax error: invalid syntax", 30),
+    ("amount > 1 +", "syntax error: invalid syntax", 13),  # at the end: after the last character
+    ("  amount and  ", "syntax error: invalid syntax", 13),
+    # a bare carriage return ends a line for Python's parser, so for the positions too
+    ("(amount >\r amont)", "unknown name 'amont'", 12),
+    ("(amount > 1\r\n and amount > > 1)", "syntax error: invalid syntax", 28),
+    ("0\r0\x1f\n0", "syntax error: invalid non-printable character U+001F", 4),
     ("amount\x00 > 1", "syntax error: source code string cannot contain null bytes", 1),
     (" amount\x00 > 1", "syntax error: source code string cannot contain null bytes", 2),
     # an error the parser gives no line for is placed on the first, not past it
@@ -270,3 +280,69 @@ def test_a_compiled_rule_runs_without_builtins() -> None:
     # keeps it so should the generator ever let a name through
     expr = compile_expression("amount > 1", VARS)
     assert expr.run.__globals__["__builtins__"] == {}  # type: ignore[attr-defined]
+
+
+# Any text a bank can send: refused with an ExpressionError at PUT, or a rule that answers a
+# bool or EvaluationFailed for every transaction: never another exception (a 500, a failed
+# ingest). Built from the language's own pieces: well-typed rules (so evaluation is reached:
+# overflow, division by zero, huge and tiny literals), then the same pieces joined at random.
+_FORMS: dict[str, list[str]] = {  # each kind's forms; {number} etc. are filled recursively
+    NUMBER: ["amount", "hour", "count", "0", "1", "2.50", "-3", "1e999999", "1e-999999",
+             "1_000", "{number} + {number}", "{number} - {number}", "{number} * {number}",
+             "{number} / {number}", "{number} % {number}", "-({number})", "abs({number})",
+             "min({number}, {number})", "max({number}, {number})", "len({text})",
+             "({number} if {bool} else {number})"],
+    TEXT: ["merchant", "currency", '"USD"', '""', "lower({text})", "upper({text})",
+           "({text} if {bool} else {text})"],
+    BOOL: ["True", "False", "is_credit", "{number} < {number}", "{number} <= {number}",
+           "{number} == {number} != {number}", "{number} >= {number} > {number}",
+           "{text} == {text}", "{text} in {text}", "{text} not in {text}",
+           "{number} in [-1, 0, 2.50, 1e999999]", '{text} not in ["USD", ""]',
+           "{number} in [-{number}, +1]", "{bool} in [not {bool}]",  # refused: not literals
+           "{bool} and {bool}", "{bool} or {bool}", "not {bool}",
+           "startswith({text}, {text})", "endswith({text}, {text})"],
+}
+
+
+def _typed_rule(rng: random.Random, kind: str = BOOL, depth: int = 4) -> str:
+    """A random well-typed rule (so evaluation is reached: overflow, division by zero...)."""
+    forms = _FORMS[kind] if depth else [f for f in _FORMS[kind] if "{" not in f]
+    form = rng.choice(forms)
+    return form.format_map(_Filler(rng, depth - 1)) if "{" in form else form
+
+
+class _Filler(dict[str, str]):
+    def __init__(self, rng: random.Random, depth: int) -> None:
+        super().__init__()
+        self.rng, self.depth = rng, depth
+
+    def __missing__(self, kind: str) -> str:
+        return _typed_rule(self.rng, kind, self.depth)
+
+
+_PIECES = st.lists(st.sampled_from([
+    *VARS, "foo", "0", "2.50", "1e999999", "0x10", "1j", '"USD"', "True", "None", "...",
+    "+", "-", "*", "/", "%", "**", "<", "==", "in", "not", "and", "or", "if", "else", "&",
+    "(", ")", "[", "]", ",", ".", ":=", "lambda:", "abs(", "min(", "len(", "x=", "\n"]),
+    max_size=12).map(" ".join)
+_ENVS = st.fixed_dictionaries({
+    name: (st.booleans() if kind == BOOL else st.text(max_size=5) if kind == TEXT
+           else st.decimals(allow_nan=False, allow_infinity=False, places=2,
+                            min_value=-10**6, max_value=10**6))
+    for name, kind in VARS.items()})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.text(max_size=30), _PIECES,
+                 st.randoms(use_true_random=False).map(_typed_rule)), _ENVS)
+def test_any_expression_is_refused_or_answers_never_raises_otherwise(
+        source: str, env: dict[str, object]) -> None:
+    try:
+        expr = compile_expression(source, VARS)
+    except ExpressionError as exc:
+        assert exc.message and 1 <= exc.position <= len(source) + 1  # + 1: at the end
+        return
+    try:
+        assert isinstance(expr.evaluate(env), bool)
+    except EvaluationFailed as exc:
+        assert str(exc) in ("division by zero", "number too large", "invalid arithmetic")
