@@ -332,7 +332,7 @@ _ENVS = st.fixed_dictionaries({
     for name, kind in VARS.items()})
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)  # the same cases every run
 @given(st.one_of(st.text(max_size=30), _PIECES,
                  st.randoms(use_true_random=False).map(_typed_rule)), _ENVS)
 def test_any_expression_is_refused_or_answers_never_raises_otherwise(
