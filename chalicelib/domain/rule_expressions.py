@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import decimal
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -107,16 +108,15 @@ class _Compiler:
         self.constants: list[Any] = []
         self.nodes = 0
         # column offsets are UTF-8 byte offsets per line: map them back to characters
-        self.lines = source.split("\n")
+        self.starts = _line_starts(source)
 
-    def position(self, node: ast.AST) -> int:
-        line = getattr(node, "lineno", 1)
-        col = getattr(node, "col_offset", 0)
-        before = sum(len(text) + 1 for text in self.lines[:line - 1])
-        chars = len(self.lines[line - 1].encode("utf-8")[:col].decode("utf-8", "ignore"))
-        return before + chars + 1
+    def position(self, node: ast.expr | ast.keyword) -> int:
+        line, col = node.lineno, node.col_offset
+        start = self.starts[line - 1]
+        chars = len(self.source[start:].encode("utf-8")[:col].decode("utf-8", "ignore"))
+        return start + chars + 1
 
-    def fail(self, node: ast.AST, message: str) -> ExpressionError:
+    def fail(self, node: ast.expr | ast.keyword, message: str) -> ExpressionError:
         return ExpressionError(message, self.position(node))
 
     def constant(self, value: Any) -> str:
@@ -151,10 +151,11 @@ class _Compiler:
                 number = Decimal(text)
             except decimal.InvalidOperation:
                 raise self.fail(node, f"write the number {text} in decimal digits") from None
-            if not number.is_finite():
-                raise self.fail(node, "a number must be finite")
+            # finite: a Python number literal never spells inf or nan (1e999 is a finite Decimal)
             return NUMBER, self.constant(number)
-        raise self.fail(node, f"{_what(node)} is not allowed in a rule")
+        # None, ..., b"", 1j: named as written, not as the parser's class (Constant)
+        raise self.fail(node, f"the literal {ast.get_source_segment(self.source, node)} "
+                        "is not allowed in a rule")
 
     def _Name(self, node: ast.Name) -> tuple[str, str]:
         kind = self.variables.get(node.id)
@@ -226,10 +227,11 @@ class _Compiler:
             members: list[Any] = []
             for element in right_node.elts:
                 kind, _ = self.compile(element)
-                if kind != left_kind or not isinstance(element, ast.Constant | ast.UnaryOp):
+                value = _literal(element, self.source) if kind == left_kind else None
+                if value is None:
                     raise self.fail(element, f"a list to test a {left_kind} against holds "
                                     f"{left_kind} literals only")
-                members.append(_literal(element, self.source))
+                members.append(value)
             return self.constant(frozenset(members))
         right = self.expect(right_node, TEXT)
         if left_kind != TEXT:
@@ -238,23 +240,32 @@ class _Compiler:
 
 
 def _literal(node: ast.expr, source: str) -> Any:
-    """The value of a checked literal (a number, a negated number, a text, a bool)."""
-    if isinstance(node, ast.UnaryOp):
+    """The value of a type-checked literal (a text, a bool, a number, a signed number), or None
+    when the node is not one (a name, `not True`, `-amount`: a list holds values, not rules)."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         inner = _literal(node.operand, source)
-        return -inner if isinstance(node.op, ast.USub) else inner
-    assert isinstance(node, ast.Constant)
-    if isinstance(node.value, int | float) and not isinstance(node.value, bool):
-        return Decimal(ast.get_source_segment(source, node) or "")
-    return node.value
+        if not isinstance(inner, Decimal):
+            return None
+        # negated as `_neg` negates, so `x in [-n]` decides as `x == -n` does
+        return ARITHMETIC.minus(inner) if isinstance(node.op, ast.USub) else inner
+    if not isinstance(node, ast.Constant):
+        return None
+    if isinstance(node.value, bool | str):
+        return node.value
+    return Decimal(ast.get_source_segment(source, node) or "")  # checked: an int or a float
 
 
 def _what(node: ast.AST) -> str:
     names = {"Attribute": "attribute access (.)", "Subscript": "indexing ([])",
              "ListComp": "a comprehension", "GeneratorExp": "a comprehension",
+             "SetComp": "a comprehension", "DictComp": "a comprehension",
+             "List": "a list outside `in [...]`", "Tuple": "a list outside `in [...]`",
+             "Set": "a list outside `in [...]`", "Yield": "yield", "YieldFrom": "yield",
              "Lambda": "a lambda", "NamedExpr": "assignment (:=)", "Await": "await",
              "Starred": "*", "JoinedStr": "an f-string", "Dict": "a dict",
-             "Pow": "the operator **", "FloorDiv": "the operator //", "BitAnd": "&",
-             "BitOr": "|", "BitXor": "^", "LShift": "<<", "RShift": ">>", "MatMult": "@"}
+             "Pow": "the operator **", "FloorDiv": "the operator //",
+             "BitAnd": "the operator &", "BitOr": "the operator |", "BitXor": "the operator ^",
+             "LShift": "the operator <<", "RShift": "the operator >>", "MatMult": "the operator @"}
     kind = type(node).__name__
     return names.get(kind, kind)
 
@@ -291,6 +302,14 @@ def compile_expression(source: str, variables: Mapping[str, str]) -> Expression:
 
 def _char_position(source: str, exc: SyntaxError) -> int:
     """A SyntaxError's (line, 1-based character offset) as one 1-based character position."""
-    lines = source.split("\n")
-    line = max(1, min(exc.lineno or 1, len(lines)))
-    return sum(len(text) + 1 for text in lines[:line - 1]) + (exc.offset or 1)
+    if exc.offset == 0:  # the parser's mark for "at the end of the input" (`amount > 1 +`)
+        return len(source) + 1
+    starts = _line_starts(source)
+    line = max(1, min(exc.lineno or 1, len(starts)))
+    return starts[line - 1] + (exc.offset or 1)
+
+
+def _line_starts(source: str) -> list[int]:
+    """Where each line starts (0-based), its breaks counted as the parser counts them: a bare
+    carriage return ends a line too (it is a line break to Python, not to `split("\\n")`)."""
+    return [0, *(m.end() for m in re.finditer(r"\r\n?|\n", source))]

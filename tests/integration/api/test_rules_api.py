@@ -66,6 +66,11 @@ def test_put_answers_the_new_version_and_every_version_stays_readable(api: Api) 
     ({"name": "r", "when": 'amount > "x"'}, "rules[0].when", ["cannot compare", "character 10"]),
     ({"name": "r", "when": "amount >"}, "rules[0].when", ["syntax error"]),
     ({"name": "r", "when": "merchant.__class__ == 1"}, "rules[0].when", ["attribute access"]),
+    # each of these two was a 500 (docs/mutation/rule-expressions.md, "Bugs fixed")
+    ({"name": "r", "when": "amount in [-count_1h]"}, "rules[0].when",
+     ["number literals only", "character 12"]),
+    ({"name": "r", "when": "(amount >\r amont)"}, "rules[0].when",
+     ["unknown name 'amont'", "character 12"]),
     ({"name": "r", "builtin": "nope"}, "rules[0].builtin", ["unknown built-in"]),
     ({"name": "r", "builtin": "velocity", "params": {"count": "1.5"}},
      "rules[0].params.count", ["whole number"]),
