@@ -296,10 +296,13 @@ def test_the_default_set_is_built_once_per_config_from_its_thresholds(
 
 # --- what the state keeps -------------------------------------------------------------------
 
-KEEPER = rule_set({"name": "s", "builtin": "structuring",
-                   "params": {"amount": 10000, "margin": "0.10"}},
-                  {"name": "r", "builtin": "rapid_in_out",
-                   "params": {"tolerance": "0.25", "min_amount": 1000}})
+def keeper() -> RuleSet:
+    """A set keeping older amounts for structuring and rapid_in_out, built afresh: a set's
+    bounds are resolved once, so a shared one would answer from what an earlier test left."""
+    return rule_set({"name": "s", "builtin": "structuring",
+                     "params": {"amount": 10000, "margin": "0.10"}},
+                    {"name": "r", "builtin": "rapid_in_out",
+                     "params": {"tolerance": "0.25", "min_amount": 1000}})
 
 
 @pytest.mark.parametrize(("amount", "currency", "credit", "kept"), [
@@ -311,14 +314,14 @@ KEEPER = rule_set({"name": "s", "builtin": "structuring",
     ("800", "USD", True, True), ("799.99", "USD", True, False), ("800", "USD", False, False),
     ("80000", "JPY", True, True), ("1000", "JPY", True, False),
 ])
-def test_an_older_transaction_is_kept_only_if_a_rule_can_still_match_it(
+def test_an_older_amount_is_kept_only_while_a_rule_can_still_match_it(
         amount: str, currency: str, credit: bool, kept: bool) -> None:
     seen = Seen(NOW, Decimal(amount), currency, credit)
-    assert KEEPER.retention.worth_keeping(seen) is kept
+    assert keeper().retention.worth_keeping(seen) is kept
 
 
 def test_a_currencys_retention_bounds_are_resolved_once() -> None:
-    keep = RuleSet(1, KEEPER.rules).retention
+    keep = keeper().retention
     assert keep._bounds_for("JPY") is keep._bounds_for("JPY")
 
 
