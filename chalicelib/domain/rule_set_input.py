@@ -36,21 +36,22 @@ def _number(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def _param(kind: str, value: Any) -> tuple[Decimal | None, str]:
+def _param(kind: str, value: Any) -> Decimal | str:
+    """The parameter's number, or what is wrong with it."""
     number = _number(value)
     if number is None:
-        return None, "must be a number (a JSON number or a decimal string)"
+        return "must be a number (a JSON number or a decimal string)"
     if kind in (COUNT, SECONDS) and number != number.to_integral_value():
-        return None, "must be a whole number"
+        return "must be a whole number"
     low, high = _LIMITS.get(kind, (Decimal(0), None))
     if kind in (COUNT, SECONDS):  # whole numbers: the least allowed is allowed
         if number < low:
-            return None, f"must be at least {low}"
+            return f"must be at least {low}"
     elif number <= low:  # money, fractions and numbers: only above it
-        return None, f"must be greater than {low}"
+        return f"must be greater than {low}"
     if high is not None and (number >= high if kind == FRACTION else number > high):
-        return None, f"must be {'less than' if kind == FRACTION else 'at most'} {high}"
-    return number, ""
+        return f"must be {'less than' if kind == FRACTION else 'at most'} {high}"
+    return number
 
 
 def _builtin_from(i: int, body: dict[str, Any], cfg: RuleConfig,
@@ -96,10 +97,11 @@ def _checked(at: str, name: str, kinds: Mapping[str, str], key: str, value: Any,
         errors.append(FieldError(at, f"rule {name!r}: unknown parameter; use "
                                  + ", ".join(sorted([*kinds, "by_currency"]))))
         return None
-    number, problem = _param(kinds[key], value)
-    if number is None:
-        errors.append(FieldError(at, f"rule {name!r}: {problem}"))
-    return number
+    number_or_problem = _param(kinds[key], value)
+    if isinstance(number_or_problem, str):
+        errors.append(FieldError(at, f"rule {name!r}: {number_or_problem}"))
+        return None
+    return number_or_problem
 
 
 def parse_rule_set(body: Any, cfg: RuleConfig) -> tuple[Rule, ...]:
