@@ -18,9 +18,10 @@ from chalicelib.domain.rule_sets import (
     RuleSet,
     builtin_rule,
 )
-from chalicelib.domain.rules import BUILTINS, COUNT, FRACTION, MONEY, SECONDS, RuleConfig
+from chalicelib.domain.rules import BUILTINS, COUNT, FRACTION, SECONDS, RuleConfig
 from chalicelib.errors import FieldError, ValidationError
 
+MAX_CURRENCIES = 50  # per-currency overrides of one rule
 _LIMITS = {COUNT: (Decimal(1), Decimal(10000)), SECONDS: (Decimal(1), Decimal(DAY_S)),
            FRACTION: (Decimal(0), Decimal(1))}
 
@@ -29,24 +30,28 @@ def _number(value: Any) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         return None
     try:
-        number = Decimal(value) if not isinstance(value, Decimal) else value
+        number = Decimal(value)
     except InvalidOperation:
         return None
     return number if number.is_finite() else None
 
 
-def _param(kind: str, value: Any) -> tuple[Decimal | None, str]:
+def _param(kind: str, value: Any) -> Decimal | str:
+    """The parameter's number, or what is wrong with it."""
     number = _number(value)
     if number is None:
-        return None, "must be a number (a JSON number or a decimal string)"
+        return "must be a number (a JSON number or a decimal string)"
     if kind in (COUNT, SECONDS) and number != number.to_integral_value():
-        return None, "must be a whole number"
+        return "must be a whole number"
     low, high = _LIMITS.get(kind, (Decimal(0), None))
-    if number <= low if kind in (FRACTION, MONEY, "number") else number < low:
-        return None, f"must be greater than {low}" if kind != COUNT else "must be at least 1"
+    if kind in (COUNT, SECONDS):  # whole numbers: the least allowed is allowed
+        if number < low:
+            return f"must be at least {low}"
+    elif number <= low:  # money, fractions and numbers: only above it
+        return f"must be greater than {low}"
     if high is not None and (number >= high if kind == FRACTION else number > high):
-        return None, f"must be {'less than' if kind == FRACTION else 'at most'} {high}"
-    return number, ""
+        return f"must be {'less than' if kind == FRACTION else 'at most'} {high}"
+    return number
 
 
 def _builtin_from(i: int, body: dict[str, Any], cfg: RuleConfig,
@@ -64,7 +69,11 @@ def _builtin_from(i: int, body: dict[str, Any], cfg: RuleConfig,
     base = dict(spec.defaults(cfg))
     by_currency: dict[str, dict[str, Decimal]] = {}
     for key, value in raw.items():
-        if key == "by_currency" and isinstance(value, dict) and len(value) <= 50:
+        if key == "by_currency":
+            if not isinstance(value, dict) or len(value) > MAX_CURRENCIES:
+                errors.append(FieldError(f"{at}.params.by_currency", f"rule {name!r}: must be "
+                                         f"an object of at most {MAX_CURRENCIES} currencies"))
+                continue
             for code, overrides in value.items():
                 if not CURRENCY.fullmatch(str(code)) or not isinstance(overrides, dict):
                     errors.append(FieldError(f"{at}.params.by_currency", f"rule {name!r}: "
@@ -88,10 +97,11 @@ def _checked(at: str, name: str, kinds: Mapping[str, str], key: str, value: Any,
         errors.append(FieldError(at, f"rule {name!r}: unknown parameter; use "
                                  + ", ".join(sorted([*kinds, "by_currency"]))))
         return None
-    number, problem = _param(kinds[key], value)
-    if number is None:
-        errors.append(FieldError(at, f"rule {name!r}: {problem}"))
-    return number
+    number_or_problem = _param(kinds[key], value)
+    if isinstance(number_or_problem, str):
+        errors.append(FieldError(at, f"rule {name!r}: {number_or_problem}"))
+        return None
+    return number_or_problem
 
 
 def parse_rule_set(body: Any, cfg: RuleConfig) -> tuple[Rule, ...]:

@@ -242,7 +242,7 @@ class _Variables(dict[str, Any]):
         if name == "days_known":
             return Decimal(0 if state.first is None else max(0, int(now - state.first) // DAY_S))
         if name == "merchant_known":
-            return bool(tx.merchant) and merchant_tag(tx.merchant or "") in state.merchants
+            return merchant_tag(tx.merchant) in state.merchants if tx.merchant else False
         raise KeyError(name)
 
 

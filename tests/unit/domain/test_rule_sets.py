@@ -13,16 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.domain.account_stats import Welford
+from chalicelib.domain import rule_sets
+from chalicelib.domain.account_stats import Welford, merchant_tag
 from chalicelib.domain.model import FlagDetail, Transaction
 from chalicelib.domain.rule_set_input import parse_rule_set
 from chalicelib.domain.rule_sets import (
+    DAY_S,
+    VARIABLES,
+    Rule,
     RuleSet,
+    _Variables,
+    as_rule_set,
     default_rule_set,
     evaluate_set,
     remember,
 )
-from chalicelib.domain.rules import AccountState, RuleConfig, evaluate
+from chalicelib.domain.rules import AccountState, Params, RuleConfig, Seen, evaluate
 from chalicelib.errors import ValidationError
 from tests.support.factories import tx
 
@@ -188,3 +194,166 @@ def test_with_flags_keeps_every_other_field_of_the_transaction() -> None:
     assert (flagged.epoch, flagged.timestamp_text) == (tx.timestamp.timestamp(),
                                                        "2026-01-10T14:30:00Z")
     assert tx.with_flags((), ()) is tx
+
+
+# --- what an expression reads -------------------------------------------------------------
+
+NOW = T0.timestamp()
+BOOLS = ("is_credit", "merchant_known")
+
+
+def read_by_expressions(t: Transaction, state: AccountState) -> dict[str, object]:
+    """Each variable's value as a flag's evidence records it: one rule per variable, true
+    whatever the value."""
+    rules: list[dict[str, object]] = [
+        {"name": f"v_{n}", "when": f"{n} or not {n}" if n in BOOLS else f"{n} == {n}"}
+        for n in VARIABLES]
+    outcome = evaluate_set(t, state, rule_set(*rules))
+    assert not outcome.errors
+    return {d.rule[2:]: dict(d.evidence)[d.rule[2:]] for d in outcome.details}
+
+
+def welford(*amounts: str) -> Welford:
+    stats = Welford()
+    for amount in amounts:
+        stats = stats.add(Decimal(amount))
+    return stats
+
+
+def test_every_variable_reads_its_value_from_the_transaction_and_the_accounts_past() -> None:
+    t = Transaction("x", "A9", Decimal("18.00"), "EUR", "debit", T0, "rent", "Shop", "Bob",
+                    "card")
+    state = AccountState(
+        # the 24 hours end exactly a day back, the hour exactly an hour back (both included)
+        (Seen(NOW - 90000, Decimal("7.00"), "EUR", True),
+         Seen(NOW - DAY_S, Decimal("100.00"), "EUR", True),
+         Seen(NOW - 7200, Decimal("40.00"), "USD", False),
+         Seen(NOW - 3600, Decimal("10.00"), "EUR", False)),
+        stats=(("EUR", welford("10", "12", "14")), ("USD", welford("40"))),
+        first=int(NOW - 2.5 * DAY_S), merchants=(merchant_tag("Shop"),))
+    assert read_by_expressions(t, state) == {
+        "amount": "18.00", "currency": "EUR", "type": "debit", "is_credit": False,
+        "account": "A9", "merchant": "Shop", "counterparty": "Bob", "channel": "card",
+        "description": "rent", "hour": "14", "weekday": "5",  # a Saturday
+        "count_1h": "1", "count_24h": "3", "sum_24h": "110.00",  # EUR only
+        "history": "3", "mean": "12", "stddev": "2", "zscore": "3.00",  # of the EUR amounts
+        "days_known": "2", "merchant_known": True}
+
+
+def test_a_new_account_reads_empty_text_and_zeros() -> None:
+    assert read_by_expressions(tx(amount="5.00"), AccountState()) == {
+        "amount": "5.00", "currency": "USD", "type": "credit", "is_credit": True,
+        "account": "A123", "merchant": "", "counterparty": "", "channel": "", "description": "",
+        "hour": "14", "weekday": "5", "count_1h": "0", "count_24h": "0", "sum_24h": "0",
+        "history": "0", "mean": "0", "stddev": "0", "zscore": "0", "days_known": "0",
+        "merchant_known": False}
+
+
+@pytest.mark.parametrize(("first", "days"), [
+    (NOW - DAY_S + 1, "0"), (NOW - DAY_S, "1"), (NOW - 3 * DAY_S - 1, "3"),
+    (NOW + 60, "0"),  # its first transaction arrived before this older one
+])
+def test_days_known_counts_whole_days_since_the_first_transaction(first: float,
+                                                                  days: str) -> None:
+    assert read_by_expressions(tx(), AccountState(first=int(first)))["days_known"] == days
+
+
+def test_only_the_listed_variables_are_computed() -> None:
+    variables = _Variables(tx(), AccountState())
+    assert all(variables[n] is not None for n in VARIABLES)
+    with pytest.raises(KeyError, match="nope"):
+        variables["nope"]
+
+
+def test_a_rule_is_a_builtin_only_with_both_its_builtin_and_its_params() -> None:
+    half = RuleSet(1, (Rule("named", builtin="large_amount"),
+                       Rule("valued", params=Params({"amount": Decimal(1)}))))
+    assert evaluate_set(tx(), AccountState(), half).flags == ()
+    assert [r.to_json() for r in half.rules] == [{"name": "named"}, {"name": "valued"}]
+
+
+# --- the default set ------------------------------------------------------------------------
+
+def test_the_default_set_is_built_once_per_config_from_its_thresholds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rule_sets, "_DEFAULTS", {})  # built here, not by an earlier test
+    cfg = RuleConfig(large_amount=Decimal(500), velocity_count=4)
+    built = default_rule_set(cfg)
+    assert built.version == 0
+    assert [r.to_json() for r in built.rules] == [
+        {"name": "large_amount", "builtin": "large_amount", "params": {"amount": "500"}},
+        {"name": "structuring", "builtin": "structuring",
+         "params": {"amount": "500", "margin": "0.10", "count": "3"}},
+        {"name": "velocity", "builtin": "velocity", "params": {"count": "4", "window_s": "3600"}},
+        {"name": "round_amount", "builtin": "round_amount",
+         "params": {"min": "5000", "unit": "1000"}},
+        {"name": "rapid_in_out", "builtin": "rapid_in_out",
+         "params": {"window_s": "3600", "tolerance": "0.10", "min_amount": "1000"}}]
+    assert evaluate_set(tx(amount="500.00", currency="JPY"), AccountState(), built).flags == ()
+    assert default_rule_set(cfg) is built and as_rule_set(cfg) is built
+    assert default_rule_set(CFG) is not built
+
+
+# --- what the state keeps -------------------------------------------------------------------
+
+def keeper() -> RuleSet:
+    """A set keeping older amounts for structuring and rapid_in_out, built afresh: a set's
+    bounds are resolved once, so a shared one would answer from what an earlier test left."""
+    return rule_set({"name": "s", "builtin": "structuring",
+                     "params": {"amount": 10000, "margin": "0.10"}},
+                    {"name": "r", "builtin": "rapid_in_out",
+                     "params": {"tolerance": "0.25", "min_amount": 1000}})
+
+
+@pytest.mark.parametrize(("amount", "currency", "credit", "kept"), [
+    # structuring: amounts within 10 % below its 10,000, scaled per currency (JPY x100)
+    ("9000", "USD", False, True), ("8999.99", "USD", False, False),
+    ("9999.99", "USD", False, True), ("10000", "USD", False, False),
+    ("950000", "JPY", False, True), ("9500", "JPY", False, False),
+    # rapid_in_out: a credit a debit of 1,000 can match, within 25 % of it: from 800 up
+    ("800", "USD", True, True), ("799.99", "USD", True, False), ("800", "USD", False, False),
+    ("80000", "JPY", True, True), ("1000", "JPY", True, False),
+])
+def test_an_older_amount_is_kept_only_while_a_rule_can_still_match_it(
+        amount: str, currency: str, credit: bool, kept: bool) -> None:
+    seen = Seen(NOW, Decimal(amount), currency, credit)
+    assert keeper().retention.worth_keeping(seen) is kept
+
+
+def test_a_currencys_retention_bounds_are_resolved_once() -> None:
+    keep = keeper().retention
+    assert keep._bounds_for("JPY") is keep._bounds_for("JPY")
+
+
+def test_the_first_time_is_the_earliest_transaction_whatever_the_order() -> None:
+    state = remember(AccountState(), tx("b", at=T0 + timedelta(hours=1)), CFG)
+    assert state.first == int(NOW + 3600)
+    state = remember(state, tx("a", at=T0), CFG)
+    state = remember(state, tx("c", at=T0 + timedelta(hours=2)), CFG)
+    assert state.first == int(NOW)
+
+
+def test_merchant_tags_are_kept_newest_last_only_when_a_rule_reads_them() -> None:
+    reads = rule_set({"name": "new_merchant", "when": "not merchant_known"})
+    plain = rule_set({"name": "big", "builtin": "large_amount"})
+    state = blind = AccountState()
+    names = ["A", "B", "A", *(f"m{i}" for i in range(15))]
+    for i, name in enumerate(names):
+        item = replace(tx(f"t{i}", at=T0 + timedelta(minutes=i)), merchant=name)
+        state, blind = remember(state, item, reads), remember(blind, item, plain)
+    assert blind.merchants == ()
+    assert state.merchants == tuple(merchant_tag(n) for n in ["B", "A", *names[3:]])[-16:]
+    assert merchant_tag("A") in state.merchants  # seen again: newer than B, which is gone
+
+
+def test_statistics_are_kept_per_currency_and_past_four_the_most_used_stay() -> None:
+    state = AccountState()
+    for i, currency in enumerate(["EUR", "USD", "EUR"]):
+        state = remember(state, tx(f"t{i}", currency=currency), CFG)
+    assert [(c, w.n) for c, w in state.stats] == [("EUR", 2), ("USD", 1)]
+    used = AccountState(stats=(("EUR", welford("1", "2", "3")), ("GBP", welford("1")),
+                               ("JPY", welford("1", "2")), ("USD", welford(*"12345"))))
+    state = remember(used, tx(currency="CHF"), CFG)
+    # CHF and GBP are used once each: the tie goes by code, so GBP goes
+    assert [(c, w.n) for c, w in state.stats] == [("CHF", 1), ("EUR", 3), ("JPY", 2),
+                                                  ("USD", 5)]
