@@ -92,10 +92,14 @@ def ids(messages: list[ReceivedMessage]) -> list[str]:
     return [m.message_id for m in messages]
 
 
-def test_a_groups_messages_are_applied_together_in_one_run(store: Store) -> None:
-    outcome = consume_batch(cast(Runtime, store.rt), [msg("a1", 1), msg("a2", 1)])
-    assert store.runs == [["a1", "a2"]] and store.singles == []
-    assert ids(outcome.done) == ["a1", "a2"] and outcome.failed_ids() == []
+@pytest.mark.parametrize("batch", [[msg("a1", 1), msg("a2", 1)],
+                                   [msg("a1", 1), msg("b1", 2), msg("a2", 1), msg("b2", 2)]])
+def test_each_groups_messages_are_applied_together_in_one_run(
+        store: Store, batch: list[ReceivedMessage]) -> None:
+    outcome = consume_batch(cast(Runtime, store.rt), batch)
+    assert sorted(store.runs) == [["a1", "a2"], ["b1", "b2"]][:len(batch) // 2]
+    assert store.singles == []
+    assert ids(outcome.done) == ids(batch) and outcome.failed_ids() == []
 
 
 def test_the_groups_of_a_batch_merge_in_delivery_order_whatever_became_of_each(
