@@ -1,9 +1,10 @@
-"""The sequenced consumer's batch (`consume_batch` on a SequencedLedger, QUEUE_GROUPS > 0):
-each group's messages go together to `consume_run`, one by one under the FIFO rule when the run
-fails; the groups run side by side, and their outcomes merge in delivery order. The store's part
-(`consume_run`, `consume`) is a recording stand-in here: DynamoDB Local's tests
-(tests/integration/usecases/test_sequenced_exactly_once.py, test_consumer_dead_letters.py) run
-it for real; these pin the batch's own decisions, which mutmut could not judge without them."""
+"""`consume_batch`'s own decisions, with the applying parts (`ingest_async.consume_run`,
+`consume`, `consume_many`, `replay_jobs.run`) as recording stand-ins. On a SequencedLedger
+(QUEUE_GROUPS > 0): each group's messages go together to `consume_run`, one by one under the
+FIFO rule when the run fails; the groups run side by side, and their outcomes merge in delivery
+order. Replay jobs are taken out of a batch and their outcome joins the rest's. DynamoDB Local's
+tests (tests/integration/usecases/test_sequenced_exactly_once.py, test_consumer_dead_letters.py)
+run the sequenced consumer for real; these pin what mutmut could not judge without them."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from chalicelib.bootstrap import Runtime
 from chalicelib.observability import MAX_LOGGED_CHARS
 from chalicelib.ports.queue import ReceivedMessage
 from chalicelib.ports.store import SequencedLedger, SequencedSession
-from chalicelib.usecases import ingest_async
+from chalicelib.usecases import ingest_async, replay_jobs
 from chalicelib.usecases.consumer import consume_batch
 
 MAX_RECEIVES = 3
@@ -142,3 +143,41 @@ def test_every_group_of_a_batch_runs_at_once(store: Store,
     monkeypatch.setattr(ingest_async, "consume", waits_for_every_group)
     outcome = consume_batch(cast(Runtime, store.rt), batch)
     assert ids(outcome.done) == ids(batch)
+
+
+def test_a_batchs_replay_jobs_run_apart_and_their_outcome_joins_the_rest(
+        store: Store, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    store.rt.store = None  # not a SequencedLedger: the ledger's transactions apply
+    job_body = '{"bank":"b","id":"%s","job":"replay"}'
+
+    def job(message_id: str, receive_count: int = 1) -> ReceivedMessage:
+        return ReceivedMessage(message_id, f"job-{message_id}", job_body % message_id,
+                               receive_count, f"handle-{message_id}")
+
+    def together(rt: Any, batch: list[ReceivedMessage], now: datetime) -> None:
+        raise ValueError(RUN_ERROR)  # one by one, then
+
+    def run(rt: Any, message: ReceivedMessage) -> None:
+        if message.message_id == "j1":
+            raise RuntimeError("the scan broke")
+
+    monkeypatch.setattr(ingest_async, "consume_many", together)
+    monkeypatch.setattr(replay_jobs, "run", run)
+    given_up: list[tuple[Any, str, str]] = []
+    monkeypatch.setattr(replay_jobs, "give_up", lambda rt, message, why: given_up.append(
+        (rt, message.message_id, why)))
+    store.failing = {"i1": ingest_async.HalfApplied("wrote, then failed")}
+    batch = [job("j1", MAX_RECEIVES), msg("i1", 1), job("j2"), msg("i2", 1), msg("i3", 2)]
+    capsys.readouterr()
+    outcome = consume_batch(cast(Runtime, store.rt), batch)
+    assert (ids(outcome.done), ids(outcome.failed), ids(outcome.skipped), ids(outcome.held),
+            ids(outcome.dead)) == (["i3", "j2"], ["i1", "j1"], ["i2"], ["i1"], ["j1"])
+    assert store.rt.queue.dead == ["j1"]  # recorded failed first, then moved
+    assert given_up == [(store.rt, "j1", "moved to the dead-letter queue after 3 attempts"
+                                         " (RuntimeError: the scan broke)")]
+    (split,) = [line for line in map(json.loads, capsys.readouterr().out.splitlines())
+                if line["event"] == "ingest_batch_split"]
+    # the three ingest messages failed as one commit; the reason cut to 300 characters
+    assert (split["level"], split["messages"], split["error"]) == (
+        "WARNING", 3, RUN_ERROR[:MAX_LOGGED_CHARS] + f"...(+{300 - MAX_LOGGED_CHARS} chars)")
