@@ -121,7 +121,7 @@ mutate: $(STAMP)
 ## consumer's): MUTANTS='chalicelib.usecases.ingest_async.x_consume_run*' [TESTS='tests/...py']
 ## after `make mutate` of the same names; verdicts in mutants/emulated-verdicts.txt
 mutate-emulated: $(STAMP) $(DDB_STAMP)
-	nice -n 10 $(PY) scripts/mutants_emulated.py $(if $(TESTS),--tests $(TESTS)) $(MUTANTS)
+	nice -n 10 $(PY) scripts/mutants_emulated.py $(MUTANTS) $(if $(TESTS),--tests $(TESTS))
 
 ## bench: the project's benchmarks (figures quoted in the README come from here)
 bench: $(STAMP) $(DDB_STAMP)

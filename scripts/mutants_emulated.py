@@ -2,8 +2,8 @@
 moto), e.g. the sequenced consumer's (`consume_run`), which only a SequencedLedger reaches.
 
     make mutate-emulated MUTANTS='chalicelib.usecases.ingest_async.x_consume_run*'
-    nice -n 10 .venv/bin/python scripts/mutants_emulated.py [--tests PATH ...] [--out FILE] \
-        'chalicelib.usecases.ingest_async.x_consume_run*' ...
+    nice -n 10 .venv/bin/python scripts/mutants_emulated.py \
+        'chalicelib.usecases.ingest_async.x_consume_run*' ... [--tests PATH ...] [--out FILE]
 
 It runs in mutmut's copy (`mutants/`, made by `mutmut run`: run that first, by name, so the
 copy holds the current source), in one pytest session, so DynamoDB Local starts once:
@@ -155,10 +155,14 @@ def main() -> int:
                         help="test modules or node ids, relative to the project")
     parser.add_argument("--marker", default="emulator", help="pytest -m expression")
     parser.add_argument("--out", type=Path, default=MUTANTS / "emulated-verdicts.txt")
+    parser.add_argument("--spread", type=int, default=1, metavar="K",
+                        help="judge every K-th mutant first, then the next K-th...: a run cut"
+                             " short is an even sample")
     args = parser.parse_args()
     if not (MUTANTS / "chalicelib").is_dir():
         raise SystemExit("no mutants/: run `mutmut run` (by name) first")
     names = mutant_names(args.patterns)
+    names = [n for start in range(args.spread) for n in names[start::args.spread]]
     if not names:
         raise SystemExit(f"no mutant matches {args.patterns}")
     print(f"{len(names)} mutants", flush=True)
