@@ -59,6 +59,11 @@ def function_of(mutant: str) -> str:
     return mutant.rsplit("__mutmut_", 1)[0]
 
 
+def spread(names: list[str], k: int) -> list[str]:
+    """Every k-th name first, then the next k-th...: a run cut short has judged an even sample."""
+    return [n for start in range(k) for n in names[start::k]]
+
+
 class Judge:
     """A pytest plugin: runs the selected tests once clean (recording what they reach), then
     each mutant in a forked child."""
@@ -162,7 +167,7 @@ def main() -> int:
     if not (MUTANTS / "chalicelib").is_dir():
         raise SystemExit("no mutants/: run `mutmut run` (by name) first")
     names = mutant_names(args.patterns)
-    names = [n for start in range(args.spread) for n in names[start::args.spread]]
+    names = spread(names, args.spread)
     if not names:
         raise SystemExit(f"no mutant matches {args.patterns}")
     print(f"{len(names)} mutants", flush=True)
