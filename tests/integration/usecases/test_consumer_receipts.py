@@ -12,6 +12,7 @@ import pytest
 from chalicelib.bootstrap import Runtime
 from chalicelib.domain import messages
 from chalicelib.domain.validation import validate_transaction
+from chalicelib.ports.store import RuleSetRecord
 from chalicelib.usecases import ingest_async
 from chalicelib.usecases.consumer import drain, poll_once
 from chalicelib.usecases.rules_admin import put_rules
@@ -112,3 +113,21 @@ def test_a_message_hashed_under_another_queue_groups_is_refused_unapplied(
                  if line.get("event") == "ingest_message_failed"]
     assert failed["error"].startswith("QueueGroupsChanged: ")
     assert rt.store.get_transaction(BANK, "moved") is None
+
+
+@pytest.mark.parametrize("store", CONSUMER_STORES, indirect=True)
+def test_the_consumer_reads_a_banks_rule_set_once_a_cache_period_not_every_batch(
+        env: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    _, parts = env
+    reads: list[str] = []
+    real = parts.store.get_rule_set
+
+    def counted(bank: str, version: int | None = None) -> RuleSetRecord | None:
+        reads.append(bank)
+        return real(bank, version)
+
+    monkeypatch.setattr(parts.store, "get_rule_set", counted)
+    for n in range(2):  # two batches, each its own delivery
+        ingest_async.submit(parts, BANK, json.dumps(raw_tx(f"c{n}")).encode(), NOW, f"c{n}")
+        drain(parts)
+    assert reads == [BANK]  # the runtime's cache answers the second (a PUT here clears it)
