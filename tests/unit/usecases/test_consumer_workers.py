@@ -92,6 +92,7 @@ def test_the_workers_are_daemon_threads_named_by_number(rt: Runtime) -> None:
         worker.join(10)
     assert [(w.name, w.daemon) for w in workers] == [("ingest-consumer-0", True),
                                                      ("ingest-consumer-1", True)]
+    assert not any(w.is_alive() for w in workers)  # the stop ends them
 
 
 def test_without_a_count_the_settings_say_how_many_workers_start(rt: Runtime) -> None:
