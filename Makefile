@@ -14,7 +14,7 @@ DDB_LOCAL := tools/dynamodb-local
 DDB_STAMP := $(DDB_LOCAL)/node_modules/.installed
 
 .PHONY: install demo dashboard tour diagram check test fast lint typecheck unit bench package vendor \
-	scan serve worker redrive probe mutate clean
+	scan serve worker redrive probe mutate mutate-emulated clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -116,6 +116,12 @@ probe: $(STAMP)
 mutate: $(STAMP)
 	$(PY) -m mutmut run $(MUTANTS)
 	$(PY) -m mutmut results
+
+## mutate-emulated: judge mutants with the DynamoDB Local tests mutmut does not run (the sequenced
+## consumer's): MUTANTS='chalicelib.usecases.ingest_async.x_consume_run*' [TESTS='tests/...py']
+## after `make mutate` of the same names; verdicts in mutants/emulated-verdicts.txt
+mutate-emulated: $(STAMP) $(DDB_STAMP)
+	nice -n 10 $(PY) scripts/mutants_emulated.py $(MUTANTS) $(if $(TESTS),--tests $(TESTS))
 
 ## bench: the project's benchmarks (figures quoted in the README come from here)
 bench: $(STAMP) $(DDB_STAMP)

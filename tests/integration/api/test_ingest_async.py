@@ -7,14 +7,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from chalicelib.bootstrap import Runtime, set_runtime
 from chalicelib.ports.queue import OutgoingMessage, Queue, QueueError, ReceivedMessage
-from chalicelib.ports.store import ApiKeyRecord
-from chalicelib.usecases.consumer import drain, start_local_workers
+from chalicelib.ports.store import ApiKeyRecord, ReceiptStore, StoreError
+from chalicelib.usecases.consumer import drain, poll_once, start_local_workers
+from scripts.redrive import redrive
 from tests.conftest import Api
 from tests.support.asyncing import install
 from tests.support.edges import refused
@@ -246,6 +247,43 @@ def test_items_not_known_to_be_queued_are_never_applied_even_when_delivered(
     assert runtime.store.get_transaction("demo", "u1") is None
     assert runtime.store.get_transaction("demo", "u2") is None
     assert json.loads(api.get("/analytics").body)["count"] == 0
+
+
+class PartsReadsFail:
+    """Receipts whose reads of parts fail (the receipts table throttled): every delivery fails
+    before it knows what to apply; the rest delegates."""
+
+    def __init__(self, inner: ReceiptStore) -> None:
+        self.inner = inner
+
+    def get_parts(self, keys: list[tuple[str, str, int]]) -> Any:
+        raise StoreError("injected: the receipts are unavailable")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_items_not_known_to_be_queued_stay_unapplied_through_the_dead_letters_and_a_redrive(
+        api: Api, runtime: Runtime, parts: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_runtime(replace(parts, queue=QueuesThenFails(parts.queue)))
+    response = api.post(batch(raw_tx("u1"), raw_tx("u2", account="B9")), **ASYNC)
+    refused(response, 503, "ServiceUnavailableError", says="the ingest queue is unavailable")
+    now = [1_000_000.0]
+    monkeypatch.setattr(parts.queue, "clock", lambda: now[0])
+    down = replace(parts, receipts=cast(ReceiptStore, PartsReadsFail(parts.receipts)))
+    for _ in range(parts.queue.max_receives):  # each delivery fails: the last gives them up
+        poll_once(down)
+        now[0] += 100  # past the backoff
+    assert parts.queue.depth()[0] == 0
+    assert redrive(parts) == 2  # an operator moves every dead letter back
+    drain(parts)
+    (request_id,) = _request_ids(parts)
+    body = receipt(api, f"/ingest/{request_id}")
+    assert [(r["id"], r["status"], r["errors"]) for r in body["results"]] == [
+        (tx_id, "failed", [{"field": "request", "message": "not queued; send again"}])
+        for tx_id in ("u1", "u2")]
+    assert runtime.store.get_transaction("demo", "u1") is None
+    assert runtime.store.get_transaction("demo", "u2") is None
 
 
 def test_the_consumer_counts_what_it_applied_in_the_request_metrics_and_keeps_conflicts_reasons(

@@ -17,6 +17,7 @@ from chalicelib.adapters.sqlite import SqliteStore
 from chalicelib.bootstrap import Runtime, bootstrap
 from chalicelib.config import QueueSettings, Settings
 from chalicelib.ports.queue import MAX_RECEIVE_BATCH, QueueError, ReceivedMessage
+from chalicelib.usecases import consumer as consumer_module
 from chalicelib.usecases import ingest_async
 from chalicelib.usecases.consumer import (
     BatchFailedError,
@@ -44,7 +45,8 @@ def record(m: ReceivedMessage) -> dict[str, Any]:
     """A delivered message as Lambda hands it over in an SQS event."""
     return {"messageId": m.message_id, "receiptHandle": m.handle, "body": m.body,
             "attributes": {"MessageGroupId": m.group,
-                           "ApproximateReceiveCount": str(m.receive_count)},
+                           "ApproximateReceiveCount": str(m.receive_count),
+                           **({"SequenceNumber": m.sequence} if m.sequence else {})},
             "eventSource": "aws:sqs"}
 
 
@@ -72,8 +74,8 @@ def logged(out: str, event: str) -> list[dict[str, Any]]:
 
 
 def test_an_sqs_record_reads_as_the_message_it_delivers() -> None:
-    message = ReceivedMessage("m-1", "g-3", '{"x": 1}', 4, "handle-1")
-    assert from_sqs_record(record(message)) == message
+    message = ReceivedMessage("m-1", "g-3", '{"x": 1}', 4, "handle-1", "18776")
+    assert from_sqs_record(record(message)) == message  # its sequence: what orders a group
     bare = {"messageId": "m-2", "receiptHandle": "h", "body": "b"}  # no attributes at all
     assert from_sqs_record(bare) == ReceivedMessage("m-2", "", "b", 1, "h")
 
@@ -160,7 +162,9 @@ def test_a_poll_asks_for_a_full_batch_under_the_stages_visibility_and_wait(
 
     monkeypatch.setattr(rt.queue, "receive", receive)
     assert poll_once(rt, 0.25) == 0
-    assert asked == [(MAX_RECEIVE_BATCH, rt.settings.queue.visibility_s, 0.25)]
+    assert poll_once(rt) == 0  # `drain`'s: an empty queue ends it at once, not after a wait
+    assert asked == [(MAX_RECEIVE_BATCH, rt.settings.queue.visibility_s, 0.25),
+                     (MAX_RECEIVE_BATCH, rt.settings.queue.visibility_s, 0)]
 
 
 def test_a_message_skipped_behind_a_failed_one_is_delivered_again_at_once(
@@ -178,6 +182,47 @@ def test_a_message_skipped_behind_a_failed_one_is_delivered_again_at_once(
     now[0] += 10
     again = rt.queue.receive(10, 30)
     assert [json.loads(m.body)["items"][0][1]["id"] for m in again] == ["first", "behind"]
+
+
+@pytest.mark.parametrize("consumer", ["lambda", "local"])
+def test_a_message_skipped_behind_a_dead_lettered_one_is_delivered_again_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        consumer: str) -> None:
+    rt = runtime(tmp_path)
+    now = [1_000_000.0]
+    monkeypatch.setattr(rt.queue, "clock", lambda: now[0])
+    for request_id, tx_id in (("r1", "first"), ("r2", "behind")):  # one account: one group
+        body = json.dumps(raw_tx(tx_id, account="A1")).encode()
+        ingest_async.submit(rt, BANK, body, NOW, request_id)
+    store_down_for(monkeypatch, "id", {"first"})
+    for _ in range(rt.queue.max_receives):  # "first" fails on each receive, then is moved
+        if consumer == "local":
+            poll_once(rt)
+        else:
+            on_sqs_records(rt, [record(m) for m in rt.queue.receive(10, 30)])
+        now[0] += 100  # past any backoff
+    now[0] -= 100
+    # nothing ahead of it any more: visible again at once, not after a second or a backoff
+    (again,) = rt.queue.receive(10, 30)
+    assert json.loads(again.body)["items"][0][1]["id"] == "behind"
+    if consumer == "lambda":
+        *_, line = logged(capsys.readouterr().out, "ingest_batch")
+        assert {k: line[k] for k in ("done", "failed", "skipped", "held", "dead_lettered")} == {
+            "done": 0, "failed": 1, "skipped": 1, "held": 0, "dead_lettered": 1}
+
+
+def test_drain_stops_after_10_000_batches_of_a_queue_that_never_empties(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    polled: list[Runtime] = []
+
+    def poll(rt: Runtime, wait_s: float = 0) -> int:
+        polled.append(rt)
+        return 1
+
+    monkeypatch.setattr(consumer_module, "poll_once", poll)
+    rt = runtime(tmp_path)
+    drain(rt)
+    assert len(polled) == 10_000 and polled[0] is rt
 
 
 def test_drain_consumes_batch_after_batch_until_nothing_is_left(tmp_path: Path) -> None:

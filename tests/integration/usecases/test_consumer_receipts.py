@@ -10,6 +10,9 @@ from dataclasses import replace
 import pytest
 
 from chalicelib.bootstrap import Runtime
+from chalicelib.domain import messages
+from chalicelib.domain.validation import validate_transaction
+from chalicelib.ports.store import RuleSetRecord
 from chalicelib.usecases import ingest_async
 from chalicelib.usecases.consumer import drain, poll_once
 from chalicelib.usecases.rules_admin import put_rules
@@ -81,3 +84,50 @@ def test_a_sequenced_message_whose_receipt_fails_after_its_writes_is_held_saying
     assert [(line["event"], line.get("error")) for line in lines if line["level"] == "ERROR"] == [
         ("ingest_message_failed", "HalfApplied: RuntimeError: killed after the commit"),
         ("ingest_message_half_applied", None)]
+
+
+@pytest.mark.parametrize("store", CONSUMER_STORES, indirect=True)
+def test_a_message_whose_receipt_is_gone_is_done_and_applies_nothing(
+        env: tuple[Runtime, Runtime]) -> None:  # noqa: F811
+    rt, parts = env
+    tx = validate_transaction(raw_tx("ghost"), NOW)
+    (part,) = messages.plan(BANK, "no-receipt", [(0, tx)], parts.settings.queue.groups)
+    parts.queue.send([part.message()])  # queued, but its receipt never stored (or expired)
+    assert poll_once(parts) == 1
+    assert parts.queue.depth() == (0, 0)  # handled: deleted, not failed and kept
+    assert rt.store.get_transaction(BANK, "ghost") is None
+
+
+# only the sequenced consumer reads the group's count (its totals are per group)
+@pytest.mark.parametrize("store", CONSUMER_STORES[1:], indirect=True)
+def test_a_message_hashed_under_another_queue_groups_is_refused_unapplied(
+        env: tuple[Runtime, Runtime], capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    rt, parts = env
+    other = parts.settings.queue.groups + 1
+    hashed = replace(parts.settings, queue=replace(parts.settings.queue, groups=other))
+    ingest_async.submit(replace(parts, settings=hashed), BANK,
+                        json.dumps(raw_tx("moved")).encode(), NOW, "regrouped")
+    capsys.readouterr()
+    assert poll_once(parts) == 1
+    (failed,) = [line for line in map(json.loads, capsys.readouterr().out.splitlines())
+                 if line.get("event") == "ingest_message_failed"]
+    assert failed["error"].startswith("QueueGroupsChanged: ")
+    assert rt.store.get_transaction(BANK, "moved") is None
+
+
+@pytest.mark.parametrize("store", CONSUMER_STORES, indirect=True)
+def test_the_consumer_reads_a_banks_rule_set_once_a_cache_period_not_every_batch(
+        env: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    _, parts = env
+    reads: list[str] = []
+    real = parts.store.get_rule_set
+
+    def counted(bank: str, version: int | None = None) -> RuleSetRecord | None:
+        reads.append(bank)
+        return real(bank, version)
+
+    monkeypatch.setattr(parts.store, "get_rule_set", counted)
+    for n in range(2):  # two batches, each its own delivery
+        ingest_async.submit(parts, BANK, json.dumps(raw_tx(f"c{n}")).encode(), NOW, f"c{n}")
+        drain(parts)
+    assert reads == [BANK]  # the runtime's cache answers the second (a PUT here clears it)

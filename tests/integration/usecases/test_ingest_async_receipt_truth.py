@@ -71,3 +71,41 @@ def test_a_stalled_consumer_reports_what_the_other_delivery_created_as_created(
     assert fates(parts, request) == [("a", "created"), ("c", "conflict")]
     assert fates(parts, earlier) == [("c", "created")]
     assert totals(rt.store) == (2, Decimal("2.10"))  # c once, at its first amount
+
+
+class CountsPartReads:
+    """Receipts that count the reads of parts."""
+
+    def __init__(self, inner: ReceiptStore) -> None:
+        self.inner, self.reads = inner, 0
+
+    def get_parts(self, keys: list[tuple[str, str, int]]
+                  ) -> dict[tuple[str, str, int], ReceiptPart]:
+        self.reads += 1
+        return self.inner.get_parts(keys)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_the_marks_are_read_again_only_for_a_duplicate_this_delivery_did_not_expect(
+        tmp_path: Path) -> None:
+    rt, parts = parts_for(SqliteStore(str(tmp_path / "ledger.db")), tmp_path)
+    stored = submit(parts, rt, raw_tx("old", amount="1.00"))
+    (first,) = parts.queue.receive(10, 30)
+    ingest_async.consume(rt, first, NOW)
+    parts.queue.delete(first.handle)
+    counted = CountsPartReads(rt.receipts)
+    counting = replace(rt, receipts=cast(ReceiptStore, counted))
+    fresh = submit(parts, rt, raw_tx("new", amount="2.00"), raw_tx("new2", amount="3.00"))
+    (message,) = parts.queue.receive(10, 30)
+    ingest_async.consume(counting, message, NOW)
+    assert counted.reads == 1  # new ids only: the part as read at the start is enough
+    parts.queue.delete(message.handle)
+    again = submit(parts, rt, raw_tx("old", amount="1.00"))  # a repeat of a stored id
+    (message,) = parts.queue.receive(10, 30)
+    ingest_async.consume(counting, message, NOW)
+    assert counted.reads == 3  # a duplicate no mark explains: the marks are read again
+    assert fates(parts, fresh) == [("new", "created"), ("new2", "created")]
+    assert fates(parts, again) == [("old", "duplicate")] and fates(parts, stored)[0][1] == (
+        "created")

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -186,3 +187,32 @@ def test_what_a_conflicting_commit_says_it_wrote_is_created_not_read_back_as_dup
     assert [(r.id, r.status) for r in results] == [("x", CREATED), ("y", CREATED)]
     assert [r.transaction for r in results] == [store.get_transaction("acme", i) for i in "xy"]
     assert store.conflicts == 0  # the conflict happened, and the retry wrote nothing more
+
+
+class CountsSuppressionReads(SqliteStore):
+    """Counts the accounts each read of suppressions asked for."""
+
+    asked: list[list[str]]
+
+    @contextmanager
+    def unit_of_work(self, bank: str) -> Iterator[UnitOfWork]:
+        with super().unit_of_work(bank) as uow:
+            read = uow.get_suppressions
+
+            def counted(accounts: list[str]) -> Any:
+                self.asked.append(sorted(accounts))
+                return read(accounts)
+
+            uow.get_suppressions = counted  # type: ignore[method-assign]
+            yield uow
+
+
+def test_suppressions_are_read_only_for_the_accounts_of_flagged_transactions(
+        tmp_path: Path) -> None:
+    store = CountsSuppressionReads(str(tmp_path / "ledger.db"))
+    store.asked = []
+    ingest(store, "acme", [raw_tx("small", amount="10.00")], NOW, RULES)
+    assert store.asked == []  # nothing flagged: no suppression can apply, none read
+    ingest(store, "acme", [raw_tx("big", account="A1", amount="50000.00"),
+                           raw_tx("tiny", account="B2", amount="1.00")], NOW, RULES)
+    assert store.asked == [["A1"]]

@@ -1,6 +1,7 @@
 """`handle_batch`: a failed message is logged (which, how often, why, capped) and, at its last
 receive, handed to `give_up` with the reason; a failing `give_up` is logged too (pins mutmut's
-survivors: the log lines were never read by a test)."""
+survivors: the log lines were never read by a test); so are a message kept because it has
+written and one moved to the dead letters."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from chalicelib.observability import MAX_LOGGED_CHARS
 from chalicelib.ports.queue import ReceivedMessage
 from chalicelib.usecases.consumer import handle_batch
+from chalicelib.usecases.ingest_async import HalfApplied
 
 
 def message(receive_count: int) -> ReceivedMessage:
@@ -60,3 +62,33 @@ def test_a_give_up_that_fails_is_logged_not_raised(capsys: pytest.CaptureFixture
         "ERROR", "ingest_give_up_failed", "m-1")
     assert isinstance(second["error"], str) and second["error"].startswith("yyy")
     assert second["error"].endswith(f"(+{500 - MAX_LOGGED_CHARS} chars)")
+
+
+def without_time(line: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in line.items() if k != "timestamp"}
+
+
+def test_a_message_that_has_written_is_logged_as_kept_with_its_receive_count(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    def half(_: ReceivedMessage) -> None:
+        raise HalfApplied("crash after the records")
+
+    capsys.readouterr()
+    outcome = handle_batch([message(7)], half, 3, lambda m, why: None)
+    assert outcome.failed_ids() == ["m-1"]
+    failed, kept = lines(capsys)
+    assert failed["event"] == "ingest_message_failed"
+    assert without_time(kept) == {"level": "ERROR", "event": "ingest_message_half_applied",
+                                  "message_id": "m-1", "receive_count": 7}
+
+
+def test_a_message_given_up_is_logged_as_dead_lettered_with_the_attempts_and_why(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    given: list[str] = []
+    capsys.readouterr()
+    outcome = handle_batch([message(3)], fail, 3, lambda m, why: given.append(why))
+    assert outcome.failed_ids() == []  # in the dead letters: not delivered again
+    failed, dead = lines(capsys)
+    assert failed["event"] == "ingest_message_failed"
+    assert without_time(dead) == {"level": "WARNING", "event": "ingest_dead_lettered",
+                                  "message_id": "m-1", "receive_count": 3, "error": given[0]}

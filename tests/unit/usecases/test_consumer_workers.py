@@ -12,6 +12,7 @@ import pytest
 
 from chalicelib.adapters.sqlite import SqliteStore
 from chalicelib.bootstrap import Runtime, bootstrap
+from chalicelib.observability import MAX_LOGGED_CHARS
 from chalicelib.ports.queue import OutgoingMessage, Queue, QueueError, ReceivedMessage
 from chalicelib.usecases import consumer
 from chalicelib.usecases.consumer import start_local_workers
@@ -80,6 +81,8 @@ def test_a_failed_poll_is_logged_waited_out_and_followed_by_the_next_long_poll(
     (error,) = [r for r in records if r.get("event") == "local_consumer_error"]
     assert error["level"] == "ERROR"
     assert error["error"].startswith("injected: the queue is away xxx")
+    # the reason cut to 500 characters, which the logger then caps saying how many
+    assert error["error"].endswith(f"...(+{500 - MAX_LOGGED_CHARS} chars)")
 
 
 def test_the_workers_are_daemon_threads_named_by_number(rt: Runtime) -> None:
@@ -89,6 +92,7 @@ def test_the_workers_are_daemon_threads_named_by_number(rt: Runtime) -> None:
         worker.join(10)
     assert [(w.name, w.daemon) for w in workers] == [("ingest-consumer-0", True),
                                                      ("ingest-consumer-1", True)]
+    assert not any(w.is_alive() for w in workers)  # the stop ends them
 
 
 def test_without_a_count_the_settings_say_how_many_workers_start(rt: Runtime) -> None:
