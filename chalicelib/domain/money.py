@@ -56,10 +56,9 @@ def parse_amount(value: object, currency: str) -> Decimal:
         if text != value or not text or len(text) > 32 or not _plain_decimal(text):
             raise AmountError("must be a plain decimal string such as \"250.50\"")
         value = text
-    try:
-        amount = Decimal(value)  # exact: construction never rounds
-    except (InvalidOperation, ValueError) as exc:
-        raise AmountError("is not a number") from exc
+    # exact (construction never rounds) and it cannot fail: value is a Decimal, an int or a
+    # string of ASCII digits with at most one dot
+    amount = Decimal(value)
     if not amount.is_finite():
         raise AmountError("must be finite")
     sign, digits, exponent = amount.as_tuple()

@@ -86,3 +86,69 @@ def test_a_message_part_at_its_worst_stays_far_under_dynamodbs_item_limit() -> N
     size = len(json.dumps([f.to_json() for f in ReceiptPart(worst).items],
                           separators=(",", ":")))
     assert size < 400 * 1024 * 0.9, size
+
+
+def _fate_of(index: int, length: int) -> ItemFate:
+    """A rejected item whose compact JSON plus 1 (what rejected_parts counts) is `length`."""
+    empty = ItemFate(index, f"t{index}", REJECTED,
+                     errors=tuple({"field": "amount", "message": ""} for _ in range(MAX_ERRORS)))
+    extra = length - len(json.dumps(empty.to_json(), separators=(",", ":"))) - 1
+    assert 0 <= extra <= MAX_ERRORS * MAX_TEXT
+    sizes = [extra // MAX_ERRORS + (1 if k < extra % MAX_ERRORS else 0)
+             for k in range(MAX_ERRORS)]
+    return ItemFate(index, f"t{index}", REJECTED,
+                    errors=tuple({"field": "amount", "message": "m" * n} for n in sizes))
+
+
+def _filling(total: int, count: int, start: int) -> list[ItemFate]:
+    each, rest = divmod(total, count)
+    return [_fate_of(start + i, each + (rest if i == 0 else 0)) for i in range(count)]
+
+
+def test_rejected_parts_are_cut_only_past_part_bytes_and_numbered_down_from_minus_one() -> None:
+    # two runs of exactly PART_BYTES: parts -1 and -2, cut between them
+    exact = _filling(PART_BYTES, 200, 0) + _filling(PART_BYTES, 200, 200)
+    parts = rejected_parts(exact)
+    assert {n: [f.index for f in p] for n, p in parts.items()} == {
+        -1: list(range(200)), -2: list(range(200, 400))}
+    # one byte more and part -1 ends an item earlier
+    over = [*_filling(PART_BYTES + 1, 200, 0), _fate_of(200, 300)]
+    assert {n: len(p) for n, p in rejected_parts(over).items()} == {-1: 199, -2: 2}
+    # small items share one part
+    assert {n: len(p) for n, p in rejected_parts(_filling(2000, 4, 0)).items()} == {-1: 4}
+
+
+def _detail(rule: str, length: int) -> dict[str, object]:
+    """A flag detail whose compact JSON plus 1 is `length`."""
+    empty = {"rule": rule, "version": 1, "evidence": {"why": ""}}
+    pad = length - len(json.dumps(empty, separators=(",", ":"))) - 1
+    return {"rule": rule, "version": 1, "evidence": {"why": "w" * pad}}
+
+
+def test_flag_details_fill_exactly_max_detail_bytes_and_no_more() -> None:
+    exact = tuple(_detail(f"r{i}", MAX_DETAIL_BYTES // 4) for i in range(4))
+    assert bounded(ItemFate(0, "t", "created", flag_details=exact)).flag_details == exact
+    over = (*exact[:3], _detail("r3", MAX_DETAIL_BYTES // 4 + 1))
+    kept = bounded(ItemFate(0, "t", "created", flag_details=over))
+    assert (kept.flag_details, kept.details_omitted) == (exact[:3], 1)
+
+
+def test_details_omitted_before_add_to_those_omitted_now() -> None:
+    fate = ItemFate(0, "t", "created", flag_details=(_detail("r", 600), _detail("s", 600)),
+                    details_omitted=2)
+    assert bounded(fate).details_omitted == 3
+    assert bounded(ItemFate(0, "t", "created", details_omitted=2)).details_omitted == 2
+
+
+def test_exactly_max_errors_and_max_text_are_kept_whole() -> None:
+    errors = tuple({"field": "f", "message": "m" * MAX_TEXT} for _ in range(MAX_ERRORS))
+    kept = bounded(ItemFate(0, "i" * MAX_TEXT, REJECTED, errors=errors))
+    assert (kept.id, kept.errors) == ("i" * MAX_TEXT, errors)
+    longer = bounded(ItemFate(0, "i" * (MAX_TEXT + 1), REJECTED))
+    assert longer.id == "i" * (MAX_TEXT - 1) + "\u2026"
+
+
+def test_a_fate_reads_back_from_its_stored_form() -> None:
+    for fate in (ItemFate(3, "t", "created", ("velocity",), (), ({"rule": "velocity"},)),
+                 ItemFate(4, "u", "created", details_omitted=2)):
+        assert ItemFate.from_json(fate.to_json()) == fate
