@@ -54,7 +54,7 @@ def _embedded(ip: IpAddress) -> IpAddress:
     return ip
 
 
-def address_problem(ip: IpAddress, allow_loopback: bool = False) -> str | None:
+def address_problem(ip: IpAddress, allow_loopback: bool) -> str | None:
     """Why this address may not be called, or None: only public unicast passes."""
     inner = _embedded(ip)
     if ip in METADATA or inner in METADATA:
