@@ -54,27 +54,35 @@ def _embedded(ip: IpAddress) -> IpAddress:
     return ip
 
 
-def address_problem(ip: IpAddress, allow_loopback: bool = False) -> str | None:
+def address_problem(ip: IpAddress, allow_loopback: bool) -> str | None:
     """Why this address may not be called, or None: only public unicast passes."""
     inner = _embedded(ip)
     if ip in METADATA or inner in METADATA:
         return "it is the instance metadata address"
     if allow_loopback and inner.is_loopback:
         return None
-    for flag, why in (("is_loopback", "loopback"), ("is_link_local", "link-local"),
-                      ("is_multicast", "multicast"), ("is_private", "private"),
-                      ("is_reserved", "reserved"), ("is_unspecified", "unspecified")):
-        if getattr(ip, flag) or getattr(inner, flag):
-            return f"it is a {why} address"
+    # Before the flags: `is_reserved` holds for all of NAT64's prefixes too (inside ::/8), and
+    # "reserved" would hide the reason these are refused.
     if any(ip in net for net in TRANSLATED):
         return "it is a NAT64 address (it may translate to a private one)"
+    # (No "unspecified": 0.0.0.0/8 and :: are in `is_private`'s tables, and `is_global`
+    # below refuses whatever the flags miss.)
+    for flag, why in (("is_loopback", "loopback"), ("is_link_local", "link-local"),
+                      ("is_multicast", "multicast"), ("is_private", "private"),
+                      ("is_reserved", "reserved")):
+        if getattr(ip, flag) or getattr(inner, flag):
+            return f"it is a {why} address"
+    # fec0::/10, deprecated (RFC 3879) but still routed where configured: `is_global` says yes.
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return "it is a site-local address"
     if not (ip.is_global and inner.is_global):
         return "it is not a public address"
     return None
 
 
 def _split(url: str, stage: str) -> tuple[str, str, int, str]:
-    if any(c.isspace() or ord(c) < 32 for c in url):
+    # Not printable: C0 and C1 controls, DEL, bidi and other format characters.
+    if any(c.isspace() or not c.isprintable() for c in url):
         raise UnsafeUrlError("it contains whitespace or control characters")
     try:
         parts = urlsplit(url)
@@ -96,6 +104,8 @@ def _split(url: str, stage: str) -> tuple[str, str, int, str]:
         raise UnsafeUrlError("the scheme must be https (plain http only for 127.0.0.1 and"
                              " localhost on the dev stage)")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if not path.isascii():  # the request line is ASCII: http.client cannot send it
+        raise UnsafeUrlError("its path and query must be ASCII (percent-encode the rest)")
     return parts.scheme, host, port or (443 if parts.scheme == "https" else 80), path
 
 
@@ -104,7 +114,7 @@ def check_url(url: str, stage: str, resolve: Resolver) -> Target:
     scheme, host, port, path = _split(url, stage)
     allow_loopback = stage == DEV_STAGE and host in DEV_HOSTS
     try:
-        literal: IpAddress | None = ipaddress.ip_address(host.strip("[]"))
+        literal: IpAddress | None = ipaddress.ip_address(host)  # urlsplit took off the brackets
     except ValueError:
         literal = None
     if literal is not None:

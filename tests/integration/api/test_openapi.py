@@ -321,9 +321,10 @@ def test_alerts_and_suppressions_answers_match_the_document(api: Recorder) -> No
 
 def test_webhook_answers_match_the_document(api: Recorder, tmp_path: Path) -> None:
     from chalicelib.bootstrap import get_runtime
+    from chalicelib.usecases import webhook_delivery
     from tests.support.outbox import webhook_runtime
 
-    webhook_runtime(get_runtime(), tmp_path, max_per_bank=1)
+    rt = webhook_runtime(get_runtime(), tmp_path, max_per_bank=1)
     hooks = "/webhooks"
     item, test = "/webhooks/{webhook_id}", "/webhooks/{webhook_id}/test"
     log = "/webhooks/{webhook_id}/deliveries"
@@ -338,7 +339,15 @@ def test_webhook_answers_match_the_document(api: Recorder, tmp_path: Path) -> No
     path = f"/webhooks/{made['id']}"
     api.call("POST", test, f"{path}/test")
     api.call("POST", test, "/webhooks/wh_none/test")
-    api.call("GET", log, f"{path}/deliveries")
+    answers = iter([(200, ""), (None, "no answer within 2 s")])  # a line of each shape
+    webhook_delivery.drain(rt, lambda target, body, headers, timeout_s: next(answers),
+                           resolve=lambda host, port: ["127.0.0.1"])
+    api.call("POST", test, f"{path}/test")
+    webhook_delivery.drain(rt, lambda target, body, headers, timeout_s: next(answers),
+                           resolve=lambda host, port: ["127.0.0.1"])
+    lines = api.call("GET", log, f"{path}/deliveries")["deliveries"]
+    assert sorted((d["status"], d["last_status"]) for d in lines) == [
+        ("delivered", 200), ("pending", None)]
     api.call("GET", log, f"{path}/deliveries?limit=0")
     api.call("GET", log, "/webhooks/wh_none/deliveries")
     gone = api.client.http.request("DELETE", path, headers={"x-api-key": KEY})
