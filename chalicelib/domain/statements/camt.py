@@ -103,7 +103,8 @@ def parse_camt(raw: bytes) -> tuple[str, list[Statement]]:
     if local != "Document" or match is None:
         raise StatementFormatError(
             "not an ISO 20022 camt.052/053/054 document",
-            [FieldError(local[:64] or "Document", "the root must be Document in a namespace "
+            # an element's local name is never empty, so it names the wrong root itself
+            [FieldError(local[:64], "the root must be Document in a namespace "
                         "urn:iso:std:iso:20022:tech:xsd:camt.05N.001.NN")])
     kind, message, item = MESSAGES[match[1]]
     if int(match[2]) not in VERSIONS:
