@@ -176,6 +176,8 @@ ACCOUNT_CHARS = "the account must be 1-34 of A-Za-z0-9._:-/ once spaces are drop
                  id="no balances"),
     pytest.param(":20:S\n:60F:C261101EUR1,00\n:62F:C261101EUR1,00\n-",
                  [("line 1", "the statement lacks :25:")], id="no account"),
+    pytest.param(":25:A\n:60F:C261101EUR1,00\n:62F:C261101EUR1,00\n-",
+                 [("line 1", "the statement lacks :20:")], id="fields before any :20:"),
     pytest.param(":20:S\n:25:AC#1\n:60F:C261101EUR1,00\n-",
                  [("line 1", "the statement lacks :62:"), ("line 2 (:25:)", ACCOUNT_CHARS)],
                  id="a statement refused for a missing field still names its bad account"),
