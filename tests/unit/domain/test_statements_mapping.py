@@ -195,6 +195,13 @@ def test_an_mt940_file_with_a_utf8_bom_is_read() -> None:
     assert read_statements(raw).statements[0].statement_id == "S"
 
 
+def test_an_mt940_file_that_is_not_utf8_is_read_as_latin1() -> None:
+    text = "\n".join([":20:S", ":25:ACC1", ":60F:C261101EUR0,", ":61:261101C1,00NTRFX",
+                      ":86:Caf\xe9 M\xfcller", ":62F:C261101EUR1,", "-"])
+    (statement,) = read_statements(text.encode("latin-1")).statements  # é, ü: no UTF-8
+    assert statement.entries[0].description == "Caf\xe9 M\xfcller"
+
+
 def test_a_stray_first_line_of_an_mt940_file_is_named() -> None:
     raw = b"X\n" + mt940(":60F:C261101EUR0,", ":62F:C261101EUR0,")
     assert refusal(raw)[1] == [("line 1", "is not a `:NN:` field or its continuation")]
