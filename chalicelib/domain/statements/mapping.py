@@ -20,7 +20,6 @@ from chalicelib.domain.money import ZERO, add, subtract, to_text
 from chalicelib.domain.statements.camt import parse_camt
 from chalicelib.domain.statements.mt940 import parse_mt940
 from chalicelib.domain.statements.parsed import (
-    BOOKED,
     CAMT053,
     CREDIT,
     FORMATS,
@@ -48,7 +47,7 @@ def detect_format(raw: bytes) -> str:
     head = raw[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<") or head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 XML too
         return "camt"
-    if head.startswith(b"{1:") or head.startswith(b":20:") or b"\n:20:" in head \
+    if head.startswith(b"{1:") or b"\n:20:" in head \
             or (head.startswith(b":") and b":20:" in head):
         return MT940
     raise StatementFormatError(
@@ -207,9 +206,3 @@ def check_balances(parsed: ParsedFile) -> None:
         raise StatementBalanceError(
             f"{len(reasons)} statements do not balance; nothing was stored", reasons)
 
-
-def booked_statuses(statement: Statement) -> dict[str, int]:
-    """How many entries of each status the statement holds."""
-    counts = Counter(e.status for e in statement.entries)
-    return {"entries": len(statement.entries), "booked": counts[BOOKED],
-            "not_booked": len(statement.entries) - counts[BOOKED]}

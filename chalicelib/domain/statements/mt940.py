@@ -184,7 +184,7 @@ def _details(info: _Field) -> tuple[str | None, str | None]:
 
 def _account(f: _Field, problems: Problems) -> str:
     """`:25:` as an account id: spaces dropped, `/` (bank code/account) read as `:`."""
-    account = "".join(" ".join(f.lines).split()).replace("/", ":")
+    account = "".join(f.lines[0].split()).replace("/", ":")  # :25: has no continuation lines
     if not ACCOUNT_CHARS.fullmatch(account):
         problems.add(f.where, "the account must be 1-34 of A-Za-z0-9._:-/ once spaces are dropped")
     return account
@@ -194,11 +194,10 @@ def _statement(fields: list[_Field], problems: Problems) -> Statement | None:
     first = fields[0]
     where = f"line {first.line}"
     by_tag: dict[str, _Field] = {}
-    for f in fields:
-        if f.tag != "61" and f.tag != "86":
-            if f.tag[:2] in by_tag and f.tag[:2] in ("20", "25", "28", "60", "62"):
-                problems.add(f.where, f"the statement repeats :{f.tag}:")
-            by_tag.setdefault(f.tag[:2], f)
+    for f in fields:  # (a :20: starts its group, so it is never repeated within one)
+        if f.tag[:2] in by_tag and f.tag[:2] in ("25", "28", "60", "62"):
+            problems.add(f.where, f"the statement repeats :{f.tag}:")
+        by_tag.setdefault(f.tag[:2], f)
     missing = [t for t in ("20", "25", "60", "62") if t not in by_tag]
     if missing:
         problems.add(where, "the statement lacks " + ", ".join(f":{t}:" for t in missing))
@@ -215,9 +214,10 @@ def _statement(fields: list[_Field], problems: Problems) -> Statement | None:
             entry = _entry(f, info, currency, problems)
             if entry is not None:
                 entries.append(entry)
+    account = _account(by_tag["25"], problems) if "25" in by_tag else ""
     if missing or opening is None or closing is None:
         return None
-    return Statement(source=where, account=_account(by_tag["25"], problems), currency=currency,
+    return Statement(source=where, account=account, currency=currency,
                      statement_id=by_tag["20"].lines[0].strip() or None,
                      opening=opening, closing=closing, entries=entries)
 
@@ -225,7 +225,7 @@ def _statement(fields: list[_Field], problems: Problems) -> Statement | None:
 def parse_mt940(text: str) -> list[Statement]:
     """Every statement of an MT940 file; StatementFormatError naming each bad line."""
     problems = Problems()
-    groups = _fields(text.replace("\r\n", "\n"), problems)
+    groups = _fields(text, problems)  # CR LF: _fields strips each line's trailing CRs
     statements = [s for s in (_statement(g, problems) for g in groups) if s is not None]
     if not groups and not problems:
         problems.add("line 1", "the file holds no MT940 statement (no :20: field)")
