@@ -41,11 +41,17 @@ def balance_amount(text: str, currency: str, where: str, problems: Problems,
     """A balance's magnitude (zero allowed) under the money rules: plain digits, at most the
     currency's minor digits (trailing zeros aside), never rounded."""
     shown = text.replace(".", ",") if comma else text
+    if not text:
+        problems.add(where, "is required")
+        return None
     if not BALANCE_TEXT.fullmatch(text):
         problems.add(where, f"{shown[:40]} is not a balance amount")
         return None
     amount = Decimal(text)
     minor = MINOR_UNITS.get(currency)
+    if not currency:
+        problems.add(where, "names no currency")
+        return None
     if minor is None:
         problems.add(where, f"{currency[:8]} is not a supported currency")
         return None
