@@ -150,7 +150,9 @@ class Judge:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             return f"timeout (killed after {budget:.0f} s)"
-        return ends.read_text() if ends.exists() else "child died without a verdict"
+        verdict = ends.read_text() if ends.exists() else "child died without a verdict"
+        ends.unlink(missing_ok=True)
+        return verdict
 
 
 def main() -> int:

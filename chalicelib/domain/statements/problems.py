@@ -47,14 +47,14 @@ def balance_amount(text: str, currency: str, where: str, problems: Problems,
     if not BALANCE_TEXT.fullmatch(text):
         problems.add(where, f"{shown[:40]} is not a balance amount")
         return None
-    amount = Decimal(text)
-    minor = MINOR_UNITS.get(currency)
     if not currency:
         problems.add(where, "names no currency")
         return None
+    minor = MINOR_UNITS.get(currency)
     if minor is None:
         problems.add(where, f"{currency[:8]} is not a supported currency")
         return None
+    amount = Decimal(text)
     exact = amount.quantize(Decimal(1).scaleb(-minor))  # at most 30 digits: within precision
     if exact != amount:
         problems.add(where, f"{shown} has more than {minor} decimal places for {currency}")

@@ -230,6 +230,17 @@ class QueuesThenFails(SendsOnlyTheFirst):
         raise QueueError("injected: the answer to the send was lost")  # unsent: not known
 
 
+def assert_not_queued_and_unapplied(api: Api, runtime: Runtime, parts: Runtime) -> None:
+    """The one request's items u1 and u2 read `failed` (not queued; send again), unstored."""
+    (request_id,) = _request_ids(parts)
+    body = receipt(api, f"/ingest/{request_id}")
+    assert [(r["id"], r["status"], r["errors"]) for r in body["results"]] == [
+        (tx_id, "failed", [{"field": "request", "message": "not queued; send again"}])
+        for tx_id in ("u1", "u2")]
+    assert runtime.store.get_transaction("demo", "u1") is None
+    assert runtime.store.get_transaction("demo", "u2") is None
+
+
 def test_items_not_known_to_be_queued_are_never_applied_even_when_delivered(
         api: Api, runtime: Runtime, parts: Runtime) -> None:
     broken = replace(parts, queue=QueuesThenFails(parts.queue))
@@ -239,13 +250,7 @@ def test_items_not_known_to_be_queued_are_never_applied_even_when_delivered(
     refused(response, 503, "ServiceUnavailableError", says="the ingest queue is unavailable")
     assert parts.queue.depth()[0] == 2  # the messages did reach the queue
     drain(broken)  # and are delivered: the consumer must skip them
-    (request_id,) = _request_ids(parts)
-    body = receipt(api, f"/ingest/{request_id}")
-    assert [(r["id"], r["status"], r["errors"]) for r in body["results"]] == [
-        (tx_id, "failed", [{"field": "request", "message": "not queued; send again"}])
-        for tx_id in ("u1", "u2")]
-    assert runtime.store.get_transaction("demo", "u1") is None
-    assert runtime.store.get_transaction("demo", "u2") is None
+    assert_not_queued_and_unapplied(api, runtime, parts)
     assert json.loads(api.get("/analytics").body)["count"] == 0
 
 
@@ -277,13 +282,7 @@ def test_items_not_known_to_be_queued_stay_unapplied_through_the_dead_letters_an
     assert parts.queue.depth()[0] == 0
     assert redrive(parts) == 2  # an operator moves every dead letter back
     drain(parts)
-    (request_id,) = _request_ids(parts)
-    body = receipt(api, f"/ingest/{request_id}")
-    assert [(r["id"], r["status"], r["errors"]) for r in body["results"]] == [
-        (tx_id, "failed", [{"field": "request", "message": "not queued; send again"}])
-        for tx_id in ("u1", "u2")]
-    assert runtime.store.get_transaction("demo", "u1") is None
-    assert runtime.store.get_transaction("demo", "u2") is None
+    assert_not_queued_and_unapplied(api, runtime, parts)
 
 
 def test_the_consumer_counts_what_it_applied_in_the_request_metrics_and_keeps_conflicts_reasons(

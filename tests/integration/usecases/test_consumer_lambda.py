@@ -167,15 +167,23 @@ def test_a_poll_asks_for_a_full_batch_under_the_stages_visibility_and_wait(
                      (MAX_RECEIVE_BATCH, rt.settings.queue.visibility_s, 0)]
 
 
-def test_a_message_skipped_behind_a_failed_one_is_delivered_again_at_once(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def first_fails_with_one_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                ) -> tuple[Runtime, list[float]]:
+    """Two requests for one account (one group), "first" then "behind"; the store fails every
+    write of "first". The queue's clock is the returned list's one value, for the test to move."""
     rt = runtime(tmp_path)
     now = [1_000_000.0]
     monkeypatch.setattr(rt.queue, "clock", lambda: now[0])
-    for request_id, tx_id in (("r1", "first"), ("r2", "behind")):  # one account: one group
+    for request_id, tx_id in (("r1", "first"), ("r2", "behind")):
         body = json.dumps(raw_tx(tx_id, account="A1")).encode()
         ingest_async.submit(rt, BANK, body, NOW, request_id)
     store_down_for(monkeypatch, "id", {"first"})
+    return rt, now
+
+
+def test_a_message_skipped_behind_a_failed_one_is_delivered_again_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt, now = first_fails_with_one_behind(tmp_path, monkeypatch)
     assert poll_once(rt) == 2
     # the failed one backs off a few seconds; the skipped one is visible again at once, not
     # after the visibility timeout (30 s), so both come back together after the backoff
@@ -188,13 +196,7 @@ def test_a_message_skipped_behind_a_failed_one_is_delivered_again_at_once(
 def test_a_message_skipped_behind_a_dead_lettered_one_is_delivered_again_at_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         consumer: str) -> None:
-    rt = runtime(tmp_path)
-    now = [1_000_000.0]
-    monkeypatch.setattr(rt.queue, "clock", lambda: now[0])
-    for request_id, tx_id in (("r1", "first"), ("r2", "behind")):  # one account: one group
-        body = json.dumps(raw_tx(tx_id, account="A1")).encode()
-        ingest_async.submit(rt, BANK, body, NOW, request_id)
-    store_down_for(monkeypatch, "id", {"first"})
+    rt, now = first_fails_with_one_behind(tmp_path, monkeypatch)
     for _ in range(rt.queue.max_receives):  # "first" fails on each receive, then is moved
         if consumer == "local":
             poll_once(rt)
